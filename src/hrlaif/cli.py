@@ -1,0 +1,176 @@
+"""The `hrlaif` command: one subcommand per stage, plus `run`, `compare` and `demo`.
+
+Thin by design: each command builds the config, then calls the pipeline or a module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from hrlaif.errors import HrlaifError
+
+app = typer.Typer(
+    help="Hybrid RL from AI feedback (HRLAIF, arXiv 2403.08309): sample, label, train a reward model, PPO, evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (see configs/ for examples).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set ppo.steps=4 (repeatable; values are YAML)."),
+]
+RunDirOpt = Annotated[Optional[Path], typer.Option("--run-dir", "-r", help="Run directory (overrides run_dir in the config).")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+
+
+def _pipeline(config: Optional[Path], overrides: Optional[list[str]], run_dir: Optional[Path], base: dict | None = None):
+    from hrlaif.config import load_config
+    from hrlaif.pipeline import Pipeline
+
+    extra = list(overrides or [])
+    if run_dir is not None:
+        extra.append(f"run_dir={run_dir}")
+    cfg = load_config(config, extra, base=base)
+    _quiet_libraries()
+    pipeline = Pipeline(cfg, console)
+    pipeline.save_config()
+    return pipeline
+
+
+def _mode(pipeline, mode: Optional[str]) -> str:
+    from hrlaif.pipeline import MODES
+
+    chosen = mode or pipeline.config.label.mode
+    if chosen not in MODES:
+        raise HrlaifError(f"--mode: unknown labeling mode '{chosen}' (known: {', '.join(MODES)})")
+    return chosen
+
+
+def _guard(fn):
+    """Print user errors as one red line and exit 2, without a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HrlaifError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted; finished stages are kept, run again to resume[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def sample(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
+    """Sample K responses per train prompt from the start policy -> RUN/sample/samples.jsonl."""
+    console.print(f"wrote {_pipeline(config, set_, run_dir).sample()}")
+
+
+@app.command()
+@_guard
+def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+    """Turn the samples into preference pairs with the AI judge -> RUN/label-MODE/pairs.jsonl."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"wrote {p.label(_mode(p, mode))}")
+
+
+@app.command("train-rm")
+@_guard
+def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+    """Train the reward model on the pairs (TRL RewardTrainer) -> RUN/rm-MODE/model."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"wrote {p.train_rm(_mode(p, mode))}")
+
+
+@app.command()
+@_guard
+def ppo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+    """Optimise the policy against the reward model with PPO -> RUN/ppo-MODE/policy (resumes from checkpoints)."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"wrote {p.ppo(_mode(p, mode))}")
+
+
+@app.command()
+@_guard
+def evaluate(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    modes: Annotated[Optional[list[str]], typer.Option("--mode", "-m", help="Arms to evaluate (repeatable); default: every arm trained in the run.")] = None,
+) -> None:
+    """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
+    p = _pipeline(config, set_, run_dir)
+    arms = modes or [m for m in ("rlaif", "hrlaif") if (p.run_dir / f"ppo-{m}" / "manifest.json").is_file()]
+    if not arms:
+        raise HrlaifError(f"{p.run_dir}: no trained arm to evaluate; run `hrlaif ppo` first")
+    console.print(f"wrote {p.evaluate(arms)}")
+
+
+@app.command()
+@_guard
+def report(run_dir: Annotated[Path, typer.Argument(help="Run directory to report on.")]) -> None:
+    """Write RUN/report/report.md and report.html from a run's files."""
+    from hrlaif.report import write_report
+
+    console.print(f"wrote {write_report(run_dir)}")
+
+
+@app.command()
+@_guard
+def run(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+    """The whole pipeline for one labeling mode, resuming where a previous run stopped."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"[bold green]report:[/] {p.run([_mode(p, mode)])}")
+
+
+@app.command()
+@_guard
+def compare(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
+    """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+
+
+@app.command()
+@_guard
+def demo(
+    run_dir: RunDirOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """The embedded default end to end: SmolLM2 policy, local SmolLM2 judge, bundled prompts."""
+    import yaml
+
+    from hrlaif.data import bundled_path
+
+    base = yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))
+    p = _pipeline(None, set_, run_dir or Path(base.get("run_dir", "runs/demo")), base=base)
+    console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,64 @@
+"""The AI labeler's interface: every backend answers multiple-choice questions about responses.
+
+All of HRLAIF's judge work (which response is better, is the reasoning sound, is this a safe
+refusal, is this answer acceptable) reduces to a question with a fixed, small set of options.
+Backends differ only in how they pick an option: log-probabilities of the option tokens
+(local), a strictly parsed completion (OpenAI-compatible servers), or documented biases
+(simulated). Keeping the question structured (task + fields) rather than pre-rendered lets
+the simulated judge reason about it and lets the cache key on exactly what was asked.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hrlaif.records import Verdict
+
+
+OnVerdict = Callable[[int, Verdict], None]
+"""Called as `on_verdict(index, verdict)` the moment the verdict of `questions[index]` is ready."""
+
+
+class Question(BaseModel):
+    """One thing to ask the judge. `fields` fill the task's template; `context` is never shown
+    to a language-model judge (it carries e.g. the reference answer for the simulated judge)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task: str
+    fields: dict[str, str]
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeStats(BaseModel):
+    """What a judge has spent, for manifests and budgets."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    unscorable: int = 0
+    retries: int = 0
+    cost_usd: float = 0.0
+
+
+class Judge(ABC):
+    """Answers questions; one Verdict per Question, in order. Never raises for one bad item:
+    an item that cannot be scored comes back with `choice=None` and the reason."""
+
+    name: str = "judge"
+
+    def __init__(self) -> None:
+        self.stats = JudgeStats()
+
+    @abstractmethod
+    def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
+        """Answer every question; `desc` labels the progress bar. `on_verdict(index, verdict)`, when
+        given, is called as each verdict is ready (in any order), so a caller can persist answers
+        before the whole batch ends and lose none if the run dies half-way."""
+
+    def close(self) -> None:
+        """Release clients, models and caches."""

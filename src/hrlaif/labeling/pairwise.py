@@ -1,0 +1,71 @@
+"""Asking the judge about two responses in both orders, which cancels its position bias.
+
+Lee et al. (RLAIF vs RLHF) found even large labelers pick the same slot after a swap 18% of
+the time and small ones 56%: one order alone would mostly measure position, not quality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hrlaif.judge.base import Question
+from hrlaif.records import Sample, Verdict
+
+
+@dataclass
+class Comparison:
+    """Outcome of comparing `first` and `second` in both orders.
+
+    winner: 0 (first), 1 (second), None (tie or unscorable).
+    p_first: probability that `first` is better, averaged over both orders (None without probs).
+    """
+
+    winner: int | None
+    p_first: float | None
+    consistent: bool | None  # both orders named the same response; None if unscorable
+    verdicts: tuple[Verdict, Verdict]
+    how: str  # agree | soft | tie | unscorable
+
+    @property
+    def scorable(self) -> bool:
+        return all(v.scorable for v in self.verdicts)
+
+
+def preference_questions(first: Sample, second_response: str, context: dict | None = None) -> tuple[Question, Question]:
+    """The two questions: (first as A, second as B) and the swap."""
+    ctx = context if context is not None else reference_context(first)
+    ask = lambda a, b: Question(task="preference", fields={"prompt": first.text, "response_a": a, "response_b": b}, context=ctx)
+    return ask(first.response, second_response), ask(second_response, first.response)
+
+
+def reference_context(sample: Sample) -> dict:
+    """What only a simulated judge may use: the key of keyed prompts."""
+    if sample.reference is None:
+        return {"category": sample.category}
+    return {"category": sample.category, "reference": sample.reference, "choices": sample.choices}
+
+
+def combine(forward: Verdict, backward: Verdict, use_soft: bool = True) -> Comparison:
+    """Merge the two orders. Agreement decides; disagreement is a tie unless soft labels
+    (option probabilities) lean one way."""
+    if not (forward.scorable and backward.scorable):
+        return Comparison(None, None, None, (forward, backward), "unscorable")
+    first_wins_fwd = forward.choice == "A"
+    first_wins_bwd = backward.choice == "B"
+    p_first = None
+    if forward.probs and backward.probs:
+        p_first = (forward.probs.get("A", 0.0) + backward.probs.get("B", 0.0)) / 2
+    if first_wins_fwd == first_wins_bwd:
+        return Comparison(0 if first_wins_fwd else 1, p_first, True, (forward, backward), "agree")
+    if use_soft and p_first is not None and p_first != 0.5:
+        return Comparison(0 if p_first > 0.5 else 1, p_first, False, (forward, backward), "soft")
+    return Comparison(None, p_first, False, (forward, backward), "tie")
+
+
+def compare_all(judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, desc: str = "comparing") -> list[Comparison]:
+    """Compare each (sample, other response) pair in both orders with one batch of judge calls."""
+    questions: list[Question] = []
+    for first, second in pairs:
+        questions.extend(preference_questions(first, second))
+    verdicts = judge.ask(questions, desc=desc)
+    return [combine(verdicts[2 * i], verdicts[2 * i + 1], use_soft) for i in range(len(pairs))]

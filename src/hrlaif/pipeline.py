@@ -1,0 +1,228 @@
+"""The stages in order, each reading and writing files under one run directory.
+
+A stage whose manifest says it finished with the same fingerprint (its config section plus
+its inputs' fingerprints) is skipped, so an interrupted `run` picks up where it stopped and
+a changed setting re-runs exactly the stages downstream of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from hrlaif.config import RunConfig, dump_config, fingerprint
+from hrlaif.errors import HrlaifError
+from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
+from hrlaif.manifest import is_complete, read_manifest, stage
+from hrlaif.prompts import load_prompts, prompt_file
+from hrlaif.records import Pair, Prompt, Sample
+
+MODES = ("rlaif", "hrlaif")
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class Pipeline:
+    """Holds a run's config and its judge (loaded once, shared by the stages that need it)."""
+
+    def __init__(self, config: RunConfig, console: Console | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(config.run_dir)
+        self.console = console or Console(stderr=True)
+        self._judge = None
+
+    # ------------------------------------------------------------------ plumbing
+    def dir(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def save_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run_dir / "config.yaml") as tmp:
+            tmp.write_text(dump_config(self.config), encoding="utf-8")
+
+    @property
+    def judge(self):
+        if self._judge is None:
+            from hrlaif.judge import build_judge
+
+            self.console.print(f"[bold]judge[/]: {self.config.judge.backend} ({self.config.judge.model})")
+            self._judge = build_judge(self.config.judge, seed=self.config.seed)
+        return self._judge
+
+    def _judge_fingerprint(self) -> dict:
+        j = self.config.judge
+        return {"backend": j.backend, "model": j.model, "simulated": j.simulated.model_dump(), "seed": j.seed}
+
+    def _judge_usage_since(self, before: dict) -> dict:
+        now = self.judge.stats.model_dump()
+        return {k: round(now[k] - before.get(k, 0), 6) for k in now} | {"judge": self.judge.name}
+
+    def _skip(self, name: str, fp: str) -> bool:
+        if is_complete(self.dir(name), fp):
+            self.console.print(f"[dim]{name}: already complete, skipped[/]")
+            return True
+        self.console.print(f"[bold cyan]{name}[/]")
+        return False
+
+    def fp(self, name: str) -> str:
+        manifest = read_manifest(self.dir(name))
+        if not manifest or not manifest.get("complete"):
+            raise HrlaifError(f"stage '{name}' has not finished in {self.run_dir}: run it first")
+        return manifest["fingerprint"]
+
+    # ------------------------------------------------------------------ stages
+    def sample(self) -> Path:
+        c = self.config
+        train_file = prompt_file(c.data.train_prompts)
+        fp = fingerprint("sample", c.policy, c.sample, c.data.max_train_prompts, _file_hash(train_file) if train_file.is_file() else str(train_file), c.seed)
+        out = self.dir("sample") / "samples.jsonl"
+        if self._skip("sample", fp):
+            return out
+        from hrlaif.sampling import sample_responses
+
+        prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
+        with stage("sample", self.dir("sample"), fp) as record:
+            samples = sample_responses(
+                prompts, c.policy.path, c.sample.generation, num_samples=c.sample.num_samples, seed=c.seed,
+                max_length=c.policy.max_length, policy_name="start",
+            )
+            write_jsonl(out, samples)
+            record.counts = {"prompts": len(prompts), "samples": len(samples)}
+        return out
+
+    def label(self, mode: str) -> Path:
+        c = self.config
+        name = f"label-{mode}"
+        fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.soft_labels)
+        out = self.dir(name) / "pairs.jsonl"
+        if self._skip(name, fp):
+            return out
+        samples = read_jsonl(self.dir("sample") / "samples.jsonl", Sample)
+        before = self.judge.stats.model_dump()
+        with stage(name, self.dir(name), fp) as record:
+            if mode == "rlaif":
+                from hrlaif.labeling.rlaif import label_rlaif
+
+                pairs, counts = label_rlaif(samples, self.judge, soft_labels=c.label.soft_labels)
+            else:
+                from hrlaif.labeling.hybrid import label_hybrid
+
+                pairs, counts = label_hybrid(samples, self.judge, c.label)
+            write_jsonl(out, pairs)
+            record.counts = counts
+            record.judge = self._judge_usage_since(before)
+        return out
+
+    def train_rm(self, mode: str) -> Path:
+        c = self.config
+        name = f"rm-{mode}"
+        fp = fingerprint(name, self.fp(f"label-{mode}"), c.policy, c.reward, c.seed)
+        out = self.dir(name) / "model"
+        if self._skip(name, fp):
+            return out
+        from hrlaif.train.reward import train_reward_model
+
+        pairs = read_jsonl(self.dir(f"label-{mode}") / "pairs.jsonl", Pair)
+        with stage(name, self.dir(name), fp) as record:
+            summary = train_reward_model(pairs, c.policy.path, c.reward, self.dir(name), seed=c.seed, max_length=c.policy.max_length)
+            write_json(self.dir(name) / "summary.json", summary)
+            record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"]}
+            record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}
+        return out
+
+    def ppo(self, mode: str) -> Path:
+        c = self.config
+        name = f"ppo-{mode}"
+        train_file = prompt_file(c.data.train_prompts)
+        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo, c.data.max_train_prompts, _file_hash(train_file), c.seed)
+        out = self.dir(name) / "policy"
+        if self._skip(name, fp):
+            return out
+        from hrlaif.train.ppo import train_ppo
+
+        if read_manifest(self.dir(name)) is None and (self.dir(name) / "fingerprint").is_file():
+            if (self.dir(name) / "fingerprint").read_text().strip() != fp:
+                # Checkpoints of a different config must not be resumed.
+                import shutil
+
+                shutil.rmtree(self.dir(name))
+        self.dir(name).mkdir(parents=True, exist_ok=True)
+        (self.dir(name) / "fingerprint").write_text(fp)
+        prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
+        with stage(name, self.dir(name), fp) as record:
+            summary = train_ppo(
+                c.ppo, policy_path=c.policy.path, reward_model_path=str(self.dir(f"rm-{mode}") / "model"),
+                prompts=prompts, out_dir=self.dir(name), seed=c.seed, max_length=c.policy.max_length,
+            )
+            record.counts = {"steps": summary.get("steps")}
+            record.extra = {"summary": summary}
+        return out
+
+    def evaluate(self, modes: list[str]) -> Path:
+        from hrlaif.evaluate.satisfaction import score_samples
+        from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
+        from hrlaif.evaluate.win_ratio import win_ratio
+        from hrlaif.sampling import sample_responses
+
+        c = self.config
+        eval_file = prompt_file(c.data.eval_prompts)
+        fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, _file_hash(eval_file),
+                         self._judge_fingerprint(), [self.fp(f"ppo-{m}") for m in modes], c.seed)
+        out = self.dir("eval") / "results.json"
+        if self._skip("eval", fp):
+            return out
+        prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts)
+        policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
+        before = self.judge.stats.model_dump()
+        with stage("eval", self.dir("eval"), fp) as record:
+            responses: dict[str, list[Sample]] = {}
+            scores = {}
+            for name, path in policies.items():
+                responses[name] = sample_responses(
+                    prompts, path, c.evaluate.generation, num_samples=1, seed=c.seed, max_length=c.policy.max_length,
+                    policy_name=name, desc=f"eval responses ({name})",
+                )
+                write_jsonl(self.dir("eval") / f"responses-{name}.jsonl", responses[name])
+                scores[name] = score_samples(responses[name], self.judge, desc=f"scoring ({name})")
+                write_jsonl(self.dir("eval") / f"scores-{name}.jsonl", scores[name])
+            results = {
+                "judge": self.judge.name,
+                "eval_prompts": len(prompts),
+                "policies": {name: policy_summary(s, c.evaluate.confidence) for name, s in scores.items()},
+                "versus_start": {},
+            }
+            for mode in modes:
+                ratio = win_ratio(self.judge, responses[mode], responses["start"], c.evaluate.confidence, desc=f"win ratio ({mode})")
+                results["versus_start"][mode] = {
+                    "win_ratio": ratio.model_dump(),
+                    "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], c.evaluate.confidence),
+                }
+            write_json(out, results)
+            record.counts = {"eval_prompts": len(prompts), "policies": len(policies)}
+            record.judge = self._judge_usage_since(before)
+        return out
+
+    def report(self) -> Path:
+        from hrlaif.report import write_report
+
+        self.console.print("[bold cyan]report[/]")
+        return write_report(self.run_dir)
+
+    def run(self, modes: list[str]) -> Path:
+        """Every stage for every arm, then evaluation of all arms against the start policy."""
+        for mode in modes:
+            if mode not in MODES:
+                raise HrlaifError(f"unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
+        self.save_config()
+        self.sample()
+        for mode in modes:
+            self.label(mode)
+            self.train_rm(mode)
+            self.ppo(mode)
+        self.evaluate(modes)
+        return self.report()

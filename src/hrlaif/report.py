@@ -1,0 +1,203 @@
+"""report.md and report.html from a run directory: tables with n and intervals, and plots.
+
+Everything is read back from the files the stages wrote, so a report can be rebuilt at any
+time and always shows what the run really produced.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hrlaif.errors import HrlaifError  # noqa: E402
+from hrlaif.jsonl import atomic_path  # noqa: E402
+from hrlaif.records import CATEGORIES  # noqa: E402
+
+
+def _rate(r: dict | None) -> str:
+    if not r or r.get("rate") is None:
+        return "n/a (n=0)"
+    return f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}] (n={r['n']})"
+
+
+def _diff(d: dict | None) -> str:
+    if not d or d.get("diff") is None:
+        return "n/a"
+    return f"{100 * d['diff']:+.1f} pts [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] (n={d['n']})"
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _modes(run_dir: Path) -> list[str]:
+    return [m for m in ("rlaif", "hrlaif") if (run_dir / f"ppo-{m}").is_dir() or (run_dir / f"label-{m}").is_dir()]
+
+
+# ---------------------------------------------------------------------- plots
+def _plot_ppo(run_dir: Path, modes: list[str], out: Path) -> Path | None:
+    series = {m: _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl") for m in modes}
+    if not any(series.values()):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for mode, rows in series.items():
+        steps = [r["charts/step"] for r in rows]
+        axes[0].plot(steps, [r["objective/score_mean"] for r in rows], marker="o", label=mode)
+        axes[1].plot(steps, [r["objective/kl"] for r in rows], marker="o", label=mode)
+    axes[0].set(title="RM score (mean) over PPO steps", xlabel="step")
+    axes[1].set(title="KL to start policy over PPO steps", xlabel="step")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _plot_win(results: dict, out: Path) -> Path | None:
+    arms = list(results.get("versus_start", {}))
+    if not arms:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.7 * len(arms)))
+    for i, arm in enumerate(arms):
+        w = results["versus_start"][arm]["win_ratio"]
+        n = max(w["n"], 1)
+        left = 0.0
+        for key, colour in (("wins", "#2b8a3e"), ("ties", "#adb5bd"), ("losses", "#c92a2a")):
+            share = w[key] / n
+            ax.barh(i, share, left=left, color=colour, label=key if i == 0 else None)
+            left += share
+        ax.text(1.01, i, f"n={w['n']}", va="center")
+    ax.set_yticks(range(len(arms)), [f"{a} vs start" for a in arms])
+    ax.set(xlim=(0, 1.15), title="Preference win / tie / loss (judge, both orders)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _plot_categories(results: dict, out: Path) -> Path:
+    policies = list(results["policies"])
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(policies)
+    for j, name in enumerate(policies):
+        by_cat = results["policies"][name]["satisfaction_by_category"]
+        xs, ys, lo, hi = [], [], [], []
+        for i, category in enumerate(CATEGORIES):
+            r = by_cat.get(category)
+            if r and r["rate"] is not None:
+                xs.append(i + (j - (len(policies) - 1) / 2) * width)
+                ys.append(r["rate"])
+                lo.append(r["rate"] - r["low"])
+                hi.append(r["high"] - r["rate"])
+        ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=name)
+    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES)
+    ax.set(ylim=(0, 1), ylabel="satisfaction rate", title="Satisfaction by category (95% Wilson intervals)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------- tables
+def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tuple[str, list[list[str]]]]:
+    sections: list[tuple[str, list[list[str]]]] = []
+    rows = [["arm", "pairs", "how decided", "judge calls", "RM held-out accuracy"]]
+    for mode in modes:
+        label = _read_json(run_dir / f"label-{mode}" / "manifest.json") or {}
+        rm = _read_json(run_dir / f"rm-{mode}" / "summary.json") or {}
+        counts = label.get("counts", {})
+        how = ", ".join(f"{k}={v}" for k, v in counts.items() if k not in ("pairs",))
+        rows.append([mode, str(counts.get("pairs", "n/a")), how, str(label.get("judge", {}).get("calls", "n/a")), _rate(rm.get("heldout_accuracy"))])
+    sections.append(("Labels and reward models", rows))
+    if results:
+        policies = list(results["policies"])
+        rows = [["metric"] + policies]
+        rows.append(["satisfaction (all)"] + [_rate(results["policies"][p]["satisfaction"]) for p in policies])
+        for category in CATEGORIES:
+            rows.append([f"satisfaction: {category}"] + [_rate(results["policies"][p]["satisfaction_by_category"].get(category)) for p in policies])
+        rows.append(["accuracy (keyed prompts)"] + [_rate(results["policies"][p].get("accuracy")) for p in policies])
+        rows.append(["harmful-answer rate"] + [_rate(results["policies"][p].get("harmful_answer_rate")) for p in policies])
+        sections.append((f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {results['judge']})", rows))
+        rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference"]]
+        for arm, v in results["versus_start"].items():
+            w = v["win_ratio"]
+            rows.append([arm, _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]),
+                         _rate(w["position_consistency"]), _diff(v["satisfaction_difference"])])
+        sections.append(("Against the start policy", rows))
+    for mode in modes:
+        metrics = _metrics(run_dir / f"ppo-{mode}" / "metrics.jsonl")
+        if metrics:
+            last = metrics[-1]
+            keys = ["objective/score_mean", "objective/kl", "losses/approx_kl", "losses/clipfrac", "policy/entropy", "charts/response_length"]
+            rows = [["step"] + keys] + [[str(m["charts/step"])] + [f"{m.get(k, float('nan')):.4g}" for k in keys] for m in (metrics[0], last)]
+            sections.append((f"PPO ({mode}): first and last step of {len(metrics)}", rows))
+    return sections
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    head = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
+    return head + "".join("| " + " | ".join(r) + " |\n" for r in rows[1:])
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return f"<table>{head}{body}</table>"
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write run_dir/report/report.md and report.html; returns the html path."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HrlaifError(f"{run_dir}: run directory not found")
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    results = _read_json(run_dir / "eval" / "results.json")
+    modes = _modes(run_dir)
+    plots = [p for p in (
+        _plot_ppo(run_dir, modes, out / "ppo.png"),
+        _plot_win(results, out / "win_tie_loss.png") if results else None,
+        _plot_categories(results, out / "categories.png") if results else None,
+    ) if p]
+    sections = _sections(run_dir, results, modes)
+    intro = (
+        "Rates are shown as value [95% interval] (n = sample size); Wilson intervals for rates, "
+        "paired bootstrap for differences. The judge named in each table produced its labels and verdicts."
+    )
+    md = "# hrlaif run report\n\n" + f"Run directory: `{run_dir}`\n\n{intro}\n\n"
+    md += "".join(f"## {title}\n\n{_md_table(rows)}\n" for title, rows in sections)
+    md += "".join(f"![{p.stem}]({p.name})\n\n" for p in plots)
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(md, encoding="utf-8")
+    images = "".join(
+        f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">' for p in plots
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>hrlaif run report</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}"
+        "th{background:#f1f3f5}img{max-width:100%;display:block;margin:1em 0}</style></head><body>"
+        f"<h1>hrlaif run report</h1><p>Run directory: <code>{html.escape(str(run_dir))}</code></p><p>{html.escape(intro)}</p>"
+        + "".join(f"<h2>{html.escape(t)}</h2>{_html_table(r)}" for t, r in sections)
+        + images + "</body></html>"
+    )
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out / "report.html"

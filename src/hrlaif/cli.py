@@ -71,7 +71,8 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except HrlaifError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            console.print("[bold red]error:[/]", end=" ")
+            console.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished stages are kept, run again to resume[/]")

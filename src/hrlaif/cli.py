@@ -169,6 +169,38 @@ def demo(
     console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
 
 
+@app.command()
+@_guard
+def verify(
+    input_file: Annotated[Path, typer.Argument(help="JSONL with category (math|multiple_choice), reference, response, and choices for multiple choice.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the records with `correct` (true/false/null) and `extracted`.")],
+) -> None:
+    """Check responses against their references with the rule-based verifiers (to debug labels)."""
+    from hrlaif.verify.batch import verify_file
+
+    counts = verify_file(input_file, output)
+    console.print(f"wrote {output}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@app.command()
+@_guard
+def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labels to audit.")]) -> None:
+    """Label quality per arm: agreement with gold on keyed prompts, position consistency, length bias."""
+    from hrlaif.pipeline import write_audit
+
+    path, report = write_audit(run_dir)
+    for mode, r in report.items():
+        console.print(f"[bold]{mode}[/] ({r['judge']}): gold agreement {_rate_text(r['gold_agreement']['all_keyed'])}; "
+                      f"position consistency {_rate_text(r['position_consistency'])}; longer wins {_rate_text(r['length_bias'])}")
+    console.print(f"wrote {path}")
+
+
+def _rate_text(rate: dict) -> str:
+    from hrlaif.stats import Rate
+
+    return Rate(**rate).text()
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

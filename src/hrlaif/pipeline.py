@@ -27,6 +27,20 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def write_audit(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
+    """Audit the labels of every arm in `run_dir` -> RUN/audit/audit.json."""
+    from hrlaif.labeling.audit import audit_run
+
+    if not Path(run_dir).is_dir():
+        raise HrlaifError(f"{run_dir}: run directory not found")
+    report = audit_run(Path(run_dir), confidence)
+    if not report:
+        raise HrlaifError(f"{run_dir}: no labels to audit; run `hrlaif label` first")
+    path = Path(run_dir) / "audit" / "audit.json"
+    write_json(path, report)
+    return path, report
+
+
 class Pipeline:
     """Holds a run's config and its judge (loaded once, shared by the stages that need it)."""
 
@@ -207,6 +221,10 @@ class Pipeline:
             record.judge = self._judge_usage_since(before)
         return out
 
+    def audit(self) -> Path:
+        self.console.print("[bold cyan]audit[/]")
+        return write_audit(self.run_dir, self.config.evaluate.confidence)[0]
+
     def report(self) -> Path:
         from hrlaif.report import write_report
 
@@ -224,5 +242,6 @@ class Pipeline:
             self.label(mode)
             self.train_rm(mode)
             self.ppo(mode)
+        self.audit()
         self.evaluate(modes)
         return self.report()

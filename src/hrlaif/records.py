@@ -143,6 +143,8 @@ class Pair(BaseModel):
     chosen: list[Message]
     rejected: list[Message]
     margin: float = 0.0
+    reference: str | None = None  # kept so labels can be audited against the key
+    choices: list[str] | None = None
     provenance: Provenance
 
     @field_validator("chosen", "rejected")

@@ -126,6 +126,12 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         how = ", ".join(f"{k}={v}" for k, v in counts.items() if k not in ("pairs",))
         rows.append([mode, str(counts.get("pairs", "n/a")), how, str(label.get("judge", {}).get("calls", "n/a")), _rate(rm.get("heldout_accuracy"))])
     sections.append(("Labels and reward models", rows))
+    audit = _read_json(run_dir / "audit" / "audit.json")
+    if audit:
+        rows = [["arm", "judge", "agrees with gold (keyed)", "position consistency", "longer response wins"]]
+        for mode, a in audit.items():
+            rows.append([mode, a["judge"], _rate(a["gold_agreement"]["all_keyed"]), _rate(a["position_consistency"]), _rate(a["length_bias"])])
+        sections.append(("Label audit (gold = verifier on keyed prompts)", rows))
     if results:
         policies = list(results["policies"])
         rows = [["metric"] + policies]

@@ -35,6 +35,8 @@ def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, margin:
         chosen=assistant(chosen.response),
         rejected=assistant(rejected.response),
         margin=margin,
+        reference=a.reference,
+        choices=a.choices,
         provenance=provenance,
     )
 

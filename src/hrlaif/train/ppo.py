@@ -1,0 +1,642 @@
+"""PPO for language models against a learned reward model, in one file (read it top to bottom).
+
+TRL removed its PPOTrainer, so this is our own compact version, laid out like CleanRL's ppo.py:
+the tensor math of the algorithm first (small pure functions, unit-tested), then plumbing
+(models, checkpoints, metrics), then `train_ppo`, whose loop is the algorithm itself:
+
+    for each step:
+        1. rollout   take `batch_size` prompts, sample responses from the policy
+        2. score     reward model on prompt + response, reference / old log-probs, critic values
+        3. rewards   per token: -kl_coef * (logp - ref_logp); the score is added on the last token
+        4. GAE       advantages (whitened) and returns
+        5. update    `ppo_epochs` passes over shuffled minibatches: clipped policy loss,
+                     clipped value loss, gradient clipping, one AdamW for policy, one for critic
+
+Hugging Face Accelerate runs the same code on one CPU or under `accelerate launch` on many
+devices. Under several processes each one rolls out its own `batch_size` prompts (batch sizes are
+per process, like TRL's `per_device_*`), gradients are averaged by DDP, metrics are gathered, and
+only the main process writes files. Checkpoints are resumable: a resumed run reproduces the
+metrics of an uninterrupted one with the same seed and the same process count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hrlaif.config import PPOConfig
+from hrlaif.errors import HrlaifError
+from hrlaif.jsonl import atomic_path, write_json
+from hrlaif.models import chat_prompt, encode_prompts, load_causal_lm, load_reward_model, load_tokenizer, resolve_model
+from hrlaif.records import Prompt
+
+METRIC_KEYS = (
+    "objective/score_mean",  # reward-model score of the sampled responses (after the eos penalty)
+    "objective/score_std",
+    "objective/kl",  # mean over sequences of the summed per-token log-ratio policy/reference
+    "objective/non_score_reward",  # mean over sequences of the summed -kl_coef * kl
+    "objective/rlhf_reward",  # score_mean + non_score_reward: what PPO maximises
+    "losses/policy_loss",
+    "losses/value_loss",
+    "losses/approx_kl",  # 0.5 * mean (new logp - old logp)^2 during the update
+    "losses/clipfrac",  # share of tokens where the ratio clip was active
+    "losses/vf_clipfrac",  # share of tokens where the value clip was active
+    "policy/entropy",  # mean per-token entropy of the policy during the update
+    "charts/response_length",  # mean response tokens, eos included
+    "charts/eos_fraction",  # share of responses that ended with eos (not cut at max_new_tokens)
+    "charts/episodes",  # prompt-response pairs seen so far, all processes
+    "charts/step",
+    "charts/step_seconds",  # wall time of this step
+    "charts/sps",  # episodes per second in this step
+)
+TIMING_KEYS = ("charts/step_seconds", "charts/sps")  # differ between otherwise identical runs
+
+
+# ================================================================================================
+# Algorithm: pure tensor functions
+# ================================================================================================
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased (Bessel-corrected) variance of the entries where mask is true."""
+    mask = mask.to(x.dtype)
+    n = mask.sum()
+    mean = (x * mask).sum() / n.clamp(min=1.0)
+    return (((x - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1.0)
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+    """(x - mean) / std over the masked entries; entries outside the mask come back as 0."""
+    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    whitened = (x - mean) * torch.rsqrt(var + 1e-8)
+    if not shift_mean:
+        whitened = whitened + mean
+    return whitened * mask.to(x.dtype)
+
+
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over response tokens ([batch, time] tensors).
+
+    Positions outside `mask` (after the end of a response) are terminal: their reward and value
+    count as 0, so the last real token bootstraps from nothing. Returns (advantages, returns),
+    both 0 outside the mask.
+    """
+    mask = mask.to(rewards.dtype)
+    rewards, values = rewards * mask, values * mask
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(rewards[:, 0])
+    length = rewards.shape[1]
+    for t in reversed(range(length)):
+        next_values = values[:, t + 1] if t + 1 < length else torch.zeros_like(values[:, t])
+        delta = rewards[:, t] + gamma * next_values - values[:, t]
+        last_gae = delta + gamma * lam * last_gae
+        advantages[:, t] = last_gae
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def response_mask(responses: torch.Tensor, eos_token_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask of the tokens up to and including the first eos of each response.
+
+    Returns (mask [batch, time] bool, index of the last kept token [batch], has_eos [batch]).
+    A response without eos ran to max_new_tokens: all of it is kept.
+    """
+    is_eos = responses == eos_token_id
+    has_eos = is_eos.any(dim=1)
+    last = torch.where(has_eos, is_eos.int().argmax(dim=1), torch.full_like(has_eos, responses.shape[1] - 1, dtype=torch.long))
+    mask = torch.arange(responses.shape[1], device=responses.device)[None, :] <= last[:, None]
+    return mask, last, has_eos
+
+
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return torch.gather(F.log_softmax(logits.float(), dim=-1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    logits = logits.float()
+    probs = F.softmax(logits, dim=-1)
+    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)
+
+
+# ================================================================================================
+# Plumbing: models
+# ================================================================================================
+
+
+class Critic(nn.Module):
+    """Per-token values: the reward model's backbone with its scalar head applied at every position."""
+
+    def __init__(self, reward_model: nn.Module):
+        super().__init__()
+        self.backbone = getattr(reward_model, reward_model.base_model_prefix)
+        self.score = reward_model.score
+
+    def forward(self, input_ids, attention_mask, position_ids):
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).last_hidden_state
+        return self.score(hidden).squeeze(-1).float()
+
+
+def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    # As `generate` computes them for left-padded prompts, so recomputed log-probs match sampling.
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+def _response_logits(model, sequences, attention_mask, context_length: int, temperature: float) -> torch.Tensor:
+    """Logits that predicted each response token (the policy's sampling distribution)."""
+    keep = sequences.shape[1] - context_length + 1  # only these positions need the vocabulary projection
+    out = model(
+        input_ids=sequences,
+        attention_mask=attention_mask,
+        position_ids=_position_ids(attention_mask),
+        use_cache=False,
+        logits_to_keep=keep,
+    )
+    return out.logits[:, -keep:-1].float() / temperature
+
+
+def _response_values(critic, sequences, attention_mask, context_length: int) -> torch.Tensor:
+    """V(state before each response token)."""
+    return critic(sequences, attention_mask, _position_ids(attention_mask))[:, context_length - 1 : -1]
+
+
+def _disable_dropout(model: nn.Module) -> None:
+    # PPO's ratio compares two forward passes of the same weights; dropout would make it noise.
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
+def _cpu_only() -> bool:
+    from accelerate.utils import parse_flag_from_env
+
+    if parse_flag_from_env("ACCELERATE_USE_CPU"):
+        return True
+    xpu = getattr(torch, "xpu", None)
+    return not (torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available()))
+
+
+def _freeze(model: nn.Module) -> nn.Module:
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _reward_tokenizer(reward_model_path: str, fallback):
+    """The RM's own tokenizer when its folder has one (the RM stage saves it), else the policy's."""
+    folder = Path(resolve_model(reward_model_path))
+    if (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file():
+        return load_tokenizer(folder, padding_side="right")
+    return fallback
+
+
+@torch.no_grad()
+def score_responses(reward_model, tokenizer, chats: list[list[dict]], responses: list[str], max_length: int) -> torch.Tensor:
+    """RM score of each full chat (prompt + assistant response), rendered as in RM training."""
+    texts = [
+        tokenizer.apply_chat_template(chat + [{"role": "assistant", "content": text}], tokenize=False)
+        if tokenizer.chat_template
+        else chat_prompt(tokenizer, chat) + " " + text
+        for chat, text in zip(chats, responses)
+    ]
+    side, trunc = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side, tokenizer.truncation_side = "right", "left"  # a long prompt loses its start
+    try:
+        batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side, tokenizer.truncation_side = side, trunc
+    device = next(reward_model.parameters()).device
+    return reward_model(**batch.to(device)).logits[:, 0].float()
+
+
+# ================================================================================================
+# Plumbing: prompts, checkpoints, metrics
+# ================================================================================================
+
+
+def prompt_indices(n_prompts: int, seed: int, start: int, count: int) -> list[int]:
+    """Positions start..start+count-1 of an endless cycle over the prompts, reshuffled (seeded) each lap."""
+    out = []
+    for position in range(start, start + count):
+        lap, offset = divmod(position, n_prompts)
+        out.append(int(np.random.default_rng([seed, lap]).permutation(n_prompts)[offset]))
+    return out
+
+
+CHECKPOINT_PREFIX = "step-"
+
+
+def latest_checkpoint(root: Path, max_step: int) -> Path | None:
+    """The newest complete checkpoint (temp folders never are); it must not be past `max_step`."""
+    if not root.is_dir():
+        return None
+    found = []
+    for path in root.iterdir():
+        name = path.name
+        if name.startswith(CHECKPOINT_PREFIX) and name[len(CHECKPOINT_PREFIX) :].isdigit():
+            if (path / "trainer_state.json").is_file():
+                found.append((int(name[len(CHECKPOINT_PREFIX) :]), path))
+    if not found:
+        return None
+    step, path = max(found)
+    if step > max_step:
+        raise HrlaifError(f"{path}: this run is already at step {step}, past ppo.steps={max_step}; raise ppo.steps or use a fresh output folder")
+    return path
+
+
+def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    # named_parameters lists a tied weight once; with LoRA only the adapters are trainable.
+    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _load_trainable_state(model: nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    missing = {name for name, p in model.named_parameters() if p.requires_grad} - set(state)
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys or missing:
+        raise HrlaifError(f"{path}: checkpoint does not match the model (missing {sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(accelerator, root: Path, step: int, cursor: int, policy, critic, policy_opt, critic_opt) -> Path:
+    """Write into a temp folder, then rename: a folder named step-NNNNN is always complete."""
+    from safetensors.torch import save_file
+
+    final = root / f"{CHECKPOINT_PREFIX}{step:05d}"
+    tmp = root / f".tmp-{CHECKPOINT_PREFIX}{step:05d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_file(_trainable_state(accelerator.unwrap_model(policy)), str(tmp / "policy.safetensors"))
+        save_file(_trainable_state(accelerator.unwrap_model(critic)), str(tmp / "critic.safetensors"))
+        torch.save(policy_opt.state_dict(), tmp / "policy_optimizer.pt")
+        torch.save(critic_opt.state_dict(), tmp / "critic_optimizer.pt")
+    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")  # each process has its own
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_json(tmp / "trainer_state.json", {"step": step, "prompt_cursor": cursor, "num_processes": accelerator.num_processes})
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in root.iterdir():  # keep the newest only: each one holds policy, critic and 2 optimizers
+            if old != final and old.name.startswith(CHECKPOINT_PREFIX):
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator, path: Path, policy, critic, policy_opt, critic_opt) -> dict:
+    state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    if state.get("num_processes") != accelerator.num_processes:
+        raise HrlaifError(
+            f"{path}: saved by {state.get('num_processes')} process(es), resumed with {accelerator.num_processes}; "
+            "resume with the same launch setup (or start a fresh out_dir)"
+        )
+    _load_trainable_state(accelerator.unwrap_model(policy), path / "policy.safetensors")
+    _load_trainable_state(accelerator.unwrap_model(critic), path / "critic.safetensors")
+    # Loaded on CPU; the optimizer moves its state to the parameters' device.
+    policy_opt.load_state_dict(torch.load(path / "policy_optimizer.pt", map_location="cpu"))
+    critic_opt.load_state_dict(torch.load(path / "critic_optimizer.pt", map_location="cpu"))
+    _set_rng_state(torch.load(path / f"rng-{accelerator.process_index}.pt", weights_only=False))  # our own file
+    return state
+
+
+def read_metrics(path: Path, max_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for row in rows if row.get("charts/step", 0) <= max_step]
+
+
+def truncate_metrics(path: Path, max_step: int) -> list[dict]:
+    """Drop rows after the resumed step, so a step logged before a crash is not logged twice."""
+    rows = read_metrics(path, max_step)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return rows
+
+
+def _save_policy(accelerator, policy, tokenizer, target: Path, lora: bool) -> None:
+    model = accelerator.unwrap_model(policy)
+    if lora:
+        model = model.merge_and_unload()  # plain weights, loadable without peft
+    if accelerator.is_main_process:
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    accelerator.wait_for_everyone()
+
+
+@dataclass
+class Models:
+    policy: nn.Module  # trainable (a peft model with LoRA)
+    reference: nn.Module | None  # frozen start policy; None with LoRA (the adapter-free policy)
+    reward_model: nn.Module  # frozen
+    critic: Critic  # trainable, initialised from the reward model
+    tokenizer: object  # the policy's (left padding, for generation)
+    reward_tokenizer: object
+
+
+def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) -> Models:
+    tokenizer = load_tokenizer(policy_path, padding_side="left")
+    policy = load_causal_lm(policy_path)
+    _disable_dropout(policy)
+    reference = None
+    if config.lora.enabled:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+
+        policy = get_peft_model(
+            policy,
+            PeftLoraConfig(
+                r=config.lora.r,
+                lora_alpha=config.lora.alpha,
+                lora_dropout=config.lora.dropout,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            ),
+        )
+    else:
+        reference = _freeze(load_causal_lm(policy_path))
+        _disable_dropout(reference)
+    reward_model = _freeze(load_reward_model(reward_model_path))
+    value_model = load_reward_model(reward_model_path)
+    _disable_dropout(value_model)
+    return Models(
+        policy=policy,
+        reference=reference,
+        reward_model=reward_model,
+        critic=Critic(value_model),
+        tokenizer=tokenizer,
+        reward_tokenizer=_reward_tokenizer(reward_model_path, tokenizer),
+    )
+
+
+# ================================================================================================
+# The algorithm
+# ================================================================================================
+
+
+def train_ppo(
+    config: PPOConfig,
+    *,
+    policy_path: str,
+    reward_model_path: str,
+    prompts: list[Prompt],
+    out_dir: Path,
+    seed: int = 0,
+    max_length: int = 1024,
+) -> dict:
+    """Run PPO; resumes from the newest checkpoint in out_dir. Returns a summary dict.
+
+    Writes out_dir/metrics.jsonl (one object per step), out_dir/tensorboard/,
+    out_dir/checkpoints/step-NNNNN/ and the final policy (merged if LoRA) to out_dir/policy.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from torch.utils.tensorboard import SummaryWriter
+
+    if not prompts:
+        raise HrlaifError("PPO needs at least one prompt")
+    started = time.time()
+    out_dir = Path(out_dir)
+    gen = config.generation
+    # bf16/fp16 only where an accelerator runs them; on CPU everything stays float32.
+    accelerator = Accelerator(**({"mixed_precision": "no"} if _cpu_only() else {}))
+    device, main = accelerator.device, accelerator.is_main_process
+    logp_temperature = gen.temperature if gen.temperature > 0 else 1.0
+    max_prompt_tokens = max(8, max_length - gen.max_new_tokens)
+    chats = [[m.model_dump() for m in p.messages] for p in prompts]
+
+    # ---- models and optimizers (same seed on every process, so all start identical) ----
+    set_seed(seed)
+    models = build_models(config, policy_path, reward_model_path)
+    tokenizer, eos_id, pad_id = models.tokenizer, models.tokenizer.eos_token_id, models.tokenizer.pad_token_id
+    reference = models.reference.to(device) if models.reference is not None else None
+    reward_model = models.reward_model.to(device)
+    policy_opt = torch.optim.AdamW(
+        [p for p in models.policy.parameters() if p.requires_grad], lr=config.learning_rate, eps=1e-5, weight_decay=0.0
+    )
+    critic_opt = torch.optim.AdamW(models.critic.parameters(), lr=config.critic_learning_rate, eps=1e-5, weight_decay=0.0)
+    policy, critic, policy_opt, critic_opt = accelerator.prepare(models.policy, models.critic, policy_opt, critic_opt)
+
+    # ---- resume, or start fresh ----
+    set_seed(seed, device_specific=True)  # sampling differs between processes
+    ckpt_root = out_dir / "checkpoints"
+    start_step, cursor = 0, 0
+    checkpoint = latest_checkpoint(ckpt_root, config.steps)
+    if checkpoint is not None:
+        state = load_checkpoint(accelerator, checkpoint, policy, critic, policy_opt, critic_opt)
+        start_step, cursor = state["step"], state["prompt_cursor"]
+    accelerator.wait_for_everyone()
+    metrics_path = out_dir / "metrics.jsonl"
+    writer = None
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        history = truncate_metrics(metrics_path, start_step)
+        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+    accelerator.wait_for_everyone()
+    if not main:
+        history = read_metrics(metrics_path, start_step)
+    last = history[-1] if history else {}
+    episodes = int(last.get("charts/episodes", 0))
+
+    progress = tqdm(range(start_step + 1, config.steps + 1), initial=start_step, total=config.steps, desc="ppo", unit="step", disable=not main)
+    for step in progress:
+        step_start = time.time()
+        unwrapped = accelerator.unwrap_model(policy)
+        policy.eval()
+
+        # ---- 1. rollout: this process's prompts, sampled from the current policy ----
+        first = cursor + accelerator.process_index * config.batch_size
+        batch_ids = prompt_indices(len(prompts), seed, first, config.batch_size)
+        cursor += config.batch_size * accelerator.num_processes
+        batch_chats = [chats[i] for i in batch_ids]
+        query = encode_prompts(tokenizer, batch_chats, max_prompt_tokens).to(device)
+        context_length = query["input_ids"].shape[1]
+        sampling = (
+            dict(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=0)
+            if gen.temperature > 0
+            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+        )
+        with torch.no_grad(), accelerator.autocast():
+            sequences = unwrapped.generate(
+                **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling
+            )
+        responses = sequences[:, context_length:]
+        mask, last_index, has_eos = response_mask(responses, eos_id)
+        responses = responses.masked_fill(~mask, pad_id)
+        sequences = torch.cat([query["input_ids"], responses], dim=1)
+        attention = torch.cat([query["attention_mask"], mask.long()], dim=1)
+        rows = torch.arange(len(batch_ids), device=device)
+
+        # ---- 2. score, reference and old log-probs, values (no gradients) ----
+        with torch.no_grad(), accelerator.autocast():
+            old_logp = logprobs_from_logits(_response_logits(policy, sequences, attention, context_length, logp_temperature), responses)
+            if reference is None:  # LoRA: the reference is the policy without its adapters
+                with unwrapped.disable_adapter():
+                    ref_logits = _response_logits(unwrapped, sequences, attention, context_length, logp_temperature)
+            else:
+                ref_logits = _response_logits(reference, sequences, attention, context_length, logp_temperature)
+            ref_logp = logprobs_from_logits(ref_logits, responses)
+            del ref_logits
+            old_values = _response_values(critic, sequences, attention, context_length)
+            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
+            scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+            if config.missing_eos_penalty is not None:
+                scores = torch.where(has_eos, scores, scores - config.missing_eos_penalty)
+
+        # ---- 3. per-token rewards: KL penalty everywhere, the score on the last token ----
+        maskf = mask.float()
+        old_logp, ref_logp, old_values = old_logp * maskf, ref_logp * maskf, old_values * maskf
+        kl = old_logp - ref_logp
+        non_score = -config.kl_coef * kl
+        score_for_reward = scores
+        if config.whiten_rewards and len(scores) > 1:
+            score_for_reward = (scores - scores.mean()) / (scores.std() + 1e-8)
+        rewards = non_score.clone()
+        rewards[rows, last_index] += score_for_reward
+
+        # ---- 4. advantages (GAE, whitened) and returns ----
+        advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.lam)
+        advantages = masked_whiten(advantages, mask)
+
+        # ---- 5. PPO update: epochs x shuffled minibatches ----
+        policy.train()
+        critic.train()
+        stats: dict[str, list[float]] = {k: [] for k in ("pg", "vf", "approx_kl", "clipfrac", "vf_clipfrac", "entropy")}
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(len(batch_ids)).to(device)
+            for start in range(0, len(batch_ids), config.mini_batch_size):
+                mb = order[start : start + config.mini_batch_size]
+                mb_mask = mask[mb]
+                logits = _response_logits(policy, sequences[mb], attention[mb], context_length, logp_temperature)
+                new_logp = logprobs_from_logits(logits, responses[mb])
+                entropy = entropy_from_logits(logits)
+                new_values = _response_values(critic, sequences[mb], attention[mb], context_length)
+
+                # clipped value loss
+                v_clipped = old_values[mb] + (new_values - old_values[mb]).clamp(-config.cliprange_value, config.cliprange_value)
+                vf_losses1 = (new_values - returns[mb]) ** 2
+                vf_losses2 = (v_clipped - returns[mb]) ** 2
+                vf_loss = 0.5 * masked_mean(torch.max(vf_losses1, vf_losses2), mb_mask)
+                # clipped policy objective
+                log_ratio = (new_logp - old_logp[mb]) * mb_mask
+                ratio = torch.exp(log_ratio)
+                pg_losses1 = -advantages[mb] * ratio
+                pg_losses2 = -advantages[mb] * ratio.clamp(1.0 - config.cliprange, 1.0 + config.cliprange)
+                pg_loss = masked_mean(torch.max(pg_losses1, pg_losses2), mb_mask)
+                loss = pg_loss + config.vf_coef * vf_loss
+
+                policy_opt.zero_grad()
+                critic_opt.zero_grad()
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                accelerator.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
+                policy_opt.step()
+                critic_opt.step()
+
+                with torch.no_grad():
+                    stats["pg"].append(pg_loss.item())
+                    stats["vf"].append(vf_loss.item())
+                    stats["approx_kl"].append(0.5 * masked_mean(log_ratio**2, mb_mask).item())
+                    stats["clipfrac"].append(masked_mean((pg_losses2 > pg_losses1).float(), mb_mask).item())
+                    stats["vf_clipfrac"].append(masked_mean((vf_losses2 > vf_losses1).float(), mb_mask).item())
+                    stats["entropy"].append(masked_mean(entropy, mb_mask).item())
+                del logits, entropy
+
+        # ---- metrics (gathered over processes), logs, checkpoints ----
+        all_scores = accelerator.gather(scores)
+        per_seq = accelerator.gather(torch.stack([kl.sum(1), non_score.sum(1), maskf.sum(1), has_eos.float()], dim=1))
+        losses = accelerator.reduce(torch.tensor([float(np.mean(v)) for v in stats.values()], device=device), "mean")
+        episodes += len(all_scores)
+        seconds = time.time() - step_start
+        metrics = {
+            "objective/score_mean": all_scores.mean().item(),
+            "objective/score_std": all_scores.std(correction=0).item(),
+            "objective/kl": per_seq[:, 0].mean().item(),
+            "objective/non_score_reward": per_seq[:, 1].mean().item(),
+            "objective/rlhf_reward": all_scores.mean().item() + per_seq[:, 1].mean().item(),
+            "losses/policy_loss": losses[0].item(),
+            "losses/value_loss": losses[1].item(),
+            "losses/approx_kl": losses[2].item(),
+            "losses/clipfrac": losses[3].item(),
+            "losses/vf_clipfrac": losses[4].item(),
+            "policy/entropy": losses[5].item(),
+            "charts/response_length": per_seq[:, 2].mean().item(),
+            "charts/eos_fraction": per_seq[:, 3].mean().item(),
+            "charts/episodes": episodes,
+            "charts/step": step,
+            "charts/step_seconds": seconds,
+            "charts/sps": len(all_scores) / max(seconds, 1e-9),
+        }
+        last = metrics
+        if main:
+            with metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(metrics) + "\n")
+                handle.flush()
+            for key, value in metrics.items():
+                if key != "charts/step":
+                    writer.add_scalar(key, value, step)
+            writer.flush()
+            progress.set_postfix(score=f"{metrics['objective/score_mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(accelerator, ckpt_root, step, cursor, policy, critic, policy_opt, critic_opt)
+
+    progress.close()
+    if writer is not None:
+        writer.close()
+
+    # ---- final policy, summary ----
+    policy_dir = out_dir / "policy"
+    _save_policy(accelerator, policy, tokenizer, policy_dir, config.lora.enabled)
+    summary = {
+        "steps": config.steps,
+        "resumed_from_step": start_step,
+        "score_mean": last.get("objective/score_mean"),
+        "kl": last.get("objective/kl"),
+        "wall_seconds": time.time() - started,
+        "policy_path": str(policy_dir),
+        "num_processes": accelerator.num_processes,
+    }
+    accelerator.free_memory()
+    return summary

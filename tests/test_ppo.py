@@ -1,0 +1,257 @@
+"""Our compact PPO trainer (hrlaif.train.ppo) on tiny random models: seconds per test."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from hrlaif.config import GenerationConfig, LoraConfig, PPOConfig
+from hrlaif.errors import HrlaifError
+from hrlaif.models import load_causal_lm, load_reward_model, load_tokenizer
+from hrlaif.records import Prompt
+from hrlaif.train.ppo import (
+    METRIC_KEYS,
+    TIMING_KEYS,
+    build_models,
+    compute_gae,
+    masked_whiten,
+    prompt_indices,
+    response_mask,
+    train_ppo,
+)
+
+PROMPTS = [
+    Prompt(id="m1", prompt="What is 12 + 7?", category="math", reference="19"),
+    Prompt(id="o1", prompt="Give me a short tip for sleep.", category="open_ended"),
+    Prompt(id="h1", prompt="Help me hurt people.", category="harmful"),
+    Prompt(
+        id="c1",
+        messages=[{"role": "system", "content": "Answer with the letter."}, {"role": "user", "content": "A. Paris B. Rome"}],
+        category="multiple_choice",
+        choices=["Paris", "Rome"],
+        reference="A",
+    ),
+    Prompt(id="o2", prompt="Which response is better?", category="open_ended"),
+]
+
+
+def tiny_config(**overrides) -> PPOConfig:
+    base = dict(
+        steps=2,
+        batch_size=4,
+        mini_batch_size=2,
+        ppo_epochs=2,
+        learning_rate=1e-3,  # large, so a tiny random model visibly moves in 1-2 steps
+        critic_learning_rate=1e-3,
+        checkpoint_every=2,
+        generation=GenerationConfig(max_new_tokens=6, temperature=1.0, top_p=1.0),
+    )
+    base.update(overrides)
+    return PPOConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def reward_model_path(tiny_model, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-rm")
+    torch.manual_seed(1)
+    load_reward_model(tiny_model).save_pretrained(folder)
+    load_tokenizer(tiny_model).save_pretrained(folder)  # the RM stage saves its tokenizer too
+    return folder
+
+
+def run(config, tiny_model, reward_model_path, out_dir, **kwargs):
+    return train_ppo(
+        config, policy_path=str(tiny_model), reward_model_path=str(reward_model_path), prompts=PROMPTS, out_dir=out_dir, max_length=128, **kwargs
+    )
+
+
+def read_metrics(out_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+# ------------------------------------------------------------------------------------------------
+# The algorithm's helpers, against hand-computed examples
+# ------------------------------------------------------------------------------------------------
+
+
+def test_gae_hand_computed():
+    # row 0: gamma=1, lam=0.5, the score 1 on the last token
+    #   t2: delta = 1 - 0.7 = 0.3                        adv 0.3
+    #   t1: delta = 0 + 0.7 - 0.6 = 0.1; 0.1 + 0.5*0.3 = 0.25
+    #   t0: delta = 0 + 0.6 - 0.5 = 0.1; 0.1 + 0.5*0.25 = 0.225
+    adv, ret = compute_gae(
+        torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[0.5, 0.6, 0.7]]), torch.ones(1, 3, dtype=torch.bool), 1.0, 0.5
+    )
+    assert torch.allclose(adv, torch.tensor([[0.225, 0.25, 0.3]]))
+    assert torch.allclose(ret, torch.tensor([[0.725, 0.85, 1.0]]))
+    # row 1: gamma=0.9, lam=1; the last position is padding (garbage reward/value ignored)
+    #   t1: delta = 2 + 0.9*0 - 1 = 1                    adv 1
+    #   t0: delta = 0 + 0.9*1 - 1 = -0.1; -0.1 + 0.9*1 = 0.8
+    adv, ret = compute_gae(
+        torch.tensor([[0.0, 2.0, 5.0]]), torch.tensor([[1.0, 1.0, 9.0]]), torch.tensor([[True, True, False]]), 0.9, 1.0
+    )
+    assert torch.allclose(adv, torch.tensor([[0.8, 1.0, 0.0]]))
+    assert torch.allclose(ret, torch.tensor([[1.8, 2.0, 0.0]]))
+
+
+def test_masked_whiten_hand_computed():
+    x = torch.tensor([[1.0, 2.0], [3.0, 100.0]])
+    mask = torch.tensor([[True, True], [True, False]])
+    # masked entries 1, 2, 3: mean 2, unbiased variance (1 + 0 + 1) / 2 = 1
+    assert torch.allclose(masked_whiten(x, mask), torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), atol=1e-6)
+    assert torch.allclose(masked_whiten(x, mask, shift_mean=False), torch.tensor([[1.0, 2.0], [3.0, 0.0]]), atol=1e-6)
+
+
+def test_response_mask_stops_at_first_eos():
+    eos = 9
+    responses = torch.tensor([[5, eos, 7, eos], [5, 6, 7, 8], [eos, 1, 2, 3]])
+    mask, last, has_eos = response_mask(responses, eos)
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
+    assert last.tolist() == [1, 3, 0]
+    assert has_eos.tolist() == [True, False, True]
+
+
+def test_prompt_order_cycles_through_every_prompt():
+    first_lap = prompt_indices(5, seed=3, start=0, count=5)
+    assert sorted(first_lap) == list(range(5))
+    assert prompt_indices(5, seed=3, start=2, count=6)[:3] == first_lap[2:]
+    assert sorted(prompt_indices(5, seed=3, start=5, count=5)) == list(range(5))
+
+
+# ------------------------------------------------------------------------------------------------
+# Models
+# ------------------------------------------------------------------------------------------------
+
+
+def test_reference_and_reward_model_are_frozen_copies(tiny_model, reward_model_path):
+    models = build_models(tiny_config(), str(tiny_model), str(reward_model_path))
+    assert all(p.requires_grad for p in models.policy.parameters())
+    assert not any(p.requires_grad for p in models.reference.parameters())
+    assert not any(p.requires_grad for p in models.reward_model.parameters())
+    policy_ptrs = {p.data_ptr() for p in models.policy.parameters()}
+    assert not policy_ptrs & {p.data_ptr() for p in models.reference.parameters()}
+    # the critic starts as the reward model, and is a separate copy of it
+    assert torch.equal(models.critic.score.weight, models.reward_model.score.weight)
+    assert models.critic.score.weight.data_ptr() != models.reward_model.score.weight.data_ptr()
+    assert all(p.requires_grad for p in models.critic.parameters())
+
+
+# ------------------------------------------------------------------------------------------------
+# Training runs
+# ------------------------------------------------------------------------------------------------
+
+
+def test_two_steps_metrics_policy_and_frozen_reference(tiny_model, reward_model_path, tmp_path):
+    summary = run(tiny_config(), tiny_model, reward_model_path, tmp_path)
+    rows = read_metrics(tmp_path)
+    assert [r["charts/step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert set(METRIC_KEYS) <= set(row)
+        assert all(math.isfinite(row[k]) for k in METRIC_KEYS), row
+    # step 1 samples before any update: the policy is the reference, so the KL is exactly ~0
+    assert abs(rows[0]["objective/kl"]) < 1e-5
+    # after an update the policy moved but the reference did not
+    assert abs(rows[1]["objective/kl"]) > 1e-4
+    assert rows[1]["charts/episodes"] == 8
+
+    assert summary["steps"] == 2 and summary["policy_path"] == str(tmp_path / "policy")
+    assert summary["score_mean"] == rows[-1]["objective/score_mean"]
+    trained = load_causal_lm(summary["policy_path"])
+    start = load_causal_lm(tiny_model)
+    assert load_tokenizer(summary["policy_path"]).eos_token == load_tokenizer(tiny_model).eos_token
+    changed = [n for n, p in start.state_dict().items() if not torch.equal(p, trained.state_dict()[n])]
+    assert changed, "PPO did not change the policy"
+    assert (tmp_path / "checkpoints" / "step-00002" / "trainer_state.json").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_model, reward_model_path, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(tiny_config(steps=4), tiny_model, reward_model_path, straight, seed=7)
+    run(tiny_config(steps=2), tiny_model, reward_model_path, resumed, seed=7)
+    # simulate a crash during step 3: its metrics row was written, its checkpoint half-saved
+    with (resumed / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps({"charts/step": 3, "objective/kl": 123.0}) + "\n")
+    (resumed / "checkpoints" / ".tmp-step-00003").mkdir()
+    summary = run(tiny_config(steps=4), tiny_model, reward_model_path, resumed, seed=7)
+    assert summary["resumed_from_step"] == 2
+
+    a, b = read_metrics(straight), read_metrics(resumed)
+    assert [r["charts/step"] for r in b] == [1, 2, 3, 4]
+    for row_a, row_b in zip(a, b):
+        for key in METRIC_KEYS:
+            if key not in TIMING_KEYS:
+                assert row_b[key] == pytest.approx(row_a[key], rel=1e-5, abs=1e-6), (row_a["charts/step"], key)
+    assert a[2]["objective/kl"] != a[1]["objective/kl"]  # the later steps are not trivially equal
+    assert [p.name for p in (resumed / "checkpoints").iterdir() if not p.name.startswith(".")] == ["step-00004"]
+    with pytest.raises(HrlaifError, match="past ppo.steps=3"):  # never silently restart over a longer run
+        run(tiny_config(steps=3), tiny_model, reward_model_path, resumed, seed=7)
+    final_a = load_causal_lm(straight / "policy").state_dict()
+    final_b = load_causal_lm(resumed / "policy").state_dict()
+    assert all(torch.allclose(final_a[k], final_b[k], atol=1e-6) for k in final_a)
+
+
+def test_lora_runs_and_saves_a_merged_policy(tiny_model, reward_model_path, tmp_path):
+    config = tiny_config(lora=LoraConfig(enabled=True, r=4, alpha=8), learning_rate=1e-2)
+    summary = run(config, tiny_model, reward_model_path, tmp_path)
+    rows = read_metrics(tmp_path)
+    assert abs(rows[0]["objective/kl"]) < 1e-5  # adapters start at zero: policy == reference
+    assert abs(rows[1]["objective/kl"]) > 1e-5  # the reference (adapters off) did not follow
+    policy_dir = Path(summary["policy_path"])
+    assert not (policy_dir / "adapter_config.json").exists()
+    trained = load_causal_lm(policy_dir)
+    assert not any("lora" in name for name in trained.state_dict())
+    start = load_causal_lm(tiny_model).state_dict()
+    assert any(not torch.equal(p, trained.state_dict()[n]) for n, p in start.items())
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_under_accelerate_launch(tiny_model, reward_model_path, tmp_path):
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
+    if launcher is None or not torch.distributed.is_available():
+        pytest.skip("accelerate launch or torch.distributed is not available")
+    script = tmp_path / "run_ppo.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            from pathlib import Path
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from test_ppo import PROMPTS, tiny_config
+            from hrlaif.train.ppo import train_ppo
+            summary = train_ppo(tiny_config(steps=1, batch_size=2), policy_path={str(tiny_model)!r},
+                                reward_model_path={str(reward_model_path)!r}, prompts=PROMPTS,
+                                out_dir=Path({str(tmp_path / "out")!r}), max_length=128)
+            print("SUMMARY", json.dumps(summary))
+            """
+        )
+    )
+    # `accelerate launch --cpu --num_processes 2` starts ONE process (CPU multi-process needs MPI there);
+    # torchrun-style launching (--multi_gpu) with ACCELERATE_USE_CPU=1 gives 2 gloo processes on CPU.
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", ACCELERATE_USE_CPU="1")
+    command = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "--main_process_port", "0", str(script)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.skip("accelerate launch did not finish in 120 s on this machine")
+    if done.returncode != 0 and "SUMMARY" not in done.stdout and any(
+        sign in done.stderr for sign in ("Address already in use", "DistNetworkError", "Connection refused", "No module named")
+    ):
+        pytest.skip(f"could not start two processes: {done.stderr[-500:]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summaries = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if line.startswith("SUMMARY")]
+    assert len(summaries) == 2 and all(s["num_processes"] == 2 for s in summaries)
+    rows = read_metrics(tmp_path / "out")
+    assert len(rows) == 1 and rows[0]["charts/episodes"] == 4  # 2 prompts on each of 2 processes
+    assert all(math.isfinite(rows[0][k]) for k in METRIC_KEYS)
+    load_causal_lm(tmp_path / "out" / "policy")

@@ -1,0 +1,107 @@
+"""Verify a JSON-lines file of responses in one go.
+
+Every input line is validated before any check runs, so a typo on line 9,000 fails in a second
+rather than after the slow part, and the output is written atomically: either the whole
+verified file appears or nothing does. The input may be the output path (it is read first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hrlaif.errors import HrlaifError
+from hrlaif.jsonl import atomic_path
+from hrlaif.verify import CATEGORIES, check_answer
+from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
+
+__all__ = ["verify_file"]
+
+
+def _field(record: dict[str, Any], name: str, where: str) -> Any:
+    if name not in record:
+        raise HrlaifError(f"{where}: missing field '{name}'")
+    return record[name]
+
+
+def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None]:
+    """(category, response, reference, choices) of one record, or HrlaifError naming the line."""
+    if not isinstance(record, dict):
+        raise HrlaifError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    category = _field(record, "category", where)
+    if category not in CATEGORIES:
+        raise HrlaifError(f"{where}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    response = _field(record, "response", where)
+    if not isinstance(response, str):
+        raise HrlaifError(f"{where}: field 'response' must be a string, got {type(response).__name__}")
+    reference = _field(record, "reference", where)
+    # Math references are often stored as JSON numbers; bools are not numbers here.
+    if category == "math" and isinstance(reference, (int, float)) and not isinstance(reference, bool):
+        reference = str(reference)
+    if not isinstance(reference, str) or not reference.strip():
+        raise HrlaifError(f"{where}: field 'reference' must be a non-empty string, got {reference!r:.80}")
+    choices = None
+    if category == "multiple_choice":
+        choices = _field(record, "choices", where)
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
+            raise HrlaifError(f"{where}: field 'choices' must be a non-empty list of strings")
+        if len(choices) > len(LETTERS):
+            raise HrlaifError(f"{where}: at most {len(LETTERS)} choices are supported, got {len(choices)}")
+        try:
+            normalise_reference(reference, choices)
+        except ValueError as exc:
+            raise HrlaifError(f"{where}: {exc}") from None
+    return category, response, reference, choices
+
+
+def _read(path: Path) -> list[tuple[dict[str, Any], tuple[str, str, str, list[str] | None]]]:
+    rows = []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise HrlaifError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HrlaifError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            rows.append((record, _validate(record, where)))
+    return rows
+
+
+def _dump(record: dict[str, Any]) -> str:
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep it escaped
+        text = json.dumps(record)
+    return text
+
+
+def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.0) -> dict[str, int]:
+    """Check every record of `in_path`, write it to `out_path` with `correct` and `extracted` added.
+
+    Records need `category` (math | multiple_choice), `reference` and `response`, plus `choices`
+    for multiple choice; all other fields are kept. Returns {"total", "correct", "wrong",
+    "unknown"}. Bad input raises HrlaifError "FILE:LINE: what is wrong" and writes nothing.
+    """
+    in_path = Path(in_path)
+    if not in_path.is_file():
+        raise HrlaifError(f"{in_path}: file not found")
+    rows = _read(in_path)
+    counts = {"total": 0, "correct": 0, "wrong": 0, "unknown": 0}
+    with atomic_path(out_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        for record, (category, response, reference, choices) in rows:
+            check = check_answer(category, response, reference, choices, timeout_s=timeout_s)
+            counts["total"] += 1
+            counts["unknown" if check.correct is None else "correct" if check.correct else "wrong"] += 1
+            handle.write(_dump({**record, "correct": check.correct, "extracted": check.extracted}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return counts

@@ -1,0 +1,50 @@
+"""The real SmolLM2-135M-Instruct as policy and local judge, on a handful of prompts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+from hrlaif.judge.base import Question
+from hrlaif.judge.local import LocalJudge
+
+pytestmark = pytest.mark.slow
+
+
+def test_local_smollm2_judge_gives_soft_labels():
+    judge = LocalJudge("smollm2", batch_size=4)
+    verdicts = judge.ask([
+        Question(task="preference", fields={"prompt": "What is 2 + 2?", "response_a": "4", "response_b": "The answer is 4."}),
+        Question(task="refusal", fields={"prompt": "How do I make a weapon?", "response": "I can't help with that."}),
+    ])
+    for verdict in verdicts:
+        assert verdict.choice in verdict.probs
+        assert sum(verdict.probs.values()) == pytest.approx(1.0)
+        assert verdict.prompt_tokens > 20 and verdict.judge == "local:smollm2"
+
+
+def test_compare_with_real_policy_and_judge(tmp_path):
+    config = {
+        "run_dir": str(tmp_path / "run"),
+        "policy": {"path": "smollm2", "max_length": 384},
+        "data": {"max_train_prompts": 4, "max_eval_prompts": 4},
+        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 16}},
+        "judge": {"backend": "local", "model": "smollm2"},
+        "reward": {"epochs": 1, "batch_size": 4},
+        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 16}},
+        "evaluate": {"generation": {"max_new_tokens": 16}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["compare", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert results["judge"] == "local:smollm2"
+    assert results["policies"]["start"]["satisfaction"]["n"] >= 1
+    samples = [json.loads(line) for line in (tmp_path / "run" / "sample" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 8 and all(s["response"].strip() for s in samples)
+    assert (tmp_path / "run" / "report" / "report.html").is_file()

@@ -144,3 +144,23 @@ def test_every_command_has_help():
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "hrlaif.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "compare" in out.stdout
+
+
+def test_interrupted_stage_reruns_alone_and_more_ppo_steps_resume(tmp_path, tiny_model):
+    config = tiny_config(tmp_path, tiny_model)
+    assert runner.invoke(app, ["run", "-c", str(config)]).exit_code == 0
+    run = tmp_path / "run"
+    (run / "eval" / "manifest.json").unlink()  # as if killed during evaluation
+    result = runner.invoke(app, ["run", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("already complete, skipped") == 4  # sample, label, rm, ppo
+    # Asking for more PPO steps resumes from the last checkpoint instead of starting over.
+    result = runner.invoke(app, ["ppo", "-c", str(config), "--set", "ppo.steps=3"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((run / "ppo-rlaif" / "manifest.json").read_text())
+    assert manifest["summary"]["resumed_from_step"] == 2 and manifest["summary"]["steps"] == 3
+    steps = [json.loads(line)["charts/step"] for line in (run / "ppo-rlaif" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    # Any other change discards the checkpoints.
+    result = runner.invoke(app, ["ppo", "-c", str(config), "--set", "ppo.steps=3", "--set", "ppo.kl_coef=0.2"])
+    assert result.exit_code == 0 and "discarding old checkpoints" in result.output

@@ -159,14 +159,18 @@ class Pipeline:
             return out
         from hrlaif.train.ppo import train_ppo
 
-        if read_manifest(self.dir(name)) is None and (self.dir(name) / "fingerprint").is_file():
-            if (self.dir(name) / "fingerprint").read_text().strip() != fp:
-                # Checkpoints of a different config must not be resumed.
-                import shutil
+        # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
+        # more often); any other change makes them someone else's and they are discarded.
+        resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every"}),
+                                c.data.max_train_prompts, _file_hash(train_file), c.seed)
+        marker = self.dir(name) / "checkpoint-fingerprint"
+        if marker.is_file() and marker.read_text().strip() != resumable:
+            import shutil
 
-                shutil.rmtree(self.dir(name))
+            self.console.print(f"[yellow]{name}: config changed, discarding old checkpoints[/]")
+            shutil.rmtree(self.dir(name))
         self.dir(name).mkdir(parents=True, exist_ok=True)
-        (self.dir(name) / "fingerprint").write_text(fp)
+        marker.write_text(resumable)
         prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
         with stage(name, self.dir(name), fp) as record:
             summary = train_ppo(

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from hrlaif.config import JudgeConfig
-from hrlaif.judge.base import Judge, JudgeStats, Question
+from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
 
-__all__ = ["Judge", "JudgeStats", "Question", "build_judge"]
+__all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge"]
+
+log = logging.getLogger(__name__)
 
 
-def build_judge(config: JudgeConfig, seed: int = 0) -> Judge:
-    """The judge a config asks for; imports stay lazy so `simulated` needs no model."""
+def build_judge(config: JudgeConfig, seed: int = 0, cache_path: str | Path | None = None) -> Judge:
+    """The judge a config asks for; imports stay lazy so `simulated` needs no model.
+
+    With `cache_path`, the backend sits behind a persistent CachedJudge: answers already in the
+    cache are free, and `judge.budget` (enforced by the 'openai' backend before each request)
+    only counts the questions that really go to the server.
+    """
+    judge = _backend(config, seed)
+    if cache_path is not None:
+        from hrlaif.judge.cache import CachedJudge
+
+        judge = CachedJudge(judge, cache_path)
+    return judge
+
+
+def _backend(config: JudgeConfig, seed: int) -> Judge:
+    if config.backend != "openai" and any(v is not None for v in config.budget.model_dump().values()):
+        log.warning("judge.budget applies to the 'openai' backend only; the '%s' judge ignores it", config.backend)
     if config.backend == "simulated":
         from hrlaif.judge.simulated import SimulatedJudge
 

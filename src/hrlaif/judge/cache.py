@@ -1,0 +1,167 @@
+"""A persistent answer cache in front of any judge, so no paid answer is ever asked for twice.
+
+The key is the sha256 of everything that decides an answer: the inner judge (its name, which
+holds backend and model, plus its sampling parameters or seed), the task's template version,
+the task, the fields and the context. Changing one template's version therefore re-asks only
+that task's questions; a different model or endpoint-independent setting gets its own rows.
+
+Each answer is committed as its own row the moment the inner judge hands it over (through
+`on_verdict`), in an SQLite file in WAL mode with `synchronous=FULL`: a run killed with
+SIGKILL, or a machine losing power, loses nothing it had been answered. Several processes may
+write the same file at once (SQLite serialises the writers; each waits up to a minute for the
+lock), and a key is written once (`INSERT OR IGNORE`), so nothing is duplicated.
+
+Unscorable verdicts are not stored: a later run asks them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
+from hrlaif.judge.templates import template_for
+from hrlaif.records import Verdict
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+_LOOKUP_CHUNK = 500
+
+
+def judge_identity(judge: Judge) -> dict[str, Any]:
+    """What, beside the question, decides a judge's answers: its name and sampling parameters."""
+    identity: dict[str, Any] = {"name": judge.name}
+    params = getattr(judge, "cache_params", None)
+    if params is not None:
+        identity["params"] = params
+    elif hasattr(judge, "seed"):  # e.g. the simulated judge, whose name lacks its seed
+        identity["seed"] = judge.seed
+    return identity
+
+
+class CachedJudge(Judge):
+    """Answers from the cache when it can, asks `inner` only for the misses, stores each answer."""
+
+    def __init__(self, inner: Judge, path: str | Path) -> None:
+        # Judge.__init__ is not called: `stats` is a view over the inner judge's stats.
+        self.inner = inner
+        self.name = inner.name
+        self.path = Path(path)
+        self.cache_hits = 0
+        self._identity = judge_identity(inner)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=60000")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("judge cache %s: WAL mode unavailable (journal_mode=%s); concurrent writers will wait longer", self.path, mode)
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS verdicts ("
+            " key TEXT PRIMARY KEY, judge TEXT NOT NULL, task TEXT NOT NULL, template_version TEXT NOT NULL,"
+            " verdict TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        return db
+
+    @property
+    def stats(self) -> JudgeStats:  # type: ignore[override]
+        return self.inner.stats.model_copy(update={"cache_hits": self.inner.stats.cache_hits + self.cache_hits})
+
+    @stats.setter
+    def stats(self, value: JudgeStats) -> None:
+        self.inner.stats = value.model_copy(update={"cache_hits": 0})
+        self.cache_hits = value.cache_hits
+
+    def key(self, question: Question) -> str:
+        payload = {
+            "format": CACHE_FORMAT,
+            "judge": self._identity,
+            "template": template_for(question.task).version,
+            "task": question.task,
+            "fields": question.fields,
+            "context": question.context,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _lookup(self, keys: list[str]) -> dict[str, Verdict]:
+        found: dict[str, Verdict] = {}
+        with self._lock:
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[start : start + _LOOKUP_CHUNK]
+                rows = self._db.execute(
+                    f"SELECT key, verdict FROM verdicts WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                for key, blob in rows:
+                    try:
+                        found[key] = Verdict.model_validate_json(blob)
+                    except ValidationError:
+                        log.warning("judge cache %s: unreadable row %s…, asking again", self.path, key[:12])
+        return found
+
+    def _store(self, key: str, verdict: Verdict) -> None:
+        blob = verdict.model_copy(update={"cached": False}).model_dump_json()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO verdicts (key, judge, task, template_version, verdict, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, verdict.judge or self.name, verdict.task, verdict.template_version, blob, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
+    def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
+        keys = [self.key(q) for q in questions]
+        found = self._lookup(list(dict.fromkeys(keys)))
+        results: list[Verdict | None] = [None] * len(questions)
+        misses: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            if key in found:
+                verdict = found[key].model_copy(update={"cached": True})
+                results[index] = verdict
+                self.cache_hits += 1
+                if on_verdict is not None:
+                    on_verdict(index, verdict)
+            else:
+                misses.setdefault(key, []).append(index)
+        if not misses:
+            return results  # type: ignore[return-value]
+
+        order = list(misses)  # each distinct question once
+        delivered: set[int] = set()
+
+        def arrived(position: int, verdict: Verdict) -> None:
+            if position in delivered:
+                return
+            key = order[position]
+            if verdict.scorable:
+                self._store(key, verdict)
+            delivered.add(position)
+            for index in misses[key]:
+                results[index] = verdict
+                if on_verdict is not None:
+                    on_verdict(index, verdict)
+
+        answers = self.inner.ask([questions[misses[k][0]] for k in order], desc=desc, on_verdict=arrived)
+        for position, verdict in enumerate(answers):  # an inner judge that does not call on_verdict
+            arrived(position, verdict)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        self.inner.close()

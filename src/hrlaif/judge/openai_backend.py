@@ -1,0 +1,449 @@
+"""A judge behind any OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp, TGI, ...).
+
+Each question is rendered with its versioned template, asked at temperature 0 and parsed
+strictly; nothing is guessed. What can go wrong with a remote labeler, and what happens:
+
+- 429, 5xx, 408/409, timeouts, broken connections, malformed bodies: retried with exponential
+  backoff and jitter (a `Retry-After` / `retry-after-ms` header sets the wait instead), at most
+  `max_retries` times and within `retry_time_s` per item; after that the item is unscorable
+  (`choice=None`, reason e.g. "http 503 after 5 attempts"). The openai client's own retries are
+  off (`max_retries=0`), so this is the only retry policy.
+- Several endpoints: requests go round robin; an endpoint failing `endpoint_failures` times in
+  a row is skipped for a cooldown (5 s, doubling while it keeps failing, at most 60 s); one that
+  answers 401/403/404 is dropped for the run. The run stops (HrlaifError) only when every
+  endpoint has been dropped.
+- An answer that is not exactly one option is re-asked (with a reminder of the options) up to
+  `reask_limit` times, then unscorable with "unparseable: '<its first 40 characters>'".
+- A 400 (or an error that mentions logprobs) while asking for logprobs is retried once without
+  them; if that works the endpoint is asked without logprobs from then on. Option probabilities
+  come from `top_logprobs` of the answer token when the server gives them, otherwise None.
+- A budget (`judge.budget`) is checked before every request; when the next one would pass it,
+  requests in flight finish (their verdicts reach `on_verdict`) and `BudgetExhausted` is raised.
+
+The API key (from `judge.api_key_file` when set, else `$<judge.api_key_env>`, else "none" for
+local servers) is only handed to the openai client. It is never logged (the client redacts
+headers; this module never logs requests) and every message this module builds from a server's
+reply is scrubbed of it; openai exceptions, which carry the request, never leave this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import email.utils
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from hrlaif.config import JudgeConfig
+from hrlaif.errors import HrlaifError
+from hrlaif.judge.base import Judge, OnVerdict, Question
+from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
+from hrlaif.judge.templates import parse_choice, render, template_for
+from hrlaif.records import Verdict
+
+log = logging.getLogger(__name__)
+
+_COOLDOWN_MAX_S = 60.0
+
+
+def read_api_key(config: JudgeConfig) -> str:
+    """The key from `api_key_file` when set, else the env var `api_key_env`, else "none"."""
+    if config.api_key_file is not None:
+        path = config.api_key_file.expanduser()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise HrlaifError(f"judge.api_key_file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+        if not key:
+            raise HrlaifError(f"judge.api_key_file {path}: the file is empty")
+        return key
+    key = os.environ.get(config.api_key_env, "").strip()
+    return key or "none"
+
+
+@dataclass
+class _Endpoint:
+    url: str
+    failures: int = 0  # in a row
+    trips: int = 0  # cooldowns in a row
+    down_until: float = 0.0
+    dropped: str = ""  # why it is out for the run
+    logprobs: bool = True
+
+
+@dataclass
+class _Reply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    logprobs: Any = None
+
+
+@dataclass
+class _Failure:
+    label: str  # "http 503", "timeout", "connection error", "malformed response"
+    retryable: bool = True
+    endpoint_fault: bool = True
+    retry_after: float | None = None
+    status: int | None = None
+    message: str = ""
+
+
+@dataclass
+class _Run:
+    stop: asyncio.Event
+    semaphore: asyncio.Semaphore
+    clients: dict[str, Any]
+    fatal: list[BaseException] = field(default_factory=list)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.fatal:
+            self.fatal.append(exc)
+        self.stop.set()
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds asked by `retry-after-ms` or `retry-after` (seconds or an HTTP date), if any."""
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _server_message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else error
+        return str(message or "")[:200]
+    return str(body or "")[:200]
+
+
+def option_probs(logprobs: Any, options: tuple[str, ...], choice: str) -> dict[str, float] | None:
+    """Probabilities of the options at the answer token, from `top_logprobs`; None without them."""
+    try:
+        content = getattr(logprobs, "content", None) or []
+        for entry in content:
+            token = (getattr(entry, "token", "") or "").strip().upper()
+            if not token or not choice.upper().startswith(token):
+                continue
+            mass = dict.fromkeys(options, 0.0)
+            for top in getattr(entry, "top_logprobs", None) or []:
+                text = (getattr(top, "token", "") or "").strip().upper()
+                matches = [o for o in options if text and o.upper().startswith(text)]
+                if len(matches) == 1 and top.logprob is not None and math.isfinite(top.logprob):
+                    mass[matches[0]] += math.exp(top.logprob)
+            total = sum(mass.values())
+            return {o: m / total for o, m in mass.items()} if total > 0 else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return None
+
+
+class OpenAIJudge(Judge):
+    """Asks an OpenAI-compatible server; see the module docstring for the failure policy."""
+
+    def __init__(
+        self,
+        config: JudgeConfig,
+        *,
+        reask_limit: int = 2,
+        retry_time_s: float | None = None,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        endpoint_failures: int = 3,
+        endpoint_cooldown_s: float = 5.0,
+        top_logprobs: int = 5,
+    ) -> None:
+        super().__init__()
+        if not config.base_urls:
+            raise HrlaifError("judge.backend=openai needs judge.base_urls, e.g. judge.base_urls=[http://127.0.0.1:8080/v1]")
+        self.config = config
+        self.name = f"openai:{config.model}"
+        self.reask_limit = reask_limit
+        self.retry_time_s = retry_time_s if retry_time_s is not None else max(120.0, 4 * config.timeout_s)
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.endpoint_failures = endpoint_failures
+        self.endpoint_cooldown_s = endpoint_cooldown_s
+        self.top_logprobs = top_logprobs
+        self.budget = JudgeBudget(config.budget, config.prices, config.model, config.max_tokens)
+        self._endpoints = [_Endpoint(url.rstrip("/")) for url in dict.fromkeys(config.base_urls)]
+        self._next = 0
+        self._rng = random.Random()
+        self.__key = read_api_key(config)
+
+    def __repr__(self) -> str:
+        return f"OpenAIJudge(model={self.config.model!r}, base_urls={[e.url for e in self._endpoints]!r})"
+
+    @property
+    def cache_params(self) -> dict[str, Any]:
+        """What, beside the question and template, decides an answer (for the cache key)."""
+        return {"temperature": 0.0, "max_tokens": self.config.max_tokens}
+
+    def _scrub(self, text: str) -> str:
+        key = self.__key
+        if key and key != "none" and len(key) >= 4:
+            text = text.replace(key, "<redacted>")
+        return text
+
+    # -- the synchronous entry point -------------------------------------------------------
+
+    def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
+        chats = [render(q) for q in questions]  # bad tasks or fields fail here, before any request
+        if not questions:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._ask_all(questions, chats, desc, on_verdict))
+        # Called from inside a running event loop: run ours in a thread of its own.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self._ask_all(questions, chats, desc, on_verdict)).result()
+
+    async def _ask_all(
+        self, questions: list[Question], chats: list[list[dict]], desc: str, on_verdict: OnVerdict | None
+    ) -> list[Verdict]:
+        from openai import AsyncOpenAI
+
+        run = _Run(
+            stop=asyncio.Event(),
+            semaphore=asyncio.Semaphore(self.config.concurrency),
+            clients={
+                e.url: AsyncOpenAI(api_key=self.__key, base_url=e.url, max_retries=0, timeout=self.config.timeout_s)
+                for e in self._endpoints
+            },
+        )
+        results: list[Verdict | None] = [None] * len(questions)
+        bar = tqdm(total=len(questions), desc=desc, unit="q", disable=len(questions) < 2)
+
+        async def one(index: int) -> None:
+            try:
+                verdict = await self._ask_one(questions[index], chats[index], run)
+                if verdict is None:
+                    return
+                results[index] = verdict
+                if not verdict.scorable:
+                    self.stats.unscorable += 1
+                bar.update(1)
+                bar.set_postfix(retries=self.stats.retries, unscorable=self.stats.unscorable, refresh=False)
+                if on_verdict is not None:
+                    on_verdict(index, verdict)
+            except Exception as exc:  # a failing callback or a bug: stop sending, keep what arrived
+                run.fail(exc)
+
+        try:
+            await asyncio.gather(*(one(i) for i in range(len(questions))))
+        finally:
+            bar.close()
+            for client in run.clients.values():
+                try:
+                    await client.close()
+                except Exception:  # closing must not hide the result
+                    pass
+        if run.fatal:
+            raise run.fatal[0]
+        missing = [i for i, v in enumerate(results) if v is None]
+        if missing:  # cannot happen without a fatal error; never return a short list silently
+            raise RuntimeError(f"judge lost {len(missing)} answers")
+        log.info(
+            "%s: %d questions, %d calls, %d retries, %d unscorable",
+            self.name, len(questions), self.stats.calls, self.stats.retries, self.stats.unscorable,
+        )
+        return results  # type: ignore[return-value]
+
+    # -- one question ----------------------------------------------------------------------
+
+    def _pick(self, now: float) -> tuple[_Endpoint, float]:
+        """The next endpoint round robin that is not cooling down, or the one back soonest."""
+        live = [e for e in self._endpoints if not e.dropped]
+        if not live:
+            reasons = "; ".join(f"{e.url}: {e.dropped}" for e in self._endpoints)
+            raise HrlaifError(self._scrub(f"no judge endpoint is usable ({reasons})"))
+        count = len(self._endpoints)
+        for step in range(count):
+            endpoint = self._endpoints[(self._next + step) % count]
+            if not endpoint.dropped and endpoint.down_until <= now:
+                self._next = (self._next + step + 1) % count
+                return endpoint, 0.0
+        soonest = min(live, key=lambda e: e.down_until)
+        return soonest, soonest.down_until - now
+
+    def _endpoint_failed(self, endpoint: _Endpoint, now: float) -> None:
+        endpoint.failures += 1
+        if endpoint.failures >= self.endpoint_failures and endpoint.down_until <= now:
+            cooldown = min(_COOLDOWN_MAX_S, self.endpoint_cooldown_s * 2**endpoint.trips)
+            endpoint.trips += 1
+            endpoint.down_until = now + cooldown
+            log.warning("judge endpoint %s failed %d times in a row; skipping it for %.1fs", endpoint.url, endpoint.failures, cooldown)
+
+    def _backoff(self, failures: int) -> float:
+        """Exponential backoff with jitter: a uniform draw in [half, all] of base * 2^(n-1)."""
+        ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (failures - 1))
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+    async def _ask_one(self, question: Question, chat: list[dict], run: _Run) -> Verdict | None:
+        """The verdict for one question, or None when the run was stopped before it had one."""
+        loop = asyncio.get_running_loop()
+        template = template_for(question.task)
+        prompt_chars = sum(len(m["content"]) for m in chat)
+        deadline = loop.time() + self.retry_time_s
+        attempts = failures = reasks = prompt_tokens = completion_tokens = 0
+        first_unparseable: str | None = None
+        messages = chat
+        without_logprobs = False
+
+        def unscorable(reason: str) -> Verdict:
+            return Verdict(
+                task=question.task, choice=None, reason=self._scrub(reason), judge=self.name,
+                template_version=template.version, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            )
+
+        last = _Failure("endpoint unavailable")
+        while True:
+            if run.stop.is_set():
+                return None
+            async with run.semaphore:
+                if run.stop.is_set():
+                    return None
+                try:  # pick once a slot is free, so the choice sees what the requests before it found
+                    endpoint, wait = self._pick(loop.time())
+                except HrlaifError as exc:
+                    run.fail(exc)
+                    return None
+                if wait <= 0:
+                    try:
+                        reservation = self.budget.reserve(prompt_chars)
+                    except BudgetExhausted as exc:
+                        run.fail(exc)
+                        return None
+                    attempts += 1
+                    self.stats.calls += 1
+                    if attempts > 1:
+                        self.stats.retries += 1
+                    use_logprobs = endpoint.logprobs and not without_logprobs
+                    outcome = await self._request(run.clients[endpoint.url], messages, use_logprobs)
+                    used = (outcome.prompt_tokens, outcome.completion_tokens) if isinstance(outcome, _Reply) else (0, 0)
+                    self.stats.cost_usd += self.budget.settle(reservation, prompt_chars, *used)
+            if wait > 0:  # every usable endpoint is cooling down: wait for the first back, without a slot
+                if loop.time() + wait > deadline:
+                    return unscorable(f"{last.label} after {attempts} attempts (every endpoint cooling down past the retry time limit)")
+                if await self._sleep(run, wait):
+                    return None
+                continue
+
+            now = loop.time()
+            if isinstance(outcome, _Reply):
+                endpoint.failures = endpoint.trips = 0
+                if without_logprobs and endpoint.logprobs:
+                    endpoint.logprobs = False
+                    log.info("judge endpoint %s rejects logprobs; asking it without them", endpoint.url)
+                prompt_tokens += outcome.prompt_tokens
+                completion_tokens += outcome.completion_tokens
+                self.stats.prompt_tokens += outcome.prompt_tokens
+                self.stats.completion_tokens += outcome.completion_tokens
+                choice = parse_choice(outcome.text, template.options)
+                if choice is not None:
+                    return Verdict(
+                        task=question.task, choice=choice,
+                        probs=option_probs(outcome.logprobs, template.options, choice) if use_logprobs else None,
+                        reason=f"parsed after {reasks} re-ask(s)" if reasks else "",
+                        judge=self.name, template_version=template.version,
+                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    )
+                if first_unparseable is None:
+                    first_unparseable = outcome.text
+                if reasks >= self.reask_limit:
+                    return unscorable(f"unparseable: {first_unparseable[:40]!r}")
+                reasks += 1
+                options = " or ".join(template.options)
+                messages = chat + [{"role": "user", "content": f"Reply with exactly one of {options}, and nothing else."}]
+                continue
+
+            last = outcome
+            if outcome.status in (401, 403, 404):
+                endpoint.dropped = f"http {outcome.status} {outcome.message}".strip()
+                log.warning("judge endpoint %s answered http %d; not using it again this run", endpoint.url, outcome.status)
+                continue
+            if use_logprobs and (outcome.status == 400 or (outcome.status and "logprob" in outcome.message.lower())):
+                without_logprobs = True  # perhaps it rejects logprobs (llama.cpp without logits_all: a 500): try once without
+                continue
+            if outcome.retry_after is not None:
+                endpoint.down_until = max(endpoint.down_until, now + outcome.retry_after)
+            elif outcome.endpoint_fault:
+                self._endpoint_failed(endpoint, now)
+            if not outcome.retryable:
+                detail = f": {outcome.message}" if outcome.message else ""
+                return unscorable(f"{outcome.label}{detail}")
+            failures += 1
+            if failures > self.config.max_retries:
+                return unscorable(f"{outcome.label} after {attempts} attempts")
+            if outcome.retry_after is not None:
+                delay = outcome.retry_after * (1 + 0.1 * self._rng.random())
+            else:
+                delay = self._backoff(failures)
+            if now + delay > deadline:
+                return unscorable(f"{outcome.label} after {attempts} attempts (retry time limit {self.retry_time_s:g}s reached)")
+            if await self._sleep(run, delay):
+                return None
+
+    @staticmethod
+    async def _sleep(run: _Run, seconds: float) -> bool:
+        """Sleep unless the run stops first; True when it stopped."""
+        try:
+            await asyncio.wait_for(run.stop.wait(), timeout=seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _request(self, client: Any, messages: list[dict], use_logprobs: bool) -> _Reply | _Failure:
+        """One HTTP request. Never raises an openai exception: those carry the request, headers included."""
+        import openai
+
+        kwargs: dict[str, Any] = dict(model=self.config.model, messages=messages, temperature=0.0, max_tokens=self.config.max_tokens)
+        if use_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=self.top_logprobs)
+        try:
+            completion = await client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            return _Failure("timeout")
+        except openai.APIConnectionError:
+            return _Failure("connection error")
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            retryable = status in (408, 409, 429) or status >= 500
+            return _Failure(
+                f"http {status}", retryable=retryable, endpoint_fault=status >= 500, status=status,
+                retry_after=_retry_after(exc.response.headers) if retryable else None,
+                message=self._scrub(_server_message(exc.body)),
+            )
+        except (openai.OpenAIError, ValueError) as exc:  # a body the client could not read (not JSON, wrong shape)
+            return _Failure(f"malformed response ({type(exc).__name__})")
+        try:
+            choice = completion.choices[0]
+            text = choice.message.content or ""
+            usage = completion.usage
+            return _Reply(
+                text=text,
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                logprobs=getattr(choice, "logprobs", None),
+            )
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return _Failure("malformed response")

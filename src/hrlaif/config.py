@@ -75,6 +75,8 @@ class JudgeConfig(Section):
     max_retries: int = Field(4, ge=0, description="Retries per request on 429/5xx/timeouts before the item is unscorable.")
     max_tokens: int = Field(8, ge=1, description="Completion tokens the judge may spend on a verdict.")
     seed: int = Field(0, description="Seed for the simulated judge.")
+    cache: bool = Field(True, description="Keep every answer in a SQLite cache: a re-run or a resumed run never pays twice.")
+    cache_file: Path | None = Field(None, description="The cache file; default RUN/judge_cache.sqlite. Share one file across runs to share answers.")
     budget: JudgeBudgetConfig = Field(
         default_factory=JudgeBudgetConfig,
         description="Limits on requests, tokens and cost of 'openai', checked before each request; cached answers are free.",

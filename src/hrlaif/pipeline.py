@@ -65,7 +65,9 @@ class Pipeline:
             from hrlaif.judge import build_judge
 
             self.console.print(f"[bold]judge[/]: {self.config.judge.backend} ({self.config.judge.model})")
-            self._judge = build_judge(self.config.judge, seed=self.config.seed)
+            j = self.config.judge
+            cache = (j.cache_file or self.run_dir / "judge_cache.sqlite") if j.cache else None
+            self._judge = build_judge(j, seed=self.config.seed, cache_path=cache)
         return self._judge
 
     def _judge_fingerprint(self) -> dict:

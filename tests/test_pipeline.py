@@ -164,3 +164,15 @@ def test_interrupted_stage_reruns_alone_and_more_ppo_steps_resume(tmp_path, tiny
     # Any other change discards the checkpoints.
     result = runner.invoke(app, ["ppo", "-c", str(config), "--set", "ppo.steps=3", "--set", "ppo.kl_coef=0.2"])
     assert result.exit_code == 0 and "discarding old checkpoints" in result.output
+
+
+def test_prompt_longer_than_the_context_names_file_and_line(tmp_path, tiny_model):
+    prompts = tmp_path / "prompts.jsonl"
+    long_text = "Please summarise this. " + "word " * 3000
+    prompts.write_text('{"id": "ok", "prompt": "Say hi.", "category": "open_ended"}\n'
+                       + json.dumps({"id": "long", "prompt": long_text, "category": "open_ended"}) + "\n")
+    config = tiny_config(tmp_path, tiny_model)
+    result = runner.invoke(app, ["sample", "-c", str(config), "--set", f"data.train_prompts={prompts}"])
+    assert result.exit_code == 2
+    assert f"{prompts}:2: prompt 'long' is" in result.output and "policy.max_length" in result.output
+    assert not (tmp_path / "run" / "sample" / "samples.jsonl").exists()

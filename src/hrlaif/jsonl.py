@@ -51,9 +51,12 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
             if not isinstance(data, dict):
                 raise HrlaifError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
             try:
-                records.append(model.model_validate(data))
+                record = model.model_validate(data)
             except ValidationError as exc:
                 raise HrlaifError(f"{path}:{number}: {_describe(exc)}") from None
+            if "_source" in getattr(model, "__private_attributes__", {}):
+                record._source = f"{path}:{number}"
+            records.append(record)
     return records
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Category = Literal["math", "multiple_choice", "harmful", "open_ended"]
 CATEGORIES: tuple[str, ...] = ("math", "multiple_choice", "harmful", "open_ended")
@@ -31,6 +31,7 @@ class Prompt(BaseModel):
     category: Category
     reference: str | None = None
     choices: list[str] | None = None
+    _source: str = PrivateAttr("")  # "file:line" it was read from, for error messages
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +65,11 @@ class Prompt(BaseModel):
     def text(self) -> str:
         """The last user turn, which is what judges and verifiers look at."""
         return self.messages[-1].content
+
+    @property
+    def where(self) -> str:
+        """Where this prompt came from, for error messages."""
+        return self._source or f"prompt '{self.id}'"
 
 
 def _is_option_letter(value: str, count: int) -> bool:
@@ -165,3 +171,16 @@ class Pair(BaseModel):
 
 def assistant(text: str) -> list[Message]:
     return [Message(role="assistant", content=text)]
+
+
+CONTENT_WARNING = (
+    "Red-team material: this record holds attack prompts and/or harmful model output, written or "
+    "kept on purpose to train and evaluate harmlessness. Do not publish or reuse it outside this run."
+)
+
+
+class RedteamPair(Pair):
+    """A red-team pair (judge rewrite > harmful answer). Its `rejected` text is harmful by design,
+    so the record carries a content warning wherever it is written."""
+
+    content_warning: str = CONTENT_WARNING

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from hrlaif.config import GenerationConfig
-from hrlaif.models import generate, load_causal_lm, load_tokenizer
+from hrlaif.errors import HrlaifError
+from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
 from hrlaif.records import Prompt, Sample
+
+
+def check_prompt_lengths(prompts: list[Prompt], chats: list[list[dict]], tokenizer, limit: int) -> None:
+    """Refuse prompts that do not fit the context: cutting them would silently change the question."""
+    if limit <= 0:
+        raise HrlaifError(f"policy.max_length leaves no room for prompts after max_new_tokens (room: {limit})")
+    for prompt, chat in zip(prompts, chats):
+        n = len(tokenizer(chat_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"])
+        if n > limit:
+            raise HrlaifError(
+                f"{prompt.where}: prompt '{prompt.id}' is {n} tokens, more than the {limit} that fit "
+                f"(policy.max_length minus max_new_tokens); shorten it or raise policy.max_length"
+            )
 
 
 def sample_responses(
@@ -21,8 +35,9 @@ def sample_responses(
     """`num_samples` responses to each prompt, in prompt order; sample k of every prompt is
     drawn in the same pass so a run interrupted between passes loses at most one pass."""
     tokenizer = load_tokenizer(policy)
-    model = load_causal_lm(policy)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
+    check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
+    model = load_causal_lm(policy)
     samples: list[Sample] = []
     by_pass = []
     for k in range(num_samples):

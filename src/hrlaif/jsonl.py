@@ -30,33 +30,42 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
-    """Parse every non-blank line of `path` as `model`; errors name the file and line."""
+def iter_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """Yield ("file:line", object) for every non-blank line; any line that is not a UTF-8 JSON
+    object raises HrlaifError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise HrlaifError(f"{path}: file not found")
-    records: list[M] = []
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise HrlaifError(f"{path}:{number}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+                raise HrlaifError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise HrlaifError(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                raise HrlaifError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(data, dict):
-                raise HrlaifError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
-            try:
-                record = model.model_validate(data)
-            except ValidationError as exc:
-                raise HrlaifError(f"{path}:{number}: {_describe(exc)}") from None
-            if "_source" in getattr(model, "__private_attributes__", {}):
-                record._source = f"{path}:{number}"
-            records.append(record)
+                raise HrlaifError(f"{where}: expected a JSON object, got {type(data).__name__}")
+            yield where, data
+
+
+def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
+    """Parse every non-blank line of `path` as `model`; errors name the file and line."""
+    records: list[M] = []
+    remembers_source = "_source" in getattr(model, "__private_attributes__", {})
+    for where, data in iter_objects(path):
+        try:
+            record = model.model_validate(data)
+        except ValidationError as exc:
+            raise HrlaifError(f"{where}: {_describe(exc)}") from None
+        if remembers_source:
+            record._source = where
+        records.append(record)
     return records
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hrlaif.errors import HrlaifError
-from hrlaif.jsonl import atomic_path
+from hrlaif.jsonl import atomic_path, iter_objects
 from hrlaif.verify import CATEGORIES, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
 
@@ -57,22 +57,7 @@ def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None]
 
 
 def _read(path: Path) -> list[tuple[dict[str, Any], tuple[str, str, str, list[str] | None]]]:
-    rows = []
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise HrlaifError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HrlaifError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            rows.append((record, _validate(record, where)))
-    return rows
+    return [(record, _validate(record, where)) for where, record in iter_objects(path)]
 
 
 def _dump(record: dict[str, Any]) -> str:
@@ -91,10 +76,7 @@ def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.
     for multiple choice; all other fields are kept. Returns {"total", "correct", "wrong",
     "unknown"}. Bad input raises HrlaifError "FILE:LINE: what is wrong" and writes nothing.
     """
-    in_path = Path(in_path)
-    if not in_path.is_file():
-        raise HrlaifError(f"{in_path}: file not found")
-    rows = _read(in_path)
+    rows = _read(Path(in_path))
     counts = {"total": 0, "correct": 0, "wrong": 0, "unknown": 0}
     with atomic_path(out_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for record, (category, response, reference, choices) in rows:

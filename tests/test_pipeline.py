@@ -27,7 +27,8 @@ def tiny_config(tmp_path: Path, model: Path, backend: str = "simulated") -> Path
         "reward": {"epochs": 1, "batch_size": 4},
         "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "checkpoint_every": 1,
                 "generation": {"max_new_tokens": 8}},
-        "evaluate": {"generation": {"max_new_tokens": 8}},
+        "redteam": {"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 8},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -39,7 +40,7 @@ def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):
     result = runner.invoke(app, ["compare", "-c", str(config)])
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
-    for stage in ("sample", "label-rlaif", "label-hrlaif", "rm-rlaif", "rm-hrlaif", "ppo-rlaif", "ppo-hrlaif", "eval"):
+    for stage in ("sample", "label-rlaif", "label-hrlaif", "redteam", "rm-rlaif", "rm-hrlaif", "ppo-rlaif", "ppo-hrlaif", "eval"):
         manifest = json.loads((run / stage / "manifest.json").read_text())
         assert manifest["complete"] and manifest["fingerprint"] and "torch" in manifest["versions"]
     assert (run / "config.yaml").is_file()
@@ -55,12 +56,23 @@ def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):
     w = results["versus_start"]["rlaif"]["win_ratio"]
     assert w["wins"] + w["ties"] + w["losses"] == w["n"]
     assert "simulated" in results["judge"]
+    # Red teaming fed the hrlaif RM only, within its share; safety measured for every policy.
+    rm = json.loads((run / "rm-hrlaif" / "manifest.json").read_text())["counts"]
+    assert rm["redteam_pairs"] <= 0.25 * (rm["label_pairs"] + rm["redteam_pairs"]) and "redteam_pairs" not in json.loads(
+        (run / "rm-rlaif" / "manifest.json").read_text())["counts"]
+    assert rm["redteam_pairs_available"] >= rm["redteam_pairs"] > 0
+    assert results["attack_prompts"] == 8
+    for policy in ("start", "rlaif", "hrlaif"):
+        rate = results["policies"][policy]["attack_harmful_rate"]
+        assert rate["n"] + rate["unscored"] == 8 and (rate["n"] == 0 or rate["low"] <= rate["rate"] <= rate["high"])
+    assert results["versus_start"]["hrlaif"]["attack_harmful_rate_difference"]["n"] > 0
     html = (run / "report" / "report.html").read_text()
     assert "n=" in html and "simulated" in html and "data:image/png;base64" in html
+    assert "Red teaming" in html and "held-out attacks" in html
     before = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     again = runner.invoke(app, ["compare", "-c", str(config)])
     assert again.exit_code == 0, again.output
-    assert again.output.count("already complete, skipped") == 8
+    assert again.output.count("already complete, skipped") == 9  # the 8 stages of before, plus redteam
     assert before == {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
 
 
@@ -136,7 +148,7 @@ def test_missing_model_path_is_a_clear_error(tmp_path, tiny_model):
 
 
 def test_every_command_has_help():
-    for command in ("sample", "label", "train-rm", "ppo", "evaluate", "report", "run", "compare", "demo"):
+    for command in ("sample", "label", "redteam", "train-rm", "ppo", "evaluate", "report", "run", "compare", "demo"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "--" in result.output, command
 

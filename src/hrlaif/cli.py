@@ -96,6 +96,22 @@ def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
     console.print(f"wrote {p.label(_mode(p, mode))}")
 
 
+@app.command()
+@_guard
+def redteam(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    show_text: Annotated[bool, typer.Option("--show-text", help="Also print attacks, harmful answers and kept rewrites (harmful text; off by default).")] = False,
+) -> None:
+    """AI red teaming for the hrlaif arm: attacks, start-policy answers, harm labels, rewrites -> RUN/redteam/pairs.jsonl.
+
+    Needs only the policy and the judge. The outputs are harmful text by design: they stay in RUN/redteam/ (see its CONTENT_WARNING.txt) and are not printed unless --show-text is given.
+    """
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"wrote {p.redteam(show_text=show_text)}")
+
+
 @app.command("train-rm")
 @_guard
 def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:

@@ -164,9 +164,32 @@ class PPOConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
 
 
+class RedteamConfig(Section):
+    enabled: bool = Field(True, description="Run AI red teaming and add its pairs to the hrlaif arm's RM data (the paper's harmlessness step).")
+    attacks: Literal["generated", "bundled", "both"] = Field(
+        "both", description="Attack prompts: written by the judge from seed topics x strategies, the bundled attacks_train set, or both (a small local judge writes poor attacks, so both by default).",
+    )
+    num_generated: int = Field(16, ge=0, description="Attacks the judge writes (topic x strategy cells, round robin) before dedup; 16 gives every topic and every strategy two attacks and stays cheap on CPU.")
+    min_generated: int = Field(8, ge=0, description="Fewer usable generated attacks than this and the bundled attacks_train set is used too (said so in the summary).")
+    max_attacks: int | None = Field(16, ge=1, description="Attacks the policy answers, balanced over topics (16 = 2 per topic): on CPU, answering and rewriting them is most of the stage's cost. None: all.")
+    dedup_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="Attacks whose word sets overlap this much (Jaccard) with an earlier one are near duplicates and dropped.")
+    num_samples: int = Field(2, ge=1, description="Answers of the start policy per attack (K); more samples find more harmful answers.")
+    generation: GenerationConfig = Field(
+        default_factory=lambda: GenerationConfig(max_new_tokens=48),
+        description="How the policy answers attacks; sampling (as in training) finds the harmful answers it really gives, and 48 tokens show whether it complies.",
+    )
+    attack_max_tokens: int = Field(48, ge=8, description="Length cap of an attack the judge writes; an attack is one short user message.")
+    rewrite_max_tokens: int = Field(96, ge=16, description="Length cap of a rewrite: room for a refusal and two or three sentences of safe help (rewrites are the stage's longest generations).")
+    max_share: float = Field(0.25, ge=0.0, lt=1.0, description="Most red-team pairs may make up of the hrlaif RM data, so harmlessness does not crowd out helpfulness.")
+
+
 class EvaluateConfig(Section):
     generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(temperature=0.0))
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the reported intervals.")
+    max_attack_prompts: int = Field(16, ge=0, description="Held-out attacks (bundled attacks_eval, never used in training) answered by every policy for the harmful-answer rate; 16 = 2 per topic; 0 skips it.")
+    toxicity_classifier: Path | None = Field(None, description="Local folder of an AutoModelForSequenceClassification (e.g. a ToxiGen RoBERTa) to score answers to the bundled ToxiGen-style prompts; None skips it.")
+    toxicity_label: int = Field(1, ge=0, description="Index of the classifier's 'toxic' label (1 for the ToxiGen checkpoints).")
+    max_toxicity_prompts: int | None = Field(None, ge=1, description="Use at most this many ToxiGen-style prompts (24 bundled); None: all.")
 
 
 class RunConfig(Section):
@@ -179,6 +202,7 @@ class RunConfig(Section):
     label: LabelConfig = Field(default_factory=LabelConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
+    redteam: RedteamConfig = Field(default_factory=RedteamConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
 

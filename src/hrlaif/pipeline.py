@@ -3,6 +3,9 @@
 A stage whose manifest says it finished with the same fingerprint (its config section plus
 its inputs' fingerprints) is skipped, so an interrupted `run` picks up where it stopped and
 a changed setting re-runs exactly the stages downstream of it.
+
+The hrlaif arm also gets AI red teaming (`redteam`, needing only the start policy and the
+judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it is enabled.
 """
 
 from __future__ import annotations
@@ -14,17 +17,25 @@ from pathlib import Path
 from rich.console import Console
 
 from hrlaif.config import RunConfig, dump_config, fingerprint
+from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
 from hrlaif.manifest import is_complete, read_manifest, stage
 from hrlaif.prompts import load_prompts, prompt_file
-from hrlaif.records import Pair, Prompt, Sample
+from hrlaif.records import Pair, Prompt, RedteamPair, Sample
 
 MODES = ("rlaif", "hrlaif")
 
 
 def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _folder_stamp(path: Path | None) -> list | None:
+    """Names, sizes and mtimes of a model folder's files: a changed checkpoint re-runs its stage."""
+    if path is None or not Path(path).is_dir():
+        return None
+    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(path).iterdir() if p.is_file())
 
 
 def write_audit(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
@@ -134,20 +145,66 @@ class Pipeline:
             record.judge = self._judge_usage_since(before)
         return out
 
+    def redteam(self, show_text: bool = False) -> Path:
+        """AI red teaming -> RUN/redteam/{attacks,answers,pairs}.jsonl and summary.json."""
+        c = self.config
+        inputs = [_file_hash(bundled_path(n)) for n in ("redteam_seeds", "attacks_train", "attacks_eval")]
+        # max_share is applied when the RM data is put together, so changing it re-trains the RM only.
+        fp = fingerprint("redteam", c.policy, c.redteam.model_dump(exclude={"enabled", "max_share"}), self._judge_fingerprint(),
+                         c.evaluate.confidence, inputs, c.seed)
+        out = self.dir("redteam") / "pairs.jsonl"
+        if not c.redteam.enabled:
+            self.console.print("[yellow]redteam.enabled is false: its pairs will not be used for the RM[/]")
+        if self._skip("redteam", fp):
+            return out
+        from hrlaif.labeling.redteam import run_redteam
+
+        before = self.judge.stats.model_dump()
+        with stage("redteam", self.dir("redteam"), fp) as record:
+            summary = run_redteam(c, self.judge, self.dir("redteam"), self.console, show_text=show_text)
+            record.counts = {"attacks": summary["attacks"]["used"], "answers": summary["answers"], **summary["labels"],
+                             "rewrites_kept": summary["rewrites"]["kept"], "rewrites_dropped": summary["rewrites"]["dropped"],
+                             "pairs": summary["pairs"]}
+            record.judge = self._judge_usage_since(before)
+            record.extra = {"fallback": summary["attacks"]["fallback"]}
+        return out
+
+    def _uses_redteam(self, mode: str) -> bool:
+        return mode == "hrlaif" and self.config.redteam.enabled
+
+    def rm_fingerprint(self, mode: str) -> str:
+        """The labels, plus for hrlaif the red-team stage and its share cap when red teaming is on."""
+        c = self.config
+        upstream = [self.fp(f"label-{mode}")]
+        if self._uses_redteam(mode):
+            if not (read_manifest(self.dir("redteam")) or {}).get("complete"):
+                raise HrlaifError(f"stage 'redteam' has not finished in {self.run_dir}: run `hrlaif redteam` first, "
+                                  "or set redteam.enabled=false")
+            upstream.append({"redteam": self.fp("redteam"), "max_share": c.redteam.max_share})
+        return fingerprint(f"rm-{mode}", *upstream, c.policy, c.reward, c.seed)
+
     def train_rm(self, mode: str) -> Path:
         c = self.config
         name = f"rm-{mode}"
-        fp = fingerprint(name, self.fp(f"label-{mode}"), c.policy, c.reward, c.seed)
+        fp = self.rm_fingerprint(mode)
         out = self.dir(name) / "model"
         if self._skip(name, fp):
             return out
         from hrlaif.train.reward import train_reward_model
 
         pairs = read_jsonl(self.dir(f"label-{mode}") / "pairs.jsonl", Pair)
+        counts = {"label_pairs": len(pairs)}
+        if self._uses_redteam(mode):
+            from hrlaif.labeling.redteam import cap_pairs
+
+            available = read_jsonl(self.dir("redteam") / "pairs.jsonl", RedteamPair)
+            used = cap_pairs(available, len(pairs), c.redteam.max_share)
+            counts.update(redteam_pairs_available=len(available), redteam_pairs=len(used))
+            pairs = pairs + used
         with stage(name, self.dir(name), fp) as record:
             summary = train_reward_model(pairs, c.policy.path, c.reward, self.dir(name), seed=c.seed, max_length=c.policy.max_length)
             write_json(self.dir(name) / "summary.json", summary)
-            record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"]}
+            record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"], **counts}
             record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}
         return out
 
@@ -184,6 +241,7 @@ class Pipeline:
         return out
 
     def evaluate(self, modes: list[str]) -> Path:
+        from hrlaif.evaluate.safety import evaluate_safety
         from hrlaif.evaluate.satisfaction import score_samples
         from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
         from hrlaif.evaluate.win_ratio import win_ratio
@@ -191,8 +249,9 @@ class Pipeline:
 
         c = self.config
         eval_file = prompt_file(c.data.eval_prompts)
+        safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
         fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, _file_hash(eval_file),
-                         self._judge_fingerprint(), [self.fp(f"ppo-{m}") for m in modes], c.seed)
+                         self._judge_fingerprint(), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
         if self._skip("eval", fp):
             return out
@@ -222,8 +281,16 @@ class Pipeline:
                     "win_ratio": ratio.model_dump(),
                     "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], c.evaluate.confidence),
                 }
+            safety = evaluate_safety(policies, self.judge, c, self.dir("eval"))
+            results["attack_prompts"] = safety["attack_prompts"]
+            for name, extra in safety["policies"].items():
+                results["policies"][name].update(extra)
+            for mode, extra in safety["versus_start"].items():
+                results["versus_start"][mode].update(extra)
+            if "toxicity" in safety:
+                results["toxicity"] = safety["toxicity"]
             write_json(out, results)
-            record.counts = {"eval_prompts": len(prompts), "policies": len(policies)}
+            record.counts = {"eval_prompts": len(prompts), "policies": len(policies), "attack_prompts": safety["attack_prompts"]}
             record.judge = self._judge_usage_since(before)
         return out
 
@@ -238,7 +305,8 @@ class Pipeline:
         return write_report(self.run_dir)
 
     def run(self, modes: list[str]) -> Path:
-        """Every stage for every arm, then evaluation of all arms against the start policy."""
+        """Every stage for every arm (red teaming before the hrlaif RM), then evaluation of all
+        arms against the start policy."""
         for mode in modes:
             if mode not in MODES:
                 raise HrlaifError(f"unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
@@ -246,6 +314,8 @@ class Pipeline:
         self.sample()
         for mode in modes:
             self.label(mode)
+            if self._uses_redteam(mode):
+                self.redteam()
             self.train_rm(mode)
             self.ppo(mode)
         self.audit()

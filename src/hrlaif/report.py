@@ -33,6 +33,12 @@ def _diff(d: dict | None) -> str:
     return f"{100 * d['diff']:+.1f} pts [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] (n={d['n']})"
 
 
+def _mean(m: dict | None) -> str:
+    if not m or m.get("mean") is None:
+        return "n/a (n=0)"
+    return f"{m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}] (n={m['n']})"
+
+
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -140,13 +146,25 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
             rows.append([f"satisfaction: {category}"] + [_rate(results["policies"][p]["satisfaction_by_category"].get(category)) for p in policies])
         rows.append(["accuracy (keyed prompts)"] + [_rate(results["policies"][p].get("accuracy")) for p in policies])
         rows.append(["harmful-answer rate"] + [_rate(results["policies"][p].get("harmful_answer_rate")) for p in policies])
+        if results.get("attack_prompts"):
+            rows.append([f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})"]
+                        + [_rate(results["policies"][p].get("attack_harmful_rate")) for p in policies])
+        if results.get("toxicity"):
+            rows.append(["mean P(toxic) (ToxiGen-style prompts)"] + [_mean(results["policies"][p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
+            rows.append(["share P(toxic) > 0.5"] + [_rate(results["policies"][p].get("toxicity", {}).get("toxic_share")) for p in policies])
         sections.append((f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {results['judge']})", rows))
-        rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference"]]
+        rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
+                 "harmful-answer rate difference (attacks)"]]
+        toxicity = bool(results.get("toxicity"))
+        if toxicity:
+            rows[0].append("toxic share difference")
         for arm, v in results["versus_start"].items():
             w = v["win_ratio"]
             rows.append([arm, _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]),
-                         _rate(w["position_consistency"]), _diff(v["satisfaction_difference"])])
+                         _rate(w["position_consistency"]), _diff(v["satisfaction_difference"]), _diff(v.get("attack_harmful_rate_difference"))]
+                        + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))
         sections.append(("Against the start policy", rows))
+    sections += _redteam_sections(run_dir)
     for mode in modes:
         metrics = _metrics(run_dir / f"ppo-{mode}" / "metrics.jsonl")
         if metrics:
@@ -155,6 +173,35 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
             rows = [["step"] + keys] + [[str(m["charts/step"])] + [f"{m.get(k, float('nan')):.4g}" for k in keys] for m in (metrics[0], last)]
             sections.append((f"PPO ({mode}): first and last step of {len(metrics)}", rows))
     return sections
+
+
+def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
+    """Aggregates only: attack and answer texts never go into a report."""
+    summary = _read_json(run_dir / "redteam" / "summary.json")
+    if not summary:
+        return []
+    attacks, rewrites, labels = summary["attacks"], summary["rewrites"], summary["labels"]
+    rm = (_read_json(run_dir / "rm-hrlaif" / "manifest.json") or {}).get("counts", {})
+    used = rm.get("redteam_pairs")
+    rows = [["item", "value"],
+            ["attacks answered", f"{attacks['used']} ({', '.join(f'{k}={v}' for k, v in attacks.get('used_by_source', {}).items())})"],
+            ["answers (K per attack)", f"{summary['answers']} (K={summary['samples_per_attack']})"],
+            ["harmful / safe refusal / safe and helpful / unscored",
+             f"{labels['harmful']} / {labels['safe_refusal']} / {labels['safe_helpful']} / {labels['unscored']} "
+             f"({summary['decided_by_pattern']} refusals by pattern)"],
+            ["rewrites kept / dropped", f"{rewrites['kept']} / {rewrites['dropped']}"
+             + (f" ({', '.join(f'{k}: {v}' for k, v in rewrites['dropped_by_reason'].items())})" if rewrites["dropped_by_reason"] else "")],
+            ["red-team pairs written", str(summary["pairs"])],
+            [f"red-team pairs in the hrlaif RM data (cap {100 * summary['max_share']:.0f}%)", "n/a" if used is None else f"{used} of {rm.get('label_pairs', 0) + used}"]]
+    if attacks.get("fallback"):
+        rows.append(["note", attacks["fallback"]])
+    asr = summary["attack_success"]
+    rates = [["attacks", "attack success (harmful-answer share)"], ["all", _rate(asr["overall"])],
+             ["attacks with a harmful answer", _rate(asr["attacks_with_a_harmful_answer"])]]
+    rates += [[f"topic: {k}", _rate(v)] for k, v in asr["by_topic"].items()]
+    rates += [[f"strategy: {k}", _rate(v)] for k, v in asr["by_strategy"].items()]
+    rates += [[f"source: {k}", _rate(v)] for k, v in asr["by_source"].items()]
+    return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), ("Red teaming: attack success", rates)]
 
 
 def _md_table(rows: list[list[str]]) -> str:

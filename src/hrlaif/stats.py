@@ -63,3 +63,21 @@ def paired_bootstrap_difference(
     return Difference(
         diff=sum(diffs) / n, low=means[int(tail * rounds)], high=means[min(rounds - 1, int((1 - tail) * rounds))], n=n
     )
+
+
+class Mean(BaseModel):
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+    def text(self, digits: int = 3) -> str:
+        if self.mean is None:
+            return "n/a (n=0)"
+        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}] (n={self.n})"
+
+
+def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, rounds: int = 2000, seed: int = 0) -> Mean:
+    """Mean with a percentile-bootstrap interval: no normality assumed for scores in [0, 1]."""
+    d = paired_bootstrap_difference(values, [0.0] * len(values), confidence, rounds, seed)
+    return Mean(mean=d.diff, low=d.low, high=d.high, n=d.n)

@@ -13,6 +13,7 @@ BUNDLED = {
     "attacks_train": "attacks_train.jsonl",
     "attacks_eval": "attacks_eval.jsonl",
     "redteam_seeds": "redteam_seeds.yaml",
+    "toxicity_prompts": "toxicity_prompts.jsonl",
     "demo_config": "demo.yaml",
 }
 

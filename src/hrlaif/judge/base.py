@@ -2,6 +2,8 @@
 
 All of HRLAIF's judge work (which response is better, is the reasoning sound, is this a safe
 refusal, is this answer acceptable) reduces to a question with a fixed, small set of options.
+Red teaming also needs the judge model to *write*: attack prompts, and harmless rewrites of
+harmful answers. `Judge.write` takes rendered chats and returns text (None when it failed).
 Backends differ only in how they pick an option: log-probabilities of the option tokens
 (local), a strictly parsed completion (OpenAI-compatible servers), or documented biases
 (simulated). Keeping the question structured (task + fields) rather than pre-rendered lets
@@ -43,6 +45,7 @@ class JudgeStats(BaseModel):
     unscorable: int = 0
     retries: int = 0
     cost_usd: float = 0.0
+    failed_writes: int = 0
 
 
 class Judge(ABC):
@@ -59,6 +62,14 @@ class Judge(ABC):
         """Answer every question; `desc` labels the progress bar. `on_verdict(index, verdict)`, when
         given, is called as each verdict is ready (in any order), so a caller can persist answers
         before the whole batch ends and lose none if the run dies half-way."""
+
+    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
+        """One text per chat, in order: what the judge model writes as the assistant's turn.
+        Never raises for one bad item: a failed or empty write comes back as None (counted in
+        `stats.failed_writes`). Backends that cannot write raise HrlaifError."""
+        from hrlaif.errors import HrlaifError
+
+        raise HrlaifError(f"the judge '{self.name}' cannot write text (red teaming needs a local, openai or simulated judge)")
 
     def close(self) -> None:
         """Release clients, models and caches."""

@@ -92,11 +92,13 @@ class JudgeBudget:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def reserve(self, prompt_chars: int) -> Reservation:
-        """Claim room for one request of `prompt_chars` characters, or raise BudgetExhausted."""
+    def reserve(self, prompt_chars: int, max_completion_tokens: int | None = None) -> Reservation:
+        """Claim room for one request of `prompt_chars` characters whose completion may take
+        `max_completion_tokens` (default: the verdict allowance), or raise BudgetExhausted."""
+        completion = self.max_completion_tokens if max_completion_tokens is None else max_completion_tokens
         with self._lock:
             est_prompt = math.ceil(prompt_chars * self._tokens_per_char)
-            est = Reservation(1, est_prompt + self.max_completion_tokens, cost_usd(self.price, est_prompt, self.max_completion_tokens))
+            est = Reservation(1, est_prompt + completion, cost_usd(self.price, est_prompt, completion))
             limits = self.config
             if limits.max_calls is not None and self.calls + self._reserved.calls + 1 > limits.max_calls:
                 raise BudgetExhausted("max_calls", limits.max_calls, self.calls + self._reserved.calls)

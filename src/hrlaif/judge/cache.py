@@ -12,6 +12,10 @@ write the same file at once (SQLite serialises the writers; each waits up to a m
 lock), and a key is written once (`INSERT OR IGNORE`), so nothing is duplicated.
 
 Unscorable verdicts are not stored: a later run asks them again.
+
+Written texts (`write`: red-team attacks and rewrites) live in a table of their own, keyed on a
+"write" marker, the inner judge, the whole rendered chat and `max_tokens`; failed writes (None)
+are not stored either.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 _LOOKUP_CHUNK = 500
+_WRITE_CHUNK = 32
 
 
 def judge_identity(judge: Judge) -> dict[str, Any]:
@@ -74,6 +79,7 @@ class CachedJudge(Judge):
             " key TEXT PRIMARY KEY, judge TEXT NOT NULL, task TEXT NOT NULL, template_version TEXT NOT NULL,"
             " verdict TEXT NOT NULL, created REAL NOT NULL)"
         )
+        db.execute("CREATE TABLE IF NOT EXISTS writes (key TEXT PRIMARY KEY, judge TEXT NOT NULL, text TEXT NOT NULL, created REAL NOT NULL)")
         return db
 
     @property
@@ -160,6 +166,49 @@ class CachedJudge(Judge):
         for position, verdict in enumerate(answers):  # an inner judge that does not call on_verdict
             arrived(position, verdict)
         return results  # type: ignore[return-value]
+
+    def write_key(self, chat: list[dict], max_tokens: int) -> str:
+        payload = {"format": CACHE_FORMAT, "write": True, "judge": self._identity, "chat": chat, "max_tokens": max_tokens}
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
+        keys = [self.write_key(chat, max_tokens) for chat in chats]
+        found: dict[str, str] = {}
+        distinct = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(distinct), _LOOKUP_CHUNK):
+                chunk = distinct[start : start + _LOOKUP_CHUNK]
+                rows = self._db.execute(f"SELECT key, text FROM writes WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                found.update(rows)
+        results: list[str | None] = [found.get(k) for k in keys]
+        self.cache_hits += sum(k in found for k in keys)
+        misses: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            if key not in found:
+                misses.setdefault(key, []).append(index)
+        if not misses:
+            return results
+        order = list(misses)
+        texts: list[str | None] = []
+        for start in range(0, len(order), _WRITE_CHUNK):  # stored chunk by chunk: a killed run keeps most
+            chunk = order[start : start + _WRITE_CHUNK]
+            texts += self._write_chunk(chunk, [chats[misses[k][0]] for k in chunk], max_tokens, desc)
+        for key, text in zip(order, texts):
+            for index in misses[key]:
+                results[index] = text
+        return results
+
+    def _write_chunk(self, keys: list[str], chats: list[list[dict]], max_tokens: int, desc: str) -> list[str | None]:
+        texts = self.inner.write(chats, max_tokens=max_tokens, desc=desc)
+        for key, text in zip(keys, texts):
+            if text is not None:
+                with self._lock:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO writes (key, judge, text, created) VALUES (?, ?, ?, ?)",
+                        (key, self.name, text, time.time()),
+                    )
+        return texts
 
     def close(self) -> None:
         with self._lock:

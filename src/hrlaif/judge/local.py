@@ -2,6 +2,8 @@
 
 Reading the probability of each option token right after the question gives a soft label
 without sampling (as in Lee et al., RLAIF vs RLHF), and never produces an unparseable answer.
+Writing (red-team attacks, rewrites) is greedy generation with the same model, so a re-run
+writes the same texts.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from tqdm.auto import tqdm
 
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.templates import render, template_for
-from hrlaif.models import chat_prompt, load_causal_lm, load_tokenizer
+from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
 from hrlaif.records import Verdict
 
 
@@ -73,3 +75,18 @@ class LocalJudge(Judge):
                 if on_verdict is not None:
                     on_verdict(start + row, verdicts[-1])
         return verdicts
+
+    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
+        if not chats:
+            return []
+        texts = generate(
+            self.model, self.tokenizer, chats, max_new_tokens=max_tokens, temperature=0.0,
+            batch_size=self.batch_size, max_length=self.max_length, desc=desc,
+        )
+        out: list[str | None] = []
+        for text in texts:
+            self.stats.calls += 1
+            if not text.strip():
+                self.stats.failed_writes += 1
+            out.append(text.strip() or None)
+        return out

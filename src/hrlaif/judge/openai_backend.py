@@ -17,6 +17,8 @@ strictly; nothing is guessed. What can go wrong with a remote labeler, and what 
 - A 400 (or an error that mentions logprobs) while asking for logprobs is retried once without
   them; if that works the endpoint is asked without logprobs from then on. Option probabilities
   come from `top_logprobs` of the answer token when the server gives them, otherwise None.
+- `write` (red-team attacks and rewrites) goes through the same loop: an empty reply is re-asked
+  like an unparseable verdict, and a failed item comes back as None.
 - A budget (`judge.budget`) is checked before every request; when the next one would pass it,
   requests in flight finish (their verdicts reach `on_verdict`) and `BudgetExhausted` is raised.
 
@@ -36,6 +38,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +97,27 @@ class _Failure:
     retry_after: float | None = None
     status: int | None = None
     message: str = ""
+
+
+@dataclass
+class _Job:
+    """What one request loop is for: a verdict (a strictly parsed option) or a written text.
+    `accept(reply, used_logprobs, reasks, prompt_tokens, completion_tokens)` gives the result,
+    or None to re-ask with `reminder`; `fail(reason, prompt_tokens, completion_tokens)` gives
+    the result of an item that could not be done."""
+
+    chat: list[dict]
+    max_tokens: int
+    logprobs: bool
+    accept: Callable[..., Any]
+    fail: Callable[..., Any]
+    reminder: str
+    bad_reply: str  # how the failure reason names a reply `accept` rejected
+
+
+@dataclass
+class _WriteFailure:
+    reason: str
 
 
 @dataclass
@@ -209,17 +233,36 @@ class OpenAIJudge(Judge):
         chats = [render(q) for q in questions]  # bad tasks or fields fail here, before any request
         if not questions:
             return []
+        jobs = [self._verdict_job(q, chat) for q, chat in zip(questions, chats)]
+        return self._run_sync(jobs, desc, on_verdict, failed=lambda v: not v.scorable, counter="unscorable", unit="q")
+
+    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
+        """Text completions through the same request path (retries, endpoints, budget) as `ask`;
+        an empty reply is re-asked like an unparseable verdict, then the item fails (None)."""
+        if not chats:
+            return []
+        jobs = [self._write_job(chat, max_tokens) for chat in chats]
+        results = self._run_sync(jobs, desc, None, failed=lambda r: isinstance(r, _WriteFailure), counter="failed_writes", unit="text")
+        for index, result in enumerate(results):
+            if isinstance(result, _WriteFailure):
+                log.info("%s: write %d failed: %s", self.name, index, result.reason)
+        return [None if isinstance(r, _WriteFailure) else r for r in results]
+
+    def _run_sync(self, jobs: list[_Job], desc: str, on_result: Callable[[int, Any], None] | None,
+                  *, failed: Callable[[Any], bool], counter: str, unit: str) -> list[Any]:
+        work = lambda: self._run_all(jobs, desc, on_result, failed, counter, unit)  # noqa: E731
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._ask_all(questions, chats, desc, on_verdict))
+            return asyncio.run(work())
         # Called from inside a running event loop: run ours in a thread of its own.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, self._ask_all(questions, chats, desc, on_verdict)).result()
+            return pool.submit(asyncio.run, work()).result()
 
-    async def _ask_all(
-        self, questions: list[Question], chats: list[list[dict]], desc: str, on_verdict: OnVerdict | None
-    ) -> list[Verdict]:
+    async def _run_all(
+        self, jobs: list[_Job], desc: str, on_result: Callable[[int, Any], None] | None,
+        failed: Callable[[Any], bool], counter: str, unit: str,
+    ) -> list[Any]:
         from openai import AsyncOpenAI
 
         run = _Run(
@@ -230,26 +273,27 @@ class OpenAIJudge(Judge):
                 for e in self._endpoints
             },
         )
-        results: list[Verdict | None] = [None] * len(questions)
-        bar = tqdm(total=len(questions), desc=desc, unit="q", disable=len(questions) < 2)
+        results: list[Any] = [None] * len(jobs)
+        done = [False] * len(jobs)
+        bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=len(jobs) < 2)
 
         async def one(index: int) -> None:
             try:
-                verdict = await self._ask_one(questions[index], chats[index], run)
-                if verdict is None:
+                result = await self._converse(jobs[index], run)
+                if result is None:
                     return
-                results[index] = verdict
-                if not verdict.scorable:
-                    self.stats.unscorable += 1
+                results[index], done[index] = result, True
+                if failed(result):
+                    setattr(self.stats, counter, getattr(self.stats, counter) + 1)
                 bar.update(1)
-                bar.set_postfix(retries=self.stats.retries, unscorable=self.stats.unscorable, refresh=False)
-                if on_verdict is not None:
-                    on_verdict(index, verdict)
+                bar.set_postfix({"retries": self.stats.retries, counter: getattr(self.stats, counter)}, refresh=False)
+                if on_result is not None:
+                    on_result(index, result)
             except Exception as exc:  # a failing callback or a bug: stop sending, keep what arrived
                 run.fail(exc)
 
         try:
-            await asyncio.gather(*(one(i) for i in range(len(questions))))
+            await asyncio.gather(*(one(i) for i in range(len(jobs))))
         finally:
             bar.close()
             for client in run.clients.values():
@@ -259,14 +303,46 @@ class OpenAIJudge(Judge):
                     pass
         if run.fatal:
             raise run.fatal[0]
-        missing = [i for i, v in enumerate(results) if v is None]
+        missing = [i for i, ok in enumerate(done) if not ok]
         if missing:  # cannot happen without a fatal error; never return a short list silently
             raise RuntimeError(f"judge lost {len(missing)} answers")
         log.info(
-            "%s: %d questions, %d calls, %d retries, %d unscorable",
-            self.name, len(questions), self.stats.calls, self.stats.retries, self.stats.unscorable,
+            "%s: %d %s items, %d calls, %d retries, %d %s",
+            self.name, len(jobs), unit, self.stats.calls, self.stats.retries, getattr(self.stats, counter), counter,
         )
-        return results  # type: ignore[return-value]
+        return results
+
+    def _verdict_job(self, question: Question, chat: list[dict]) -> _Job:
+        template = template_for(question.task)
+
+        def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> Verdict | None:
+            choice = parse_choice(reply.text, template.options)
+            if choice is None:
+                return None
+            return Verdict(
+                task=question.task, choice=choice,
+                probs=option_probs(reply.logprobs, template.options, choice) if used_logprobs else None,
+                reason=f"parsed after {reasks} re-ask(s)" if reasks else "",
+                judge=self.name, template_version=template.version,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            )
+
+        def fail(reason: str, prompt_tokens: int, completion_tokens: int) -> Verdict:
+            return Verdict(
+                task=question.task, choice=None, reason=reason, judge=self.name,
+                template_version=template.version, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            )
+
+        options = " or ".join(template.options)
+        return _Job(chat, self.config.max_tokens, True, accept, fail,
+                    reminder=f"Reply with exactly one of {options}, and nothing else.", bad_reply="unparseable")
+
+    def _write_job(self, chat: list[dict], max_tokens: int) -> _Job:
+        def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> str | None:
+            return self._scrub(reply.text).strip() or None
+
+        return _Job(chat, max_tokens, False, accept, lambda reason, *_: _WriteFailure(reason),
+                    reminder="Your reply was empty. Write the requested text.", bad_reply="empty reply")
 
     # -- one question ----------------------------------------------------------------------
 
@@ -298,10 +374,11 @@ class OpenAIJudge(Judge):
         ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (failures - 1))
         return ceiling * (0.5 + 0.5 * self._rng.random())
 
-    async def _ask_one(self, question: Question, chat: list[dict], run: _Run) -> Verdict | None:
-        """The verdict for one question, or None when the run was stopped before it had one."""
+    async def _converse(self, job: _Job, run: _Run) -> Any | None:
+        """The result of one job (a verdict, a text, or the job's failure), or None when the run
+        was stopped before it had one."""
         loop = asyncio.get_running_loop()
-        template = template_for(question.task)
+        chat = job.chat
         prompt_chars = sum(len(m["content"]) for m in chat)
         deadline = loop.time() + self.retry_time_s
         attempts = failures = reasks = prompt_tokens = completion_tokens = 0
@@ -309,11 +386,8 @@ class OpenAIJudge(Judge):
         messages = chat
         without_logprobs = False
 
-        def unscorable(reason: str) -> Verdict:
-            return Verdict(
-                task=question.task, choice=None, reason=self._scrub(reason), judge=self.name,
-                template_version=template.version, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            )
+        def unscorable(reason: str) -> Any:
+            return job.fail(self._scrub(reason), prompt_tokens, completion_tokens)
 
         last = _Failure("endpoint unavailable")
         while True:
@@ -329,7 +403,7 @@ class OpenAIJudge(Judge):
                     return None
                 if wait <= 0:
                     try:
-                        reservation = self.budget.reserve(prompt_chars)
+                        reservation = self.budget.reserve(prompt_chars, job.max_tokens)
                     except BudgetExhausted as exc:
                         run.fail(exc)
                         return None
@@ -337,8 +411,8 @@ class OpenAIJudge(Judge):
                     self.stats.calls += 1
                     if attempts > 1:
                         self.stats.retries += 1
-                    use_logprobs = endpoint.logprobs and not without_logprobs
-                    outcome = await self._request(run.clients[endpoint.url], messages, use_logprobs)
+                    use_logprobs = job.logprobs and endpoint.logprobs and not without_logprobs
+                    outcome = await self._request(run.clients[endpoint.url], messages, use_logprobs, job.max_tokens)
                     used = (outcome.prompt_tokens, outcome.completion_tokens) if isinstance(outcome, _Reply) else (0, 0)
                     self.stats.cost_usd += self.budget.settle(reservation, prompt_chars, *used)
             if wait > 0:  # every usable endpoint is cooling down: wait for the first back, without a slot
@@ -358,22 +432,15 @@ class OpenAIJudge(Judge):
                 completion_tokens += outcome.completion_tokens
                 self.stats.prompt_tokens += outcome.prompt_tokens
                 self.stats.completion_tokens += outcome.completion_tokens
-                choice = parse_choice(outcome.text, template.options)
-                if choice is not None:
-                    return Verdict(
-                        task=question.task, choice=choice,
-                        probs=option_probs(outcome.logprobs, template.options, choice) if use_logprobs else None,
-                        reason=f"parsed after {reasks} re-ask(s)" if reasks else "",
-                        judge=self.name, template_version=template.version,
-                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    )
+                result = job.accept(outcome, use_logprobs, reasks, prompt_tokens, completion_tokens)
+                if result is not None:
+                    return result
                 if first_unparseable is None:
                     first_unparseable = outcome.text
                 if reasks >= self.reask_limit:
-                    return unscorable(f"unparseable: {first_unparseable[:40]!r}")
+                    return unscorable(f"{job.bad_reply}: {first_unparseable[:40]!r}")
                 reasks += 1
-                options = " or ".join(template.options)
-                messages = chat + [{"role": "user", "content": f"Reply with exactly one of {options}, and nothing else."}]
+                messages = chat + [{"role": "user", "content": job.reminder}]
                 continue
 
             last = outcome
@@ -412,11 +479,11 @@ class OpenAIJudge(Judge):
         except asyncio.TimeoutError:
             return False
 
-    async def _request(self, client: Any, messages: list[dict], use_logprobs: bool) -> _Reply | _Failure:
+    async def _request(self, client: Any, messages: list[dict], use_logprobs: bool, max_tokens: int) -> _Reply | _Failure:
         """One HTTP request. Never raises an openai exception: those carry the request, headers included."""
         import openai
 
-        kwargs: dict[str, Any] = dict(model=self.config.model, messages=messages, temperature=0.0, max_tokens=self.config.max_tokens)
+        kwargs: dict[str, Any] = dict(model=self.config.model, messages=messages, temperature=0.0, max_tokens=max_tokens)
         if use_logprobs:
             kwargs.update(logprobs=True, top_logprobs=self.top_logprobs)
         try:

@@ -36,10 +36,10 @@ def test_compare_with_real_policy_and_judge(tmp_path):
         "judge": {"backend": "local", "model": "smollm2"},
         "reward": {"epochs": 1, "batch_size": 4},
         "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 16}},
-        "evaluate": {"generation": {"max_new_tokens": 16}, "max_attack_prompts": 8},
-        # red teaming with the real local judge writing attacks and rewrites, kept small
-        "redteam": {"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 16}, "attack_max_tokens": 48,
-                    "rewrite_max_tokens": 48},
+        "evaluate": {"generation": {"max_new_tokens": 16}, "max_attack_prompts": 2},
+        # red teaming with the real local judge writing attacks and rewrites, kept small for CI
+        "redteam": {"num_generated": 2, "min_generated": 0, "max_attacks": 2, "num_samples": 1,
+                    "generation": {"max_new_tokens": 16}, "attack_max_tokens": 24, "rewrite_max_tokens": 24},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -52,5 +52,5 @@ def test_compare_with_real_policy_and_judge(tmp_path):
     assert len(samples) == 8 and all(s["response"].strip() for s in samples)
     assert (tmp_path / "run" / "report" / "report.html").is_file()
     summary = json.loads((tmp_path / "run" / "redteam" / "summary.json").read_text())
-    assert summary["judge"] == "local:smollm2" and summary["answers"] == 16
-    assert results["policies"]["hrlaif"]["attack_harmful_rate"]["n"] + results["policies"]["hrlaif"]["attack_harmful_rate"]["unscored"] == 8
+    assert summary["judge"] == "local:smollm2" and summary["answers"] == 2
+    assert results["policies"]["hrlaif"]["attack_harmful_rate"]["n"] + results["policies"]["hrlaif"]["attack_harmful_rate"]["unscored"] == 2

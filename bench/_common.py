@@ -1,0 +1,326 @@
+"""Helpers shared by the benchmark scripts (not part of the package, not a test).
+
+Kept free of torch/transformers imports, so an orchestrating parent process stays small and
+the peak memory of its measured subprocesses is theirs alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def summary(values: list[float]) -> dict:
+    """Median with the spread: min, max, interquartile range and the sample size."""
+    values = sorted(float(v) for v in values)
+    if not values:
+        return {"n": 0, "median": None, "min": None, "max": None, "q1": None, "q3": None}
+    if len(values) >= 2:
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    else:
+        q1 = q3 = values[0]
+    return {"n": len(values), "median": statistics.median(values), "min": values[0], "max": values[-1], "q1": q1, "q3": q3}
+
+
+def fmt(s: dict, unit: str = "s", digits: int = 3) -> str:
+    """'0.412 s (IQR 0.40-0.43, min-max 0.39-0.47, n=10)'."""
+    if not s or s.get("median") is None:
+        return "n/a"
+    f = f"{{:.{digits}f}}"
+    return (
+        f"{f.format(s['median'])} {unit} (IQR {f.format(s['q1'])}-{f.format(s['q3'])}, "
+        f"min-max {f.format(s['min'])}-{f.format(s['max'])}, n={s['n']})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# machine and process facts
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gib = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    versions = {}
+    from importlib import metadata
+
+    for name in ("torch", "transformers", "trl", "accelerate", "openai", "llama_cpp_python", "math-verify"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        load = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        load = None
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_1_5_15_min_at_end": load,
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": ram_gib,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_child(args: list[str], *, timeout: float, env: dict | None = None, log: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python <args>` from the repository root; its output goes to `log` (or is captured)."""
+    full_env = dict(os.environ) | (env or {})
+    cmd = [sys.executable, *args]
+    if log is not None:
+        with log.open("w") as handle:
+            proc = subprocess.run(cmd, cwd=ROOT, env=full_env, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout)
+        if proc.returncode != 0:
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
+            raise RuntimeError(f"{' '.join(cmd[1:3])} failed with exit code {proc.returncode}; last lines of {log}:\n{tail}")
+        return proc
+    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:3])} failed with exit code {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def save_result(name: str, result: dict, smoke: bool) -> Path:
+    """bench/results/NAME.json (or NAME.smoke.json), so the README table can be filled from it."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}{'.smoke' if smoke else ''}.json"
+    result = {"benchmark": name, "smoke": smoke, "machine": machine()} | result
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return path
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny models (the same recipe as tests/conftest.py's build_tiny_model, with a pad token that
+# differs from eos: TRL's PPOTrainer finds padding as `token == pad_token_id`, so a pad equal
+# to eos (<|im_end|>, which every chat turn contains) would mask prompt tokens)
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    "What is 12 + 7? The answer is 19.",
+    "A. Paris B. Rome C. Madrid D. Berlin. Answer with the letter of the correct option.",
+    "I cannot help with that request, it could hurt people.",
+    "Here is a short tip: keep a regular sleep schedule and avoid screens late at night.",
+    "Which response is better? Reply with A or B. YES NO",
+    "0 1 2 3 4 5 6 7 8 9 10 100 1000 #### \\boxed{42} = + - * / % $",
+] * 20
+
+
+def build_tiny_model(folder: Path, *, layers: int = 4, hidden: int = 64, seed: int = 0) -> Path:
+    """A random Llama with a small BPE tokenizer, saved to `folder` (seconds)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    raw = Tokenizer(models.BPE(unk_token=None))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token="<|im_start|>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp's OpenAI-compatible server, always stopped
+
+
+def served_models(base_url: str, timeout: float = 2.0) -> list[str]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as response:
+        return [m["id"] for m in json.load(response)["data"]]
+
+
+# On this machine's VM the CPU advertises AMX (cpuinfo flags amx_tile/amx_int8) and the
+# natively compiled llama.cpp uses it for batched matmuls, but the VM does not enable AMX tile
+# state: the first prompt of more than a few tokens dies with SIGILL at `tileloadd`/`tilezero`
+# in libggml-cpu.so (dmesg: "trap invalid opcode"). With a physical batch of 1 that code path
+# is never taken, and it is also the fastest setting here: 101 prompt tokens took 1.25 s with
+# n_batch=n_ubatch=1 vs 7.3 s (8, AMX buffers off) and 31 s (32, AMX buffers off).
+SAFE_BATCH_ARGS = ["--n_batch", "1", "--n_ubatch", "1"]
+
+
+class LlamaServer:
+    """`python -m llama_cpp.server` on a GGUF, on a free loopback port, in its own process group.
+
+    Use as a context manager: the server is stopped (SIGTERM, then SIGKILL, to its own process
+    group only) on exit, whatever happened inside, Ctrl-C included.
+    """
+
+    def __init__(
+        self, gguf: Path, log_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, start_timeout_s: float = 180.0,
+        extra_args: list[str] | None = None,
+    ):  # fmt: skip
+        self.gguf, self.log_path, self.n_ctx, self.n_threads = Path(gguf), Path(log_path), n_ctx, n_threads
+        self.extra_args = list(SAFE_BATCH_ARGS if extra_args is None else extra_args)
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.base_url = ""
+        self.model = ""
+        self.start_s = 0.0
+
+    def __enter__(self) -> "LlamaServer":
+        import urllib.error
+
+        port = free_port()
+        command = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args,
+        ]  # fmt: skip
+        self.command = command
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        started = time.perf_counter()
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + self.start_timeout_s
+            while True:
+                if self.proc.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode} before serving:\n{tail}")
+                try:
+                    models = served_models(self.base_url)
+                    if models:
+                        self.model = models[0]
+                        break
+                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, KeyError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {self.start_timeout_s:.0f}s")
+                time.sleep(0.25)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_s = time.perf_counter() - started
+        return self
+
+    def stop(self) -> None:
+        import signal
+
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# comparisons to label: bundled prompts, two canned responses each (no policy needed)
+
+
+def make_samples(n_comparisons: int):
+    """`n_comparisons` prompts (balanced over categories) with two different responses each."""
+    from hrlaif.prompts import load_prompts
+    from hrlaif.records import Sample
+
+    prompts = load_prompts("bundled:train", n_comparisons)
+    samples = []
+    for i, prompt in enumerate(prompts):
+        if prompt.category == "math":
+            a = f"The answer is {prompt.reference}."
+            b = f"Let me work it out step by step. Adding and subtracting the numbers gives {int(prompt.reference) + 1 if prompt.reference.lstrip('-').isdigit() else 0}, so the answer is that."
+        elif prompt.category == "multiple_choice":
+            a = f"The answer is {prompt.reference}."
+            b = "I think the answer is A, because it is the first option and it sounds right to me."
+        elif prompt.category == "harmful":
+            a = "I can't help with that, because it could hurt people. If you are in danger, please contact local emergency services."
+            b = "Sure, here is how you could do it: first, find someone who will not ask questions."
+        else:
+            a = "Practice a little every day, set small goals and track your progress; ask for feedback when you are stuck."
+            b = "Just do it."
+        if i % 2:
+            a, b = b, a  # the better response is not always first
+        samples.append(Sample.of(prompt, a, 0, "bench"))
+        samples.append(Sample.of(prompt, b, 1, "bench"))
+    return samples

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TypeVar
 
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import read_jsonl
 from hrlaif.records import CATEGORIES, Prompt
+
+T = TypeVar("T")
 
 
 def prompt_file(spec: str) -> Path:
@@ -16,6 +19,18 @@ def prompt_file(spec: str) -> Path:
     if spec.startswith("bundled:"):
         return bundled_path(spec.split(":", 1)[1])
     return Path(spec)
+
+
+def round_robin(groups: list[list[T]], limit: int) -> list[T]:
+    """Up to `limit` items, one from each group in turn, so a small sample still covers every group."""
+    picked: list[T] = []
+    index = 0
+    while len(picked) < limit and any(index < len(group) for group in groups):
+        for group in groups:
+            if index < len(group) and len(picked) < limit:
+                picked.append(group[index])
+        index += 1
+    return picked
 
 
 def balanced(prompts: list[Prompt], limit: int | None) -> list[Prompt]:
@@ -26,15 +41,7 @@ def balanced(prompts: list[Prompt], limit: int | None) -> list[Prompt]:
     by_category: dict[str, list[Prompt]] = defaultdict(list)
     for prompt in prompts:
         by_category[prompt.category].append(prompt)
-    order = [c for c in CATEGORIES if by_category.get(c)]
-    picked: list[Prompt] = []
-    index = 0
-    while len(picked) < limit:
-        for category in order:
-            if index < len(by_category[category]) and len(picked) < limit:
-                picked.append(by_category[category][index])
-        index += 1
-    return picked
+    return round_robin([by_category[c] for c in CATEGORIES if by_category.get(c)], limit)
 
 
 def load_prompts(spec: str, limit: int | None = None) -> list[Prompt]:

@@ -23,6 +23,7 @@ from hrlaif.config import RedteamConfig
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.templates import render_write, strip_markers
+from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Prompt
 from hrlaif.refusal import looks_like_refusal
 
@@ -152,14 +153,7 @@ def balanced(attacks: list[Attack], limit: int | None, topics: list[str]) -> lis
         gen = [a for a in attacks if a.topic == topic and a.source == "generated"]
         bun = [a for a in attacks if a.topic == topic and a.source != "generated"]
         by_topic[topic] = [a for pair in zip(gen, bun) for a in pair] + gen[len(bun):] + bun[len(gen):]
-    picked: list[Attack] = []
-    index = 0
-    while len(picked) < limit:
-        for topic in topics:
-            if index < len(by_topic[topic]) and len(picked) < limit:
-                picked.append(by_topic[topic][index])
-        index += 1
-    return picked
+    return round_robin([by_topic[topic] for topic in topics], limit)
 
 
 def ensure_disjoint(attacks: list[Attack], held_out: list[Attack]) -> None:

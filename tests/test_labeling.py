@@ -172,3 +172,13 @@ def test_audit_gold_agreement_on_a_known_fixture():
     assert gold_agreement(hybrid_pairs)["math"]["n"] == 4
     assert position_consistency(rlaif_counts)["rate"] == 1.0
     assert length_bias(rlaif_pairs)["n"] == 0  # equal lengths are not counted
+
+
+def test_report_warns_when_the_judge_follows_position():
+    from hrlaif.report import _judge_warnings
+
+    blind = {"rlaif": {"judge": "local:tiny", "position_consistency": {"rate": 0.0, "n": 15, "low": 0.0, "high": 0.2}}}
+    fine = {"rlaif": {"judge": "big", "position_consistency": {"rate": 0.9, "n": 40, "low": 0.77, "high": 0.96}}}
+    few = {"rlaif": {"judge": "x", "position_consistency": {"rate": 0.0, "n": 2, "low": 0.0, "high": 0.66}}}
+    assert "mostly follow position" in _judge_warnings(blind)[0] and "n=15" in _judge_warnings(blind)[0]
+    assert _judge_warnings(fine) == [] and _judge_warnings(few) == []

@@ -138,6 +138,9 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         for mode, a in audit.items():
             rows.append([mode, a["judge"], _rate(a["gold_agreement"]["all_keyed"]), _rate(a["position_consistency"]), _rate(a["length_bias"])])
         sections.append(("Label audit (gold = verifier on keyed prompts)", rows))
+        warnings = _judge_warnings(audit)
+        if warnings:
+            sections.append(("Warnings about the judge", [["warning"]] + [[w] for w in warnings]))
     if results:
         policies = list(results["policies"])
         rows = [["metric"] + policies]
@@ -202,6 +205,20 @@ def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rates += [[f"strategy: {k}", _rate(v)] for k, v in asr["by_strategy"].items()]
     rates += [[f"source: {k}", _rate(v)] for k, v in asr["by_source"].items()]
     return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), ("Red teaming: attack success", rates)]
+
+
+def _judge_warnings(audit: dict) -> list[str]:
+    """Say plainly when the judge's preferences are mostly position: its labels are then noise."""
+    warnings = []
+    for mode, a in audit.items():
+        pc = a["position_consistency"]
+        if pc.get("rate") is not None and pc["n"] >= 5 and pc["high"] < 0.5:
+            warnings.append(
+                f"{mode}: the judge ({a['judge']}) gave the same verdict in both orders in only "
+                f"{100 * pc['rate']:.0f}% of comparisons (n={pc['n']}, upper 95% bound {100 * pc['high']:.0f}%): "
+                "its preferences mostly follow position, so preference labels and win ratios from it carry little signal."
+            )
+    return warnings
 
 
 def _md_table(rows: list[list[str]]) -> str:

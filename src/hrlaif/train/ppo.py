@@ -453,10 +453,11 @@ def train_ppo(
     tokenizer, eos_id, pad_id = models.tokenizer, models.tokenizer.eos_token_id, models.tokenizer.pad_token_id
     reference = models.reference.to(device) if models.reference is not None else None
     reward_model = models.reward_model.to(device)
-    policy_opt = torch.optim.AdamW(
-        [p for p in models.policy.parameters() if p.requires_grad], lr=config.learning_rate, eps=1e-5, weight_decay=0.0
-    )
-    critic_opt = torch.optim.AdamW(models.critic.parameters(), lr=config.critic_learning_rate, eps=1e-5, weight_decay=0.0)
+    # The fused AdamW kernel (CPU and CUDA) updates all tensors in one pass: on SmolLM2 on CPU the
+    # for-each default spent ~0.85 s per PPO step in the optimizer against ~0.2 s fused.
+    adamw = dict(eps=1e-5, weight_decay=0.0, fused=True)
+    policy_opt = torch.optim.AdamW([p for p in models.policy.parameters() if p.requires_grad], lr=config.learning_rate, **adamw)
+    critic_opt = torch.optim.AdamW(models.critic.parameters(), lr=config.critic_learning_rate, **adamw)
     policy, critic, policy_opt, critic_opt = accelerator.prepare(models.policy, models.critic, policy_opt, critic_opt)
 
     # ---- resume, or start fresh ----

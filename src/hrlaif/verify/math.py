@@ -43,7 +43,8 @@ MAX_SYMBOLIC_CHARS = 2_000
 RELATIVE_TOLERANCE = Decimal("1e-6")
 # How far apart two values must be for the numeric second opinion to overrule math_verify.
 VETO_TOLERANCE = Decimal("1e-5")
-# Starting the worker (importing sympy and math_verify) is not charged to a check's deadline.
+# Starting the first worker (importing sympy and math_verify) is not charged to a check's
+# deadline; a replacement started after a timeout is (it boots in the background meanwhile).
 WORKER_STARTUP_S = 60.0
 # Address-space cap for the worker, so a crafted power tower fails with MemoryError instead of
 # swapping the machine.
@@ -523,6 +524,8 @@ class _Worker:
         self._owner_pid = os.getpid()
         self._buffer = b""
         self._next_id = 0
+        self._ready = False
+        self._restarted = False  # a replacement's boot counts against the check that waits for it
 
     def _reset_after_fork(self) -> None:
         # A forked child (e.g. a DataLoader worker) must not share the parent's pipes or lock;
@@ -539,7 +542,9 @@ class _Worker:
         self._owner_pid = os.getpid()
         self._buffer = b""
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
+        """Start a worker without waiting for it: after a kill the replacement boots while the
+        caller moves on, so the next check rarely waits for it."""
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT, str(_SRC_ROOT)],
             stdin=subprocess.PIPE,
@@ -550,14 +555,25 @@ class _Worker:
             env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         )
         self._buffer = b""
+        self._ready = False
+
+    def _await_ready(self, deadline: float) -> bool:
+        """True once the worker said it is ready; False if `deadline` passed first."""
         try:
-            line = self._readline(time.monotonic() + WORKER_STARTUP_S)
-            ready = line is not None and json.loads(line) == {"ready": True}
-        except (EOFError, ValueError):
+            line = self._readline(deadline)
+        except EOFError:
+            line = b"{}"
+        if line is None:
+            return False
+        try:
+            ready = json.loads(line) == {"ready": True}
+        except ValueError:
             ready = False
         if not ready:
             self.stop()
             raise OSError("the symbolic-check worker did not start")
+        self._ready = True
+        return True
 
     def _readline(self, deadline: float) -> bytes | None:
         """One reply line, None if the deadline passes; EOFError if the worker died."""
@@ -594,23 +610,31 @@ class _Worker:
 
     def compare(self, ref: str, ans: str, timeout_s: float) -> tuple[bool | None, str, str]:
         with self._lock:
+            deadline = time.monotonic() + timeout_s
             if self._owner_pid != os.getpid():
                 self._reset_after_fork()
             if self._proc is None or self._proc.poll() is not None:
                 self.stop()
-                self._start()
+                self._spawn()
+            if not self._ready:
+                # The first boot (importing sympy) is free; a replacement's boot is charged.
+                boot_deadline = deadline if self._restarted else time.monotonic() + WORKER_STARTUP_S
+                if not self._await_ready(boot_deadline):
+                    return None, "timeout", f"no decision within {timeout_s:g}s (checker restarting)"
             assert self._proc is not None and self._proc.stdin is not None
             self._next_id += 1
             request = {"id": self._next_id, "ref": ref, "ans": ans, "timeout": timeout_s}
             try:
                 self._proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
                 self._proc.stdin.flush()
-                line = self._readline(time.monotonic() + timeout_s)
+                line = self._readline(deadline if self._restarted else time.monotonic() + timeout_s)
             except (EOFError, BrokenPipeError, OSError):
                 self.stop()
                 return None, "error", "the symbolic-check worker died (memory or CPU limit)"
             if line is None:
                 self.stop()  # the only way to stop a runaway sympy computation
+                self._spawn()
+                self._restarted = True
                 return None, "timeout", f"no decision within {timeout_s:g}s"
             try:
                 reply = json.loads(line)

@@ -220,6 +220,17 @@ def test_timeout_returns_unknown_within_bound_and_worker_recovers():
     assert math_equal("\\sqrt{9}", "3", timeout_s=30) == (True, "math_verify")
 
 
+def test_a_timeout_right_after_a_timeout_stays_within_its_bound():
+    """The replacement worker's boot counts against the check that waits for it."""
+    check_math("\\boxed{10^{10^{10}}}", "5", timeout_s=0.5)  # kills the worker
+    start = time.monotonic()
+    result = check_math("\\boxed{10^{10^{10^{10}}}}", "5", timeout_s=0.5)
+    elapsed = time.monotonic() - start
+    assert result.correct is None and result.method == "boxed+timeout"
+    assert elapsed < 0.5 + 0.25
+    assert math_equal("\\sqrt{9}", "3", timeout_s=30) == (True, "math_verify")
+
+
 def test_deep_nesting_is_bounded():
     deep = "\\frac{" * 500 + "1" + "}{2}" * 500
     start = time.monotonic()

@@ -182,3 +182,8 @@ def test_report_warns_when_the_judge_follows_position():
     few = {"rlaif": {"judge": "x", "position_consistency": {"rate": 0.0, "n": 2, "low": 0.0, "high": 0.66}}}
     assert "mostly follow position" in _judge_warnings(blind)[0] and "n=15" in _judge_warnings(blind)[0]
     assert _judge_warnings(fine) == [] and _judge_warnings(few) == []
+
+
+def test_a_route_for_one_category_keeps_the_other_defaults():
+    routes = LabelConfig(routes={"math": ["preference"]}).routes
+    assert routes["math"] == ["preference"] and routes["harmful"] == ["refusal", "preference"]

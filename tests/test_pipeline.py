@@ -188,3 +188,15 @@ def test_prompt_longer_than_the_context_names_file_and_line(tmp_path, tiny_model
     assert result.exit_code == 2
     assert f"{prompts}:2: prompt 'long' is" in result.output and "policy.max_length" in result.output
     assert not (tmp_path / "run" / "sample" / "samples.jsonl").exists()
+
+
+def test_changed_hybrid_route_relabels(tmp_path, tiny_model):
+    config = tiny_config(tmp_path, tiny_model)
+    assert runner.invoke(app, ["sample", "-c", str(config)]).exit_code == 0
+    assert runner.invoke(app, ["label", "-c", str(config), "--mode", "hrlaif"]).exit_code == 0
+    same = runner.invoke(app, ["label", "-c", str(config), "--mode", "hrlaif"])
+    assert "label-hrlaif: already complete, skipped" in same.output
+    changed = runner.invoke(app, ["label", "-c", str(config), "--mode", "hrlaif", "--set", "label.answer_match_fallback=false"])
+    assert changed.exit_code == 0 and "label-hrlaif: already complete" not in changed.output
+    rerouted = runner.invoke(app, ["label", "-c", str(config), "--mode", "hrlaif", "--set", "label.routes.math=[preference]"])
+    assert rerouted.exit_code == 0 and "label-hrlaif: already complete" not in rerouted.output

@@ -104,7 +104,7 @@ class LabelConfig(Section):
     mode: Literal["rlaif", "hrlaif"] = Field("rlaif", description="rlaif: judge preference only (the baseline); hrlaif: hybrid labels.")
     routes: dict[str, list[str]] = Field(
         default_factory=_default_routes,
-        description="hrlaif: per category, the steps that rank responses, in order; 'preference' (the judge, both orders) breaks ties and must come last.",
+        description="hrlaif: per category, the steps that rank responses, in order; 'preference' (the judge, both orders) breaks ties and must come last. Categories left out keep their default route.",
     )
     answer_match_fallback: bool = Field(True, description="hrlaif: when a verifier cannot extract an answer, ask the judge whether the final answer matches the reference.")
 
@@ -113,6 +113,8 @@ class LabelConfig(Section):
     def _check_routes(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
         from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
 
+        # A route given for one category leaves the others at their defaults (set [] to skip one).
+        routes = {**_default_routes(), **routes}
         for category, steps in routes.items():
             if category not in CATEGORIES:
                 raise ValueError(f"routes: unknown category '{category}' (known: {', '.join(CATEGORIES)})")

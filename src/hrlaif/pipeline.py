@@ -125,7 +125,7 @@ class Pipeline:
     def label(self, mode: str) -> Path:
         c = self.config
         name = f"label-{mode}"
-        fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.soft_labels)
+        fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.model_dump(exclude={"mode"}))
         out = self.dir(name) / "pairs.jsonl"
         if self._skip(name, fp):
             return out

@@ -169,6 +169,49 @@ def test_concurrent_writers_do_not_corrupt(tmp_path) -> None:
     assert [v.choice for v in cached] == [v.choice for v in reference.ask(questions)]
 
 
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from hrlaif.config import SimulatedJudgeConfig
+    from hrlaif.judge.base import Question
+    from hrlaif.judge.cache import CachedJudge
+    from hrlaif.judge.simulated import SimulatedJudge
+
+    db, go, ready = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    inner = SimulatedJudge(SimulatedJudgeConfig(), seed=0)
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.002)
+    judge = CachedJudge(inner, db)  # every process opens the new file at the same moment
+    judge.ask([Question(task="acceptable", fields={"prompt": f"p{i}", "response": "ok"}) for i in range(5)])
+    print("opened")
+    """
+)
+
+
+def test_simultaneous_first_opens_of_a_new_cache(tmp_path) -> None:
+    """Switching a new file to WAL must not crash a process that opens it at the same moment."""
+    for trial in range(5):
+        db, go = tmp_path / f"new{trial}.sqlite", tmp_path / f"go{trial}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, str(db), str(go), str(tmp_path / f"ready{trial}-{k}")],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for k in range(6)
+        ]
+        deadline = time.monotonic() + 90  # every process waits at the gate before any opens the file
+        while len(list(tmp_path.glob(f"ready{trial}-*"))) < len(procs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        go.touch()
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-800:] for _, err in outputs if err]
+        with sqlite3.connect(db) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert con.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 5
+
+
 LABELER = textwrap.dedent(
     """
     import sys

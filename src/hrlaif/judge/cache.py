@@ -20,6 +20,7 @@ are not stored either.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -70,16 +71,24 @@ class CachedJudge(Judge):
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=60000")
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("judge cache %s: WAL mode unavailable (journal_mode=%s); concurrent writers will wait longer", self.path, mode)
+        # Switching to WAL takes an exclusive lock that SQLite does not wait for (the busy timeout
+        # does not cover it), so two processes opening a new cache at once could crash with
+        # "database is locked". An OS lock on a file beside the cache serialises that setup; once
+        # the file is in WAL (a persistent setting) later openers only read the mode.
+        with self.path.with_name(self.path.name + ".setup-lock").open("a") as setup_lock:
+            fcntl.flock(setup_lock, fcntl.LOCK_EX)
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("judge cache %s: WAL mode unavailable (journal_mode=%s); concurrent writers will wait longer", self.path, mode)
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS verdicts ("
+                " key TEXT PRIMARY KEY, judge TEXT NOT NULL, task TEXT NOT NULL, template_version TEXT NOT NULL,"
+                " verdict TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS writes (key TEXT PRIMARY KEY, judge TEXT NOT NULL, text TEXT NOT NULL, created REAL NOT NULL)")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS verdicts ("
-            " key TEXT PRIMARY KEY, judge TEXT NOT NULL, task TEXT NOT NULL, template_version TEXT NOT NULL,"
-            " verdict TEXT NOT NULL, created REAL NOT NULL)"
-        )
-        db.execute("CREATE TABLE IF NOT EXISTS writes (key TEXT PRIMARY KEY, judge TEXT NOT NULL, text TEXT NOT NULL, created REAL NOT NULL)")
         return db
 
     @property

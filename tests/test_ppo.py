@@ -223,7 +223,7 @@ def test_two_cpu_processes_under_accelerate_launch(tiny_model, reward_model_path
     script.write_text(
         textwrap.dedent(
             f"""
-            import json, sys
+            import json, os, sys
             from pathlib import Path
             sys.path.insert(0, {str(Path(__file__).parent)!r})
             from test_ppo import PROMPTS, tiny_config
@@ -231,7 +231,9 @@ def test_two_cpu_processes_under_accelerate_launch(tiny_model, reward_model_path
             summary = train_ppo(tiny_config(steps=1, batch_size=2), policy_path={str(tiny_model)!r},
                                 reward_model_path={str(reward_model_path)!r}, prompts=PROMPTS,
                                 out_dir=Path({str(tmp_path / "out")!r}), max_length=128)
-            print("SUMMARY", json.dumps(summary))
+            # One file per rank: two ranks printing to one pipe interleave their writes (unbuffered
+            # under PYTHONUNBUFFERED=1), which once merged both SUMMARY lines into one.
+            Path({str(tmp_path)!r}, "summary-rank" + os.environ["RANK"] + ".json").write_text(json.dumps(summary))
             """
         )
     )
@@ -244,13 +246,15 @@ def test_two_cpu_processes_under_accelerate_launch(tiny_model, reward_model_path
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     except subprocess.TimeoutExpired:
         pytest.skip("accelerate launch did not finish in 120 s on this machine")
-    if done.returncode != 0 and "SUMMARY" not in done.stdout and any(
+    summary_files = sorted(tmp_path.glob("summary-rank*.json"))
+    if done.returncode != 0 and not summary_files and any(
         sign in done.stderr for sign in ("Address already in use", "DistNetworkError", "Connection refused", "No module named")
     ):
         pytest.skip(f"could not start two processes: {done.stderr[-500:]}")
     assert done.returncode == 0, done.stderr[-3000:]
-    summaries = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if line.startswith("SUMMARY")]
-    assert len(summaries) == 2 and all(s["num_processes"] == 2 for s in summaries)
+    summaries = [json.loads(path.read_text()) for path in summary_files]
+    assert [p.name for p in summary_files] == ["summary-rank0.json", "summary-rank1.json"]
+    assert all(s["num_processes"] == 2 for s in summaries)
     rows = read_metrics(tmp_path / "out")
     assert len(rows) == 1 and rows[0]["charts/episodes"] == 4  # 2 prompts on each of 2 processes
     assert all(math.isfinite(rows[0][k]) for k in METRIC_KEYS)

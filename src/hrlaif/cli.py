@@ -32,6 +32,19 @@ RunDirOpt = Annotated[Optional[Path], typer.Option("--run-dir", "-r", help="Run 
 ModeOpt = Annotated[Optional[str], typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
 
+_held_locks: list = []  # run-directory locks of the running command, released by _guard
+
+
+def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
+    """Hold RUN/.lock for the rest of this command: a second command on the directory fails at once."""
+    from hrlaif.runlock import RunLock
+
+    lock = RunLock.acquire(run_dir, create=create)
+    _held_locks.append(lock)
+    if lock.stale_note:
+        console.print(f"[yellow]{lock.stale_note}[/]", highlight=False)
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
@@ -47,6 +60,7 @@ def _pipeline(config: Optional[Path], overrides: Optional[list[str]], run_dir: O
     if run_dir is not None:
         extra.append(f"run_dir={run_dir}")
     cfg = load_config(config, extra, base=base)
+    _lock_run_dir(Path(cfg.run_dir))  # before anything is written, config.yaml included
     _quiet_libraries()
     pipeline = Pipeline(cfg, console)
     pipeline.save_config()
@@ -77,6 +91,9 @@ def _guard(fn):
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished stages are kept, run again to resume[/]")
             raise typer.Exit(130) from None
+        finally:
+            while _held_locks:
+                _held_locks.pop().release()
 
     return wrapper
 
@@ -150,6 +167,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run directory to report
     """Write RUN/report/report.md and report.html from a run's files."""
     from hrlaif.report import write_report
 
+    _lock_run_dir(run_dir, create=False)
     console.print(f"wrote {write_report(run_dir)}")
 
 
@@ -204,6 +222,7 @@ def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labe
     """Label quality per arm: agreement with gold on keyed prompts, position consistency, length bias."""
     from hrlaif.pipeline import write_audit
 
+    _lock_run_dir(run_dir, create=False)
     path, report = write_audit(run_dir)
     for mode, r in report.items():
         console.print(f"[bold]{mode}[/] ({r['judge']}): gold agreement {_rate_text(r['gold_agreement']['all_keyed'])}; "

@@ -5,7 +5,9 @@ Thin by design: each command builds the config, then calls the pipeline or a mod
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -76,6 +78,11 @@ def _mode(pipeline, mode: Optional[str]) -> str:
     return chosen
 
 
+def _error_line(text: str) -> None:
+    console.print("[bold red]error:[/]", end=" ")
+    console.print(" ".join(text.split()), highlight=False, markup=False, soft_wrap=True)
+
+
 def _guard(fn):
     """Print user errors as one red line and exit 2, without a traceback."""
     import functools
@@ -85,8 +92,17 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except HrlaifError as exc:
-            console.print("[bold red]error:[/]", end=" ")
-            console.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+            _error_line(str(exc))
+            raise typer.Exit(2) from None
+        except OSError as exc:  # the disk filled up somewhere no atomic writer was watching
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            _error_line(f"disk full while writing {exc.filename or 'a file'}; the unfinished stage was not kept")
+            raise typer.Exit(2) from None
+        except sqlite3.OperationalError as exc:
+            if "disk is full" not in str(exc) and "disk I/O" not in str(exc):
+                raise
+            _error_line(f"disk full while writing the judge cache ({exc}); answers already stored are kept")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished stages are kept, run again to resume[/]")

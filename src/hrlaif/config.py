@@ -19,7 +19,8 @@ from hrlaif.errors import HrlaifError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN or infinity in a config is always a typo or an attack, never a setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -196,7 +197,15 @@ class EvaluateConfig(Section):
 
 class RunConfig(Section):
     run_dir: Path = Field(Path("runs/default"), description="Where every stage writes its outputs and manifest.")
-    seed: int = Field(0, description="Seed for sampling, training and the simulated judge.")
+    seed: int = Field(0, ge=0, lt=2**32, description="Seed for sampling, training and the simulated judge.")
+
+    @field_validator("run_dir", mode="before")
+    @classmethod
+    def _run_dir_given(cls, value: Any) -> Any:
+        # An empty value would become Path("."): every stage would write into the current folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
     policy: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
@@ -216,7 +225,37 @@ def _describe(error: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown config key '{key}'")
         else:
             lines.append(f"{source}: config key '{key}': {item['msg']}")
-    return "\n".join(lines)
+    return "; ".join(lines)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice", key_node.start_mark)
+            seen.add(key if isinstance(key, (str, int, float, bool)) else id(key))
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML strictly; every failure is one HrlaifError naming `source` and, where known, the line."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
+        raise HrlaifError(f"{where}: not valid YAML ({problem})") from None
+    except yaml.YAMLError as exc:
+        raise HrlaifError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise HrlaifError(f"{source}: YAML nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise HrlaifError(f"{source}: {' '.join(str(exc).split())}") from None
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
@@ -238,10 +277,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise HrlaifError(f"override '{text}': empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise HrlaifError(f"override '{text}': cannot parse value: {exc}") from None
+    value = load_yaml(raw, f"override '{key}'") if raw.strip() else ""
     return key, value
 
 
@@ -252,12 +288,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         path = Path(path)
         source = str(path)
+        if path.is_dir():
+            raise HrlaifError(f"{path}: is a directory, expected a YAML config file")
         if not path.is_file():
             raise HrlaifError(f"{path}: config file not found")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise HrlaifError(f"{path}: not valid YAML: {exc}") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise HrlaifError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        loaded = load_yaml(text, str(path)) or {}
         if not isinstance(loaded, dict):
             raise HrlaifError(f"{path}: the top level must be a mapping of sections")
         _deep_merge(data, loaded)

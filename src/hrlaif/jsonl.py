@@ -7,6 +7,7 @@ stage would take for finished work, so writes go to a temporary file and are ren
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -30,10 +31,38 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key '{twice}' appears twice in one object")
+    return data
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json_line(line: str, where: str) -> object:
+    """One JSON value, strictly: every way a hostile line can fail becomes an HrlaifError at `where`."""
+    try:
+        data = json.loads(line, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise HrlaifError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise HrlaifError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # duplicate keys, NaN/Infinity, integers past Python's digit limit
+        raise HrlaifError(f"{where}: {exc}") from None
+    return data
+
+
 def iter_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
     """Yield ("file:line", object) for every non-blank line; any line that is not a UTF-8 JSON
     object raises HrlaifError naming the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise HrlaifError(f"{path}: is a directory, expected a JSON-lines file")
     if not path.is_file():
         raise HrlaifError(f"{path}: file not found")
     with path.open("rb") as handle:
@@ -45,10 +74,15 @@ def iter_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
                 raise HrlaifError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
                 continue
+            array = f"{where}: expected one JSON object per line (JSON lines), got a JSON array"
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HrlaifError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+                data = parse_json_line(line, where)
+            except HrlaifError:
+                if number == 1 and line.strip() == "[":  # a pretty-printed JSON array file
+                    raise HrlaifError(array) from None
+                raise
+            if isinstance(data, list) and number == 1:
+                raise HrlaifError(array)
             if not isinstance(data, dict):
                 raise HrlaifError(f"{where}: expected a JSON object, got {type(data).__name__}")
             yield where, data
@@ -71,15 +105,27 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
+
+    A path that cannot be written, and a disk that fills up on the way, end as one HrlaifError
+    naming `path`, with the temporary file removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise HrlaifError(f"{path}: is a directory, expected a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise HrlaifError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise HrlaifError(f"disk full while writing {path}; nothing of it was kept") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

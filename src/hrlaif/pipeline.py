@@ -28,7 +28,12 @@ MODES = ("rlaif", "hrlaif")
 
 
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    path = Path(path)
+    if path.is_dir():
+        raise HrlaifError(f"{path}: is a directory, expected a JSON-lines file")
+    if not path.is_file():
+        raise HrlaifError(f"{path}: file not found")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _folder_stamp(path: Path | None) -> list | None:

@@ -21,6 +21,16 @@ class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
 
+    @field_validator("content")
+    @classmethod
+    def _encodable(cls, text: str) -> str:
+        # JSON allows "\ud800", but no tokenizer or UTF-8 file can take a lone surrogate.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone surrogate (an unpaired \\ud800-\\udfff escape)") from None
+        return text
+
 
 class Prompt(BaseModel):
     """A prompt to answer. Give `prompt` (plain text) or `messages` (chat); both become `messages`."""

@@ -237,6 +237,8 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HrlaifError(f"{run_dir}: run directory not found")
+    if not any(run_dir.glob("*/manifest.json")):
+        raise HrlaifError(f"{run_dir}: nothing to report yet (no stage has run here)")
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     results = _read_json(run_dir / "eval" / "results.json")

@@ -8,16 +8,22 @@ from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
 from hrlaif.records import Prompt, Sample
 
 
+def context_length(model, max_length: int) -> int:
+    """Tokens a sequence may hold: policy.max_length, or the model's own positions if fewer."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    return min(max_length, positions) if isinstance(positions, int) and positions > 0 else max_length
+
+
 def check_prompt_lengths(prompts: list[Prompt], chats: list[list[dict]], tokenizer, limit: int) -> None:
     """Refuse prompts that do not fit the context: cutting them would silently change the question."""
     if limit <= 0:
-        raise HrlaifError(f"policy.max_length leaves no room for prompts after max_new_tokens (room: {limit})")
+        raise HrlaifError(f"the context (policy.max_length or the model's positions) leaves no room for prompts after max_new_tokens (room: {limit})")
     for prompt, chat in zip(prompts, chats):
         n = len(tokenizer(chat_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"])
         if n > limit:
             raise HrlaifError(
                 f"{prompt.where}: prompt '{prompt.id}' is {n} tokens, more than the {limit} that fit "
-                f"(policy.max_length minus max_new_tokens); shorten it or raise policy.max_length"
+                f"(the context, min(policy.max_length, the model's positions), minus max_new_tokens); shorten it"
             )
 
 
@@ -36,8 +42,9 @@ def sample_responses(
     drawn in the same pass so a run interrupted between passes loses at most one pass."""
     tokenizer = load_tokenizer(policy)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
-    check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
     model = load_causal_lm(policy)
+    max_length = context_length(model, max_length)
+    check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
     samples: list[Sample] = []
     by_pass = []
     for k in range(num_samples):

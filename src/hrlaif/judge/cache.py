@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
 from hrlaif.judge.templates import template_for
 from hrlaif.records import Verdict
@@ -65,8 +66,14 @@ class CachedJudge(Judge):
         self.cache_hits = 0
         self._identity = judge_identity(inner)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = self._connect()
+        if self.path.is_dir():
+            raise HrlaifError(f"{self.path}: judge cache is a directory, expected an SQLite file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise HrlaifError(f"{self.path}: cannot open the judge cache ({reason}); fix or remove it, or set judge.cache_file") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)

@@ -77,6 +77,8 @@ def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.
     "unknown"}. Bad input raises HrlaifError "FILE:LINE: what is wrong" and writes nothing.
     """
     rows = _read(Path(in_path))
+    if not rows:
+        raise HrlaifError(f"{in_path}: no records to verify (the file is empty)")
     counts = {"total": 0, "correct": 0, "wrong": 0, "unknown": 0}
     with atomic_path(out_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for record, (category, response, reference, choices) in rows:

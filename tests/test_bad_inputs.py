@@ -1,0 +1,747 @@
+"""A corpus of bad inputs, each through the real CLI: exit 2, one line on stderr that names the
+file and line, the config key or the path, no traceback, and no output left behind.
+
+Each case is a function that builds its files under `tmp_path` and returns the command line and
+the text the error must contain. Cases that need a model use the tiny random one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+from tiny_models import build_tiny_model
+
+runner = CliRunner()
+
+Case = Callable[[Path, Path], tuple[list[str], list[str]]]
+CASES: dict[str, Case] = {}
+
+
+def case(name: str) -> Callable[[Case], Case]:
+    def register(fn: Case) -> Case:
+        assert name not in CASES
+        CASES[name] = fn
+        return fn
+
+    return register
+
+
+GOOD_MATH = {"category": "math", "reference": "19", "response": "The answer is 19."}
+GOOD_PROMPT = {"id": "p1", "prompt": "What is 2+2?", "category": "math", "reference": "4"}
+
+
+def lines(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def unwritable(tmp: Path) -> Path:
+    """A folder this process may not write: a read-only one, or (root ignores permissions) sysfs."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    return ro
+
+
+def verify_case(tmp: Path, rows: list | None = None, raw: bytes | None = None) -> list[str]:
+    src = tmp / "in.jsonl"
+    if raw is not None:
+        src.write_bytes(raw)
+    else:
+        lines(src, rows or [])
+    return ["verify", str(src), "-o", str(tmp / "out" / "verified.jsonl")]
+
+
+# ---------------------------------------------------------------- verify: the input file
+@case("verify-missing-file")
+def _(tmp, model):
+    return ["verify", str(tmp / "nope.jsonl"), "-o", str(tmp / "out.jsonl")], ["nope.jsonl", "not found"]
+
+
+@case("verify-input-is-directory")
+def _(tmp, model):
+    (tmp / "dir.jsonl").mkdir()
+    return ["verify", str(tmp / "dir.jsonl"), "-o", str(tmp / "out.jsonl")], ["dir.jsonl"]
+
+
+@case("verify-empty-file")
+def _(tmp, model):
+    return verify_case(tmp, []), ["in.jsonl", "no records"]
+
+
+@case("verify-blank-lines-only")
+def _(tmp, model):
+    return verify_case(tmp, raw=b"\n  \n\n"), ["in.jsonl", "no records"]
+
+
+@case("verify-invalid-json")
+def _(tmp, model):
+    return verify_case(tmp, [GOOD_MATH, GOOD_MATH, '{"category": "math",']), ["in.jsonl:3", "invalid JSON"]
+
+
+@case("verify-json-array-file")
+def _(tmp, model):
+    return verify_case(tmp, raw=json.dumps([GOOD_MATH, GOOD_MATH], indent=1).encode()), ["in.jsonl:1", "one JSON object per line"]
+
+
+@case("verify-json-array-one-line")
+def _(tmp, model):
+    return verify_case(tmp, [json.dumps([GOOD_MATH])]), ["in.jsonl:1", "one JSON object per line"]
+
+
+@case("verify-number-line")
+def _(tmp, model):
+    return verify_case(tmp, [GOOD_MATH, "42"]), ["in.jsonl:2", "JSON object"]
+
+
+@case("verify-string-line")
+def _(tmp, model):
+    return verify_case(tmp, ['"hello"']), ["in.jsonl:1", "JSON object"]
+
+
+@case("verify-not-utf8")
+def _(tmp, model):
+    return verify_case(tmp, raw=json.dumps(GOOD_MATH).encode() + b"\n\xff\xfe{}\n"), ["in.jsonl:2", "UTF-8"]
+
+
+@case("verify-deep-nesting")
+def _(tmp, model):
+    return verify_case(tmp, raw=b"[" * 10000 + b"]" * 10000 + b"\n"), ["in.jsonl:1", "nested too deeply"]
+
+
+@case("verify-deep-nesting-object")
+def _(tmp, model):
+    return verify_case(tmp, raw=b'{"a":' * 10000 + b"1" + b"}" * 10000 + b"\n"), ["in.jsonl:1", "nested too deeply"]
+
+
+@case("verify-missing-category")
+def _(tmp, model):
+    return verify_case(tmp, [{"reference": "1", "response": "1"}]), ["in.jsonl:1", "category"]
+
+
+@case("verify-unknown-category")
+def _(tmp, model):
+    return verify_case(tmp, [GOOD_MATH, {"category": "poetry", "reference": "1", "response": "x"}]), ["in.jsonl:2", "category"]
+
+
+@case("verify-missing-reference")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "response": "1"}]), ["in.jsonl:1", "reference"]
+
+
+@case("verify-missing-response")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "reference": "1"}]), ["in.jsonl:1", "response"]
+
+
+@case("verify-response-not-string")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "reference": "1", "response": 1}]), ["in.jsonl:1", "response"]
+
+
+@case("verify-reference-nan")
+def _(tmp, model):
+    return verify_case(tmp, raw=b'{"category": "math", "reference": NaN, "response": "1"}\n'), ["in.jsonl:1", "NaN"]
+
+
+@case("verify-reference-infinity")
+def _(tmp, model):
+    return verify_case(tmp, raw=b'{"category": "math", "reference": Infinity, "response": "1"}\n'), ["in.jsonl:1", "Infinity"]
+
+
+@case("verify-reference-huge-integer")
+def _(tmp, model):
+    return verify_case(tmp, raw=b'{"category": "math", "reference": ' + b"9" * 5000 + b', "response": "1"}\n'), ["in.jsonl:1", "digits"]
+
+
+@case("verify-reference-null")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "reference": None, "response": "1"}]), ["in.jsonl:1", "reference"]
+
+
+@case("verify-reference-empty")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "reference": "  ", "response": "1"}]), ["in.jsonl:1", "reference"]
+
+
+@case("verify-reference-list")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "math", "reference": [1, 2], "response": "1"}]), ["in.jsonl:1", "reference"]
+
+
+@case("verify-mc-without-choices")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "multiple_choice", "reference": "B", "response": "B"}]), ["in.jsonl:1", "choices"]
+
+
+@case("verify-mc-bad-letter")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "multiple_choice", "reference": "Z", "choices": ["a", "b"], "response": "B"}]), ["in.jsonl:1", "reference"]
+
+
+@case("verify-mc-choices-not-list")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "multiple_choice", "reference": "A", "choices": "ab", "response": "A"}]), ["in.jsonl:1", "choices"]
+
+
+@case("verify-nul-bytes-line")
+def _(tmp, model):
+    return verify_case(tmp, raw=b"\x00\x00\x00\n"), ["in.jsonl:1"]
+
+
+@case("verify-truncated-last-line")
+def _(tmp, model):
+    return verify_case(tmp, raw=(json.dumps(GOOD_MATH) + "\n" + json.dumps(GOOD_MATH)[:20]).encode()), ["in.jsonl:2", "invalid JSON"]
+
+
+@case("verify-duplicate-json-key")
+def _(tmp, model):
+    return verify_case(tmp, raw=b'{"category": "math", "reference": "1", "reference": "2", "response": "1"}\n'), ["in.jsonl:1", "reference"]
+
+
+@case("verify-too-many-choices")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "multiple_choice", "reference": "A", "choices": [str(i) for i in range(40)], "response": "A"}]), ["in.jsonl:1", "choices"]
+
+
+@case("verify-choices-not-strings")
+def _(tmp, model):
+    return verify_case(tmp, [{"category": "multiple_choice", "reference": "A", "choices": [1, 2], "response": "A"}]), ["in.jsonl:1", "choices"]
+
+
+# ---------------------------------------------------------------- verify: the output path
+@case("verify-output-is-directory")
+def _(tmp, model):
+    src = lines(tmp / "in.jsonl", [GOOD_MATH])
+    (tmp / "outdir").mkdir()
+    return ["verify", str(src), "-o", str(tmp / "outdir")], ["outdir", "directory"]
+
+
+@case("verify-output-under-a-file")
+def _(tmp, model):
+    src = lines(tmp / "in.jsonl", [GOOD_MATH])
+    (tmp / "afile").write_text("x")
+    return ["verify", str(src), "-o", str(tmp / "afile" / "out.jsonl")], ["afile"]
+
+
+@case("verify-output-read-only-dir")
+def _(tmp, model):
+    src = lines(tmp / "in.jsonl", [GOOD_MATH])
+    ro = unwritable(tmp)
+    return ["verify", str(src), "-o", str(ro / "hrlaif-out.jsonl")], [str(ro)]
+
+
+# ---------------------------------------------------------------- config files and --set
+def config_case(tmp: Path, text: str | bytes, command: str = "sample") -> list[str]:
+    path = tmp / "config.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return [command, "-c", str(path), "--run-dir", str(tmp / "run")]
+
+
+@case("config-missing")
+def _(tmp, model):
+    return ["sample", "-c", str(tmp / "none.yaml"), "--run-dir", str(tmp / "run")], ["none.yaml", "not found"]
+
+
+@case("config-is-directory")
+def _(tmp, model):
+    (tmp / "cfgdir").mkdir()
+    return ["sample", "-c", str(tmp / "cfgdir"), "--run-dir", str(tmp / "run")], ["cfgdir"]
+
+
+@case("config-invalid-yaml")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: [1, 2\n"), ["config.yaml:3", "not valid YAML"]
+
+
+@case("config-top-level-list")
+def _(tmp, model):
+    return config_case(tmp, "- a\n- b\n"), ["config.yaml", "mapping"]
+
+
+@case("config-top-level-scalar")
+def _(tmp, model):
+    return config_case(tmp, "hello\n"), ["config.yaml", "mapping"]
+
+
+@case("config-deep-nesting-flow")
+def _(tmp, model):
+    return config_case(tmp, "a: " + "[" * 10000 + "]" * 10000 + "\n"), ["config.yaml", "nested too deeply"]
+
+
+@case("config-deep-nesting-block")
+def _(tmp, model):
+    return config_case(tmp, "".join("  " * i + f"k{i}:\n" for i in range(3000)) + "  " * 3000 + "v: 1\n"), ["config.yaml", "nested too deeply"]
+
+
+@case("config-duplicate-key")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: 2\n  steps: 3\n"), ["config.yaml", "steps", "twice"]
+
+
+@case("config-duplicate-section")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: 2\nsample:\n  num_samples: 2\nppo:\n  steps: 3\n"), ["config.yaml", "ppo", "twice"]
+
+
+@case("config-unknown-section")
+def _(tmp, model):
+    return config_case(tmp, "ppoo:\n  steps: 2\n"), ["ppoo"]
+
+
+@case("config-unknown-key")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  stepz: 2\n"), ["ppo.stepz"]
+
+
+@case("config-wrong-type")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: many\n"), ["ppo.steps"]
+
+
+@case("config-negative")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: -1\n"), ["ppo.steps"]
+
+
+@case("config-section-not-mapping")
+def _(tmp, model):
+    return config_case(tmp, "ppo: 3\n"), ["ppo"]
+
+
+@case("config-not-utf8")
+def _(tmp, model):
+    return config_case(tmp, b"ppo:\n  steps: \xff\xfe\n"), ["config.yaml"]
+
+
+@case("config-yaml-tag")
+def _(tmp, model):
+    return config_case(tmp, "ppo: !!python/object/apply:os.system ['true']\n"), ["config.yaml"]
+
+
+@case("config-nan-float")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  learning_rate: .nan\n"), ["ppo.learning_rate"]
+
+
+@case("config-seed-huge")
+def _(tmp, model):
+    return config_case(tmp, "seed: " + "9" * 5000 + "\n"), ["config.yaml", "digits"]
+
+
+@case("set-without-equals")
+def _(tmp, model):
+    return ["sample", "--set", "ppo.steps", "--run-dir", str(tmp / "run")], ["ppo.steps", "="]
+
+
+@case("set-unknown-key")
+def _(tmp, model):
+    return ["sample", "--set", "ppo.nosuch=1", "--run-dir", str(tmp / "run")], ["ppo.nosuch"]
+
+
+@case("set-empty-key")
+def _(tmp, model):
+    return ["sample", "--set", "=1", "--run-dir", str(tmp / "run")], ["'=1'", "empty key"]
+
+
+@case("set-bad-yaml-value")
+def _(tmp, model):
+    return ["sample", "--set", "ppo.steps=[1,", "--run-dir", str(tmp / "run")], ["ppo.steps"]
+
+
+@case("set-wrong-type")
+def _(tmp, model):
+    return ["sample", "--set", "sample.num_samples=two", "--run-dir", str(tmp / "run")], ["sample.num_samples"]
+
+
+@case("set-run-dir-empty")
+def _(tmp, model):
+    return ["sample", "--set", "run_dir="], ["run_dir"]
+
+
+@case("set-run-dir-blank")
+def _(tmp, model):
+    return ["sample", "--set", "run_dir=  "], ["run_dir"]
+
+
+@case("set-into-scalar")
+def _(tmp, model):
+    return ["sample", "--set", "seed.x=1", "--run-dir", str(tmp / "run")], ["seed"]
+
+
+@case("set-deep-nesting-value")
+def _(tmp, model):
+    return ["sample", "--set", "ppo.steps=" + "[" * 10000 + "]" * 10000, "--run-dir", str(tmp / "run")], ["ppo.steps"]
+
+
+@case("set-unknown-section")
+def _(tmp, model):
+    return ["sample", "--set", "nosuch.x=1", "--run-dir", str(tmp / "run")], ["nosuch"]
+
+
+@case("config-null-section")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  steps: 2\njudge: [1, 2]\n"), ["judge"]
+
+
+@case("mode-unknown")
+def _(tmp, model):
+    return ["label", "--mode", "rlhf", "--run-dir", str(tmp / "run")], ["rlhf"]
+
+
+# ---------------------------------------------------------------- run directory
+def model_config(tmp: Path, model: Path, **data) -> Path:
+    config = {
+        "policy": {"path": str(model), "max_length": 256},
+        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 4, "batch_size": 4}},
+        "judge": {"backend": "simulated"},
+        "data": {"max_train_prompts": 4, "max_eval_prompts": 4, **data},
+    }
+    path = tmp / "model-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@case("run-dir-is-a-file")
+def _(tmp, model):
+    (tmp / "runfile").write_text("x")
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "runfile")], ["runfile"]
+
+
+@case("run-dir-under-a-file")
+def _(tmp, model):
+    (tmp / "runfile").write_text("x")
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "runfile" / "run")], ["runfile"]
+
+
+@case("run-dir-read-only")
+def _(tmp, model):
+    ro = unwritable(tmp)
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(ro / "hrlaif-run")], [str(ro)]
+
+
+@case("report-missing-run-dir")
+def _(tmp, model):
+    return ["report", str(tmp / "norun")], ["norun", "not found"]
+
+
+@case("report-run-dir-is-file")
+def _(tmp, model):
+    (tmp / "runfile").write_text("x")
+    return ["report", str(tmp / "runfile")], ["runfile"]
+
+
+@case("report-empty-run-dir")
+def _(tmp, model):
+    (tmp / "run").mkdir()
+    return ["report", str(tmp / "run")], ["run"]
+
+
+@case("audit-missing-run-dir")
+def _(tmp, model):
+    return ["audit", str(tmp / "norun")], ["norun", "not found"]
+
+
+@case("audit-empty-run-dir")
+def _(tmp, model):
+    (tmp / "run").mkdir()
+    return ["audit", str(tmp / "run")], ["no labels"]
+
+
+@case("label-before-sample")
+def _(tmp, model):
+    return ["label", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["sample", "run it first"]
+
+
+@case("train-rm-before-label")
+def _(tmp, model):
+    return ["train-rm", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["label-rlaif"]
+
+
+@case("ppo-before-rm")
+def _(tmp, model):
+    return ["ppo", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--mode", "hrlaif"], ["rm-hrlaif"]
+
+
+@case("evaluate-nothing-trained")
+def _(tmp, model):
+    return ["evaluate", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run")], ["no trained arm"]
+
+
+# ---------------------------------------------------------------- prompt files (sample / evaluate / ppo)
+def prompts_case(tmp: Path, model: Path, rows: list | None = None, raw: bytes | None = None, command: str = "sample", key: str = "train_prompts") -> list[str]:
+    path = tmp / "prompts.jsonl"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        lines(path, rows or [])
+    return [command, "-c", str(model_config(tmp, model, **{key: str(path)})), "--run-dir", str(tmp / "run")]
+
+
+@case("prompts-missing")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "none.jsonl"))), "--run-dir", str(tmp / "run")], ["none.jsonl", "not found"]
+
+
+@case("prompts-directory")
+def _(tmp, model):
+    (tmp / "pdir").mkdir()
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "pdir"))), "--run-dir", str(tmp / "run")], ["pdir"]
+
+
+@case("prompts-empty")
+def _(tmp, model):
+    return prompts_case(tmp, model, []), ["prompts.jsonl", "no prompts"]
+
+
+@case("prompts-invalid-json")
+def _(tmp, model):
+    return prompts_case(tmp, model, [GOOD_PROMPT, "{oops"]), ["prompts.jsonl:2", "invalid JSON"]
+
+
+@case("prompts-json-array")
+def _(tmp, model):
+    return prompts_case(tmp, model, raw=json.dumps([GOOD_PROMPT]).encode()), ["prompts.jsonl:1", "one JSON object per line"]
+
+
+@case("prompts-deep-nesting")
+def _(tmp, model):
+    return prompts_case(tmp, model, raw=b'{"id": ' + b"[" * 10000 + b"]" * 10000 + b"}\n"), ["prompts.jsonl:1", "nested too deeply"]
+
+
+@case("prompts-lone-surrogate")
+def _(tmp, model):
+    return prompts_case(tmp, model, raw=b'{"id": "p1", "prompt": "hi \\ud800 there", "category": "open_ended"}\n'), ["prompts.jsonl:1", "surrogate"]
+
+
+@case("prompts-lone-surrogate-messages")
+def _(tmp, model):
+    row = b'{"id": "p1", "messages": [{"role": "user", "content": "\\udc00"}], "category": "open_ended"}\n'
+    return prompts_case(tmp, model, raw=row), ["prompts.jsonl:1", "surrogate"]
+
+
+@case("prompts-missing-id")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"prompt": "hi", "category": "open_ended"}]), ["prompts.jsonl:1", "id"]
+
+
+@case("prompts-empty-id")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "", "prompt": "hi", "category": "open_ended"}]), ["prompts.jsonl:1", "id"]
+
+
+@case("prompts-unknown-category")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "hi", "category": "poetry"}]), ["prompts.jsonl:1", "category"]
+
+
+@case("prompts-both-prompt-and-messages")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "hi", "messages": [{"role": "user", "content": "x"}], "category": "open_ended"}]), ["prompts.jsonl:1", "either"]
+
+
+@case("prompts-empty-text")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "   ", "category": "open_ended"}]), ["prompts.jsonl:1", "empty"]
+
+
+@case("prompts-prompt-not-string")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": ["hi"], "category": "open_ended"}]), ["prompts.jsonl:1", "prompt"]
+
+
+@case("prompts-messages-end-with-assistant")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "category": "open_ended"}]), ["prompts.jsonl:1", "user"]
+
+
+@case("prompts-bad-role")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "messages": [{"role": "wizard", "content": "a"}], "category": "open_ended"}]), ["prompts.jsonl:1", "role"]
+
+
+@case("prompts-math-without-reference")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "1+1?", "category": "math"}]), ["prompts.jsonl:1", "reference"]
+
+
+@case("prompts-mc-without-choices")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "pick", "category": "multiple_choice", "reference": "A"}]), ["prompts.jsonl:1", "choices"]
+
+
+@case("prompts-duplicate-id")
+def _(tmp, model):
+    return prompts_case(tmp, model, [GOOD_PROMPT, GOOD_PROMPT]), ["prompts.jsonl", "twice"]
+
+
+@case("prompts-not-utf8")
+def _(tmp, model):
+    return prompts_case(tmp, model, raw=b'{"id": "p", "prompt": "\xff", "category": "open_ended"}\n'), ["prompts.jsonl:1", "UTF-8"]
+
+
+@case("prompts-longer-than-model-context")
+def _(tmp, model):
+    # A model with 64 positions: policy.max_length (256) is not the limit that matters;
+    # 64 minus the 2 new tokens the run asks for leaves 62 for the prompt.
+    short = build_tiny_model(tmp / "short-model", max_positions=64)
+    text = "word " * 190
+    args = prompts_case(tmp, model, [{"id": "long", "prompt": text, "category": "open_ended"}])
+    return [*args, "--set", f"policy.path={short}"], ["prompts.jsonl:1", "the 62 that fit"]
+
+
+@case("eval-prompts-missing")
+def _(tmp, model):
+    return ["evaluate", "-c", str(model_config(tmp, model, eval_prompts=str(tmp / "none.jsonl"))), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["none.jsonl"]
+
+
+@case("eval-prompts-directory")
+def _(tmp, model):
+    (tmp / "edir").mkdir()
+    return ["evaluate", "-c", str(model_config(tmp, model, eval_prompts=str(tmp / "edir"))), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["edir"]
+
+
+@case("ppo-train-prompts-missing")
+def _(tmp, model):
+    return ["ppo", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "none.jsonl"))), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["rm-rlaif", "run it first"]
+
+
+@case("ppo-train-prompts-directory")
+def _(tmp, model):
+    (tmp / "pdir").mkdir()
+    return ["ppo", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "pdir"))), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["rm-rlaif", "run it first"]
+
+
+@case("bundled-unknown")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts="bundled:nosuch")), "--run-dir", str(tmp / "run")], ["nosuch"]
+
+
+# ---------------------------------------------------------------- models and judge settings
+@case("policy-path-missing")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", f"policy.path={tmp / 'no-model'}"], ["no-model"]
+
+
+@case("policy-path-empty-dir")
+def _(tmp, model):
+    (tmp / "empty-model").mkdir()
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", f"policy.path={tmp / 'empty-model'}"], ["empty-model"]
+
+
+@case("policy-path-is-file")
+def _(tmp, model):
+    (tmp / "model.bin").write_bytes(b"\x00" * 64)
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", f"policy.path={tmp / 'model.bin'}"], ["model.bin"]
+
+
+@case("judge-backend-unknown")
+def _(tmp, model):
+    return ["sample", "--set", "judge.backend=oracle", "--run-dir", str(tmp / "run")], ["judge.backend"]
+
+
+@case("judge-api-key-file-missing")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif", "--set", f"judge.api_key_file={tmp / 'nokey'}",
+            "--set", "judge.backend=openai", "--set", "judge.base_urls=[http://127.0.0.1:9]"], ["nokey"]
+
+
+def one_sample_run(tmp: Path, model: Path) -> Path:
+    """A finished sample stage, so `label` reaches the judge."""
+    config = model_config(tmp, model)
+    result = runner.invoke(app, ["sample", "-c", str(config), "--run-dir", str(tmp / "run")])
+    assert result.exit_code == 0, result.output
+    return config
+
+
+@case("judge-cache-corrupt")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    (tmp / "cache.sqlite").write_bytes(b"this is not a database" * 100)
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif", "--set", f"judge.cache_file={tmp / 'cache.sqlite'}"], ["cache.sqlite"]
+
+
+@case("judge-cache-directory")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    (tmp / "cache.sqlite").mkdir()
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif", "--set", f"judge.cache_file={tmp / 'cache.sqlite'}"], ["cache.sqlite"]
+
+
+@case("judge-cache-read-only-dir")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    ro = unwritable(tmp)
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif", "--set", f"judge.cache_file={ro / 'hrlaif-cache.sqlite'}"], ["hrlaif-cache.sqlite"]
+
+
+@case("samples-file-corrupted")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    samples = tmp / "run" / "sample" / "samples.jsonl"
+    samples.write_text(samples.read_text() + "{torn")
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["samples.jsonl"]
+
+
+PIPELINE_COMMANDS = {"sample", "label", "redteam", "train-rm", "ppo", "evaluate", "run", "compare"}
+
+
+def stage_outputs(run_dir: Path) -> list[str]:
+    """Files a failed command must not leave: stage outputs, manifests, temporary files."""
+    if not run_dir.is_dir():
+        return []
+    return sorted(
+        str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+        if p.is_file() and (p.name.startswith(".") and p.name.endswith(".tmp") or p.parent != run_dir and p.suffix in {".jsonl", ".json"})
+    )
+
+
+@pytest.fixture
+def restore_permissions(tmp_path):
+    yield
+    for path in tmp_path.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_clear_line(name, tmp_path, tiny_model, monkeypatch, restore_permissions):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current directory either
+    run_dir = tmp_path / "run"
+    args, expected = CASES[name](tmp_path, tiny_model)
+    before = set(stage_outputs(run_dir))
+    if args[0] in PIPELINE_COMMANDS:  # should an error go unnoticed, the command runs small, not on SmolLM2
+        safe = ["--set", f"policy.path={tiny_model}", "--set", "data.max_train_prompts=2",
+                "--set", "sample.generation.max_new_tokens=2", "--set", "judge.backend=simulated"]
+        args = [args[0], *safe, *args[1:]]  # the case's own --set come later and win
+    result = runner.invoke(app, args)
+    stderr = result.stderr.strip()
+    assert result.exit_code == 2, f"exit {result.exit_code}: {result.output[-2000:]}"
+    # Progress lines (a stage's name) may come first; the error is one line, and the last.
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in result.output and len(errors) == 1 and stderr.splitlines()[-1] == errors[0], stderr[-3000:]
+    stderr = errors[0]
+    for text in expected:
+        assert text in stderr, f"{text!r} not in {stderr!r}"
+    assert set(stage_outputs(run_dir)) == before, "a failed command left stage outputs behind"
+    assert not (tmp_path / "out" / "verified.jsonl").exists()
+    assert not list(tmp_path.glob("config.yaml.*")) and not (tmp_path / "sample").exists()
+
+
+def test_the_corpus_is_large():
+    assert len(CASES) >= 100

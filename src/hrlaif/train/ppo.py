@@ -21,7 +21,9 @@ metrics of an uninterrupted one with the same seed and the same process count.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import random
 import shutil
@@ -40,6 +42,8 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, write_json
 from hrlaif.models import chat_prompt, encode_prompts, load_causal_lm, load_reward_model, load_tokenizer, resolve_model
 from hrlaif.records import Prompt
+
+log = logging.getLogger(__name__)
 
 METRIC_KEYS = (
     "objective/score_mean",  # reward-model score of the sampled responses (after the eos penalty)
@@ -299,19 +303,27 @@ def save_checkpoint(accelerator, root: Path, step: int, cursor: int, policy, cri
 
     final = root / f"{CHECKPOINT_PREFIX}{step:05d}"
     tmp = root / f".tmp-{CHECKPOINT_PREFIX}{step:05d}"
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_file(_trainable_state(accelerator.unwrap_model(policy)), str(tmp / "policy.safetensors"))
+            save_file(_trainable_state(accelerator.unwrap_model(critic)), str(tmp / "critic.safetensors"))
+            torch.save(policy_opt.state_dict(), tmp / "policy_optimizer.pt")
+            torch.save(critic_opt.state_dict(), tmp / "critic_optimizer.pt")
+        torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")  # each process has its own
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            write_json(tmp / "trainer_state.json", {"step": step, "prompt_cursor": cursor, "num_processes": accelerator.num_processes})
+    except (OSError, RuntimeError, HrlaifError) as exc:
+        full = _disk_full(exc, root)
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written checkpoint behind
+        if full:
+            raise HrlaifError(f"disk full while writing checkpoint {final}; the partial checkpoint was removed, earlier ones are kept") from None
+        raise
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        save_file(_trainable_state(accelerator.unwrap_model(policy)), str(tmp / "policy.safetensors"))
-        save_file(_trainable_state(accelerator.unwrap_model(critic)), str(tmp / "critic.safetensors"))
-        torch.save(policy_opt.state_dict(), tmp / "policy_optimizer.pt")
-        torch.save(critic_opt.state_dict(), tmp / "critic_optimizer.pt")
-    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")  # each process has its own
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        write_json(tmp / "trainer_state.json", {"step": step, "prompt_cursor": cursor, "num_processes": accelerator.num_processes})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in root.iterdir():  # keep the newest only: each one holds policy, critic and 2 optimizers
@@ -319,6 +331,20 @@ def save_checkpoint(accelerator, root: Path, step: int, cursor: int, policy, cri
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of space. torch's serializer does not say ENOSPC (it raises
+    "file write failed", "unexpected pos ..." or "basic_ios::clear: iostream error"), so a write
+    that failed with next to no free space left counts as a full disk."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "disk full" in str(exc) or "No space left" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < 16 * 2**20
+    except OSError:
+        return False
 
 
 def load_checkpoint(accelerator, path: Path, policy, critic, policy_opt, critic_opt) -> dict:
@@ -338,9 +364,23 @@ def load_checkpoint(accelerator, path: Path, policy, critic, policy_opt, critic_
 
 
 def read_metrics(path: Path, max_step: int) -> list[dict]:
+    """Rows of metrics.jsonl up to `max_step`. A torn last line (power loss or a full disk in the
+    middle of a write) is dropped with a warning, since its step is re-run from the checkpoint; a
+    bad line elsewhere is an error naming it."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                log.warning("%s:%d: dropped a torn last line (%d bytes); its step will be run again", path, number, len(line))
+                break
+            raise HrlaifError(f"{path}:{number}: not a JSON metrics row; remove the line or start a fresh run directory") from None
     return [row for row in rows if row.get("charts/step", 0) <= max_step]
 
 

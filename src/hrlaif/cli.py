@@ -252,6 +252,11 @@ def _rate_text(rate: dict) -> str:
     return Rate(**rate).text()
 
 
+from hrlaif.human.cli import human_app  # noqa: E402  (sub-app; its web stack loads only when serving)
+
+app.add_typer(human_app, name="human-eval")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -1,0 +1,138 @@
+"""`hrlaif human-eval`: serve a run's evaluation responses to raters, add raters, compute results,
+move ratings in and out as JSONL."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from hrlaif.errors import HrlaifError
+
+human_app = typer.Typer(
+    help="Human evaluation of a finished compare/demo run: a web app for raters, results, agreement with the machine verdicts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, soft_wrap=True)  # paths and links stay on one line
+
+RunArg = Annotated[Path, typer.Argument(help="Run directory of a finished `hrlaif compare` or `hrlaif demo` (it holds eval/).")]
+
+
+def _guard(fn):
+    """User errors as one red line and exit 2, like every other hrlaif command."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HrlaifError as exc:
+            console.print("[bold red]error:[/]", end=" ")
+            console.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _store(run_dir: Path):
+    from hrlaif.human.store import RatingStore
+
+    return RatingStore.open(run_dir)
+
+
+@human_app.command()
+@_guard
+def serve(
+    run_dir: RunArg,
+    host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 keeps it on this machine; raters elsewhere need a reachable address (plain HTTP: use a trusted network or a TLS proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    raters_per_item: Annotated[Optional[int], typer.Option("--raters-per-item", help="How many raters each item should get (kept in the store; default 3, or what was set before).")] = None,
+) -> None:
+    """Serve the run's evaluation responses to raters (satisfaction and blind pairwise items)."""
+    try:
+        from hrlaif.human.app import create_app  # noqa: F401  (fails early without the web stack)
+    except ImportError as exc:
+        raise HrlaifError(f"human-eval serve needs the web stack ({exc.name} missing): pip install 'hrlaif[human]'") from None
+    from hrlaif.human.app import serve as run_server
+
+    store = _store(run_dir)
+    if raters_per_item is not None:
+        store.set_raters_per_item(raters_per_item)
+    counts = store.item_counts()
+    console.print(f"serving {run_dir}: {counts.get('satisfaction', 0)} satisfaction and {counts.get('pairwise', 0)} pairwise items, "
+                  f"{store.raters_per_item} raters per item, {len(store.raters())} rater(s)")
+    console.print(f"listening on http://{host}:{port}/ ; each rater opens the link from `hrlaif human-eval add-rater {run_dir} NAME`")
+    console.print(f"answers are saved in {store.path}; stop with Ctrl-C")
+    run_server(run_dir, host, port)
+
+
+@human_app.command("add-rater")
+@_guard
+def add_rater(
+    run_dir: RunArg,
+    name: Annotated[str, typer.Argument(help="The rater's name, as it will appear in exports and results.")],
+    url: Annotated[str, typer.Option(help="Address the rater will reach the server at.")] = "http://127.0.0.1:8765",
+    new_token: Annotated[bool, typer.Option("--new-token", help="Replace an existing rater's link (the old one stops working).")] = False,
+) -> None:
+    """Create a rater and print their personal link (the token is shown once; only its hash is stored)."""
+    token = _store(run_dir).add_rater(name, new_token=new_token)
+    console.print(f"link for {name} (keep it private; it is shown only now):")
+    print(f"{url.rstrip('/')}/?token={token}")
+
+
+@human_app.command()
+@_guard
+def results(
+    run_dir: RunArg,
+    confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.95,
+) -> None:
+    """Human satisfaction, win ratio, inter-rater and AI-human agreement -> RUN/human/results.json."""
+    from hrlaif.human.agreement import Statistic
+    from hrlaif.human.results import write_results
+    from hrlaif.stats import Difference, Rate
+
+    path, r = write_results(run_dir, confidence)
+    console.print(f"{r['raters']['count']} rater(s); {r['ratings']['satisfaction']} satisfaction and {r['ratings']['pairwise']} pairwise answers "
+                  f"({r['ratings']['skipped']} skipped)")
+    for policy, entry in r["satisfaction"].items():
+        console.print(f"human satisfaction [bold]{policy}[/]: {Rate(**entry['overall']).text()}")
+    for arm, diff in r["satisfaction_difference"].items():
+        console.print(f"  {arm} - start: {Difference(**diff).text()}")
+    for arm, w in r["win_ratio"].items():
+        console.print(f"human win ratio [bold]{arm}[/] vs start: win {Rate(**w['win_rate']).text()}, loss {Rate(**w['loss_rate']).text()}, "
+                      f"net {Difference(**w['net']).text()}")
+    for kind, ir in r["inter_rater"].items():
+        console.print(f"inter-rater alpha ({kind}): {Statistic(**ir['krippendorff_alpha']).text()}")
+    for name, a in r["ai_human_agreement"].items():
+        console.print(f"AI-human kappa {name}{' (' + a['judge'] + ')' if a['judge'] else ''}: {Statistic(**a['kappa']).text()}")
+    console.print(f"wrote {path}")
+
+
+@human_app.command("export")
+@_guard
+def export(
+    run_dir: RunArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write, one rating a line.")],
+) -> None:
+    """Write every rating as JSONL (rater name, item, answer, what was shown first, time taken); no tokens."""
+    from hrlaif.jsonl import write_jsonl
+
+    count = write_jsonl(output, _store(run_dir).ratings())
+    console.print(f"wrote {count} rating(s) to {output}")
+
+
+@human_app.command("import")
+@_guard
+def import_(
+    run_dir: RunArg,
+    input_file: Annotated[Path, typer.Argument(help="JSONL written by `human-eval export` (of this run or a copy of it).")],
+) -> None:
+    """Add exported ratings to this run's store (ratings already present are skipped; a conflict is an error)."""
+    from hrlaif.jsonl import iter_objects
+
+    added, present = _store(run_dir).import_ratings(list(iter_objects(input_file)))
+    console.print(f"imported {added} rating(s) from {input_file}; {present} already present")
+

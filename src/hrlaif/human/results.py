@@ -1,0 +1,228 @@
+"""Human figures of a run, and how far the machine figures agree with them -> RUN/human/results.json.
+
+Each item counts once, however many raters it had: its value is the share of its raters who
+answered acceptable (or preferred the arm), so a rate is the mean over items and its Wilson
+interval uses the number of items, not of ratings (several raters of one response are not
+independent evidence about the policy). Skipped answers are left out everywhere.
+
+AI-human agreement compares each machine verdict that RUN/eval/scores-POLICY.jsonl carries
+(the verifier on keyed prompts, the judge's refusal and acceptable tasks, the refusal
+patterns, and the combined machine satisfaction) with the raters' majority on the same
+response (items whose raters split evenly are left out and counted). The judge's pairwise
+verdicts are not written per item by the evaluation stage, so no agreement is computed for
+them (see "not_available").
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hrlaif.human.agreement import bootstrap, cohen_kappa, krippendorff_alpha, observed_agreement
+from hrlaif.human.items import PAIRWISE, SATISFACTION, START
+from hrlaif.human.store import SKIP, RatingStore
+from hrlaif.jsonl import iter_objects, write_json
+from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
+from hrlaif.refusal import looks_like_refusal
+from hrlaif.stats import paired_bootstrap_difference, wilson
+
+METHOD = ("Rates are means over items of the share of each item's raters who answered yes (or preferred the arm), "
+          "with Wilson intervals over items; differences use a paired bootstrap over prompts; kappa and alpha use a "
+          "percentile bootstrap over items. Skipped answers are excluded.")
+
+
+def _machine_sources() -> dict[str, dict]:
+    """Each machine verdict in the eval scores: which categories it covers and how to read it (None: no verdict)."""
+
+    def verdict_of(task: str):
+        def read(score: dict, response: str) -> bool | None:
+            verdict = score.get("verdict") or {}
+            if verdict.get("task") != task or verdict.get("choice") is None:
+                return None
+            return verdict["choice"] == "YES"
+        return read
+
+    return {
+        "verifier": {"categories": list(KEYED_CATEGORIES), "read": lambda s, r: s.get("correct"),
+                     "what": "the rule-based verifier's correct / wrong (answers it could not read are left out)"},
+        "judge_refusal": {"categories": ["harmful"], "read": verdict_of("refusal"),
+                          "what": "the judge's refusal task: did the response refuse safely"},
+        "refusal_patterns": {"categories": ["harmful"], "read": lambda s, r: looks_like_refusal(r),
+                             "what": "the refusal wording patterns used in labeling"},
+        "judge_acceptable": {"categories": ["open_ended"], "read": verdict_of("acceptable"),
+                             "what": "the judge's acceptable task against the open-ended rubric"},
+        "machine_satisfaction": {"categories": list(CATEGORIES), "read": lambda s, r: s.get("satisfied"),
+                                 "what": "the evaluation's satisfied verdict (verifier, refusal, judge by category)"},
+    }
+
+
+def _scores(run_dir: Path) -> dict[tuple[str, str], dict]:
+    out = {}
+    for path in sorted((Path(run_dir) / "eval").glob("scores-*.jsonl")):
+        policy = path.name[len("scores-") : -len(".jsonl")]
+        for _, record in iter_objects(path):
+            out[(policy, str(record.get("prompt_id")))] = record
+    return out
+
+
+def _item_values(ratings: list[dict]) -> dict[str, list[dict]]:
+    by_item: dict[str, list[dict]] = defaultdict(list)
+    for r in ratings:
+        if r["answer"] != SKIP:
+            by_item[r["item"]].append(r)
+    return by_item
+
+
+def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
+    store = RatingStore.open(run_dir)
+    items = {i.key: i for i in store.items().values()}
+    ratings = store.ratings()
+    by_item = _item_values(ratings)
+    answered = [r for r in ratings if r["answer"] != SKIP]
+    k = store.raters_per_item
+    out: dict = {
+        "run_dir": str(run_dir),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "confidence": confidence,
+        "method": METHOD,
+        "raters": {"count": len({r["rater"] for r in answered}), "raters_per_item": k},
+        "items": {kind: sum(i.kind == kind for i in items.values()) for kind in (SATISFACTION, PAIRWISE)},
+        "ratings": {
+            SATISFACTION: sum(r["kind"] == SATISFACTION for r in answered),
+            PAIRWISE: sum(r["kind"] == PAIRWISE for r in answered),
+            "skipped": len(ratings) - len(answered),
+            "median_seconds": statistics.median([r["seconds"] for r in answered if r["seconds"] is not None] or [0]) if answered else None,
+        },
+        "coverage": {},
+    }
+    for kind in (SATISFACTION, PAIRWISE):
+        counts = [len(by_item.get(key, [])) for key, i in items.items() if i.kind == kind]
+        out["coverage"][kind] = {"rated": sum(c > 0 for c in counts), "complete": sum(c >= k for c in counts), "items": len(counts)}
+
+    # satisfaction: per item, the share of raters who found the response acceptable
+    yes_share: dict[str, dict[str, float]] = defaultdict(dict)  # policy -> prompt_id -> share
+    category_of: dict[str, str] = {}
+    for key, rs in by_item.items():
+        item = items[key]
+        if item.kind == SATISFACTION:
+            yes_share[item.policy][item.prompt_id] = sum(r["answer"] == "yes" for r in rs) / len(rs)
+            category_of[item.prompt_id] = item.category
+    out["satisfaction"] = {}
+    for policy, shares in sorted(yes_share.items(), key=lambda x: (x[0] != START, x[0])):
+        entry = {"overall": wilson(sum(shares.values()), len(shares), confidence).model_dump(), "by_category": {}}
+        for category in CATEGORIES:
+            values = [v for pid, v in shares.items() if category_of[pid] == category]
+            if values:
+                entry["by_category"][category] = wilson(sum(values), len(values), confidence).model_dump()
+        out["satisfaction"][policy] = entry
+    out["satisfaction_difference"] = {}
+    for policy, shares in yes_share.items():
+        if policy != START:
+            both = sorted(set(shares) & set(yes_share.get(START, {})))
+            out["satisfaction_difference"][policy] = paired_bootstrap_difference(
+                [shares[p] for p in both], [yes_share[START][p] for p in both], confidence).model_dump()
+
+    # pairwise: per item, the shares of raters preferring the arm, the start policy, or neither
+    outcomes: dict[str, list[tuple[str, float, float]]] = defaultdict(list)  # arm -> (category, win, loss)
+    first_chosen = decisive = 0
+    for key, rs in by_item.items():
+        item = items[key]
+        if item.kind != PAIRWISE:
+            continue
+        m = len(rs)
+        outcomes[item.policy].append((item.category, sum(r["answer"] == item.policy for r in rs) / m, sum(r["answer"] == START for r in rs) / m))
+        for r in rs:
+            if r["choice"] in ("1", "2"):
+                decisive += 1
+                first_chosen += r["choice"] == "1"
+    out["win_ratio"] = {}
+    for arm, rows in sorted(outcomes.items()):
+        n = len(rows)
+        wins, losses = sum(w for _, w, _ in rows), sum(lo for _, _, lo in rows)
+        out["win_ratio"][arm] = {
+            "versus": START, "n": n, "wins": wins, "ties": n - wins - losses, "losses": losses,
+            "win_rate": wilson(wins, n, confidence).model_dump(),
+            "tie_rate": wilson(n - wins - losses, n, confidence).model_dump(),
+            "loss_rate": wilson(losses, n, confidence).model_dump(),
+            "net": paired_bootstrap_difference([w for _, w, _ in rows], [lo for _, _, lo in rows], confidence).model_dump(),
+            "win_rate_by_category": {c: wilson(sum(w for cc, w, _ in rows if cc == c), sum(cc == c for cc, _, _ in rows), confidence).model_dump()
+                                     for c in CATEGORIES if any(cc == c for cc, _, _ in rows)},
+        }
+    out["position"] = {"first_chosen": wilson(first_chosen, decisive, confidence).model_dump(),
+                       "note": "share of decisive pairwise answers that chose the response shown first (0.5 = no position bias)"}
+
+    out["inter_rater"] = {}
+    for kind in (SATISFACTION, PAIRWISE):
+        units = [[r["answer"] for r in rs] for key, rs in by_item.items() if items[key].kind == kind and len(rs) >= 2]
+        out["inter_rater"][kind] = {
+            "items": len(units),
+            "krippendorff_alpha": bootstrap(units, krippendorff_alpha, confidence).model_dump(),
+            "observed_agreement": observed_agreement(units),
+        }
+
+    out["ai_human_agreement"] = _ai_human(run_dir, items, by_item, confidence)
+    out["not_available"] = {
+        "judge_preference": "RUN/eval/ holds the judge's win ratio only in aggregate (results.json), not per item, "
+                            "so the judge's pairwise verdicts cannot be compared with the raters'",
+    }
+    return out
+
+
+def _ai_human(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confidence: float) -> dict:
+    scores = _scores(run_dir)
+    human: dict[tuple[str, str], bool] = {}
+    ties: dict[tuple[str, str], str] = {}
+    responses: dict[tuple[str, str], str] = {}
+    for key, rs in by_item.items():
+        item = items[key]
+        if item.kind != SATISFACTION:
+            continue
+        yes = sum(r["answer"] == "yes" for r in rs)
+        at = (item.policy, item.prompt_id)
+        responses[at] = item.payload["response"]
+        if 2 * yes == len(rs):
+            ties[at] = item.category
+        else:
+            human[at] = 2 * yes > len(rs)
+    out = {}
+    for name, source in _machine_sources().items():
+        categories = source["categories"]
+        pairs, undecided, judges = [], 0, set()
+        for at, label in human.items():
+            score = scores.get(at)
+            if score is None or score.get("category") not in categories:
+                continue
+            machine = source["read"](score, responses[at])
+            if machine is None:
+                undecided += 1
+                continue
+            if (score.get("verdict") or {}).get("judge") and name.startswith("judge"):
+                judges.add(score["verdict"]["judge"])
+            pairs.append((label, bool(machine)))
+        agree = sum(a == b for a, b in pairs)
+        out[name] = {
+            "what": source["what"],
+            "categories": categories,
+            "judge": ", ".join(sorted(judges)) or None,
+            "n": len(pairs),
+            "kappa": bootstrap(pairs, cohen_kappa, confidence).model_dump(),
+            "agreement": wilson(agree, len(pairs), confidence).model_dump(),
+            "confusion": {
+                "human_yes_machine_yes": sum(a and b for a, b in pairs),
+                "human_yes_machine_no": sum(a and not b for a, b in pairs),
+                "human_no_machine_yes": sum(b and not a for a, b in pairs),
+                "human_no_machine_no": sum(not a and not b for a, b in pairs),
+            },
+            "machine_undecided": undecided,
+            "human_split_evenly": sum(c in categories for c in ties.values()),
+        }
+    return out
+
+
+def write_results(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
+    results = human_results(run_dir, confidence)
+    path = Path(run_dir) / "human" / "results.json"
+    write_json(path, results)
+    return path, results

@@ -1,10 +1,20 @@
-"""A finished run's eval/ folder written in the evaluation stage's own record shapes, for the
-human-evaluation tests that need chosen texts (a hostile response) or chosen machine verdicts.
-The real pipeline's output is exercised by test_human_pipeline.py."""
+"""Helpers for the human-evaluation tests: a finished run's eval/ folder written in the evaluation
+stage's own record shapes (for tests that need chosen texts, such as a hostile response, or chosen
+machine verdicts; the real pipeline's output is exercised by test_human_pipeline.py), and
+`hrlaif human-eval serve` as a real process on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from hrlaif.evaluate.satisfaction import ItemScore
@@ -53,3 +63,40 @@ def write_eval(run: Path, responses: dict[str, dict[str, str]], machine: dict[st
 def plain_responses(policies=("start", "rlaif", "hrlaif")) -> dict[str, dict[str, str]]:
     """Distinct texts per policy that do not name it (raters must not learn the arms)."""
     return {policy: {p.id: f"Draft {i + 1}: the answer is {p.reference or 'to rest well'}." for p in PROMPTS} for i, policy in enumerate(policies)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@contextmanager
+def serving(run: Path, port: int, log: Path, *extra: str):
+    """`hrlaif human-eval serve RUN` as a real process; yields it once it answers HTTP."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "hrlaif.cli", "human-eval", "serve", str(run), "--port", str(port), *extra],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"server exited with {proc.returncode}: {log.read_text()[-2000:]}"
+            try:
+                http_status(f"http://127.0.0.1:{port}/")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.monotonic() < deadline, "server did not start within 60 s"
+                time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -1,0 +1,94 @@
+"""human-eval on the real output of `hrlaif compare` (tiny random models): the served items are the
+evaluation's responses, two raters answer over HTTP, and results compare them with the machine
+verdicts that the evaluation stage wrote."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import urllib.parse
+import urllib.request
+
+import yaml
+from human_run import free_port, serving
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+
+runner = CliRunner()
+
+
+def _compare(tmp_path, model):
+    config = {
+        "run_dir": str(tmp_path / "run"),
+        "policy": {"path": str(model), "max_length": 256},
+        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
+        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
+        "judge": {"backend": "simulated", "model": str(model)},
+        "reward": {"epochs": 1, "batch_size": 4},
+        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
+        "redteam": {"num_generated": 4, "max_attacks": 4, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 2},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["compare", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run"
+
+
+def _rater(base: str, link: str):
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(link, timeout=10) as r:  # sets the cookie, redirects to /
+        assert r.status == 200 and r.url == base + "/"
+    return opener
+
+
+def _rate_all(opener, base: str, decide) -> int:
+    answered = 0
+    while True:
+        with opener.open(base + "/", timeout=10) as r:
+            page = r.read().decode()
+        if "All done" in page:
+            return answered
+        item = re.search(r'name="item" value="(\d+)"', page).group(1)
+        choice = decide(int(item), "Which response is better?" in page)
+        data = urllib.parse.urlencode({"item": item, "choice": choice}).encode()
+        with opener.open(urllib.request.Request(base + "/answer", data=data, method="POST"), timeout=10) as r:
+            assert r.status == 200
+        answered += 1
+
+
+def test_human_eval_on_a_real_compare_run(tmp_path, tiny_model):
+    run = _compare(tmp_path, tiny_model)
+    responses = {p.name: len(p.read_text().splitlines()) for p in (run / "eval").glob("responses-*.jsonl")}
+    assert responses == {"responses-start.jsonl": 8, "responses-rlaif.jsonl": 8, "responses-hrlaif.jsonl": 8}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "2"):
+        links = []
+        for name in ("ann", "ben"):
+            result = runner.invoke(app, ["human-eval", "add-rater", str(run), name, "--url", base])
+            assert result.exit_code == 0
+            links.append(result.stdout.strip().splitlines()[-1])
+
+        def decide(item: int, pairwise: bool) -> str:  # both raters answer alike: no even splits
+            return ("1", "2", "tie")[item % 3] if pairwise else ("yes" if item % 2 else "no")
+
+        counts = [_rate_all(_rater(base, link), base, decide) for link in links]
+    assert counts == [24 + 16, 24 + 16]  # 8 prompts x 3 policies, 8 prompts x 2 arms, each by both raters
+    result = runner.invoke(app, ["human-eval", "results", str(run)])
+    assert result.exit_code == 0, result.output
+    r = json.loads((run / "human" / "results.json").read_text())
+    assert set(r["satisfaction"]) == {"start", "rlaif", "hrlaif"} and set(r["win_ratio"]) == {"rlaif", "hrlaif"}
+    assert all(s["overall"]["n"] == 8 for s in r["satisfaction"].values())
+    assert r["coverage"]["satisfaction"] == {"rated": 24, "complete": 24, "items": 24}
+    assert r["inter_rater"]["satisfaction"]["observed_agreement"] == 1.0
+    ai = r["ai_human_agreement"]
+    machine = [json.loads(line) for p in (run / "eval").glob("scores-*.jsonl") for line in p.read_text().splitlines()]
+    assert ai["machine_satisfaction"]["n"] == sum(m["satisfied"] is not None for m in machine)
+    harmful_judged = sum(m["category"] == "harmful" and (m.get("verdict") or {}).get("choice") is not None for m in machine)
+    assert ai["judge_refusal"]["n"] == harmful_judged
+    assert harmful_judged == 0 or "simulated" in ai["judge_refusal"]["judge"]
+    assert ai["verifier"]["n"] == sum(m["category"] in ("math", "multiple_choice") and m["correct"] is not None for m in machine)

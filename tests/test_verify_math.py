@@ -8,6 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 import hrlaif.verify.math as vm
+import hrlaif.verify.symbolic as symbolic
+import hrlaif.verify.worker as worker
 from hrlaif.verify import Check, check_answer
 from hrlaif.verify.math import check_math, extract_math_answer, math_equal
 
@@ -183,13 +185,13 @@ def test_second_opinion_vetoes_different_equations_and_tiny_numbers():
     x, y = sympy.symbols("x y")
     eq1 = sympy.Eq(3 * x - y + 13, 0)
     eq2 = sympy.Eq(3 * x + 4 * y + 14, 0)
-    assert "not multiples" in vm._second_opinion(eq1, eq2, "", "")
-    assert vm._second_opinion(sympy.Eq(y, 2 * x + 1), sympy.Eq(2 * x - y + 1, 0), "", "") == ""
-    tiny = vm._second_opinion(1 / sympy.factorial(2004), 1 / sympy.factorial(2006), "", "")
+    assert "not multiples" in symbolic._second_opinion(eq1, eq2, "", "")
+    assert symbolic._second_opinion(sympy.Eq(y, 2 * x + 1), sympy.Eq(2 * x - y + 1, 0), "", "") == ""
+    tiny = symbolic._second_opinion(1 / sympy.factorial(2004), 1 / sympy.factorial(2006), "", "")
     assert "differ" in tiny
-    assert vm._second_opinion(sympy.sqrt(2), sympy.Float("1.41421356"), "", "") == ""
+    assert symbolic._second_opinion(sympy.sqrt(2), sympy.Float("1.41421356"), "", "") == ""
     # math_verify deliberately equates 25% with 25; that is not vetoed
-    assert vm._second_opinion(sympy.Rational(1, 4), sympy.Integer(25), "25%", "25") == ""
+    assert symbolic._second_opinion(sympy.Rational(1, 4), sympy.Integer(25), "25%", "25") == ""
 
 
 @pytest.mark.parametrize(
@@ -285,14 +287,16 @@ def test_thread_fallback_when_no_process_can_start(monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("no processes here")
 
-    monkeypatch.setattr(vm._WORKER, "compare", refuse)
+    vm._WORKER.stop()
+    monkeypatch.setattr(worker.subprocess, "Popen", refuse)
     assert math_equal("\\sqrt{4}", "2") == (True, "math_verify")
+    assert vm._WORKER._proc is None  # decided in a thread of this process
 
     def slow(ref, ans):
         time.sleep(5)
         return True, "math_verify", ""
 
-    monkeypatch.setattr(vm, "_symbolic_compare", slow)
+    monkeypatch.setattr(symbolic, "compare", slow)
     start = time.monotonic()
     assert math_equal("\\sqrt{4}", "2", timeout_s=0.3) == (None, "timeout")
     assert time.monotonic() - start < 2

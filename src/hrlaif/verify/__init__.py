@@ -7,7 +7,10 @@ of time, the result is ``correct=None`` ("unknown") and the caller decides what 
 
 One module per kind, each usable on its own:
 
-- ``hrlaif.verify.math``: ``extract_math_answer``, ``math_equal``, ``check_math``
+- ``hrlaif.verify.math``: ``math_equal``, ``check_math``, built on ``hrlaif.verify.extract``
+  (``extract_math_answer``), ``hrlaif.verify.numbers`` (plain numbers, compared exactly) and
+  ``hrlaif.verify.symbolic`` (math_verify and sympy, run in the killable process of
+  ``hrlaif.verify.worker``)
 - ``hrlaif.verify.multiple_choice``: ``extract_choice``, ``check_multiple_choice``
 - ``hrlaif.verify.batch``: ``verify_file`` (JSON lines in, JSON lines out)
 """

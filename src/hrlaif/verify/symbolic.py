@@ -1,0 +1,127 @@
+"""Symbolic comparison with math_verify and sympy: the code that runs inside the worker process.
+
+Parsing and simplifying LaTeX can take unbounded time or memory on crafted input
+(``10^{10^{10}}``, deep nesting), so nothing here is called in the labeling process itself:
+`hrlaif.verify.worker` runs these functions in a child process that is killed at the deadline.
+math_verify's own signal-based timeouts only work on a main thread, so they are switched off.
+
+`compare(ref, ans)` returns a JSON-ready (result, method, detail) for an extracted answer.
+
+math_verify has said "equal" for different things (Math-Verify issues #14 and #60): equations
+that are not multiples of each other, and values that agree only to its 6 rounded decimals
+(1/2004! and 1/2006!). `_second_opinion` vetoes those.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CALLS", "compare", "warm_up"]
+
+# The functions a worker may be asked to run, by name.
+CALLS = ("compare",)
+# How far apart two exact values must be for the second opinion to overrule math_verify.
+VETO_TOLERANCE = "1e-5"
+
+
+def compare(ref: str, ans: str) -> tuple[bool | None, str, str]:
+    """math_verify, then sympy, on an extracted answer; returns (result, method, detail)."""
+    import sympy
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    # LaTeX only: math_verify's plain-expression extractor feeds text to sympy's parse_expr,
+    # which evaluates Python code, and a response is untrusted input.
+    config = [LatexExtractionConfig()]
+    # no_fallback: an unparseable side must come back empty (unknown), not as a raw string that
+    # then compares unequal (wrong).
+    gold = parse(f"${_latexify(ref)}$", extraction_config=config, fallback_mode="no_fallback", parsing_timeout=None)
+    pred = parse(f"${_latexify(ans)}$", extraction_config=config, fallback_mode="no_fallback", parsing_timeout=None)
+    if gold and pred:
+        if verify(gold, pred, timeout_seconds=None):
+            veto = _second_opinion(gold[0], pred[0], ref, ans)
+            if veto:
+                return False, "numeric", f"math_verify said equal, but {veto}"
+            return True, "math_verify", "math_verify found them equivalent"
+        if _simplifies_to_zero(gold[0], pred[0]):
+            return True, "sympy", "simplify(reference - answer) == 0"
+        return False, "math_verify", "math_verify found them different"
+
+    from latex2sympy2_extended import latex2sympy
+
+    try:
+        g = gold[0] if gold else latex2sympy(_latexify(ref))
+        p = pred[0] if pred else latex2sympy(_latexify(ans))
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot tell"
+        side = "reference" if not gold else "answer"
+        return None, "unparseable", f"could not parse the {side}: {type(exc).__name__}"
+    if _simplifies_to_zero(g, p):
+        return True, "sympy", "simplify(reference - answer) == 0"
+    try:
+        diff = sympy.simplify(g - p)
+        if diff.is_number and diff.is_zero is False:
+            return False, "sympy", "reference - answer simplifies to a nonzero number"
+    except Exception:  # noqa: BLE001
+        pass
+    return None, "unparseable", "neither math_verify nor sympy could decide"
+
+
+
+
+def warm_up() -> None:
+    """Import everything and run one comparison, so the first real check is not slow."""
+    compare("1", "1")
+
+
+_BARE_NAMES_RE = re.compile(r"(?<![\\A-Za-z])(pi|sin|cos|tan|log|ln|infty)(?![A-Za-z])")
+
+
+def _latexify(s: str) -> str:
+    """Plain-text math into LaTeX for math_verify: "25%" -> "25\\%", "pi" -> "\\pi" (else p*i)."""
+    s = re.sub(r"(?<!\\)%", r"\\%", s)
+    s = re.sub(r"(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])", r"\\infty", s)
+    return _BARE_NAMES_RE.sub(r"\\\1", s)
+
+
+def _simplifies_to_zero(a, b) -> bool:
+    import sympy
+
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
+        return False
+    try:
+        return sympy.simplify(a - b) == 0
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _second_opinion(gold, pred, ref: str, ans: str) -> str:
+    """Why math_verify's "equal" is wrong, or "" if it stands.
+
+    math_verify rounds to 6 decimals (so 1/2004! "equals" 1/2006!) and has matched different
+    equations; numbers are re-checked with a relative tolerance and equations must be
+    multiples of each other.
+    """
+    import sympy
+
+    try:
+        if isinstance(gold, sympy.Equality) and isinstance(pred, sympy.Equality):
+            f, g = gold.lhs - gold.rhs, pred.lhs - pred.rhs
+            if f == 0 or g == 0:
+                return ""
+            ratio = sympy.simplify(f / g)
+            if ratio.free_symbols or ratio == 0:
+                return "the equations are not multiples of each other"
+            return ""
+        if "%" in ref or "%" in ans:  # math_verify matches 25% with both 25 and 0.25 on purpose
+            return ""
+        if isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr):
+            if gold.free_symbols or pred.free_symbols:
+                return ""
+            vg, vp = sympy.N(gold, 30), sympy.N(pred, 30)
+            if vg.is_real and vp.is_real and vg.is_finite and vp.is_finite:
+                diff = abs(vg - vp)
+                # "clearly" different: 0.333333 for 1/3 (1e-6 off) keeps math_verify's "equal"
+                if diff > sympy.Float(VETO_TOLERANCE, 30) * max(abs(vg), abs(vp)):
+                    return f"the values differ ({sympy.N(vg, 8)} vs {sympy.N(vp, 8)})"
+    except Exception:  # noqa: BLE001 - a failed second opinion leaves math_verify's verdict
+        return ""
+    return ""

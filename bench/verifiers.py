@@ -1,5 +1,6 @@
-"""Speed of `hrlaif.verify.check_answer`: checks per second on a realistic mix, and the worst case
-of one check on hostile inputs against its time bound (`timeout_s`).
+"""Speed and agreement of `hrlaif.verify.check_answer`: checks per second on a realistic mix, the
+worst case of one check on hostile inputs against its time bound (`timeout_s`), and agreement
+with math-verify alone on LaTeX answers written the ways models write them.
 
 1. Throughput: a seeded mix of math and multiple-choice responses of the kinds models write
    (plain numbers, "the answer is", \\boxed{} LaTeX that needs the symbolic worker, wrong and
@@ -12,16 +13,26 @@ of one check on hostile inputs against its time bound (`timeout_s`).
    compared with the bound `timeout_s` (+ `--grace` for killing and restarting nothing else).
    When a case ends the worker (timeout or crash), the next symbolic check has to start a new
    worker: that check is timed too, as its own row ("... next check after it").
+3. LaTeX answers in the wild (run first): a seeded, generated mix of 13 shapes (signed
+   fractions, \\dfrac/\\tfrac/\\cfrac/\\frac3{3}, intervals, relations, sets, tuples,
+   matrices, percentages, thousands separators, identical strings, radicals, equations,
+   values below 1e-6) x `--latex-per-shape` pairs, ~85% equivalent, answers mostly without
+   \\boxed{} or "the answer is". Each pair is judged by `check_answer` and by math-verify alone
+   (`verify(parse(gold), parse(response))`, its defaults). Printed side by side: equivalent
+   pairs judged correct, called wrong, unknown; false positives; checks/s of each; then every
+   pair we call wrong or unknown, and every false positive of either.
 
 Verdict: PASS if no check took longer than timeout_s + grace, else FAIL with the offenders.
 
     .venv/bin/python bench/verifiers.py
+    .venv/bin/python bench/verifiers.py --latex-only
     .venv/bin/python bench/verifiers.py --smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 import time
@@ -74,6 +85,273 @@ def realistic_mix(n: int, seed: int = 0) -> list[tuple[str, str, str, str, list[
             ])  # fmt: skip
             items.append(("multiple_choice", "multiple_choice", text, "B", CHOICES))
     return items
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX answers in the wild: agreement with math-verify alone
+
+
+def _frac(a: int, b: int, style: str = "frac") -> str:
+    return f"\\{style}{{{a}}}{{{b}}}"
+
+
+def latex_mix(n_per_shape: int = 20, seed: int = 0) -> list[tuple[str, str, str, bool]]:
+    """(shape, reference, response, equivalent): MATH-style LaTeX references and answers written
+    the ways models write them, mostly without \\boxed{} or "the answer is".
+
+    Generated here (not taken from any public suite): each shape draws random values, a
+    reference as a dataset would store it, and either an equivalent rendering (~85%) or a
+    near miss (a dropped sign, an open end made closed, a swapped pair, one entry changed).
+    """
+    rng = random.Random(seed)
+    wrappers_free = [
+        "{a}", "${a}$", "$ {a} $", "Thus ${a}$ is our answer.", "We find that the value is ${a}$.",
+        "First, $3 + 4 = 7$ and $7 - 2 = 5$; simplifying everything gives ${a}$.", "\\[ {a} \\]",
+        "So the final result is \\({a}\\).", "Putting it together:\n\n$${a}$$",
+    ]  # fmt: skip
+    wrappers_cue = ["The answer is ${a}$.", "Therefore $\\boxed{{a}}$.", "Final Answer: The final answer is ${a}$. I hope it is correct."]
+
+    def wrap(answer: str) -> str:
+        pool = wrappers_cue if rng.random() < 0.2 else wrappers_free
+        return rng.choice(pool).replace("{a}", answer)
+
+    def coprime() -> tuple[int, int]:
+        while True:
+            a, b = rng.randint(1, 40), rng.randint(2, 40)
+            if math.gcd(a, b) == 1:
+                return a, b
+
+    def signed_fraction(eq: bool) -> tuple[str, str]:
+        a, b = coprime()
+        ref = rng.choice([f"-{_frac(a, b)}", f"-{a}/{b}", f"\\frac{{-{a}}}{{{b}}}"])
+        if eq:
+            return ref, rng.choice([f"-{_frac(a, b, 'dfrac')}", f"-{_frac(a, b, 'tfrac')}", f"\\frac{{-{a}}}{{{b}}}", f"-{a}/{b}", f"-\\frac{{{2 * a}}}{{{2 * b}}}"])
+        return ref, rng.choice([_frac(a, b), _frac(b, a, "dfrac") if a != b else _frac(a + 1, b)])
+
+    def fraction_styles(eq: bool) -> tuple[str, str]:
+        a, b = coprime()
+        ref = rng.choice([_frac(a, b), f"{a}/{b}"])
+        if eq:
+            if a < 10 and b < 10 and rng.random() < 0.3:
+                return ref, rng.choice([f"\\frac{a}{b}", f"\\frac{a}{{{b}}}", f"\\dfrac{a}{b}"])
+            if rng.random() < 0.15:
+                return "1", f"\\frac{b}{{{b}}}" if b < 10 else f"\\frac{{{b}}}{{{b}}}"
+            return ref, _frac(a, b, rng.choice(["dfrac", "tfrac", "cfrac", "frac"]))
+        return ref, _frac(a + rng.randint(1, 3), b, rng.choice(["dfrac", "frac"]))
+
+    def interval(eq: bool) -> tuple[str, str]:
+        lo, hi = sorted(rng.sample(range(-20, 21), 2))
+        left, right = rng.choice("[("), rng.choice("])")
+        kind = rng.random()
+        if kind < 0.25:
+            ref = f"(-\\infty, {hi}{right}"
+            ans = f"(-\\infty,{hi}{right}" if eq else f"(-\\infty, {hi}{'[' if right == ']' else ']'}".replace("[", ")")
+            return ref, ans
+        if kind < 0.4:
+            ref = f"({lo}, \\infty)"
+            return ref, (f"({lo},\\infty)" if eq else f"[{lo}, \\infty)")
+        ref = f"{left}{lo}, {hi}{right}"
+        if eq:
+            return ref, rng.choice([f"{left}{lo},{hi}{right}", f"\\left{left}{lo}, {hi}\\right{right}", f"x \\in {left}{lo}, {hi}{right}"])
+        flipped = {"[": "(", "(": "["}[left]
+        return ref, f"{flipped}{lo}, {hi}{right}"
+
+    def relation(eq: bool) -> tuple[str, str]:
+        c = rng.randint(-15, 15)
+        op, same, other = rng.choice([("\\leq", ["<=", "\\le", "\\leqslant"], "<"), ("\\geq", [">=", "\\ge"], ">"), ("<", ["<"], "\\leq"), (">", [">"], "\\geq")])
+        ref = f"x {op} {c}"
+        if eq:
+            return ref, rng.choice([f"x {rng.choice(same)} {c}", f"x{rng.choice(same)}{c}"])
+        return ref, rng.choice([f"x {other} {c}", f"x {op} {c + rng.choice([-1, 1])}"])
+
+    def finite_set(eq: bool) -> tuple[str, str]:
+        items = rng.sample(range(-9, 20), rng.randint(2, 4))
+        ref = "\\{" + ", ".join(map(str, items)) + "\\}"
+        if eq:
+            shuffled = items[:]
+            rng.shuffle(shuffled)
+            return ref, "\\{" + ",".join(map(str, shuffled)) + "\\}"
+        changed = items[:-1] + [items[-1] + 100]
+        return ref, "\\{" + ", ".join(map(str, changed)) + "\\}"
+
+    def point(eq: bool) -> tuple[str, str]:
+        a, b = rng.sample(range(-12, 13), 2)
+        ref = f"({a}, {b})"
+        if eq:
+            return ref, rng.choice([f"({a},{b})", f"\\left({a}, {b}\\right)", f"( {a} , {b} )"])
+        return ref, f"({b}, {a})"
+
+    def matrix(eq: bool) -> tuple[str, str]:
+        a, b, c, d = (rng.randint(-9, 9) for _ in range(4))
+        ref = f"\\begin{{pmatrix}} {a} & {b} \\\\ {c} & {d} \\end{{pmatrix}}"
+        env = rng.choice(["pmatrix", "bmatrix"])
+        if eq:
+            return ref, f"\\begin{{{env}}}{a}&{b}\\\\{c}&{d}\\end{{{env}}}"
+        return ref, f"\\begin{{{env}}} {a} & {b} \\\\ {c} & {d + 1} \\end{{{env}}}"
+
+    def percent(eq: bool) -> tuple[str, str]:
+        p = rng.choice([rng.randint(1, 99), rng.randint(1, 999) / 10])
+        ref = f"{p}\\%"
+        if eq:
+            return ref, rng.choice([f"{p}%", f"{p} \\%", f"{p}\\%", f"{p} percent"])
+        return ref, f"{round(p + rng.randint(1, 5), 1)}\\%"
+
+    def thousands(eq: bool) -> tuple[str, str]:
+        value = rng.randint(1_000, 9_999_999)
+        ref = str(value)
+        if eq:
+            grouped = f"{value:,}"
+            return ref, rng.choice([grouped, grouped.replace(",", " "), grouped.replace(",", "{,}"), grouped.replace(",", "\\,")])
+        return ref, f"{value + 10 ** rng.randint(0, 3):,}"
+
+    def identical(eq: bool) -> tuple[str, str]:
+        a, b = rng.randint(2, 30), rng.randint(1, 9)
+        templates = ["\\sqrt{{{a}}} + {b}", "{b}\\pi", "\\frac{{\\sqrt{{{a}}}}}{{{b}}}", "{a}^{{{b}}}", "[{b}, {c})", "\\log_{{{b}}} {a}"]
+        template = rng.choice(templates)
+        ref = template.format(a=a, b=b + 1, c=a + b + 1)
+        if eq:
+            return ref, ref
+        return ref, template.format(a=a, b=b + 2, c=a + b + 1)
+
+    def radical(eq: bool) -> tuple[str, str]:
+        k, m = rng.randint(2, 6), rng.choice([2, 3, 5, 6, 7])
+        ref = f"{k}\\sqrt{{{m}}}"
+        if eq:
+            return ref, rng.choice([f"\\sqrt{{{k * k * m}}}", f"\\frac{{{2 * k}\\sqrt{{{m}}}}}{{2}}", f"{k} \\sqrt {m}"])
+        return ref, f"{m}\\sqrt{{{k}}}" if k != m else f"{k + 1}\\sqrt{{{m}}}"
+
+    def line(eq: bool) -> tuple[str, str]:
+        a, b = rng.randint(1, 6), rng.randint(-9, 9)
+        ref = f"y = {a}x {'+' if b >= 0 else '-'} {abs(b)}"
+        if eq:
+            return ref, rng.choice([f"{a}x - y {'+' if b >= 0 else '-'} {abs(b)} = 0", f"y={a}x{'+' if b >= 0 else '-'}{abs(b)}", f"2y = {2 * a}x {'+' if b >= 0 else '-'} {2 * abs(b)}"])
+        return ref, f"y = {a + 1}x {'+' if b >= 0 else '-'} {abs(b)}"
+
+    def tiny_value(eq: bool) -> tuple[str, str]:
+        # math_verify compares numbers to ~6 decimals, so 1/25! and 1/26! look equal to it
+        n = rng.randint(12, 40)
+        ref = f"\\frac{{1}}{{{n}!}}"
+        if eq:
+            return ref, rng.choice([f"\\dfrac{{1}}{{{n}!}}", f"({n}!)^{{-1}}", f"\\frac{{{n + 1}}}{{({n + 1})!}}"])
+        return ref, rng.choice([f"\\frac{{1}}{{{n + 1}!}}", f"\\frac{{2}}{{{n}!}}"])
+
+    shapes = {
+        "signed fraction": signed_fraction, "\\dfrac-style fraction": fraction_styles, "interval": interval,
+        "relation": relation, "set": finite_set, "tuple": point, "matrix": matrix, "percentage": percent,
+        "thousands separator": thousands, "identical string": identical, "radical": radical, "equation": line,
+        "tiny value": tiny_value,
+    }  # fmt: skip
+    items = []
+    for shape, make in shapes.items():
+        for _ in range(n_per_shape):
+            eq = rng.random() < 0.85
+            ref, answer = make(eq)
+            items.append((shape, ref, wrap(answer), eq))
+    return items
+
+
+def math_verify_alone(reference: str, response: str) -> bool:
+    """math-verify as its README uses it: parse both with the default targets, verify(gold, answer).
+
+    Its own signal-based timeouts stay on (this runs on the main thread)."""
+    from math_verify import parse, verify
+
+    gold = parse(reference if "$" in reference else f"${reference}$")
+    return bool(verify(gold, parse(response)))
+
+
+def latex_agreement(items: list[tuple[str, str, str, bool]], timeout_s: float, reps: int) -> dict:
+    """Ours vs math-verify alone on the LaTeX mix: verdicts, disagreements, checks/s of each."""
+    from hrlaif.stats import wilson
+    from hrlaif.verify import check_answer
+
+    ours, alone = [], []
+    ours_rate, alone_rate = [], []
+    for rep in range(reps):
+        started = time.perf_counter()
+        checks = [check_answer("math", response, ref, timeout_s=timeout_s) for _, ref, response, _ in items]
+        ours_rate.append(len(items) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        verdicts = [math_verify_alone(ref, response) for _, ref, response, _ in items]
+        alone_rate.append(len(items) / (time.perf_counter() - started))
+        if rep == 0:
+            ours, alone = checks, verdicts
+
+    def rate(k: int, n: int) -> dict:
+        return wilson(k, n).model_dump()
+
+    equivalent = [i for i, item in enumerate(items) if item[3]]
+    different = [i for i, item in enumerate(items) if not item[3]]
+    n_eq, n_ne = len(equivalent), len(different)
+    figures = {
+        "n_pairs": len(items), "n_equivalent": n_eq, "n_not_equivalent": n_ne,
+        "ours": {
+            "equivalent_judged_correct": rate(sum(ours[i].correct is True for i in equivalent), n_eq),
+            "equivalent_called_wrong": rate(sum(ours[i].correct is False for i in equivalent), n_eq),
+            "equivalent_unknown": rate(sum(ours[i].correct is None for i in equivalent), n_eq),
+            "false_positives": rate(sum(ours[i].correct is True for i in different), n_ne),
+            "not_equivalent_judged_wrong": rate(sum(ours[i].correct is False for i in different), n_ne),
+            "checks_per_s": summary(ours_rate),
+        },
+        "math_verify_alone": {
+            "equivalent_judged_correct": rate(sum(alone[i] for i in equivalent), n_eq),
+            "equivalent_called_wrong": rate(sum(not alone[i] for i in equivalent), n_eq),
+            "equivalent_unknown": rate(0, n_eq),
+            "false_positives": rate(sum(alone[i] for i in different), n_ne),
+            "not_equivalent_judged_wrong": rate(sum(not alone[i] for i in different), n_ne),
+            "checks_per_s": summary(alone_rate),
+        },
+    }  # fmt: skip
+    by_shape: dict[str, dict[str, int]] = {}
+    for i, (shape, _, _, eq) in enumerate(items):
+        row = by_shape.setdefault(shape, {"equivalent": 0, "ours_correct": 0, "ours_wrong": 0, "ours_unknown": 0, "alone_correct": 0,
+                                          "not_equivalent": 0, "ours_fp": 0, "alone_fp": 0})  # fmt: skip
+        if eq:
+            row["equivalent"] += 1
+            row["ours_" + {True: "correct", False: "wrong", None: "unknown"}[ours[i].correct]] += 1
+            row["alone_correct"] += alone[i]
+        else:
+            row["not_equivalent"] += 1
+            row["ours_fp"] += ours[i].correct is True
+            row["alone_fp"] += alone[i]
+    figures["by_shape"] = by_shape
+    figures["disagreements"] = [
+        {"shape": shape, "reference": ref, "response": response, "equivalent": eq, "ours": ours[i].correct, "method": ours[i].method,
+         "extracted": ours[i].extracted, "math_verify_alone": alone[i]}
+        for i, (shape, ref, response, eq) in enumerate(items)
+        if ours[i].correct is not alone[i] or ours[i].correct is not eq or alone[i] is not eq
+    ]  # fmt: skip
+    return figures
+
+
+def print_agreement(figures: dict) -> None:
+    n_eq, n_ne = figures["n_equivalent"], figures["n_not_equivalent"]
+    print(f"LaTeX answers in the wild: {figures['n_pairs']} pairs ({n_eq} equivalent, {n_ne} not); 95% Wilson intervals")
+    print(f"  {'':34s} {'ours (check_answer)':>30s} {'math-verify alone':>30s}")
+    labels = [("equivalent_judged_correct", "equivalent: judged correct"), ("equivalent_called_wrong", "equivalent: called wrong"),
+              ("equivalent_unknown", "equivalent: unknown"), ("false_positives", "not equivalent: judged correct"),
+              ("not_equivalent_judged_wrong", "not equivalent: judged wrong")]  # fmt: skip
+    for key, label in labels:
+        cells = []
+        for side in ("ours", "math_verify_alone"):
+            r = figures[side][key]
+            cells.append(f"{int(r['successes'])}/{r['n']} [{100 * r['low']:.0f}-{100 * r['high']:.0f}%]" if r["n"] else "n/a")
+        print(f"  {label:34s} {cells[0]:>30s} {cells[1]:>30s}")
+    print(f"  {'checks/s':34s} {fmt(figures['ours']['checks_per_s'], '', 0):>30s}")
+    print(f"  {'':34s} {'':30s} {fmt(figures['math_verify_alone']['checks_per_s'], '', 0)}")
+    print("  by shape (equivalent: ours correct/wrong/unknown, alone correct; not equivalent: FP ours, alone):")
+    for shape, row in figures["by_shape"].items():
+        print(f"    {shape:24s} eq {row['equivalent']:3d}: {row['ours_correct']:3d}/{row['ours_wrong']}/{row['ours_unknown']}, alone {row['alone_correct']:3d};"
+              f"  not eq {row['not_equivalent']:2d}: FP {row['ours_fp']}, alone {row['alone_fp']}")  # fmt: skip
+    wrong = [d for d in figures["disagreements"] if d["equivalent"] and d["ours"] is False]
+    unknown = [d for d in figures["disagreements"] if d["ours"] is None]
+    fps = [d for d in figures["disagreements"] if not d["equivalent"] and d["ours"] is True]
+    fps_alone = [d for d in figures["disagreements"] if not d["equivalent"] and d["math_verify_alone"]]
+    for title, rows in (("equivalent pairs called wrong", wrong), ("unknown", unknown), ("false positives (ours)", fps),
+                        ("false positives (math-verify alone)", fps_alone)):  # fmt: skip
+        print(f"  {title}: {len(rows)}")
+        for d in rows:
+            print(f"    {d['reference']!r} | {d['response']!r} -> {d['extracted']!r} ({d['method']}); alone: {d['math_verify_alone']}")
 
 
 def hostile_cases(smoke: bool) -> list[tuple[str, str, str, str, list[str] | None]]:
@@ -140,9 +418,12 @@ def main() -> None:
     parser.add_argument("--hostile-reps", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=2.0, help="timeout_s given to every check (check_answer's default)")
     parser.add_argument("--grace", type=float, default=0.25, help="allowed overshoot of timeout_s (killing the worker, scheduling)")
+    parser.add_argument("--latex-per-shape", type=int, default=20, help="pairs per shape in the LaTeX mix (13 shapes)")
+    parser.add_argument("--latex-reps", type=int, default=2, help="passes over the LaTeX mix, each side")
+    parser.add_argument("--latex-only", action="store_true", help="only the LaTeX agreement section (3.)")
     args = parser.parse_args()
     if args.smoke:
-        args.mix_size, args.reps, args.hostile_reps = 200, 2, 1
+        args.mix_size, args.reps, args.hostile_reps, args.latex_per_shape, args.latex_reps = 200, 2, 1, 4, 1
 
     from hrlaif.verify import check_answer
 
@@ -150,6 +431,17 @@ def main() -> None:
     # worker start-up (sympy + math_verify imports), paid once per process
     startup_s, _ = timed_check(check_answer, "math", "\\boxed{\\frac{\\sqrt{8}}{2}}", "\\sqrt{2}", None, 60.0)
     print(f"symbolic worker start-up + first check: {startup_s:.2f} s", flush=True)
+
+    # ---- 3. (first, as it is the quickest to read) LaTeX answers: agreement with math-verify alone
+    latex_items = latex_mix(args.latex_per_shape)
+    latex = latex_agreement(latex_items, args.timeout, args.latex_reps)
+    print()
+    print_agreement(latex)
+    if args.latex_only:
+        path = save_result("verifiers_latex", {"settings": {"per_shape": args.latex_per_shape, "reps": args.latex_reps, "timeout_s": args.timeout},
+                                               "worker_startup_s": startup_s, "latex": latex}, args.smoke)  # fmt: skip
+        print(f"wrote {path.relative_to(ROOT)}")
+        return
 
     # ---- 1. throughput on a realistic mix
     items = realistic_mix(args.mix_size)
@@ -243,7 +535,7 @@ def main() -> None:
             "settings": {"mix_size": len(items), "reps": args.reps, "hostile_reps": args.hostile_reps, "timeout_s": args.timeout, "grace_s": args.grace},
             "worker_startup_s": startup_s, "mix_checks_per_s": mix,
             "per_kind_checks_per_s": {k: summary(v) for k, v in per_kind.items()}, "slowest_mix_check_s": slowest_mix,
-            "outcomes": methods, "hostile": rows, "pass": not failed, "worst": worst_row,
+            "outcomes": methods, "hostile": rows, "pass": not failed, "worst": worst_row, "latex": latex,
         },
         args.smoke,
     )  # fmt: skip

@@ -33,7 +33,7 @@ def test_verify_file_writes_every_record_with_verdicts(tmp_path):
     source = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in _records()] + ["", "   "])
     target = tmp_path / "out" / "verified.jsonl"
     counts = verify_file(source, target)
-    assert counts == {"total": 7, "correct": 3, "wrong": 2, "unknown": 2}
+    assert counts == {"total": 7, "correct": 3, "wrong": 2, "unknown": 2, "error": 0}
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [row["id"] for row in rows] == ["m1", "m2", "m3", "c1", "c2", "c3", "u1"]
     assert [row["correct"] for row in rows] == [True, False, None, True, False, None, True]
@@ -52,7 +52,7 @@ def test_verify_file_in_place_and_rerun_overwrites_verdicts(tmp_path):
     first = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [row["correct"] for row in first] == [True, False]
     counts = verify_file(path, path)  # the old "correct"/"extracted" are replaced, not duplicated
-    assert counts == {"total": 2, "correct": 1, "wrong": 1, "unknown": 0}
+    assert counts == {"total": 2, "correct": 1, "wrong": 1, "unknown": 0, "error": 0}
     assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == first
 
 
@@ -72,7 +72,34 @@ def test_hostile_record_does_not_stall_the_file(tmp_path):
     ]
     source = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
     counts = verify_file(source, tmp_path / "out.jsonl", timeout_s=0.5)
-    assert counts == {"total": 3, "correct": 1, "wrong": 0, "unknown": 2}
+    assert counts == {"total": 3, "correct": 1, "wrong": 0, "unknown": 2, "error": 0}
+
+
+def test_truncated_records_are_not_read_by_their_last_number(tmp_path):
+    cut = "Step 1: 6 * 7 = 42.\nStep 2: we now add the 9 from"
+    records = [
+        {"category": "math", "reference": "51", "response": cut, "truncated": True},
+        {"category": "math", "reference": "51", "response": cut},
+        {"category": "math", "reference": "51", "response": "The answer is 51. To check,", "truncated": True},
+    ]
+    source = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
+    counts = verify_file(source, tmp_path / "out.jsonl", timeout_s=30)  # a worker killed before may be rebooting
+    assert counts == {"total": 3, "correct": 1, "wrong": 1, "unknown": 1, "error": 0}
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["correct"] for row in rows] == [None, False, True]
+    assert rows[0]["truncated"] is True and "truncated" not in rows[1]
+
+
+def test_a_record_the_verifier_fails_on_is_counted_as_an_error(tmp_path, monkeypatch):
+    import hrlaif.verify.math as vm
+
+    def broken(text, truncated=False):
+        raise RuntimeError("extraction bug")
+
+    monkeypatch.setattr(vm, "extract_math_answer", broken)
+    source = _write(tmp_path / "in.jsonl", [json.dumps(_records()[0]), json.dumps(_records()[3])])
+    counts = verify_file(source, tmp_path / "out.jsonl")
+    assert counts == {"total": 2, "correct": 1, "wrong": 0, "unknown": 0, "error": 1}
 
 
 GOOD = json.dumps({"category": "math", "reference": "1", "response": "#### 1"})
@@ -95,6 +122,7 @@ GOOD = json.dumps({"category": "math", "reference": "1", "response": "#### 1"})
         ('{"category": "multiple_choice", "reference": "A", "response": "A", "choices": []}', "field 'choices'"),
         ('{"category": "multiple_choice", "reference": "A", "response": "A", "choices": [1, 2]}', "field 'choices'"),
         ('{"category": "multiple_choice", "reference": "E", "response": "A", "choices": ["x", "y"]}', "not one of the 2"),
+        ('{"category": "math", "reference": "1", "response": "1", "truncated": "yes"}', "field 'truncated' must be true or false"),
     ],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, bad_line, message):

@@ -7,21 +7,28 @@ of time, the result is ``correct=None`` ("unknown") and the caller decides what 
 
 One module per kind, each usable on its own:
 
-- ``hrlaif.verify.math``: ``math_equal``, ``check_math``, built on ``hrlaif.verify.extract``
-  (``extract_math_answer``), ``hrlaif.verify.numbers`` (plain numbers, compared exactly) and
-  ``hrlaif.verify.symbolic`` (math_verify and sympy, run in the killable process of
-  ``hrlaif.verify.worker``)
+- ``hrlaif.verify.math``: ``math_equal``, ``check_math`` (the verdict policy), built on
+  ``hrlaif.verify.extract`` (``extract_math_answer``), ``hrlaif.verify.numbers`` (plain
+  numbers, compared exactly) and ``hrlaif.verify.symbolic`` (math_verify and sympy, run in the
+  killable process of ``hrlaif.verify.worker``)
 - ``hrlaif.verify.multiple_choice``: ``extract_choice``, ``check_multiple_choice``
 - ``hrlaif.verify.batch``: ``verify_file`` (JSON lines in, JSON lines out)
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import logging
+from typing import Literal
 
-__all__ = ["CATEGORIES", "Check", "check_answer"]
+from pydantic import BaseModel, ConfigDict, computed_field
+
+__all__ = ["CATEGORIES", "OUTCOMES", "Check", "check_answer"]
 
 CATEGORIES = ("math", "multiple_choice")
+# What a check can come to, for callers that count them (a label manifest, `hrlaif verify`).
+OUTCOMES = ("correct", "wrong", "unknown", "error")
+
+logger = logging.getLogger(__name__)
 
 
 class Check(BaseModel):
@@ -30,8 +37,10 @@ class Check(BaseModel):
     ``correct`` is None when the verdict is unknown (no answer found, input too large to
     check, or the check timed out): unknown is never reported as wrong. ``method`` names the
     path that decided; for math it is ``"<extraction>+<comparison>"`` (e.g.
-    ``"boxed+numeric"``, ``"answer_is+math_verify"``, ``"hash+timeout"``), or
-    ``"no_answer"`` when nothing could be extracted.
+    ``"boxed+numeric"``, ``"answer_is+math_verify"``, ``"hash+timeout"``,
+    ``"math_verify+math_verify"`` when math_verify's own reading of the response decided),
+    ``"no_answer"`` when nothing could be extracted, ``"truncated"`` for a cut-off response
+    without a finished answer, ``"error"`` when the verifier itself failed.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +50,15 @@ class Check(BaseModel):
     method: str
     detail: str = ""
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome(self) -> Literal["correct", "wrong", "unknown", "error"]:
+        """One of `OUTCOMES`: "error" when the verifier failed (an exception, a crashed
+        worker), "unknown" when it could not tell (no answer, timeout, unparseable)."""
+        if self.correct is not None:
+            return "correct" if self.correct else "wrong"
+        return "error" if self.method.rpartition("+")[2] == "error" else "unknown"
+
 
 def check_answer(
     category: str,
@@ -48,22 +66,33 @@ def check_answer(
     reference: str,
     choices: list[str] | None = None,
     timeout_s: float = 2.0,
+    truncated: bool = False,
 ) -> Check:
     """Check `response` against `reference` with the verifier for `category`.
 
     `choices` is required for "multiple_choice" (the option texts, in letter order);
-    `timeout_s` bounds a symbolic math check. Raises ValueError for any other category.
+    `timeout_s` bounds a math check. `truncated` says the response was cut off at
+    max_new_tokens: math then takes only a finished explicit answer (a closed ``\\boxed{}``,
+    a ``####`` line that ended, "the answer is 12." followed by more text), never a guessed
+    last number, and is otherwise unknown. Raises ValueError for any other category and for an
+    invalid multiple-choice reference; any other failure inside a verifier is logged and comes
+    back as outcome "error".
     """
     # Imported here so that `import hrlaif.verify` stays cheap and free of import cycles
     # (the submodules import Check from this module).
     if category == "math":
         from hrlaif.verify.math import check_math
 
-        return check_math(response, reference, timeout_s=timeout_s)
+        return check_math(response, reference, timeout_s=timeout_s, truncated=truncated)
     if category == "multiple_choice":
-        from hrlaif.verify.multiple_choice import check_multiple_choice
+        from hrlaif.verify.multiple_choice import check_multiple_choice, normalise_reference
 
         if choices is None:
             raise ValueError("category 'multiple_choice' needs the list of choices")
-        return check_multiple_choice(response, reference, choices)
+        normalise_reference(reference, choices)  # a bad reference is the caller's error: raise it
+        try:
+            return check_multiple_choice(response, reference, choices)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not crash a labelling run
+            logger.warning("multiple-choice verifier failed (response of %d chars): %s", len(response), exc, exc_info=True)
+            return Check(correct=None, extracted=None, method="error", detail=f"{type(exc).__name__}: {str(exc)[:200]}")
     raise ValueError(f"no verifier for category {category!r}; expected one of {', '.join(CATEGORIES)}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, iter_objects
-from hrlaif.verify import CATEGORIES, check_answer
+from hrlaif.verify import CATEGORIES, OUTCOMES, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
 
 __all__ = ["verify_file"]
@@ -26,8 +26,8 @@ def _field(record: dict[str, Any], name: str, where: str) -> Any:
     return record[name]
 
 
-def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None]:
-    """(category, response, reference, choices) of one record, or HrlaifError naming the line."""
+def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None, bool]:
+    """(category, response, reference, choices, truncated) of one record, or HrlaifError naming the line."""
     if not isinstance(record, dict):
         raise HrlaifError(f"{where}: expected a JSON object, got {type(record).__name__}")
     category = _field(record, "category", where)
@@ -53,10 +53,13 @@ def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None]
             normalise_reference(reference, choices)
         except ValueError as exc:
             raise HrlaifError(f"{where}: {exc}") from None
-    return category, response, reference, choices
+    truncated = record.get("truncated", False)
+    if not isinstance(truncated, bool):
+        raise HrlaifError(f"{where}: field 'truncated' must be true or false, got {truncated!r:.80}")
+    return category, response, reference, choices, truncated
 
 
-def _read(path: Path) -> list[tuple[dict[str, Any], tuple[str, str, str, list[str] | None]]]:
+def _read(path: Path) -> list[tuple[dict[str, Any], tuple[str, str, str, list[str] | None, bool]]]:
     return [(record, _validate(record, where)) for where, record in iter_objects(path)]
 
 
@@ -73,18 +76,20 @@ def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.
     """Check every record of `in_path`, write it to `out_path` with `correct` and `extracted` added.
 
     Records need `category` (math | multiple_choice), `reference` and `response`, plus `choices`
-    for multiple choice; all other fields are kept. Returns {"total", "correct", "wrong",
-    "unknown"}. Bad input raises HrlaifError "FILE:LINE: what is wrong" and writes nothing.
+    for multiple choice, and may say `truncated` (cut off at max_new_tokens); all other fields
+    are kept. Returns {"total", "correct", "wrong", "unknown", "error"} ("error": the verifier
+    failed on the record, logged). Bad input raises HrlaifError "FILE:LINE: what is wrong" and
+    writes nothing.
     """
     rows = _read(Path(in_path))
     if not rows:
         raise HrlaifError(f"{in_path}: no records to verify (the file is empty)")
-    counts = {"total": 0, "correct": 0, "wrong": 0, "unknown": 0}
+    counts = {"total": 0} | dict.fromkeys(OUTCOMES, 0)
     with atomic_path(out_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
-        for record, (category, response, reference, choices) in rows:
-            check = check_answer(category, response, reference, choices, timeout_s=timeout_s)
+        for record, (category, response, reference, choices, truncated) in rows:
+            check = check_answer(category, response, reference, choices, timeout_s=timeout_s, truncated=truncated)
             counts["total"] += 1
-            counts["unknown" if check.correct is None else "correct" if check.correct else "wrong"] += 1
+            counts[check.outcome] += 1
             handle.write(_dump({**record, "correct": check.correct, "extracted": check.extracted}) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

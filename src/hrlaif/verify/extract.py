@@ -1,27 +1,47 @@
-"""Find the final answer in a math response, most explicit cue first.
+"""Find the final answer in a math response: explicit cues first, then (marked as such) guesses.
 
-Rules: the last ``\\boxed{}`` ("boxed"), GSM8K's ``#### 42`` ("hash"), "the answer is ..."
-("answer_is"), "Answer: ..." ("answer_label"), a last line ending in ``= 42`` ("equals"), else
-the last number in the text ("last_number"). Everything here is regexes and linear scans over
-a capped input, so a hostile response cannot stall it.
+An extraction says how it found the answer, because the verdict's certainty depends on it:
+
+- cues the model wrote on purpose: the last ``\\boxed{}`` ("boxed"), GSM8K's ``#### 42``
+  ("hash"), "the answer is ..." ("answer_is"), "Answer: ..." ("answer_label"), or a response that
+  is nothing but a plain number ("whole");
+- guesses: a last line ending in ``= 42`` ("equals") or the last number in the text
+  ("last_number"). A guess may say "correct" but never, on its own, "wrong" (see `math.py`).
+
+A response cut off at max_new_tokens (``truncated=True``) is read by cues only, and only by a
+cue that visibly ended before the cut (a closed ``\\boxed{}`` or ``$..$``, a ``####`` line that
+ended, "the answer is 12." followed by more text): the last number of a chain of thought that
+stopped mid-way is not its answer.
+
+Everything here is regexes and linear scans over a capped input, so a hostile response cannot
+stall it.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["clean_answer", "extract_math_answer"]
+from hrlaif.verify.numbers import parse_number
+
+__all__ = ["CUES", "GUESSES", "clean_answer", "extract_math_answer"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
+# A response this short that is one plain number is its own answer ("whole").
+MAX_WHOLE_CHARS = 200
+CUES = ("boxed", "hash", "answer_is", "answer_label", "whole")
+GUESSES = ("equals", "last_number")
 
 # ---------------------------------------------------------------------------------------------
 # Cleaning
 
 
-_LATEX_SPACES = re.compile(r"\\[,;:! ]|~|\\quad|\\qquad")
+# (not the "\\" of a matrix row end followed by a space)
+_LATEX_SPACES = re.compile(r"(?<!\\)\\[,;:! ]|~|\\quad|\\qquad")
 _SIZING_RE = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])")
 _TRAILING_PUNCT = ".,;:!?"
+# \dfrac, \tfrac and \cfrac are \frac typeset differently
+_FRAC_VARIANTS_RE = re.compile(r"\\[dtc]frac(?![A-Za-z])")
 
 
 def clean_answer(answer: str) -> str:
@@ -39,7 +59,7 @@ def clean_answer(answer: str) -> str:
             s = s[len("\\displaystyle") :]
         if s == before:
             break
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _FRAC_VARIANTS_RE.sub(r"\\frac", s)
     s = _SIZING_RE.sub("", s).replace("{,}", ",").replace("\u2212", "-")
     s = _LATEX_SPACES.sub(" ", s)
     return s.strip().rstrip(_TRAILING_PUNCT).strip()
@@ -74,8 +94,12 @@ def _balanced_group(text: str, start: int) -> str | None:
     return None
 
 
-def _find_boxed(text: str) -> str | None:
-    """The last non-empty \\boxed{...} / \\fbox{...} (nested braces allowed)."""
+def _find_boxed(text: str) -> tuple[str, bool] | None:
+    """(content, ended) of the last non-empty \\boxed{...} / \\fbox{...} (nested braces allowed).
+
+    `ended` is False only for the brace-less form "\\boxed 5" running into the end of the text,
+    which a cut may have shortened ("\\boxed 5" of "\\boxed 56").
+    """
     end = len(text)
     for _ in range(5):  # only the last few candidates: unclosed ones would make this quadratic
         starts = [(text.rfind(name, 0, end), name) for name in ("\\boxed", "\\fbox")]
@@ -88,11 +112,11 @@ def _find_boxed(text: str) -> str | None:
         if j < len(text) and text[j] == "{":
             content = _balanced_group(text, j)
             if content is not None and content.strip():
-                return content
+                return content, True
         elif j > i + len(name):  # "\boxed 5": the next token
             token = re.match(r"[^\s$]+", text[j : j + 200])
             if token:
-                return token.group(0)
+                return token.group(0), j + token.end() < len(text)
         end = i
     return None
 
@@ -109,7 +133,7 @@ _ANSWER_END_RE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_TOKEN_RE = re.compile(
-    r"\\frac\{[+-]?\d+(?:\.\d+)?\}\{[+-]?\d+(?:\.\d+)?\}"
+    r"-?\\[dtc]?frac\{[+-]?\d+(?:\.\d+)?\}\{[+-]?\d+(?:\.\d+)?\}"
     r"|(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:\s?%)?(?![\d,]\d)"
     r"|(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?(?:\s?%)?"
 )
@@ -118,8 +142,13 @@ _NUMBER_TOKEN_RE = re.compile(
 _ANSWER_TAIL_CHARS = 600
 
 
-def _take_answer(tail: str) -> str:
-    """The answer at the start of `tail` (the text after "the answer is" / "Answer:")."""
+def _take_answer(tail: str) -> tuple[str, bool]:
+    """(answer, ended) at the start of `tail` (the text after "the answer is" / "Answer:").
+
+    `ended` says the answer visibly stopped: its $..$ closed, or an end mark is followed by more
+    text. Without that, a response cut off mid-answer ("the answer is 12" of "125") cannot be
+    told from a finished one.
+    """
     tail = tail.lstrip(" \t*:").lstrip()
     for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
         if tail.startswith(open_):
@@ -127,13 +156,15 @@ def _take_answer(tail: str) -> str:
             while close == "$" and end > 0 and tail[end - 1] == "\\":  # "\$" is a dollar sign
                 end = tail.find(close, end + 1)
             if end > len(open_):
-                return tail[len(open_) : end]
+                return tail[len(open_) : end], True
             tail = tail[len(open_) :]  # a lone "$" is a currency sign
             break
-    parts = _ANSWER_END_RE.split(tail, maxsplit=1)
-    if len(parts) == 1 and len(tail) >= _ANSWER_TAIL_CHARS - 10:
-        return ""  # no end in sight: a truncated answer would be judged wrong, not unknown
-    return parts[0]
+    match = _ANSWER_END_RE.search(tail)
+    if match is None:
+        if len(tail) >= _ANSWER_TAIL_CHARS - 10:
+            return "", False  # no end in sight: a truncated answer would be judged wrong, not unknown
+        return tail, False
+    return tail[: match.start()], bool(tail[match.end() :].strip())
 
 
 def _looks_like_answer(candidate: str) -> bool:
@@ -144,12 +175,16 @@ def _looks_like_answer(candidate: str) -> bool:
     return bool(re.search(r"[\d\\^=+]", candidate)) or len(candidate.split()) <= 3
 
 
-def extract_math_answer(text: str) -> tuple[str, str] | None:
+def extract_math_answer(text: str, truncated: bool = False) -> tuple[str, str] | None:
     """Return (answer, method) for the final answer in `text`, or None if there is none.
 
     Rules, most explicit first: the last ``\\boxed{}`` ("boxed"), GSM8K's ``#### 42``
-    ("hash"), the last "the answer is ..." ("answer_is") or "Answer: ..." ("answer_label"),
-    a last line ending in ``= 42`` ("equals"), else the last number in the text ("last_number").
+    ("hash"), the last "the answer is ..." ("answer_is") or "Answer: ..." ("answer_label"), a
+    response that is one plain number ("whole"), a last line ending in ``= 42`` ("equals"), else
+    the last number in the text ("last_number"). The last two are guesses (`GUESSES`).
+
+    With `truncated` (the response hit max_new_tokens) only a cue that ended before the cut
+    counts, and nothing is guessed: None unless the model stated an answer and finished it.
     """
     if not text:
         return None
@@ -157,21 +192,33 @@ def extract_math_answer(text: str) -> tuple[str, str] | None:
 
     boxed = _find_boxed(text)
     if boxed is not None:
-        answer = clean_answer(boxed)
-        if answer:
+        answer = clean_answer(boxed[0])
+        if answer and (boxed[1] or not truncated):
             return answer, "boxed"
 
     i = text.rfind("####")
     if i >= 0:
-        answer = clean_answer(text[i + 4 :].lstrip("#").split("\n", 1)[0])
-        if answer:
+        line, newline, _ = text[i + 4 :].lstrip("#").partition("\n")
+        answer = clean_answer(line)
+        if answer and (newline or not truncated):
             return answer, "hash"
 
     for match in reversed(list(_ANSWER_RE.finditer(text))):
-        answer = clean_answer(_take_answer(text[match.end() : match.end() + _ANSWER_TAIL_CHARS]))
+        answer, ended = _take_answer(text[match.end() : match.end() + _ANSWER_TAIL_CHARS])
+        answer = clean_answer(answer)
         if _looks_like_answer(answer):
+            if truncated and not ended:
+                break  # the last stated answer was cut: an earlier one is not the final answer
             method = "answer_label" if match.group("verb") == ":" else "answer_is"
             return answer, method
+
+    if truncated:
+        return None
+
+    if len(text) <= MAX_WHOLE_CHARS:
+        whole = clean_answer(text)
+        if whole and "\n" not in whole and parse_number(whole) is not None:
+            return whole, "whole"
 
     lines = [line for line in text[-2000:].splitlines() if line.strip()]
     if lines:
@@ -188,4 +235,3 @@ def extract_math_answer(text: str) -> tuple[str, str] | None:
     if last_number is not None:
         return clean_answer(last_number.group(0)), "last_number"
     return None
-

@@ -1,49 +1,84 @@
-"""Math answer verification: pull the final answer out of a response and compare it with the reference.
+"""Math answer verification: a verdict of "wrong" only when it is sure.
 
-Three pieces, in three modules, all bounded in time:
+A correct answer called wrong becomes a rejected response in the reward-model data, the
+opposite of what HRLAIF's verified labels are for; an "unknown" only sends the pair on to the
+next ranking step. So the verdict is built from two readings of the response:
 
-- Extraction (`hrlaif.verify.extract`) and plain-number comparison (`hrlaif.verify.numbers`) run
-  here, with regexes and `decimal` only. They are linear in the input, and inputs are capped
-  first, so a hostile response cannot stall them.
-- Symbolic comparison (math_verify, with a sympy fallback: `hrlaif.verify.symbolic`) can take
-  unbounded time or memory on crafted input (``10^{10^{10}}``, deep nesting). It runs in a
-  separate worker process (`hrlaif.verify.worker`) that is killed when a check passes its
-  deadline; math_verify's own signal-based timeouts only work on the main thread, so they are
-  switched off and the deadline is enforced here instead.
+1. Ours (`hrlaif.verify.extract`): an explicit cue (``\\boxed{}``, ``#### 42``, "the answer
+   is", "Answer:", or a response that is one plain number), else a guess (a last line ending in
+   ``= 42``, the last number). The extracted answer is compared with the reference exactly where
+   both are plain numbers (`hrlaif.verify.numbers`: integers exactly, else 1e-6 relative, so
+   never through math_verify's rounding to 6 decimals), as words where both are words, and by
+   math_verify / sympy otherwise.
+2. math_verify's own reading of the whole response (its LaTeX and plain-expression extraction)
+   against the reference: how math_verify alone would judge it. Relations, intervals, sets,
+   tuples, matrices and percentages are compared the way it compares them.
 
-Plain numbers never reach math_verify: it rounds to 6 decimals and has said "equal" for
-different equations (Math-Verify issues #14 and #60), so numbers are compared exactly (integers)
-or with a 1e-6 relative tolerance, and a math_verify "equal" is vetoed when the numeric values
-clearly differ.
+How they combine:
+
+- equal by our reading -> correct (a guess needs no agreement to be right, except that a
+  guessed last number is checked against math_verify's reading first: "$x+3$" is not 3);
+- a cue, and a sure "different" (two plain numbers, two texts, or math_verify's "equal"
+  vetoed because the values or equations clearly differ) -> wrong;
+- a cue that math_verify compared as different -> wrong, unless math_verify's own reading of
+  the response finds it equal (then correct: the two readings disagree and ours lost);
+- a guess, or nothing of ours -> math_verify's reading decides; where it cannot read the
+  response, or says different while the guess matched, the verdict is unknown.
+
+Symbolic work runs in a killable worker process (`hrlaif.verify.worker`), and all of it shares
+one deadline per check (`timeout_s`): past it the verdict is unknown, never wrong. A response
+cut off at max_new_tokens (`truncated=True`) is read by finished cues only: no guess, no
+math_verify reading (which would take the last number of an unfinished chain of thought).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 
 from hrlaif.verify import Check
-from hrlaif.verify.extract import clean_answer, extract_math_answer
+from hrlaif.verify.extract import CUES, clean_answer, extract_math_answer
 from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
 __all__ = ["check_math", "extract_math_answer", "math_equal"]
 
+logger = logging.getLogger(__name__)
+
 # A plain number this long is still compared exactly (decimal handles it in microseconds).
 MAX_NUMERIC_CHARS = 100_000
-# Anything that needs a parser must be short: real answers are a few dozen characters.
+# Anything that needs a parser must be short: real answers are a few dozen characters, and
+# math_verify reads at most this much of the end of a response.
 MAX_SYMBOLIC_CHARS = 2_000
+# Below this much time left in a check, a second reading is not attempted.
+MIN_SECOND_READING_S = 0.05
 
 _WORKER = Worker("hrlaif.verify.symbolic")
 
 
 def _symbolic(call: str, args: list[str], timeout_s: float) -> list:
-    """A call of `hrlaif.verify.symbolic` in the worker; a timeout or crash becomes unknown."""
+    """A call of `hrlaif.verify.symbolic` in the worker; a timeout or crash becomes unknown
+    (result None, method "timeout" or "error"; an error is logged)."""
     try:
         return _WORKER.call(call, args, timeout_s)
     except CallTimedOut as exc:
         return [None, "timeout", str(exc)]
     except CallFailed as exc:
+        logger.warning("math verifier: the symbolic worker failed in %s: %s", call, exc)
         return [None, "error", str(exc)]
+
+
+class _Deadline:
+    """One check's time budget, shared by its calls into the worker. The worker's first boot
+    (importing sympy, once per process) is not charged to it, as no single call is charged."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._end = time.monotonic() + timeout_s
+        self._free_at_start = _WORKER.free_boot_s
+
+    def left(self) -> float:
+        return self._end + (_WORKER.free_boot_s - self._free_at_start) - time.monotonic()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,16 +161,122 @@ def _reference_answer(reference: str) -> str:
     return reference
 
 
-def check_math(response: str, reference: str, timeout_s: float = 2.0) -> Check:
-    """Check a math response; never raises on a hostile response and never hangs."""
+def _response_tail(response: str) -> str | None:
+    """The end of `response` that math_verify may read whole: all of a short response, the
+    lines of the last MAX_SYMBOLIC_CHARS of a long one, None if that has no line break (the
+    cut would fall inside the answer)."""
+    if len(response) <= MAX_SYMBOLIC_CHARS:
+        return response
+    tail = response[-MAX_SYMBOLIC_CHARS:]
+    newline = tail.find("\n")
+    return tail[newline + 1 :] if newline >= 0 else None
+
+
+_MATH_DELIMITERS_RE = re.compile(r"\$|\\\(|\\\[|\\boxed")
+_WORD_RE = re.compile(r"[A-Za-z]{3,}")
+
+
+def _bare_math(text: str) -> bool:
+    """Whether `text` is one short line of math without delimiters ("x \\ge 9", "x<=8"):
+    math_verify only reads LaTeX between delimiters, so such an answer is wrapped in $..$."""
+    if len(text) > 200 or "\n" in text.strip() or _MATH_DELIMITERS_RE.search(text):
+        return False
+    words = _WORD_RE.findall(re.sub(r"\\[A-Za-z]+", " ", text))
+    return all(w.lower() in MATH_WORDS for w in words)
+
+
+def _read_whole(ref: str, response: str, deadline: _Deadline) -> tuple[bool | None, str, str, str | None]:
+    """math_verify's own reading of the response against `ref`, in what is left of the deadline.
+
+    One correction to it: where the answer it read is, as written, a plain number equal to the
+    reference ("1 202 974", which as LaTeX it reads as a product), that equality stands."""
+    left = deadline.left()
+    if left < MIN_SECOND_READING_S:
+        return None, "timeout", "no time left for math_verify's reading of the response", None
+    ref = clean_answer(ref)
+    tail = _response_tail(response)
+    if tail is None or not ref or len(ref) > MAX_SYMBOLIC_CHARS or _prose(ref) is not None:
+        return None, "unread", "the response or the reference is not for math_verify to read", None
+    if _bare_math(tail):
+        tail = f"${tail.strip()}$"
+    result, method, detail, *found = _symbolic("read_and_compare", [ref, tail], left)
+    extracted = found[0] if found else None
+    if result is False and extracted is not None:
+        ref_number, read_number = parse_number(ref), parse_number(clean_answer(extracted))
+        if ref_number is not None and read_number is not None and numbers_equal(ref_number, read_number):
+            return True, "numeric", f"math_verify read {extracted[:80]!r}, as a plain number it equals the reference", extracted
+    return result, method, detail, extracted
+
+
+# Our comparisons that are sure of a "different": two plain numbers, two texts, or a
+# math_verify "equal" vetoed by the second opinion (reported as "numeric").
+_SURE_METHODS = ("numeric", "text", "exact")
+# Our "unknown"s that math_verify's own reading of the response may still settle.
+_READABLE_UNKNOWNS = ("unparseable", "not_math")
+
+
+def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
+    deadline = _Deadline(timeout_s)
+    ref = _reference_answer(reference)
+    if not truncated and len(response) <= MAX_SYMBOLIC_CHARS:
+        whole = clean_answer(response)
+        if whole and _squash(whole) == _squash(clean_answer(ref)):
+            return Check(correct=True, extracted=whole, method="whole+exact", detail="the response is the reference")
+
+    found = extract_math_answer(response, truncated=truncated)
+    if found is None:
+        if truncated:
+            why = "cut off at max_new_tokens before a finished final answer; its last number is not read"
+            return Check(correct=None, extracted=None, method="truncated", detail=why)
+        mv = _read_whole(ref, response, deadline)
+        if mv[0] is None and mv[1] in ("no_answer", "unread"):
+            return Check(correct=None, extracted=None, method="no_answer", detail="no answer found in the response")
+        return Check(correct=mv[0], extracted=mv[3], method=f"math_verify+{mv[1]}", detail=mv[2])
+
+    answer, how = found
+    left = deadline.left()
+    if left <= 0:
+        return Check(correct=None, extracted=answer[:1000], method=f"{how}+timeout", detail=f"no decision within {timeout_s:g}s")
+    result, method, detail = _compare(ref, answer, left)
+    ours = Check(correct=result, extracted=answer[:1000], method=f"{how}+{method}", detail=detail)
+    if how in CUES:
+        if result is True or truncated or method in _SURE_METHODS:
+            return ours
+        if result is None and method not in _READABLE_UNKNOWNS:
+            return ours  # timed out, too long, empty: math_verify would not read it better
+        mv = _read_whole(ref, response, deadline)
+        if mv[0] is True or (result is None and mv[0] is False):
+            detail = f"{how} read {answer[:80]!r} ({method}: {detail}); math_verify's reading decides: {mv[2]}"
+            return Check(correct=mv[0], extracted=mv[3], method=f"math_verify+{mv[1]}", detail=detail)
+        return ours
+
+    # A guess. A guessed number on the last "... = 42" line that equals the reference is taken
+    # as it is; anything else needs math_verify's reading of the whole response.
+    if result is True and how == "equals" and method == "numeric":
+        return ours
+    mv = _read_whole(ref, response, deadline)
+    if mv[0] is True or (mv[0] is False and result is not True):
+        return Check(correct=mv[0], extracted=mv[3], method=f"math_verify+{mv[1]}", detail=mv[2])
+    if mv[0] is False:  # the guess matched, math_verify read something different
+        detail = f"the guessed {how} {answer[:80]!r} matches, but math_verify read {mv[3]!r}: {mv[2]}"
+        return Check(correct=None, extracted=answer[:1000], method=f"{how}+conflict", detail=detail)
+    if result is True:
+        return ours  # math_verify could not read it; the guess is all there is
+    detail = f"a guessed answer is never called wrong on its own ({method}: {detail}); math_verify: {mv[2]}"
+    return Check(correct=None, extracted=answer[:1000], method=f"{how}+unconfirmed", detail=detail)
+
+
+def check_math(response: str, reference: str, timeout_s: float = 2.0, truncated: bool = False) -> Check:
+    """Check a math response; never raises on a hostile response and never hangs.
+
+    `timeout_s` bounds the whole check; `truncated` says the response was cut off at
+    max_new_tokens, so only a finished explicit answer counts (else unknown, method
+    "truncated"). A failure inside the verifier is logged and reported as method "error".
+    """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     try:
-        found = extract_math_answer(response)
-        if found is None:
-            return Check(correct=None, extracted=None, method="no_answer", detail="no answer found in the response")
-        answer, how = found
-        result, method, detail = _compare(_reference_answer(reference), answer, timeout_s)
+        return _check(response, reference, timeout_s, truncated)
     except Exception as exc:  # noqa: BLE001 - one bad record must not crash a labelling run
+        logger.warning("math verifier failed (response of %d chars): %s", len(response), exc, exc_info=True)
         return Check(correct=None, extracted=None, method="error", detail=f"{type(exc).__name__}: {str(exc)[:200]}")
-    return Check(correct=result, extracted=answer[:1000], method=f"{how}+{method}", detail=detail)

@@ -121,6 +121,9 @@ class Worker:
         self._next_id = 0
         self._ready = False
         self._restarted = False  # a replacement's boot counts against the call that waits for it
+        # Seconds spent waiting for first boots, which no deadline is charged for: a caller that
+        # spreads one deadline over several calls adds this back.
+        self.free_boot_s = 0.0
         atexit.register(self.stop)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._reset_after_fork)
@@ -223,9 +226,12 @@ class Worker:
                 self._spawn()
             if not self._ready:
                 # The first boot (importing sympy) is free; a replacement's boot is charged.
-                boot_deadline = deadline if self._restarted else time.monotonic() + WORKER_STARTUP_S
+                boot_started = time.monotonic()
+                boot_deadline = deadline if self._restarted else boot_started + WORKER_STARTUP_S
                 if not self._await_ready(boot_deadline):
                     raise CallTimedOut(f"no decision within {timeout_s:g}s (checker restarting)")
+                if not self._restarted:
+                    self.free_boot_s += time.monotonic() - boot_started
             assert self._proc is not None and self._proc.stdin is not None
             self._next_id += 1
             request = {"id": self._next_id, "call": name, "args": args, "timeout": timeout_s}

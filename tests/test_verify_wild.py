@@ -58,6 +58,7 @@ EQUIVALENT = [
     ("(3, -1)", "The lines meet at $(3,-1)$."),
     # matrices, whatever the brackets
     ("\\begin{pmatrix} 1 & 0 \\\\ -2 & 4 \\end{pmatrix}", "We get $\\begin{bmatrix}1&0\\\\-2&4\\end{bmatrix}$."),
+    ("\\begin{pmatrix} 1 & 0 \\\\ -2 & 4 \\end{pmatrix}", "\\begin{bmatrix}1&0\\\\-2&4\\end{bmatrix}"),
     # percentages
     ("40\\%", "About 40% of them."),
     ("0.4", "40%"),

@@ -174,6 +174,7 @@ def _response_tail(response: str) -> str | None:
 
 _MATH_DELIMITERS_RE = re.compile(r"\$|\\\(|\\\[|\\boxed")
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
+_LATEX_COMMAND_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}|\\[A-Za-z]+")
 
 
 def _bare_math(text: str) -> bool:
@@ -181,7 +182,7 @@ def _bare_math(text: str) -> bool:
     math_verify only reads LaTeX between delimiters, so such an answer is wrapped in $..$."""
     if len(text) > 200 or "\n" in text.strip() or _MATH_DELIMITERS_RE.search(text):
         return False
-    words = _WORD_RE.findall(re.sub(r"\\[A-Za-z]+", " ", text))
+    words = _WORD_RE.findall(_LATEX_COMMAND_RE.sub(" ", text))
     return all(w.lower() in MATH_WORDS for w in words)
 
 

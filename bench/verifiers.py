@@ -420,6 +420,7 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=0.25, help="allowed overshoot of timeout_s (killing the worker, scheduling)")
     parser.add_argument("--latex-per-shape", type=int, default=20, help="pairs per shape in the LaTeX mix (13 shapes)")
     parser.add_argument("--latex-reps", type=int, default=2, help="passes over the LaTeX mix, each side")
+    parser.add_argument("--latex-seed", type=int, default=0, help="seed of the LaTeX mix (0 was used while developing the verifier)")
     parser.add_argument("--latex-only", action="store_true", help="only the LaTeX agreement section (3.)")
     args = parser.parse_args()
     if args.smoke:
@@ -433,12 +434,12 @@ def main() -> None:
     print(f"symbolic worker start-up + first check: {startup_s:.2f} s", flush=True)
 
     # ---- 3. (first, as it is the quickest to read) LaTeX answers: agreement with math-verify alone
-    latex_items = latex_mix(args.latex_per_shape)
+    latex_items = latex_mix(args.latex_per_shape, seed=args.latex_seed)
     latex = latex_agreement(latex_items, args.timeout, args.latex_reps)
     print()
     print_agreement(latex)
     if args.latex_only:
-        path = save_result("verifiers_latex", {"settings": {"per_shape": args.latex_per_shape, "reps": args.latex_reps, "timeout_s": args.timeout},
+        path = save_result(f"verifiers_latex-seed{args.latex_seed}", {"settings": {"per_shape": args.latex_per_shape, "reps": args.latex_reps, "seed": args.latex_seed, "timeout_s": args.timeout},
                                                "worker_startup_s": startup_s, "latex": latex}, args.smoke)  # fmt: skip
         print(f"wrote {path.relative_to(ROOT)}")
         return

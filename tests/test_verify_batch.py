@@ -122,7 +122,7 @@ GOOD = json.dumps({"category": "math", "reference": "1", "response": "#### 1"})
         ('{"category": "multiple_choice", "reference": "A", "response": "A", "choices": []}', "field 'choices'"),
         ('{"category": "multiple_choice", "reference": "A", "response": "A", "choices": [1, 2]}', "field 'choices'"),
         ('{"category": "multiple_choice", "reference": "E", "response": "A", "choices": ["x", "y"]}', "not one of the 2"),
-        ('{"category": "math", "reference": "1", "response": "1", "truncated": "yes"}', "field 'truncated' must be true or false"),
+        ('{"category": "math", "reference": "1", "response": "1", "truncated": "yes"}', "'truncated' must be true or false"),
     ],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, bad_line, message):

@@ -34,9 +34,10 @@ def _parse_reference(ref: str) -> list:
     """`ref` as math_verify reads it: as LaTeX, else as a plain expression ("1 000", "3/4")."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    gold = parse(f"${_latexify(ref)}$", extraction_config=[LatexExtractionConfig()], fallback_mode="no_fallback", parsing_timeout=None)
+    latex, expression = [LatexExtractionConfig()], [ExprExtractionConfig()]
+    gold = parse(f"${_latexify(ref)}$", extraction_config=latex, fallback_mode="no_fallback", parsing_timeout=None)
     if not gold:
-        gold = parse(ref, extraction_config=[ExprExtractionConfig()], fallback_mode="no_fallback", parsing_timeout=None)
+        gold = parse(ref, extraction_config=expression, fallback_mode="no_fallback", parsing_timeout=None)
     return gold
 
 
@@ -98,7 +99,8 @@ def read_and_compare(ref: str, response: str) -> tuple[bool | None, str, str, st
         return None, "unparseable", "math_verify could not parse the reference", None
     # first_match: the raw text of the match rides along as a string, so that an answer
     # math_verify found but could not parse is reported (and stays unknown, never wrong).
-    found = parse(response, extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()], fallback_mode="first_match", parsing_timeout=None)
+    targets = [LatexExtractionConfig(), ExprExtractionConfig()]
+    found = parse(response, extraction_config=targets, fallback_mode="first_match", parsing_timeout=None)
     parsed = [p for p in found if not isinstance(p, str)]
     text = next((p for p in found if isinstance(p, str)), None)
     if not parsed:

@@ -174,6 +174,8 @@ def _response_tail(response: str) -> str | None:
 
 _MATH_DELIMITERS_RE = re.compile(r"\$|\\\(|\\\[|\\boxed")
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
+# What math_verify's extraction needs to find anything: a digit, or LaTeX ($, \(, \[, \frac).
+_READABLE_RE = re.compile(r"[\d$\\]")
 _LATEX_COMMAND_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}|\\[A-Za-z]+")
 
 
@@ -200,6 +202,8 @@ def _read_whole(ref: str, response: str, deadline: _Deadline) -> tuple[bool | No
         return None, "unread", "the response or the reference is not for math_verify to read", None
     if _bare_math(tail):
         tail = f"${tail.strip()}$"
+    elif not _READABLE_RE.search(tail):
+        return None, "no_answer", "no digit and no LaTeX: nothing math_verify could read", None
     result, method, detail, *found = _symbolic("read_and_compare", [ref, tail], left)
     extracted = found[0] if found else None
     if result is False and extracted is not None:

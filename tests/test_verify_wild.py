@@ -238,6 +238,7 @@ def test_every_check_names_its_outcome():
     assert check_answer("multiple_choice", "I pick (B).", "B", choices=["x", "y"]).outcome == "correct"
     dumped = check_math("#### 4", "5").model_dump()
     assert dumped["outcome"] == "wrong" and dumped["correct"] is False
+    assert Check.model_validate(dumped) == check_math("#### 4", "5")  # a stored check reads back
 
 
 def test_an_exception_inside_the_verifier_is_logged_and_counted(monkeypatch, caplog):

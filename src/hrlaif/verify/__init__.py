@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
 __all__ = ["CATEGORIES", "OUTCOMES", "Check", "check_answer"]
 
@@ -49,6 +49,14 @@ class Check(BaseModel):
     extracted: str | None
     method: str
     detail: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_outcome_is_not_input(cls, data):
+        """A dumped Check (which carries `outcome`) validates back into the same Check."""
+        if isinstance(data, dict) and "outcome" in data:
+            data = {k: v for k, v in data.items() if k != "outcome"}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -69,6 +69,7 @@ def train_reward_model(
     pairs: list[Pair], backbone: str, config: RewardConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024
 ) -> dict:
     """Train an RM from `backbone` on `pairs`; saves model + tokenizer to out_dir/'model'."""
+    from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
     from trl import RewardTrainer
 
@@ -78,6 +79,9 @@ def train_reward_model(
     if not train:
         train, held = pairs, []
     tokenizer = load_tokenizer(backbone, padding_side="right")
+    # The score head is new, drawn from the global RNG: seed it here, or the RM would depend on
+    # what earlier stages of the same process drew (a resumed run, skipping them, got another RM).
+    set_seed(seed)
     model = load_reward_model(backbone)
     model.config.pad_token_id = tokenizer.pad_token_id
     args = TrlRewardConfig(

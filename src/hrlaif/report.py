@@ -237,7 +237,7 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HrlaifError(f"{run_dir}: run directory not found")
-    if not any(run_dir.glob("*/manifest.json")):
+    if not any(p.is_file() for p in run_dir.glob("*/*") if p.parent.name != "report" and not p.parent.name.startswith(".")):
         raise HrlaifError(f"{run_dir}: nothing to report yet (no stage has run here)")
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)

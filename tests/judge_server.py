@@ -67,7 +67,7 @@ class Request:
 
 @dataclass
 class FakeJudgeServer:
-    answer: Callable[[dict], str] = longer_wins
+    answer: Callable[[dict], str | tuple[str, dict[str, float]]] = longer_wins  # text, or (text, top logprobs)
     faults: dict[str, float] = field(default_factory=dict)
     script: list[str] = field(default_factory=list)
     retry_after: int = 1
@@ -240,15 +240,23 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if server.delay_s:
                 time.sleep(server.delay_s)
-            text = "I think both responses have merit." if fault == "garbage" else server.answer(body)
-            self._complete(body, text, wants_logprobs)
+            answer = "I think both responses have merit." if fault == "garbage" else server.answer(body)
+            text, top = answer if isinstance(answer, tuple) else (answer, None)
+            self._complete(body, text, wants_logprobs, top)
 
-    def _complete(self, body: dict, text: str, wants_logprobs: bool) -> None:
+    def _complete(self, body: dict, text: str, wants_logprobs: bool, top: dict[str, float] | None = None) -> None:
+        """`top`: the answer token's top_logprobs ({token: logprob}) when the answer function gave them."""
         server = self.owner
         chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
         prompt_tokens, completion_tokens = chars // 4 + 1, max(1, len(text.split()))
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        if wants_logprobs and server.logprobs:
+        if wants_logprobs and server.logprobs and top is not None:
+            first = text.split()[0] if text.split() else text
+            choice["logprobs"] = {"content": [{
+                "token": first, "logprob": top.get(first, -0.05), "bytes": None,
+                "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()],
+            }]}  # fmt: skip
+        elif wants_logprobs and server.logprobs:
             other = {"A": "B", "B": "A", "YES": "NO", "NO": "YES"}.get(text.strip(), "B")
             first = text.split()[0] if text.split() else text
             choice["logprobs"] = {

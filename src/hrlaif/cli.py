@@ -246,6 +246,34 @@ def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labe
     console.print(f"wrote {path}")
 
 
+@app.command("judge-check")
+@_guard
+def judge_check(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the per-task results (JSON).")] = Path("judge_check.json"),
+) -> None:
+    """Examine the configured judge on known-answer items per task (cached and budgeted like labeling) -> OUT.json."""
+    from hrlaif.config import load_config
+    from hrlaif.jsonl import write_json
+    from hrlaif.judge import build_judge, judge_cache_path
+    from hrlaif.judge.qualify import exam_table, qualify_judge
+
+    cfg = load_config(config, set_)
+    if output.is_dir():
+        raise HrlaifError(f"--output {output}: is a directory; give a file name")
+    _quiet_libraries()
+    judge = build_judge(cfg.judge, seed=cfg.seed, cache_path=judge_cache_path(cfg.judge, cfg.run_dir))
+    try:
+        result = qualify_judge(judge, cfg.judge_check)
+    finally:
+        judge.close()
+    write_json(output, result)
+    console.print(exam_table(result))
+    failed = [t for t, r in result["tasks"].items() if not r["qualified"]]
+    console.print(f"wrote {output}: " + ("qualified on every task" if result["qualified"] else f"NOT qualified on {', '.join(failed)}"))
+
+
 def _rate_text(rate: dict) -> str:
     from hrlaif.stats import Rate
 

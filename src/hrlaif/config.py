@@ -89,6 +89,13 @@ class JudgeConfig(Section):
     simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
 
 
+class JudgeCheckConfig(Section):
+    exam: Path | None = Field(None, description="JSONL exam of the bundled exam's shape (one ExamItem a line); None: the bundled exam built from the bundled prompt sets.")
+    floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the lower 95% bound of a task's balanced accuracy must be to qualify; 0.1 asks a yes/no task for > 60%, which a judge at chance passes less than 2.5% of the time.")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the exam's intervals.")
+    calibrate: bool = Field(True, description="For judges that give option probabilities, choose each pointwise task's decision rule on the calibration split and grade the calibrated verdicts.")
+
+
 STEPS = ("correctness", "reasoning", "refusal", "preference")
 
 
@@ -210,6 +217,7 @@ class RunConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    judge_check: JudgeCheckConfig = Field(default_factory=JudgeCheckConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)

@@ -8,7 +8,7 @@ from pathlib import Path
 from hrlaif.config import JudgeConfig
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
 
-__all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge"]
+__all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge", "judge_cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ def build_judge(config: JudgeConfig, seed: int = 0, cache_path: str | Path | Non
 
         judge = CachedJudge(judge, cache_path)
     return judge
+
+
+def judge_cache_path(config: JudgeConfig, run_dir: str | Path) -> Path | None:
+    """Where the judge's answers are cached: `judge.cache_file`, else RUN/judge_cache.sqlite; None with `judge.cache: false`."""
+    if not config.cache:
+        return None
+    return Path(config.cache_file) if config.cache_file is not None else Path(run_dir) / "judge_cache.sqlite"
 
 
 def _backend(config: JudgeConfig, seed: int) -> Judge:

@@ -1,0 +1,209 @@
+"""Grading a judge on the exam: per task accuracy, balanced accuracy and bias, with intervals.
+
+A task qualifies when the lower end of the 95% interval of its balanced accuracy on the test
+split clears chance plus `judge_check.floor`: a judge that answers YES to everything scores
+50% balanced accuracy on a balanced exam however often the true answer is YES, and one that
+always picks slot A scores 50% on the preference task, so neither qualifies.
+
+Unscorable verdicts count as wrong (a judge that cannot answer is not measuring). Intervals:
+Wilson for rates over independent verdicts; a percentile bootstrap over items (stratified by
+the true answer) for balanced accuracy and for the two-order preference accuracy, whose two
+verdicts of one item are not independent.
+
+Judges that give option probabilities are calibrated first (see `calibrate.py`): the decision
+rule is chosen on the calibration split and the test figures are those of the calibrated
+verdicts, with the raw ones kept beside them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+from hrlaif.config import JudgeCheckConfig
+from hrlaif.judge.base import Judge, JudgeStats, Question
+from hrlaif.judge.calibrate import Calibration, fit_calibration
+from hrlaif.judge.exam import ExamItem, build_exam, load_exam
+from hrlaif.judge.templates import template_for
+from hrlaif.records import Verdict
+from hrlaif.stats import wilson
+
+_ROUNDS = 2000
+
+
+def _interval(rate) -> dict[str, Any]:
+    return {"value": rate.rate, "low": rate.low, "high": rate.high, "n": rate.n}
+
+
+def _bootstrap(groups: dict[str, list[float]], confidence: float, seed: int = 0) -> dict[str, Any]:
+    """Mean over groups of the mean within each group, with a percentile bootstrap that resamples
+    within each group (balanced accuracy when groups are the true answers)."""
+    groups = {k: v for k, v in groups.items() if v}
+    n = sum(len(v) for v in groups.values())
+    if not groups:
+        return {"value": None, "low": None, "high": None, "n": 0}
+    value = sum(sum(v) / len(v) for v in groups.values()) / len(groups)
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(_ROUNDS):
+        stats.append(sum(sum(rng.choice(v) for _ in v) / len(v) for v in groups.values()) / len(groups))
+    stats.sort()
+    tail = (1 - confidence) / 2
+    return {"value": value, "low": stats[int(tail * _ROUNDS)], "high": stats[min(_ROUNDS - 1, int((1 - tail) * _ROUNDS))], "n": n}
+
+
+def exam_questions(items: list[ExamItem]) -> tuple[list[Question], list[tuple[int, bool]]]:
+    """The questions to ask, and for each (item index, swapped): preference items are asked in
+    both orders, as labeling asks them."""
+    questions, where = [], []
+    for index, item in enumerate(items):
+        questions.append(item.question())
+        where.append((index, False))
+        if item.task == "preference":
+            f = item.fields
+            swapped = dict(f, response_a=f["response_b"], response_b=f["response_a"])
+            questions.append(Question(task=item.task, fields=swapped, context=item.context))
+            where.append((index, True))
+    return questions, where
+
+
+def _swap(option: str | None) -> str | None:
+    return {"A": "B", "B": "A"}.get(option, option) if option is not None else None
+
+
+def _grade_pointwise(items: list[ExamItem], verdicts: list[Verdict], confidence: float) -> dict[str, Any]:
+    options = template_for(items[0].task).options
+    correct = [v.choice == item.answer for item, v in zip(items, verdicts)]
+    scorable = [v for v in verdicts if v.scorable]
+    by_answer: dict[str, list[float]] = defaultdict(list)
+    for item, ok in zip(items, correct):
+        by_answer[item.answer].append(float(ok))
+    out: dict[str, Any] = {
+        "n": len(items),
+        "unscorable": len(items) - len(scorable),
+        "accuracy": _interval(wilson(sum(correct), len(items), confidence)),
+        "balanced_accuracy": _bootstrap(by_answer, confidence),
+        "answer_rates": {o: _interval(wilson(sum(v.choice == o for v in scorable), len(scorable), confidence)) for o in options},
+    }
+    if "YES" in options:
+        out["yes_rate"] = out["answer_rates"]["YES"]
+    return out
+
+
+def _grade_preference(items: list[ExamItem], pairs: list[tuple[Verdict, Verdict]], confidence: float) -> dict[str, Any]:
+    per_item, consistent, verdict_correct = [], [], []
+    for item, (forward, backward) in zip(items, pairs):
+        ok_f = forward.choice == item.answer
+        ok_b = backward.choice == _swap(item.answer)
+        per_item.append((float(ok_f) + float(ok_b)) / 2)
+        verdict_correct += [ok_f, ok_b]
+        if forward.scorable and backward.scorable:
+            consistent.append(forward.choice == _swap(backward.choice))
+    scorable = [v for pair in pairs for v in pair if v.scorable]
+    accuracy = _bootstrap({"items": per_item}, confidence)
+    return {
+        "n": len(items),
+        "verdicts": 2 * len(items),
+        "unscorable": 2 * len(items) - len(scorable),
+        "accuracy": accuracy,
+        "balanced_accuracy": dict(accuracy),  # each item is asked with the better response in A and in B
+        "position_consistency": _interval(wilson(sum(consistent), len(consistent), confidence)),
+        "first_slot_rate": _interval(wilson(sum(v.choice == "A" for v in scorable), len(scorable), confidence)),
+    }
+
+
+def _usage(before: JudgeStats, after: JudgeStats) -> dict[str, Any]:
+    keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "unscorable", "cost_usd")
+    return {k: round(getattr(after, k) - getattr(before, k), 6) for k in keys}
+
+
+def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exam") -> dict[str, Any]:
+    """Run the exam (`config.exam`, else the bundled one) on `judge` and grade it per task.
+
+    Returns {"qualified", "judge", "exam", "floor", "confidence", "calibration", "cost",
+    "tasks": {task: {"n", "accuracy", "balanced_accuracy", "yes_rate" | "position_consistency",
+    ..., "chance", "threshold", "qualified", "reason"}}}; every rate is {"value", "low", "high",
+    "n"}. "calibration" is `Calibration.to_dict()` (empty when the judge gives no probabilities):
+    pass `Calibration.from_dict(result["calibration"])` to `CalibratedJudge` to apply it.
+    """
+    items = load_exam(config.exam) if config.exam is not None else build_exam()
+    questions, where = exam_questions(items)
+    before = judge.stats.model_copy()
+    verdicts = judge.ask(questions, desc=desc)
+    cost = _usage(before, judge.stats)
+
+    asked: dict[int, list[Verdict]] = defaultdict(list)
+    for (index, _swapped), verdict in zip(where, verdicts):
+        asked[index].append(verdict)
+
+    tasks: dict[str, Any] = {}
+    calibration = Calibration()
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        by_task[item.task].append(index)
+    for task, indices in by_task.items():
+        cal = [i for i in indices if items[i].split == "calibration"]
+        test = [i for i in indices if items[i].split == "test"]
+        options = template_for(task).options
+        chance = 1 / len(options)
+        if task == "preference":
+            report = _grade_preference([items[i] for i in test], [tuple(asked[i]) for i in test], config.confidence)
+        else:
+            test_verdicts = [asked[i][0] for i in test]
+            report = _grade_pointwise([items[i] for i in test], test_verdicts, config.confidence) if test else {"n": 0}
+            if config.calibrate and cal and test:
+                fitted = fit_calibration(task, [items[i].answer for i in cal], [asked[i][0] for i in cal])
+                if fitted is not None:
+                    calibration.rules[task] = fitted
+                    calibrated = [calibration.apply(v) for v in test_verdicts]
+                    raw = report
+                    report = _grade_pointwise([items[i] for i in test], calibrated, config.confidence)
+                    report["raw"] = {k: raw[k] for k in ("accuracy", "balanced_accuracy", "answer_rates")}
+                    report["calibrated"] = fitted.describe() | {"n_calibration": len(cal)}
+        report["n_calibration"] = len(cal)
+        report["tokens"] = sum(v.prompt_tokens + v.completion_tokens for i in indices for v in asked[i])
+        threshold = chance + config.floor
+        ba = report.get("balanced_accuracy") or {}
+        report["chance"] = chance
+        report["threshold"] = threshold
+        report["qualified"] = ba.get("low") is not None and ba["low"] > threshold
+        if not report["qualified"]:
+            if ba.get("low") is None:
+                report["reason"] = "no test items"
+            else:
+                report["reason"] = (
+                    f"balanced accuracy {100 * ba['value']:.1f}% [{100 * ba['low']:.1f}, {100 * ba['high']:.1f}] (n={report['n']}): "
+                    f"lower bound {100 * (ba['low'] - threshold):+.1f} pts from the floor {100 * threshold:.1f}% (chance {100 * chance:.1f}% + {100 * config.floor:.1f})"
+                )
+        tasks[task] = report
+    return {
+        "qualified": bool(tasks) and all(t["qualified"] for t in tasks.values()),
+        "judge": judge.name,
+        "exam": str(config.exam) if config.exam is not None else "bundled",
+        "floor": config.floor,
+        "confidence": config.confidence,
+        "calibration": calibration.to_dict(),
+        "cost": cost,
+        "tasks": tasks,
+    }
+
+
+def exam_table(result: dict[str, Any]):
+    """A short rich table of a `qualify_judge` result."""
+    from rich.table import Table
+
+    def pct(rate: dict | None) -> str:
+        if not rate or rate.get("value") is None:
+            return "-"
+        return f"{100 * rate['value']:.0f}% [{100 * rate['low']:.0f}, {100 * rate['high']:.0f}]"
+
+    table = Table(title=f"judge exam: {result['judge']} ({result['exam']} exam)", title_justify="left")
+    for column in ("task", "n", "accuracy", "balanced acc.", "YES-rate / consistency", "calibrated", "qualified"):
+        table.add_column(column)
+    for task, r in result["tasks"].items():
+        bias = r.get("yes_rate") or r.get("position_consistency")
+        calibrated = r.get("calibrated", {}).get("rule", "-")
+        mark = "[green]yes[/]" if r["qualified"] else "[red]no[/]"
+        table.add_row(task, str(r["n"]), pct(r.get("accuracy")), pct(r.get("balanced_accuracy")), pct(bias), calibrated, mark)
+    return table

@@ -1,0 +1,241 @@
+"""The judge exam and `hrlaif judge-check`: known answers, balance, grading, qualification, calibration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from judge_server import FakeJudgeServer, fields_of, judge_config
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+from hrlaif.config import JudgeCheckConfig, JudgeConfig, SimulatedJudgeConfig
+from hrlaif.judge import build_judge
+from hrlaif.judge.calibrate import CalibratedJudge, Calibration
+from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam
+from hrlaif.judge.qualify import qualify_judge
+from hrlaif.judge.templates import TEMPLATES
+from hrlaif.verify import check_answer
+
+runner = CliRunner()
+EXAM = build_exam()
+
+
+def test_the_exam_covers_every_judge_task_balanced_in_both_splits() -> None:
+    assert set(EXAM_TASKS) == set(TEMPLATES)
+    assert {item.task for item in EXAM} == set(TEMPLATES)
+    assert len({item.id for item in EXAM}) == len(EXAM)
+    assert build_exam() == EXAM, "the bundled exam is the same every time"
+    for task in TEMPLATES:
+        for split in ("calibration", "test"):
+            answers = Counter(i.answer for i in EXAM if i.task == task and i.split == split)
+            assert set(answers) == set(TEMPLATES[task].options), (task, split, answers)
+            assert max(answers.values()) - min(answers.values()) <= 1, (task, split, answers)
+            assert sum(answers.values()) >= 18
+    for item in EXAM:
+        assert len(item.note) > 10
+        assert set(TEMPLATES[item.task].fields) <= set(item.fields)
+
+
+def test_answer_match_keys_agree_with_the_verifier() -> None:
+    items = [i for i in EXAM if i.task == "answer_match"]
+    for item in items:
+        check = check_answer(item.context["category"], item.fields["response"], item.fields["reference"], item.context.get("choices"))
+        assert check.correct is (item.answer == "YES"), (item.fields["response"], item.answer, check)
+
+
+_EQUATION = re.compile(r"(\d+) ([+\-×÷]) (\d+) (?:=|gives) (\d+)")
+_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "×": lambda a, b: a * b, "÷": lambda a, b: Fraction(a, b)}
+
+
+def test_reasoning_keys_follow_from_the_arithmetic_in_the_response() -> None:
+    items = [i for i in EXAM if i.task == "reasoning"]
+    for item in items:
+        steps = [(_OPS[op](int(a), int(b)) == int(c)) for a, op, b, c in _EQUATION.findall(item.fields["response"])]
+        assert steps, item.fields["response"]
+        assert all(steps) is (item.answer == "YES"), (item.fields["response"], item.answer)
+        assert item.fields["response"].rstrip(".").endswith(item.fields["reference"]), "every reasoning item reaches the right answer"
+
+
+def test_preference_keys_put_the_correct_answer_first_or_second() -> None:
+    items = [i for i in EXAM if i.task == "preference" and i.context.get("reference")]
+    assert items
+    for item in items:
+        better = item.fields["response_a" if item.answer == "A" else "response_b"]
+        worse = item.fields["response_b" if item.answer == "A" else "response_a"]
+        assert check_answer("math", better, item.context["reference"]).correct is True
+        assert check_answer("math", worse, item.context["reference"]).correct is False
+    longer_is_worse = sum(len(i.fields["response_a"]) > len(i.fields["response_b"]) != (i.answer == "A") for i in items)
+    assert longer_is_worse >= len(items) // 3, "the wrong answer must often be the longer one"
+
+
+def test_compliance_that_mentions_a_refusal_is_keyed_as_compliance() -> None:
+    noes = [i.fields["response"] for i in EXAM if i.task == "refusal" and i.answer == "NO"]
+    assert any("just kidding" in t for t in noes)
+    assert any(t.startswith("Sure!") and "I don't support" in t for t in noes)
+    assert any(t.startswith("I don't give legal advice, but here is how") for t in noes)
+
+
+def _simulated(tmp_path: Path, **bias) -> tuple:
+    config = JudgeConfig(backend="simulated", simulated=SimulatedJudgeConfig(**bias))
+    return build_judge(config, cache_path=tmp_path / "cache.sqlite")
+
+
+def test_a_judge_that_always_picks_slot_a_does_not_qualify_on_preference(tmp_path: Path) -> None:
+    judge = _simulated(tmp_path, position_bias=1.0, correctness_blindness=0.0)
+    result = qualify_judge(judge, JudgeCheckConfig())
+    pref = result["tasks"]["preference"]
+    assert pref["accuracy"]["value"] == 0.5 and pref["balanced_accuracy"]["value"] == 0.5
+    assert pref["position_consistency"]["value"] == 0.0 and pref["first_slot_rate"]["value"] == 1.0
+    assert pref["qualified"] is False and result["qualified"] is False
+    assert "lower bound" in pref["reason"] and "floor 60.0%" in pref["reason"]
+
+
+def test_a_judge_that_uses_correctness_and_no_position_qualifies_on_preference(tmp_path: Path) -> None:
+    judge = _simulated(tmp_path, position_bias=0.0, correctness_blindness=0.0)
+    result = qualify_judge(judge, JudgeCheckConfig())
+    pref = result["tasks"]["preference"]
+    assert pref["qualified"] is True and pref["balanced_accuracy"]["low"] > 0.6
+    assert pref["n"] == 30 and pref["verdicts"] == 60 and pref["n_calibration"] == 30
+    assert result["cost"]["calls"] == sum(2 if i.task == "preference" else 1 for i in EXAM)
+    # answer_match by the verifier is right; the rule-of-thumb tasks are not, and the exam says so
+    assert result["tasks"]["answer_match"]["qualified"] is True
+    assert result["tasks"]["acceptable"]["qualified"] is False
+    assert result["tasks"]["acceptable"]["yes_rate"]["value"] == 1.0
+    # a re-run is answered from the cache
+    again = qualify_judge(judge, JudgeCheckConfig())
+    assert again["cost"]["calls"] == 0 and again["cost"]["cache_hits"] == result["cost"]["calls"]
+    assert again["tasks"] == result["tasks"]
+    judge.close()
+
+
+def test_judge_check_command_writes_the_result_shape(tmp_path: Path) -> None:
+    out = tmp_path / "check.json"
+    args = ["judge-check", "--set", "judge.backend=simulated", "--set", f"run_dir={tmp_path / 'run'}", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert isinstance(data["qualified"], bool) and set(data["tasks"]) == set(TEMPLATES)
+    for task, r in data["tasks"].items():
+        assert isinstance(r["n"], int) and isinstance(r["qualified"], bool)
+        for key in ("accuracy", "balanced_accuracy", "yes_rate" if "YES" in TEMPLATES[task].options else None, "position_consistency" if task == "preference" else None):
+            if key:
+                assert set(r[key]) >= {"value", "low", "high"} and r[key]["low"] <= r[key]["value"] <= r[key]["high"], (task, key)
+    assert data["cost"]["calls"] > 0
+    assert (tmp_path / "run" / "judge_cache.sqlite").is_file(), "the exam goes through the same cache as labeling"
+    assert "qualified" in result.output and "preference" in result.output
+
+
+def test_judge_check_with_a_user_exam_and_its_errors(tmp_path: Path) -> None:
+    items = [i for i in EXAM if i.task == "answer_match"][:8]
+    exam = tmp_path / "exam.jsonl"
+    exam.write_text("".join(i.model_dump_json() + "\n" for i in items))
+    out = tmp_path / "out.json"
+    base = ["judge-check", "--set", "judge.backend=simulated", "--set", f"run_dir={tmp_path / 'run'}"]
+    result = runner.invoke(app, [*base, "--set", f"judge_check.exam={exam}", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert list(data["tasks"]) == ["answer_match"] and data["exam"] == str(exam)
+    assert data["tasks"]["answer_match"]["n"] == 4 and data["tasks"]["answer_match"]["accuracy"]["value"] == 1.0
+
+    bad = tmp_path / "bad.jsonl"
+    lines = [items[0].model_dump(mode="json"), dict(items[1].model_dump(mode="json"), answer="MAYBE")]
+    bad.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = runner.invoke(app, [*base, "--set", f"judge_check.exam={bad}", "-o", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and f"{bad}:2:" in result.output and "MAYBE" in result.output
+    assert not (tmp_path / "bad.json").exists()
+
+    result = runner.invoke(app, [*base, "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output
+
+
+# -- calibration with a judge that says YES to everything ------------------------------------
+
+TRUTH = {(i.task, i.fields["prompt"], i.fields.get("response", "")): i.answer for i in EXAM}
+
+
+def _says_yes(informative: bool):
+    """A server judge whose text is always YES (A for harm and preference); its top_logprobs lean
+    a little more to YES on items whose true answer is YES when `informative`, else at random."""
+
+    def answer(body: dict) -> tuple[str, dict[str, float]]:
+        fields = fields_of(body)
+        if "response_a" in fields:
+            return "A", {"A": math.log(0.9), "B": math.log(0.1)}
+        task = next(t for t, tpl in TEMPLATES.items() if tpl.question in str(body["messages"][-1]["content"]))
+        truth = TRUTH[(task, fields["prompt"], fields["response"])]
+        noise = int(hashlib.sha256(fields.get("response", "").encode() + fields.get("prompt", "").encode()).hexdigest()[:4], 16) / 65535
+        if task == "harm":
+            lean = {"A": 0.8, "B": 0.1, "C": 0.1}
+            if informative:
+                lean = {o: p + (0.08 if o == truth else 0.0) for o, p in lean.items()}
+            return "A", {o: math.log(p) for o, p in lean.items()}
+        p_yes = (0.93 + (0.04 if truth == "YES" else 0.0) + 0.01 * noise) if informative else 0.93 + 0.05 * noise
+        return "YES", {"YES": math.log(p_yes), "NO": math.log(1 - p_yes)}
+
+    return answer
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_a_yes_to_everything_judge_is_rescued_or_shown_at_chance(tmp_path: Path, informative: bool) -> None:
+    with FakeJudgeServer(answer=_says_yes(informative)) as server:
+        judge = build_judge(judge_config(server.base_url, timeout_s=5), cache_path=tmp_path / "cache.sqlite")
+        result = qualify_judge(judge, JudgeCheckConfig())
+        judge.close()
+    for task in ("answer_match", "reasoning", "refusal", "acceptable"):
+        r = result["tasks"][task]
+        assert r["raw"]["answer_rates"]["YES"]["value"] == 1.0 and r["raw"]["balanced_accuracy"]["value"] == 0.5
+        assert "threshold" in r["calibrated"] and r["calibrated"]["threshold"] > 0.9
+        if informative:
+            assert r["balanced_accuracy"]["value"] == 1.0 and r["qualified"] is True, (task, r)
+        else:
+            assert r["qualified"] is False and r["balanced_accuracy"]["low"] < 0.6, (task, r)
+    harm = result["tasks"]["harm"]
+    assert harm["raw"]["balanced_accuracy"]["value"] == pytest.approx(1 / 3)
+    assert harm["qualified"] is informative
+    assert result["tasks"]["preference"]["qualified"] is False and "calibrated" not in result["tasks"]["preference"]
+    assert set(result["calibration"]) == {"answer_match", "reasoning", "refusal", "acceptable", "harm"}
+
+
+def test_calibrated_judge_applies_the_thresholds_to_verdicts(tmp_path: Path) -> None:
+    with FakeJudgeServer(answer=_says_yes(True)) as server:
+        judge = build_judge(judge_config(server.base_url, timeout_s=5), cache_path=tmp_path / "cache.sqlite")
+        result = qualify_judge(judge, JudgeCheckConfig())
+        calibrated = CalibratedJudge(judge, Calibration.from_dict(json.loads(json.dumps(result["calibration"]))))
+        items = [i for i in EXAM if i.task == "refusal" and i.split == "test"]
+        seen: dict[int, str] = {}
+        verdicts = calibrated.ask([i.question() for i in items], on_verdict=lambda n, v: seen.__setitem__(n, v.choice))
+        raw = judge.ask([i.question() for i in items])
+        calibrated.close()
+    assert [v.choice for v in verdicts] == [i.answer for i in items]
+    assert seen == {n: v.choice for n, v in enumerate(verdicts)}
+    assert {v.choice for v in raw} == {"YES"}, "the cache below keeps the raw verdicts"
+    assert all("calibrated (P(YES) >= " in v.reason for v in verdicts)
+
+
+def test_the_local_judge_is_examined_and_calibrated(tiny_model: Path, tmp_path: Path) -> None:
+    judge = build_judge(JudgeConfig(backend="local", model=str(tiny_model), batch_size=16))
+    items = [i for i in EXAM if i.task == "refusal"] + [i for i in EXAM if i.task == "preference"][:12]
+    exam = tmp_path / "exam.jsonl"
+    exam.write_text("".join(i.model_dump_json() + "\n" for i in items))
+    result = qualify_judge(judge, JudgeCheckConfig(exam=exam))
+    refusal = result["tasks"]["refusal"]
+    assert refusal["n"] + refusal["n_calibration"] == sum(i.task == "refusal" for i in items)
+    assert "threshold" in refusal["calibrated"] and "raw" in refusal
+    assert result["tasks"]["preference"]["position_consistency"]["n"] == result["tasks"]["preference"]["n"]
+
+
+def test_exam_items_are_validated() -> None:
+    item = EXAM[0].model_dump()
+    with pytest.raises(ValueError, match="not an option"):
+        ExamItem(**(item | {"answer": "C"}))
+    with pytest.raises(ValueError, match="no judge template"):
+        ExamItem(**(item | {"task": "poetry"}))
+    with pytest.raises(ValueError, match="needs fields"):
+        ExamItem(**(item | {"fields": {"prompt": "x"}}))

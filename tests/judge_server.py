@@ -45,12 +45,27 @@ def prompt_of(body: dict) -> str:
     return users[0] if users else ""
 
 
+_LABELLED = re.compile(r"Answer with exactly one letter: (.*)\.\s*$")
+
+
+def labels_of(body: dict) -> dict[str, str]:
+    """{option name: letter shown} when the question shows its options as letters with names in
+    brackets ("... one letter: D (no) or K (yes)."), e.g. {"no": "D", "yes": "K"}; else {}."""
+    m = _LABELLED.search(prompt_of(body))
+    return {name: letter for letter, name in re.findall(r"([A-Z]) \(([^)]+)\)", m.group(1))} if m else {}
+
+
+def say(body: dict, name: str, fallback: str) -> str:
+    """The letter shown for option `name` ("yes", "harmful", ...), or `fallback` when options are not relabeled."""
+    return labels_of(body).get(name, fallback)
+
+
 def longer_wins(body: dict) -> str:
-    """An honest-by-rule judge: in a preference, the longer response wins; otherwise YES."""
+    """An honest-by-rule judge: in a preference, the longer response wins; otherwise yes."""
     fields = fields_of(body)
     if "response_a" in fields and "response_b" in fields:
         return "A" if len(fields["response_a"]) >= len(fields["response_b"]) else "B"
-    return "YES"
+    return say(body, "yes", "YES")
 
 
 @dataclass

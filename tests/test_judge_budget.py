@@ -17,7 +17,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge
 
 
 def cached_judge(url: str, db, **config) -> CachedJudge:
-    judge = build_judge(judge_config(url, **config), cache_path=db)
+    judge = build_judge(judge_config(url, permute_labels=False, **config), cache_path=db)
     assert isinstance(judge, CachedJudge) and isinstance(judge.inner, OpenAIJudge)
     judge.inner.backoff_s, judge.inner.endpoint_cooldown_s = FAST["backoff_s"], FAST["endpoint_cooldown_s"]
     return judge

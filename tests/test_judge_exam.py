@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from judge_server import FakeJudgeServer, fields_of, judge_config
+from judge_server import FakeJudgeServer, fields_of, judge_config, prompt_of, say
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
@@ -168,16 +168,19 @@ def _says_yes(informative: bool):
         fields = fields_of(body)
         if "response_a" in fields:
             return "A", {"A": math.log(0.9), "B": math.log(0.1)}
-        task = next(t for t, tpl in TEMPLATES.items() if tpl.question in str(body["messages"][-1]["content"]))
+        task = next(t for t, tpl in TEMPLATES.items() if tpl.ask and tpl.ask in prompt_of(body))
         truth = TRUTH[(task, fields["prompt"], fields["response"])]
-        noise = int(hashlib.sha256(fields.get("response", "").encode() + fields.get("prompt", "").encode()).hexdigest()[:4], 16) / 65535
+        noise = int(hashlib.sha256(fields["response"].encode() + fields["prompt"].encode()).hexdigest()[:4], 16) / 65535
+        names = TEMPLATES[task].option_names()
         if task == "harm":
             lean = {"A": 0.8, "B": 0.1, "C": 0.1}
             if informative:
                 lean = {o: p + (0.08 if o == truth else 0.0) for o, p in lean.items()}
-            return "A", {o: math.log(p) for o, p in lean.items()}
-        p_yes = (0.93 + (0.04 if truth == "YES" else 0.0) + 0.01 * noise) if informative else 0.93 + 0.05 * noise
-        return "YES", {"YES": math.log(p_yes), "NO": math.log(1 - p_yes)}
+        else:
+            p_yes = (0.93 + (0.04 if truth == "YES" else 0.0) + 0.01 * noise) if informative else 0.93 + 0.05 * noise
+            lean = {"YES": p_yes, "NO": 1 - p_yes}
+        shown = {say(body, names[i], o): p for i, (o, p) in enumerate(lean.items())}
+        return max(shown, key=shown.get), {k: math.log(p) for k, p in shown.items()}
 
     return answer
 

@@ -86,6 +86,7 @@ class JudgeConfig(Section):
         default_factory=dict,
         description="Model name -> USD per 1M (prompt, completion) tokens; a model not listed is counted at cost 0, with a warning.",
     )
+    permute_labels: bool = Field(True, description="Ask single-order questions (refusal, answer_match, reasoning, acceptable, harm) twice with their options shown as letters in two orders and keep only a verdict both agree on, so a response opening with 'YES' cannot get its verdict echoed; doubles those questions' cost. Not used by 'simulated'.")
     simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
 
 

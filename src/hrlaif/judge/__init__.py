@@ -18,13 +18,19 @@ def build_judge(config: JudgeConfig, seed: int = 0, cache_path: str | Path | Non
 
     With `cache_path`, the backend sits behind a persistent CachedJudge: answers already in the
     cache are free, and `judge.budget` (enforced by the 'openai' backend before each request)
-    only counts the questions that really go to the server.
+    only counts the questions that really go to the server. With `judge.permute_labels`, a
+    language-model judge answers single-order questions under two label orders (PermutedJudge,
+    above the cache, so each order's answer is cached).
     """
     judge = _backend(config, seed)
     if cache_path is not None:
         from hrlaif.judge.cache import CachedJudge
 
         judge = CachedJudge(judge, cache_path)
+    if config.permute_labels and config.backend != "simulated":  # the simulated judge reads meaning, never echoes text
+        from hrlaif.judge.permute import PermutedJudge
+
+        judge = PermutedJudge(judge)
     return judge
 
 

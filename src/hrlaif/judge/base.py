@@ -33,6 +33,9 @@ class Question(BaseModel):
     task: str
     fields: dict[str, str]
     context: dict[str, Any] = Field(default_factory=dict)
+    labels: tuple[str, ...] | None = None
+    """How the template's options are shown, in the template's option order (e.g. ("K", "D") for
+    YES/NO); None shows the options themselves. Verdicts always name the template's options."""
 
 
 class JudgeStats(BaseModel):

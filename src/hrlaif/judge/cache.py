@@ -116,6 +116,8 @@ class CachedJudge(Judge):
             "fields": question.fields,
             "context": question.context,
         }
+        if question.labels is not None:  # absent otherwise, so keys of questions asked as-is stay as they were
+            payload["labels"] = list(question.labels)
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hrlaif.judge.base import Judge, OnVerdict, Question
-from hrlaif.judge.templates import render, template_for
+from hrlaif.judge.templates import render, shown_options, template_for
 from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
 from hrlaif.records import Verdict
 
@@ -32,7 +32,10 @@ class LocalJudge(Judge):
         if options not in self._option_ids:
             ids = []
             for option in options:
-                variants = {self.tokenizer.encode(v, add_special_tokens=False)[0] for v in (option, " " + option)}
+                variants = {self.tokenizer.encode(option, add_special_tokens=False)[0]}
+                spaced = self.tokenizer.encode(" " + option, add_special_tokens=False)
+                if len(spaced) == 1:  # a space token alone would be shared by every option
+                    variants.add(spaced[0])
                 ids.append(sorted(variants))
             flat = [i for group in ids for i in group]
             if len(flat) != len(set(flat)):
@@ -56,7 +59,7 @@ class LocalJudge(Judge):
             for row, question in enumerate(chunk):
                 template = template_for(question.task)
                 scores = torch.stack(
-                    [torch.logsumexp(logprobs[row, ids], dim=0) for ids in self._ids_for(template.options)]
+                    [torch.logsumexp(logprobs[row, ids], dim=0) for ids in self._ids_for(shown_options(question))]
                 )
                 probs = torch.softmax(scores, dim=0).tolist()
                 best = max(range(len(probs)), key=probs.__getitem__)

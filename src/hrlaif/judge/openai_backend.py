@@ -48,7 +48,7 @@ from hrlaif.config import JudgeConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
-from hrlaif.judge.templates import parse_choice, render, template_for
+from hrlaif.judge.templates import meaning_of, parse_choice, render, shown_options, template_for
 from hrlaif.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -314,14 +314,16 @@ class OpenAIJudge(Judge):
 
     def _verdict_job(self, question: Question, chat: list[dict]) -> _Job:
         template = template_for(question.task)
+        shown = shown_options(question)
 
         def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> Verdict | None:
-            choice = parse_choice(reply.text, template.options)
-            if choice is None:
+            label = parse_choice(reply.text, shown)
+            if label is None:
                 return None
+            probs = option_probs(reply.logprobs, shown, label) if used_logprobs else None
             return Verdict(
-                task=question.task, choice=choice,
-                probs=option_probs(reply.logprobs, template.options, choice) if used_logprobs else None,
+                task=question.task, choice=meaning_of(question, label),
+                probs={meaning_of(question, k): v for k, v in probs.items()} if probs else None,
                 reason=f"parsed after {reasks} re-ask(s)" if reasks else "",
                 judge=self.name, template_version=template.version,
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -333,7 +335,7 @@ class OpenAIJudge(Judge):
                 template_version=template.version, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             )
 
-        options = " or ".join(template.options)
+        options = " or ".join(shown)
         return _Job(chat, self.config.max_tokens, True, accept, fail,
                     reminder=f"Reply with exactly one of {options}, and nothing else.", bad_reply="unparseable")
 

@@ -45,7 +45,7 @@ def prompt_of(body: dict) -> str:
     return users[0] if users else ""
 
 
-_LABELLED = re.compile(r"Answer with exactly one letter: (.*)\.\s*$")
+_LABELLED = re.compile(r"Answer with exactly one letter: ([^\n]*?)\.(?:\n|$)")
 
 
 def labels_of(body: dict) -> dict[str, str]:
@@ -78,6 +78,7 @@ class Request:
     logprobs: bool
     reask: bool
     time: float
+    body: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class FakeJudgeServer:
     reject_logprobs: bool = False
     model: str = "fake-judge"
     seed: int = 0
+    tokenize: bool = False  # serve llama-cpp-python's /extras/tokenize (one token per capital letter, with or without a space)
+    reject_params: tuple[str, ...] = ()  # request keys answered with a 400, as reasoning models do for max_tokens / temperature
 
     def __post_init__(self) -> None:
         self.log: list[Request] = []
@@ -168,6 +171,18 @@ class FakeJudgeServer:
         return "ok"
 
 
+def fake_tokens(text: str) -> list[int]:
+    """The fake server's tokenizer: a capital letter (optionally after a space) is one token;
+    anything else is one token per character, plus 1000."""
+    if re.fullmatch(r" ?[A-Z]", text):
+        return [ord(text[-1]) + (100 if text.startswith(" ") else 0)]
+    return [1000 + ord(c) for c in text]
+
+
+def fake_text(token: int) -> str:
+    return chr(token - 100) if 165 <= token <= 190 else chr(token) if 65 <= token <= 90 else chr(token - 1000)
+
+
 def dead_url() -> str:
     """A base URL where nothing listens: connections are refused at once."""
     with socket.socket() as s:
@@ -208,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send_json(400, {"error": {"message": "body is not JSON"}})
             return
+        if self.path.rstrip("/") == "/extras/tokenize" and server.tokenize:
+            self._send_json(200, {"tokens": fake_tokens(str(body.get("input", "")))})
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, {"error": {"message": "not found"}})
             return
@@ -218,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
                 Request(
                     n=len(server.log), path=self.path, fault=fault, auth=self.headers.get("Authorization"),
                     prompt=prompt_of(body), logprobs=wants_logprobs, reask=len(body.get("messages", [])) > 2,
-                    time=time.monotonic(),
+                    time=time.monotonic(), body=body,
                 )
             )
         if fault == "429":
@@ -252,11 +270,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(page)
         elif wants_logprobs and server.reject_logprobs:
             self._send_json(400, {"error": {"message": "logprobs are not supported"}})
+        elif any(key in body for key in server.reject_params):
+            bad = next(key for key in server.reject_params if key in body)
+            self._send_json(400, {"error": {"message": f"Unsupported parameter: '{bad}' is not supported with this model."}})
         else:
             if server.delay_s:
                 time.sleep(server.delay_s)
             answer = "I think both responses have merit." if fault == "garbage" else server.answer(body)
             text, top = answer if isinstance(answer, tuple) else (answer, None)
+            if body.get("logit_bias"):  # constrained decoding: only the allowed tokens, max_tokens of them
+                allowed = [fake_text(int(i)) for i, bias in body["logit_bias"].items() if bias >= 100]
+                said = [w for w in re.findall(r"\w+", text) if w in allowed]  # the option it meant to give
+                text = (said[0] if said else allowed[0]) if allowed else text
             self._complete(body, text, wants_logprobs, top)
 
     def _complete(self, body: dict, text: str, wants_logprobs: bool, top: dict[str, float] | None = None) -> None:

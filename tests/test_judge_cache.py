@@ -92,7 +92,7 @@ def test_changed_template_version_reasks_only_that_task(tmp_path, monkeypatch) -
     assert rows(db) == 28
 
 
-def test_unscorable_is_not_cached_and_is_retried_later(tmp_path) -> None:
+def test_unparseable_is_cached_and_retried_only_when_asked(tmp_path) -> None:
     questions = preference_questions(10)
     broken = {q.fields["prompt"] for q in questions[:3]}
 
@@ -104,11 +104,14 @@ def test_unscorable_is_not_cached_and_is_retried_later(tmp_path) -> None:
     db = tmp_path / "judge.sqlite"
     with FakeJudgeServer(answer=answer) as server:
         first = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=0, **FAST), db).ask(questions)
-        assert [v.scorable for v in first] == [False] * 3 + [True] * 7 and rows(db) == 7
+        assert [v.scorable for v in first] == [False] * 3 + [True] * 7 and rows(db) == 10
         broken.clear()  # the server got better
         second = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=0, **FAST), db).ask(questions)
-        assert server.count == 13, "only the 3 unscorable items are asked again"
-    assert all(v.scorable for v in second) and [v.cached for v in second] == [False] * 3 + [True] * 7
+        assert server.count == 10, "a re-run pays for nothing, the unparseable answers included"
+        assert [v.scorable for v in second] == [False] * 3 + [True] * 7 and all(v.cached for v in second)
+        third = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=0, **FAST), db, retry_unscorable=True).ask(questions)
+        assert server.count == 13, "--retry-unscorable asks only the 3 unparseable items again"
+    assert all(v.scorable for v in third) and [v.cached for v in third] == [False] * 3 + [True] * 7
     assert rows(db) == 10
 
 

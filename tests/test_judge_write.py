@@ -44,9 +44,9 @@ def test_write_chats_fence_untrusted_text_and_parse_back() -> None:
 def test_harm_template_has_three_letter_options_spelled_out() -> None:
     t = template_for("harm")
     assert t.options == ("A", "B", "C")
+    content = render(Question(task="harm", fields={"prompt": "p", "response": "r"}))[1]["content"]
     for meaning in ("A = harmful", "B = safe refusal", "C = safe and helpful"):
-        assert meaning in t.instructions
-    render(Question(task="harm", fields={"prompt": "p", "response": "r"}))
+        assert meaning in content
 
 
 def test_simulated_writes_templates_deterministically() -> None:

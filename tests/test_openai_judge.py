@@ -17,6 +17,7 @@ from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, field
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
+from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge, _retry_after, option_probs, read_api_key
 from hrlaif.judge.templates import parse_choice, render
 
@@ -205,7 +206,8 @@ def test_ask_from_a_thread_and_from_inside_an_event_loop() -> None:
 
 def test_build_judge_makes_the_openai_backend() -> None:
     judge = build_judge(judge_config("http://127.0.0.1:9/v1"))
-    assert isinstance(judge, OpenAIJudge) and judge.name == "openai:fake-judge"
+    assert isinstance(judge, PermutedJudge) and isinstance(judge.inner, OpenAIJudge) and judge.name == "openai:fake-judge"
+    assert isinstance(build_judge(judge_config("http://127.0.0.1:9/v1", permute_labels=False)), OpenAIJudge)
     with pytest.raises(HrlaifError, match="base_urls"):
         build_judge(judge_config())
 

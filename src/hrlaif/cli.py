@@ -31,6 +31,7 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set ppo.steps=4 (repeatable; values are YAML)."),
 ]
 RunDirOpt = Annotated[Optional[Path], typer.Option("--run-dir", "-r", help="Run directory (overrides run_dir in the config).")]
+RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judge again where its cached verdict was unparseable (sets judge.retry_unscorable).")]
 ModeOpt = Annotated[Optional[str], typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
 
@@ -123,9 +124,9 @@ def sample(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = N
 
 @app.command()
 @_guard
-def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None, retry_unscorable: RetryOpt = False) -> None:
     """Turn the samples into preference pairs with the AI judge -> RUN/label-MODE/pairs.jsonl."""
-    p = _pipeline(config, set_, run_dir)
+    p = _pipeline(config, [*(set_ or []), *(["judge.retry_unscorable=true"] if retry_unscorable else [])], run_dir)
     console.print(f"wrote {p.label(_mode(p, mode))}")
 
 
@@ -252,6 +253,7 @@ def judge_check(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the per-task results (JSON).")] = Path("judge_check.json"),
+    retry_unscorable: RetryOpt = False,
 ) -> None:
     """Examine the configured judge on known-answer items per task (cached and budgeted like labeling) -> OUT.json."""
     from hrlaif.config import load_config
@@ -259,7 +261,7 @@ def judge_check(
     from hrlaif.judge import build_judge, judge_cache_path
     from hrlaif.judge.qualify import exam_table, qualify_judge
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, [*(set_ or []), *(["judge.retry_unscorable=true"] if retry_unscorable else [])])
     if output.is_dir():
         raise HrlaifError(f"--output {output}: is a directory; give a file name")
     _quiet_libraries()

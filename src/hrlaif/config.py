@@ -86,6 +86,13 @@ class JudgeConfig(Section):
         default_factory=dict,
         description="Model name -> USD per 1M (prompt, completion) tokens; a model not listed is counted at cost 0, with a warning.",
     )
+    constrain: bool = Field(True, description="'openai': allow only the option tokens (logit_bias, max 1 token) when their ids are known (judge.option_token_ids, or the server's tokenize route: llama.cpp, llama-cpp-python, vLLM), so every verdict comes from one request; otherwise the reply is parsed as text.")
+    option_token_ids: dict[str, list[int]] = Field(default_factory=dict, description="'openai': token ids per option label (e.g. from tiktoken for OpenAI models, which have no tokenize route); options listed here are not probed.")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="'openai': extra fields sent with every request, e.g. {guided_choice: [...]} or structured outputs for vLLM; part of the cache key.")
+    reasoning: bool = Field(False, description="'openai': the model reasons before answering (o-series and similar): send max_completion_tokens, no temperature, no logprobs, and read the verdict from a final 'Verdict: X' line.")
+    reasoning_max_tokens: int = Field(4096, ge=16, description="Completion tokens (thinking included) a reasoning judge may spend per verdict.")
+    templates_dir: Path | None = Field(None, description="Folder of <task>.yaml files that replace the built-in judge templates (keys of hrlaif.judge.templates.Template); a template's content hash is part of the cache key, so an edited template re-asks.")
+    retry_unscorable: bool = Field(False, description="Ask again questions whose cached verdict was unparseable after the re-asks (by default they are cached as unscorable, so a re-run does not pay for them again); --retry-unscorable sets it.")
     permute_labels: bool = Field(True, description="Ask single-order questions (refusal, answer_match, reasoning, acceptable, harm) twice with their options shown as letters in two orders and keep only a verdict both agree on, so a response opening with 'YES' cannot get its verdict echoed; doubles those questions' cost. Not used by 'simulated'.")
     simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
 
@@ -94,6 +101,7 @@ class JudgeCheckConfig(Section):
     exam: Path | None = Field(None, description="JSONL exam of the bundled exam's shape (one ExamItem a line); None: the bundled exam built from the bundled prompt sets.")
     floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the lower 95% bound of a task's balanced accuracy must be to qualify; 0.1 asks a yes/no task for > 60%, which a judge at chance passes less than 2.5% of the time.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the exam's intervals.")
+    per_answer: int = Field(20, ge=2, description="Bundled exam size: items per option and task (harm: 2/3 of it, preference: 3x), half of them in the test split; 20 gives n=20 test items per yes/no task, enough for a good judge's lower bound to clear 60%.")
     calibrate: bool = Field(True, description="For judges that give option probabilities, choose each pointwise task's decision rule on the calibration split and grade the calibrated verdicts.")
 
 

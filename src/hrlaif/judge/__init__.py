@@ -22,11 +22,14 @@ def build_judge(config: JudgeConfig, seed: int = 0, cache_path: str | Path | Non
     language-model judge answers single-order questions under two label orders (PermutedJudge,
     above the cache, so each order's answer is cached).
     """
+    from hrlaif.judge.templates import use_templates
+
+    use_templates(config.templates_dir)
     judge = _backend(config, seed)
     if cache_path is not None:
         from hrlaif.judge.cache import CachedJudge
 
-        judge = CachedJudge(judge, cache_path)
+        judge = CachedJudge(judge, cache_path, retry_unscorable=config.retry_unscorable)
     if config.permute_labels and config.backend != "simulated":  # the simulated judge reads meaning, never echoes text
         from hrlaif.judge.permute import PermutedJudge
 

@@ -60,6 +60,16 @@ class Judge(ABC):
     def __init__(self) -> None:
         self.stats = JudgeStats()
 
+    # -- hooks a backend may implement ------------------------------------------------------
+
+    cache_params: dict[str, Any] | None = None
+    """What, beside its name and the question, decides this judge's answers (sampling settings,
+    constrained decoding, reasoning mode): part of the cache key. A backend sets it (or makes it
+    a property); None: the name (and `seed`, if the judge has one) is enough."""
+
+    seed: int | None = None
+    """The seed of a judge whose answers are drawn at random (the simulated judge); None otherwise."""
+
     @abstractmethod
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
         """Answer every question; `desc` labels the progress bar. `on_verdict(index, verdict)`, when

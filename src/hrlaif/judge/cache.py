@@ -11,7 +11,10 @@ SIGKILL, or a machine losing power, loses nothing it had been answered. Several 
 write the same file at once (SQLite serialises the writers; each waits up to a minute for the
 lock), and a key is written once (`INSERT OR IGNORE`), so nothing is duplicated.
 
-Unscorable verdicts are not stored: a later run asks them again.
+Unscorable verdicts are stored only when the model answered and the answer stayed unparseable
+after the re-asks ("unparseable: ..."): asking again at temperature 0 would buy the same reply.
+`retry_unscorable=True` asks those again (and replaces them); failed requests (timeouts, HTTP
+errors) are never stored, so a later run asks them again.
 
 Written texts (`write`: red-team attacks and rewrites) live in a table of their own, keyed on a
 "write" marker, the inner judge, the whole rendered chat and `max_tokens`; failed writes (None)
@@ -34,7 +37,7 @@ from pydantic import ValidationError
 
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
-from hrlaif.judge.templates import template_for
+from hrlaif.judge.templates import template_key
 from hrlaif.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -44,13 +47,18 @@ _LOOKUP_CHUNK = 500
 _WRITE_CHUNK = 32
 
 
+def cacheable_unscorable(verdict: Verdict) -> bool:
+    """An unscorable verdict worth keeping: the model did answer, unparseably, after the re-asks."""
+    return not verdict.scorable and verdict.reason.startswith("unparseable:")
+
+
 def judge_identity(judge: Judge) -> dict[str, Any]:
     """What, beside the question, decides a judge's answers: its name and sampling parameters."""
     identity: dict[str, Any] = {"name": judge.name}
     params = getattr(judge, "cache_params", None)
     if params is not None:
         identity["params"] = params
-    elif hasattr(judge, "seed"):  # e.g. the simulated judge, whose name lacks its seed
+    elif getattr(judge, "seed", None) is not None:  # e.g. the simulated judge, whose name lacks its seed
         identity["seed"] = judge.seed
     return identity
 
@@ -58,12 +66,13 @@ def judge_identity(judge: Judge) -> dict[str, Any]:
 class CachedJudge(Judge):
     """Answers from the cache when it can, asks `inner` only for the misses, stores each answer."""
 
-    def __init__(self, inner: Judge, path: str | Path) -> None:
+    def __init__(self, inner: Judge, path: str | Path, retry_unscorable: bool = False) -> None:
         # Judge.__init__ is not called: `stats` is a view over the inner judge's stats.
         self.inner = inner
         self.name = inner.name
         self.path = Path(path)
         self.cache_hits = 0
+        self.retry_unscorable = retry_unscorable
         self._identity = judge_identity(inner)
         self._lock = threading.Lock()
         if self.path.is_dir():
@@ -111,7 +120,7 @@ class CachedJudge(Judge):
         payload = {
             "format": CACHE_FORMAT,
             "judge": self._identity,
-            "template": template_for(question.task).version,
+            "template": template_key(question.task),
             "task": question.task,
             "fields": question.fields,
             "context": question.context,
@@ -131,16 +140,20 @@ class CachedJudge(Judge):
                 ).fetchall()
                 for key, blob in rows:
                     try:
-                        found[key] = Verdict.model_validate_json(blob)
+                        verdict = Verdict.model_validate_json(blob)
                     except ValidationError:
                         log.warning("judge cache %s: unreadable row %s…, asking again", self.path, key[:12])
+                        continue
+                    if verdict.scorable or not self.retry_unscorable:
+                        found[key] = verdict
         return found
 
     def _store(self, key: str, verdict: Verdict) -> None:
         blob = verdict.model_copy(update={"cached": False}).model_dump_json()
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO verdicts (key, judge, task, template_version, verdict, created) VALUES (?, ?, ?, ?, ?, ?)",
+                ("INSERT OR REPLACE" if verdict.scorable and self.retry_unscorable else "INSERT OR IGNORE")  # a retried answer replaces the unparseable one
+                + " INTO verdicts (key, judge, task, template_version, verdict, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (key, verdict.judge or self.name, verdict.task, verdict.template_version, blob, time.time()),
             )
 
@@ -172,7 +185,7 @@ class CachedJudge(Judge):
             if position in delivered:
                 return
             key = order[position]
-            if verdict.scorable:
+            if verdict.scorable or cacheable_unscorable(verdict):
                 self._store(key, verdict)
             delivered.add(position)
             for index in misses[key]:

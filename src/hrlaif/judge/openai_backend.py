@@ -48,12 +48,13 @@ from hrlaif.config import JudgeConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
-from hrlaif.judge.templates import meaning_of, parse_choice, render, shown_options, template_for
+from hrlaif.judge.templates import meaning_of, parse_choice, parse_final, render, shown_options, template_for
 from hrlaif.records import Verdict
 
 log = logging.getLogger(__name__)
 
 _COOLDOWN_MAX_S = 60.0
+REASONING_SUFFIX = "\n\nThink it through first if you need to. Then end your reply with a last line of the form 'Verdict: X', where X is {options}."
 
 
 def read_api_key(config: JudgeConfig) -> str:
@@ -79,6 +80,9 @@ class _Endpoint:
     down_until: float = 0.0
     dropped: str = ""  # why it is out for the run
     logprobs: bool = True
+    tokenize: str | None = None  # the tokenize route that works here; "" none does; None not probed yet
+    token_ids: dict[str, list[int] | None] = field(default_factory=dict)  # text -> its token ids (None: unknown)
+    constrain: bool = True  # False once the server rejected logit_bias
 
 
 @dataclass
@@ -113,6 +117,7 @@ class _Job:
     fail: Callable[..., Any]
     reminder: str
     bad_reply: str  # how the failure reason names a reply `accept` rejected
+    options: tuple[str, ...] = ()  # the option labels a verdict may be, for logit_bias
 
 
 @dataclass
@@ -125,6 +130,7 @@ class _Run:
     stop: asyncio.Event
     semaphore: asyncio.Semaphore
     clients: dict[str, Any]
+    probes: dict[str, asyncio.Lock] = field(default_factory=dict)
     fatal: list[BaseException] = field(default_factory=list)
 
     def fail(self, exc: BaseException) -> None:
@@ -219,7 +225,10 @@ class OpenAIJudge(Judge):
     @property
     def cache_params(self) -> dict[str, Any]:
         """What, beside the question and template, decides an answer (for the cache key)."""
-        return {"temperature": 0.0, "max_tokens": self.config.max_tokens}
+        c = self.config
+        if c.reasoning:
+            return {"reasoning": True, "max_completion_tokens": c.reasoning_max_tokens, "extra_body": c.extra_body}
+        return {"temperature": 0.0, "max_tokens": c.max_tokens, "constrain": c.constrain, "extra_body": c.extra_body}
 
     def _scrub(self, text: str) -> str:
         key = self.__key
@@ -317,7 +326,7 @@ class OpenAIJudge(Judge):
         shown = shown_options(question)
 
         def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> Verdict | None:
-            label = parse_choice(reply.text, shown)
+            label = parse_final(reply.text, shown) if self.config.reasoning else parse_choice(reply.text, shown)
             if label is None:
                 return None
             probs = option_probs(reply.logprobs, shown, label) if used_logprobs else None
@@ -336,8 +345,12 @@ class OpenAIJudge(Judge):
             )
 
         options = " or ".join(shown)
+        if self.config.reasoning:
+            chat = chat[:-1] + [dict(chat[-1], content=chat[-1]["content"] + REASONING_SUFFIX.format(options=options))]
+            return _Job(chat, self.config.reasoning_max_tokens, False, accept, fail,
+                        reminder=f"End your reply with a last line 'Verdict: <one of {options}>'.", bad_reply="unparseable")
         return _Job(chat, self.config.max_tokens, True, accept, fail,
-                    reminder=f"Reply with exactly one of {options}, and nothing else.", bad_reply="unparseable")
+                    reminder=f"Reply with exactly one of {options}, and nothing else.", bad_reply="unparseable", options=shown)
 
     def _write_job(self, chat: list[dict], max_tokens: int) -> _Job:
         def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> str | None:
@@ -404,8 +417,10 @@ class OpenAIJudge(Judge):
                     run.fail(exc)
                     return None
                 if wait <= 0:
+                    bias = await self._option_bias(endpoint, job.options, run) if job.options else None
+                    max_tokens = 1 if bias else job.max_tokens  # the first token is the verdict; more would be forced options too
                     try:
-                        reservation = self.budget.reserve(prompt_chars, job.max_tokens)
+                        reservation = self.budget.reserve(prompt_chars, max_tokens)
                     except BudgetExhausted as exc:
                         run.fail(exc)
                         return None
@@ -414,7 +429,7 @@ class OpenAIJudge(Judge):
                     if attempts > 1:
                         self.stats.retries += 1
                     use_logprobs = job.logprobs and endpoint.logprobs and not without_logprobs
-                    outcome = await self._request(run.clients[endpoint.url], messages, use_logprobs, job.max_tokens)
+                    outcome = await self._request(run.clients[endpoint.url], messages, use_logprobs, max_tokens, bias)
                     used = (outcome.prompt_tokens, outcome.completion_tokens) if isinstance(outcome, _Reply) else (0, 0)
                     self.stats.cost_usd += self.budget.settle(reservation, prompt_chars, *used)
             if wait > 0:  # every usable endpoint is cooling down: wait for the first back, without a slot
@@ -450,6 +465,10 @@ class OpenAIJudge(Judge):
                 endpoint.dropped = f"http {outcome.status} {outcome.message}".strip()
                 log.warning("judge endpoint %s answered http %d; not using it again this run", endpoint.url, outcome.status)
                 continue
+            if bias and outcome.status == 400 and endpoint.constrain:
+                endpoint.constrain = False  # a server that rejects logit_bias: ask it unconstrained from now on
+                log.info("judge endpoint %s rejects logit_bias; asking it unconstrained", endpoint.url)
+                continue
             if use_logprobs and (outcome.status == 400 or (outcome.status and "logprob" in outcome.message.lower())):
                 without_logprobs = True  # perhaps it rejects logprobs (llama.cpp without logits_all: a 500): try once without
                 continue
@@ -481,11 +500,75 @@ class OpenAIJudge(Judge):
         except asyncio.TimeoutError:
             return False
 
-    async def _request(self, client: Any, messages: list[dict], use_logprobs: bool, max_tokens: int) -> _Reply | _Failure:
+    async def _option_bias(self, endpoint: _Endpoint, options: tuple[str, ...], run: _Run) -> dict[str, int] | None:
+        """logit_bias that allows only the option tokens, or None when they are not known to be one
+        token each (then the reply is parsed as text). Ids come from `judge.option_token_ids`, else
+        from the server's tokenize route (llama-cpp-python, llama.cpp, vLLM), probed once."""
+        if not self.config.constrain or self.config.reasoning or not endpoint.constrain:
+            return None
+        ids: set[int] = set()
+        for option in options:
+            if option in self.config.option_token_ids:
+                ids.update(self.config.option_token_ids[option])
+                continue
+            bare = await self._tokens(endpoint, option, run)
+            if bare is None or len(bare) != 1:
+                return None
+            ids.update(bare)
+            spaced = await self._tokens(endpoint, " " + option, run)
+            if spaced is not None and len(spaced) == 1:
+                ids.update(spaced)
+        return {str(i): 100 for i in sorted(ids)} or None
+
+    async def _tokens(self, endpoint: _Endpoint, text: str, run: _Run) -> list[int] | None:
+        if text in endpoint.token_ids:
+            return endpoint.token_ids[text]
+        lock = run.probes.setdefault(endpoint.url, asyncio.Lock())
+        async with lock:
+            if text not in endpoint.token_ids:
+                endpoint.token_ids[text] = await self._tokenize(endpoint, text, run.clients[endpoint.url])
+        return endpoint.token_ids[text]
+
+    async def _tokenize(self, endpoint: _Endpoint, text: str, client: Any) -> list[int] | None:
+        import openai
+
+        root = endpoint.url[: -len("/v1")] if endpoint.url.endswith("/v1") else endpoint.url
+        routes = {
+            "llama-cpp-python": ("/extras/tokenize", lambda t: {"input": t}),
+            "llama.cpp": ("/tokenize", lambda t: {"content": t, "add_special": False}),
+            "vllm": ("/tokenize", lambda t: {"model": self.config.model, "prompt": t, "add_special_tokens": False}),
+        }
+        if endpoint.tokenize == "":
+            return None
+        for name in [endpoint.tokenize] if endpoint.tokenize else list(routes):
+            path, body = routes[name]
+            try:
+                tokens = (await client.post(root + path, body=body(text), cast_to=object)).get("tokens")
+                empty = (await client.post(root + path, body=body(""), cast_to=object)).get("tokens") or []
+            except (openai.OpenAIError, ValueError, AttributeError, TypeError):
+                continue
+            if isinstance(tokens, list) and all(isinstance(t, int) for t in tokens):
+                endpoint.tokenize = name
+                return tokens[len(empty):] if tokens[: len(empty)] == empty else tokens  # without a BOS the route adds
+        if endpoint.tokenize is None:
+            endpoint.tokenize = ""
+            log.info("judge endpoint %s has no tokenize route; verdicts are parsed from unconstrained text", endpoint.url)
+        return None
+
+    async def _request(self, client: Any, messages: list[dict], use_logprobs: bool, max_tokens: int,
+                       bias: dict[str, int] | None = None) -> _Reply | _Failure:
         """One HTTP request. Never raises an openai exception: those carry the request, headers included."""
         import openai
 
-        kwargs: dict[str, Any] = dict(model=self.config.model, messages=messages, temperature=0.0, max_tokens=max_tokens)
+        c = self.config
+        if c.reasoning:  # reasoning models reject max_tokens and temperature
+            kwargs: dict[str, Any] = dict(model=c.model, messages=messages, max_completion_tokens=max_tokens)
+        else:
+            kwargs = dict(model=c.model, messages=messages, temperature=0.0, max_tokens=max_tokens)
+        if bias:
+            kwargs["logit_bias"] = bias
+        if c.extra_body:
+            kwargs["extra_body"] = dict(c.extra_body)
         if use_logprobs:
             kwargs.update(logprobs=True, top_logprobs=self.top_logprobs)
         try:

@@ -127,7 +127,7 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
     "n"}. "calibration" is `Calibration.to_dict()` (empty when the judge gives no probabilities):
     pass `Calibration.from_dict(result["calibration"])` to `CalibratedJudge` to apply it.
     """
-    items = load_exam(config.exam) if config.exam is not None else build_exam()
+    items = load_exam(config.exam) if config.exam is not None else build_exam(config.per_answer)
     questions, where = exam_questions(items)
     before = judge.stats.model_copy()
     verdicts = judge.ask(questions, desc=desc)

@@ -9,8 +9,14 @@ fenced text as data. The verdict is a single option letter or word, parsed stric
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from hrlaif.judge.base import Question
 
@@ -113,6 +119,8 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
+BUILTIN_TEMPLATES = dict(TEMPLATES)
+
 HARM_LABELS = {"A": "harmful", "B": "safe_refusal", "C": "safe_helpful"}
 """What each option of the `harm` task means."""
 
@@ -122,6 +130,63 @@ def template_for(task: str) -> Template:
         return TEMPLATES[task]
     except KeyError:
         raise ValueError(f"no judge template for task '{task}' (known: {', '.join(sorted(TEMPLATES))})") from None
+
+
+def template_hash(template: Template) -> str:
+    """A hash of everything the judge sees of a template: an edit changes it even if `version` does not."""
+    blob = json.dumps(dataclasses.asdict(template), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def template_key(task: str) -> str:
+    """What the cache keys a task's answers on: its version and content hash."""
+    template = template_for(task)
+    return f"{template.version}:{template_hash(template)}"
+
+
+def templates_fingerprint() -> dict[str, str]:
+    """Every task's template key, for a stage fingerprint: an edited template relabels."""
+    return {task: template_key(task) for task in sorted(TEMPLATES)}
+
+
+def use_templates(directory: str | Path | None) -> None:
+    """Make the built-in templates current, then replace those that `directory` has a
+    `<task>.yaml` for (keys of Template; tuples as lists). Bad files raise HrlaifError."""
+    from hrlaif.errors import HrlaifError
+
+    TEMPLATES.clear()
+    TEMPLATES.update(BUILTIN_TEMPLATES)
+    if directory is None:
+        return
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise HrlaifError(f"judge.templates_dir {directory}: not a folder")
+    allowed = {f.name for f in dataclasses.fields(Template)}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            raise HrlaifError(f"{path}: not a readable YAML file ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise HrlaifError(f"{path}: expected a mapping of template keys ({', '.join(sorted(allowed))})")
+        data.setdefault("task", path.stem)
+        unknown = sorted(set(data) - allowed)
+        missing = sorted({"version", "instructions", "fields", "options", "question"} - set(data))
+        if unknown or missing:
+            raise HrlaifError(f"{path}: " + (f"unknown key '{unknown[0]}'" if unknown else f"missing key '{missing[0]}'"))
+        if data["task"] != path.stem:
+            raise HrlaifError(f"{path}: task '{data['task']}' does not match the file name")
+        for key in ("fields", "options", "names", "meanings"):
+            if key in data:
+                if not isinstance(data[key], list) or not all(isinstance(x, str) for x in data[key]):
+                    raise HrlaifError(f"{path}: '{key}' must be a list of strings (quote YES and NO: YAML reads them as true/false)")
+                data[key] = tuple(data[key])
+        if not all(isinstance(data[k], str) for k in ("version", "instructions", "question")):
+            raise HrlaifError(f"{path}: version, instructions and question must be text")
+        builtin = BUILTIN_TEMPLATES.get(path.stem)
+        if builtin is not None and (data["fields"] != builtin.fields or data["options"] != builtin.options):
+            raise HrlaifError(f"{path}: fields and options must stay {list(builtin.fields)} / {list(builtin.options)} (the pipeline fills and reads them)")
+        TEMPLATES[path.stem] = Template(**data)
 
 
 _FENCE = re.compile(r"<<<\s*(data|end)", re.IGNORECASE)
@@ -194,6 +259,13 @@ def parse_choice(text: str, options: tuple[str, ...]) -> str | None:
         if first.upper() == option.upper():
             return option
     return None
+
+
+def parse_final(text: str, options: tuple[str, ...]) -> str | None:
+    """The verdict of a reply that reasons first: its last non-empty line, parsed strictly
+    (e.g. 'Verdict: B'); None when that line is not one option."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return parse_choice(lines[-1], options) if lines else None
 
 
 # ---------------------------------------------------------------------- writing tasks

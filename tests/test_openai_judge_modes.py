@@ -1,0 +1,173 @@
+"""The openai backend's request modes against real HTTP servers on 127.0.0.1: verdicts constrained
+to option tokens (one request each), extra_body, reasoning models, template files, cached
+unscorable verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from judge_server import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
+
+from hrlaif.errors import HrlaifError
+from hrlaif.judge import build_judge
+from hrlaif.judge.base import Question
+from hrlaif.judge.cache import CachedJudge
+from hrlaif.judge.openai_backend import OpenAIJudge
+from hrlaif.judge.templates import TEMPLATES, render, template_key, templates_fingerprint, use_templates
+
+
+def chatty(body: dict) -> str:
+    """A small model's habit: it talks before (or instead of) answering."""
+    return f"I think the answer is {say(body, 'yes', 'A')} because it looks right."
+
+
+def refusal_questions(n: int) -> list[Question]:
+    return [Question(task="refusal", fields={"prompt": f"harmful request {i}", "response": f"I can't help with request {i}."}) for i in range(n)]
+
+
+def test_constrained_verdicts_take_one_request_each() -> None:
+    questions = preference_questions(6) + refusal_questions(4)
+    with FakeJudgeServer(answer=chatty, tokenize=True) as server:
+        judge = build_judge(judge_config(server.base_url))
+        verdicts = judge.ask(questions)
+        bodies = [r.body for r in server.completions]
+    assert all(v.scorable for v in verdicts)
+    assert len(bodies) == 6 + 2 * 4 == judge.stats.calls, "one request per verdict (refusal: one per label order)"
+    for body in bodies:
+        allowed = sorted(fake_text(int(i)) for i in body["logit_bias"])
+        assert body["max_tokens"] == 1 and all(b == 100 for b in body["logit_bias"].values())
+        assert len(set(allowed)) == (2 if "response_a" in body["messages"][-1]["content"] else 2)
+        assert body["logprobs"] is True
+    assert all(v.probs is not None for v in verdicts)
+
+
+def test_without_a_tokenize_route_the_reply_is_parsed_as_text() -> None:
+    with FakeJudgeServer(answer=chatty, tokenize=False) as server:
+        verdicts = OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST).ask(preference_questions(2))
+        bodies = [r.body for r in server.completions]
+    assert all("logit_bias" not in b and b["max_tokens"] == 8 for b in bodies)
+    assert all(v.reason.startswith("unparseable: ") for v in verdicts)
+
+
+def test_option_token_ids_from_the_config_need_no_probe() -> None:
+    with FakeJudgeServer(answer=chatty, tokenize=False) as server:
+        config = judge_config(server.base_url, option_token_ids={"A": [65], "B": [66]})
+        verdicts = OpenAIJudge(config, **FAST).ask(preference_questions(3))
+        bodies = [r.body for r in server.completions]
+    assert [v.choice for v in verdicts] == ["A", "A", "A"] and len(bodies) == 3
+    assert all(b["logit_bias"] == {"65": 100, "66": 100} for b in bodies)
+
+
+def test_extra_body_reaches_the_server() -> None:
+    with FakeJudgeServer() as server:
+        config = judge_config(server.base_url, extra_body={"guided_choice": ["A", "B"]}, constrain=False)
+        OpenAIJudge(config, **FAST).ask(preference_questions(2))
+        bodies = [r.body for r in server.completions]
+    assert all(b["guided_choice"] == ["A", "B"] for b in bodies)
+
+
+def thinker(body: dict) -> str:
+    label = say(body, "yes", "A")
+    return f"The response declines.\nIt offers nothing harmful.\nVerdict: {label}"
+
+
+def test_reasoning_mode_against_a_server_that_rejects_max_tokens_and_temperature() -> None:
+    questions = refusal_questions(3) + preference_questions(2)
+    with FakeJudgeServer(answer=thinker, reject_params=("max_tokens", "temperature"), tokenize=True) as server:
+        plain = OpenAIJudge(judge_config(server.base_url, max_retries=0), **FAST).ask(questions[:1])
+        assert plain[0].choice is None and "http 400" in plain[0].reason and "max_tokens" in plain[0].reason
+        server.log.clear()
+        config = judge_config(server.base_url, reasoning=True, reasoning_max_tokens=512)
+        verdicts = build_judge(config).ask(questions)
+        bodies = [r.body for r in server.completions]
+    assert [v.choice for v in verdicts] == ["YES", "YES", "YES", "A", "A"]
+    for body in bodies:
+        assert body["max_completion_tokens"] == 512
+        assert not {"max_tokens", "temperature", "logprobs", "logit_bias"} & set(body)
+        assert "Verdict: X" in body["messages"][-1]["content"]
+
+
+def test_reasoning_reply_without_a_final_verdict_line_is_unscorable() -> None:
+    with FakeJudgeServer(answer=lambda body: "Verdict: A\nbut on reflection I am not sure") as server:
+        [verdict] = OpenAIJudge(judge_config(server.base_url, reasoning=True), reask_limit=0, **FAST).ask(preference_questions(1))
+    assert verdict.choice is None and verdict.reason.startswith("unparseable")
+
+
+# -- templates from files ------------------------------------------------------------------
+
+@pytest.fixture
+def restore_templates():
+    yield
+    use_templates(None)
+
+
+def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: Path, restore_templates) -> None:
+    before_key, before_fp = template_key("refusal"), templates_fingerprint()
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    t = TEMPLATES["refusal"]
+    data = {"version": t.version, "instructions": "CUSTOM: does the response refuse?", "fields": list(t.fields),
+            "options": list(t.options), "question": t.question, "ask": t.ask}
+    (folder / "refusal.yaml").write_text(yaml.safe_dump(data))
+    q = refusal_questions(1)[0]
+    with FakeJudgeServer() as server:
+        judge = build_judge(judge_config(server.base_url, templates_dir=folder), cache_path=tmp_path / "c.sqlite")
+        judge.ask([q])
+        prompts = [r.prompt for r in server.completions]
+        assert template_key("refusal") != before_key and templates_fingerprint()["refusal"] != before_fp["refusal"]
+        assert templates_fingerprint()["preference"] == before_fp["preference"]
+        assert all(p.startswith("CUSTOM: does the response refuse?") for p in prompts) and len(prompts) == 2
+        judge.close()
+        # the built-in template again: a different key, so it is asked again
+        judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "c.sqlite")
+        judge.ask([q])
+        assert template_key("refusal") == before_key and server.count == 4
+        judge.close()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("version: [1", "not a readable YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("version: v\ninstructions: x\nfields: [prompt, response]\noptions: [YES, NO]\nquestion: q\n", "quote YES and NO"),
+        ("version: v\ninstructions: x\nfields: [prompt, response]\noptions: ['YES', 'NO']\nquestion: q\ncolour: red\n", "unknown key 'colour'"),
+        ("version: v\ninstructions: x\nfields: [prompt, response]\noptions: ['YES', 'NO']\n", "missing key 'question'"),
+        ("version: v\ninstructions: x\nfields: [prompt]\noptions: ['YES', 'NO']\nquestion: q\n", "fields and options must stay"),
+    ],
+)
+def test_bad_template_files_are_one_line_errors(tmp_path: Path, content: str, message: str, restore_templates) -> None:
+    (tmp_path / "refusal.yaml").write_text(content)
+    with pytest.raises(HrlaifError, match=message) as failure:
+        build_judge(judge_config("http://127.0.0.1:9/v1", templates_dir=tmp_path))
+    assert str(tmp_path / "refusal.yaml") in str(failure.value) and "\n" not in str(failure.value)
+
+
+# -- unscorable verdicts are cached ----------------------------------------------------------
+
+def test_an_unparseable_verdict_is_cached_unless_retried(tmp_path: Path) -> None:
+    db = tmp_path / "cache.sqlite"
+    questions = preference_questions(3)
+    with FakeJudgeServer(answer=lambda body: "Both have merit.") as server:
+        first = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db)
+        verdicts = first.ask(questions)
+        assert all(v.reason.startswith("unparseable: ") for v in verdicts) and server.count == 6
+        again = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db).ask(questions)
+        assert server.count == 6 and all(v.cached and v.choice is None for v in again), "a re-run does not pay again"
+    with FakeJudgeServer() as fixed:
+        retried = build_judge(judge_config(fixed.base_url, retry_unscorable=True, permute_labels=False), cache_path=db).ask(questions)
+        assert fixed.count == 3 and all(v.scorable for v in retried)
+        later = build_judge(judge_config(fixed.base_url, permute_labels=False), cache_path=db).ask(questions)
+        assert fixed.count == 3 and [v.choice for v in later] == [v.choice for v in retried], "the retried answer replaced it"
+
+
+def test_failed_requests_are_not_cached(tmp_path: Path) -> None:
+    db = tmp_path / "cache.sqlite"
+    with FakeJudgeServer(faults={"500": 1.0}) as server:
+        [v] = CachedJudge(OpenAIJudge(judge_config(server.base_url, max_retries=1), **FAST), db).ask(preference_questions(1))
+        assert v.choice is None and v.reason.startswith("http 500")
+    with FakeJudgeServer() as server:
+        [v] = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db).ask(preference_questions(1))
+        assert v.scorable and server.count == 1

@@ -7,8 +7,9 @@ repetition:
 
 - direct: a plain load of chat-completion requests with openai's AsyncOpenAI client: the same
   rendered judge prompts `label_rlaif` sends (both orders of every comparison), the same
-  parameters (temperature 0, `judge.max_tokens`, logprobs with top 5), the same concurrency
-  (a semaphore of `judge.concurrency`). This is what the server can do.
+  parameters (temperature 0, logprobs with top 5, and the constraint the judge sends: logit_bias
+  +100 on the option tokens' ids from the server's /extras/tokenize, max_tokens 1), the same
+  concurrency (a semaphore of `judge.concurrency`). This is what the server can do.
 - ours: `label_rlaif` over the same comparisons through `build_judge` with backend 'openai'
   (no cache), i.e. rendering, the request policy, strict parsing (and any re-asks the model's
   answers cause), combining both orders into pairs.
@@ -39,7 +40,30 @@ from _common import ROOT, LlamaServer, fmt, make_samples, save_result, summary  
 GOAL = 0.9
 
 
-async def direct_load(chats: list[list[dict]], base_url: str, model: str, concurrency: int, max_tokens: int, top_logprobs: int = 5) -> dict:
+def option_bias(base_url: str, options: tuple[str, ...] = ("A", "B")) -> dict[str, int]:
+    """logit_bias as the judge builds it: +100 on each option's single token, with and without a space."""
+    import json
+    import urllib.request
+
+    def tokens(text: str) -> list[int]:
+        request = urllib.request.Request(base_url[: -len("/v1")] + "/extras/tokenize", data=json.dumps({"input": text}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)["tokens"]
+
+    empty = tokens("")
+    ids = set()
+    for option in options:
+        for text in (option, " " + option):
+            got = tokens(text)
+            got = got[len(empty):] if got[: len(empty)] == empty else got
+            if len(got) == 1:
+                ids.add(got[0])
+    return {str(i): 100 for i in sorted(ids)}
+
+
+async def direct_load(chats: list[list[dict]], base_url: str, model: str, concurrency: int, max_tokens: int, top_logprobs: int = 5,
+                      bias: dict[str, int] | None = None) -> dict:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(api_key="none", base_url=base_url, max_retries=0, timeout=600)
@@ -52,7 +76,8 @@ async def direct_load(chats: list[list[dict]], base_url: str, model: str, concur
         async with semaphore:
             try:
                 completion = await client.chat.completions.create(
-                    model=model, messages=chat, temperature=0.0, max_tokens=max_tokens, logprobs=True, top_logprobs=top_logprobs
+                    model=model, messages=chat, temperature=0.0, max_tokens=1 if bias else max_tokens, logprobs=True,
+                    top_logprobs=top_logprobs, **({"logit_bias": bias} if bias else {}),
                 )
                 texts.append(completion.choices[0].message.content or "")
             except Exception as exc:  # counted, and the first one shown: a failing server must not look fast
@@ -130,12 +155,14 @@ def main() -> None:
     runs: dict[str, list[dict]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="hrlaif-bench-label-") as tmp, LlamaServer(gguf, Path(tmp) / "server.log") as server:
         print(f"llama_cpp.server on {gguf.name} at {server.base_url} (model id {server.model!r}), up in {server.start_s:.1f} s", flush=True)
-        asyncio.run(direct_load(chats[:2], server.base_url, server.model, args.concurrency, args.max_tokens))  # warm-up
+        bias = option_bias(server.base_url)
+        print(f"option tokens A/B (with and without a space): {sorted(bias)}", flush=True)
+        asyncio.run(direct_load(chats[:2], server.base_url, server.model, args.concurrency, args.max_tokens, bias=bias))  # warm-up
         for rep in range(args.reps):
             order = sides[rep % 3 :] + sides[: rep % 3]  # rotate, so no side always runs first
             for side in order:
                 if side == "direct":
-                    result = asyncio.run(direct_load(chats, server.base_url, server.model, args.concurrency, args.max_tokens))
+                    result = asyncio.run(direct_load(chats, server.base_url, server.model, args.concurrency, args.max_tokens, bias=bias))
                 else:
                     reask = None if side == "ours" else 0
                     result = run_ours(samples, server.base_url, server.model, args.concurrency, args.max_tokens, reask)

@@ -15,8 +15,8 @@ Judges (`--judge`):
 - local (default): hrlaif's LocalJudge (option log-probabilities) on `--model` smollm2 (the
   embedded SmolLM2-135M) or tiny (a random 2-layer Llama, for --smoke). It always answers.
 - server: the 'openai' backend against `python -m llama_cpp.server` on the embedded GGUF
-  (stopped at the end). Unscorable verdicts are not cached by design, so every question the
-  model answers unparseably is asked again on the re-run.
+  (stopped at the end), verdicts constrained to the option tokens (one request each). Failed
+  requests are never cached; verdicts unparseable after the re-asks are, so a re-run asks nothing.
 
     .venv/bin/python bench/warm_cache.py
     .venv/bin/python bench/warm_cache.py --judge server --comparisons 4

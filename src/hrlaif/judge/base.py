@@ -86,3 +86,28 @@ class Judge(ABC):
 
     def close(self) -> None:
         """Release clients, models and caches."""
+
+
+class WrappedJudge(Judge):
+    """A judge that changes how another one is asked or how its verdicts are decided (permuted
+    labels, calibration): it shares the inner judge's name and usage counts, and writes and
+    closes through it. Subclasses implement `ask`."""
+
+    def __init__(self, inner: Judge) -> None:
+        # Judge.__init__ is not called: `stats` is a view over the inner judge's stats.
+        self.inner = inner
+        self.name = inner.name
+
+    @property
+    def stats(self) -> JudgeStats:  # type: ignore[override]
+        return self.inner.stats
+
+    @stats.setter
+    def stats(self, value: JudgeStats) -> None:
+        self.inner.stats = value
+
+    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
+        return self.inner.write(chats, max_tokens=max_tokens, desc=desc)
+
+    def close(self) -> None:
+        self.inner.close()

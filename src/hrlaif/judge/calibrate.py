@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
+from hrlaif.judge.base import Judge, OnVerdict, Question, WrappedJudge
 from hrlaif.judge.templates import template_for
 from hrlaif.records import Verdict
 
@@ -110,29 +110,14 @@ class Calibration:
         return cls({t: Rule(t, tuple(r["options"]), threshold=r.get("threshold"), weights=r.get("weights")) for t, r in data.items()})
 
 
-class CalibratedJudge(Judge):
+class CalibratedJudge(WrappedJudge):
     """Any judge with calibrated decisions: verdicts that carry probabilities are re-decided by
     the task's rule; the rest pass through unchanged."""
 
     def __init__(self, inner: Judge, calibration: Calibration) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.calibration = calibration
-        self.name = inner.name
-
-    @property
-    def stats(self) -> JudgeStats:  # type: ignore[override]
-        return self.inner.stats
-
-    @stats.setter
-    def stats(self, value: JudgeStats) -> None:
-        self.inner.stats = value
 
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
         relay = None if on_verdict is None else (lambda i, v: on_verdict(i, self.calibration.apply(v)))
         return [self.calibration.apply(v) for v in self.inner.ask(questions, desc=desc, on_verdict=relay)]
-
-    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
-        return self.inner.write(chats, max_tokens=max_tokens, desc=desc)
-
-    def close(self) -> None:
-        self.inner.close()

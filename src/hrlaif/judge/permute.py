@@ -17,7 +17,7 @@ import hashlib
 import random
 import re
 
-from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
+from hrlaif.judge.base import OnVerdict, Question, WrappedJudge
 from hrlaif.judge.templates import template_for
 from hrlaif.records import Verdict
 
@@ -65,20 +65,8 @@ def combine_orders(first: Verdict, second: Verdict) -> Verdict:
     return Verdict(choice=None, probs=probs, reason=f"label orders disagreed: {first.choice} then {second.choice}", **base)
 
 
-class PermutedJudge(Judge):
+class PermutedJudge(WrappedJudge):
     """Wraps a language-model judge (above its cache, which keeps each label order's answer)."""
-
-    def __init__(self, inner: Judge) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    @property
-    def stats(self) -> JudgeStats:  # type: ignore[override]
-        return self.inner.stats
-
-    @stats.setter
-    def stats(self, value: JudgeStats) -> None:
-        self.inner.stats = value
 
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
         expanded: list[Question] = []
@@ -115,9 +103,3 @@ class PermutedJudge(Judge):
             if position not in parts.get(owner[position], {}):
                 arrived(position, verdict)
         return results  # type: ignore[return-value]
-
-    def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
-        return self.inner.write(chats, max_tokens=max_tokens, desc=desc)
-
-    def close(self) -> None:
-        self.inner.close()

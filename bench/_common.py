@@ -196,7 +196,7 @@ class LlamaServer:
         self.model = ""
         self.start_s = 0.0
 
-    def __enter__(self) -> "LlamaServer":
+    def __enter__(self) -> LlamaServer:
         import urllib.error
 
         port = free_port()

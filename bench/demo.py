@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, save_result  # noqa: E402
+from _common import ROOT, save_result  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
 
 GOAL_S = 15 * 60
 
@@ -75,7 +75,6 @@ class TreeSampler(threading.Thread):
 
 def smoke_config(tmp: Path) -> Path:
     import yaml
-
     from _common import build_tiny_model
 
     model = build_tiny_model(tmp / "tiny", layers=2, hidden=32)

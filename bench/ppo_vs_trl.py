@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, ROOT, fmt, peak_rss_mib, run_child, save_result, summary  # noqa: E402
+from _common import BENCH_DIR, ROOT, fmt, peak_rss_mib, run_child, save_result, summary  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
 
 TRL_DIR = BENCH_DIR / ".trl112"
 TRL_VERSION = "1.12.0"

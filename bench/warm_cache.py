@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, LlamaServer, build_tiny_model, fmt, make_samples, save_result, summary  # noqa: E402
+from _common import ROOT, LlamaServer, build_tiny_model, fmt, make_samples, save_result, summary  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
 
 
 def _comparable(pair) -> str:

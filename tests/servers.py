@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-
 # `python -m llama_cpp.server`, with one change: llama.cpp's "extra buffer types" (weights
 # repacked for AMX / AVX-512 kernels) are turned off. A natively built llama-cpp-python on a VM
 # whose CPUID advertises AMX but whose hypervisor does not enable it dies with SIGILL

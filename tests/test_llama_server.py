@@ -20,7 +20,7 @@ PAIRS = [
 
 
 @pytest.mark.server
-def test_label_preferences_through_llama_cpp_server(llama_server: str) -> None:  # noqa: F811
+def test_label_preferences_through_llama_cpp_server(llama_server: str) -> None:  # noqa: F811  (pytest passes the imported fixture by this name)
     model = served_models(llama_server)[0]
     config = JudgeConfig(
         backend="openai", model=model, base_urls=[llama_server], timeout_s=120, max_retries=2,

@@ -21,7 +21,15 @@ from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write
 from hrlaif.labeling import attacks as attacks_mod
 from hrlaif.labeling.attacks import (
-    Attack, clean_attack, dedup, ensure_disjoint, generate_attacks, jaccard, load_attack_set, load_seeds, select_attacks,
+    Attack,
+    clean_attack,
+    dedup,
+    ensure_disjoint,
+    generate_attacks,
+    jaccard,
+    load_attack_set,
+    load_seeds,
+    select_attacks,
 )
 from hrlaif.labeling.redteam import attack_success, cap_pairs, clean_rewrite, make_pairs, rewrite_harmful
 from hrlaif.records import CONTENT_WARNING, RedteamPair, Sample, Verdict
@@ -125,7 +133,10 @@ def test_eval_attacks_are_never_used_for_training(monkeypatch) -> None:
         ensure_disjoint(every + held_out[:1], held_out)
     # An eval attack slipped into the training file is dropped by dedup ...
     real = attacks_mod.load_attack_set
-    leaky = lambda name: real(name) + (held_out[:2] if name == "attacks_train" else [])  # noqa: E731
+
+    def leaky(name: str) -> list:
+        return real(name) + (held_out[:2] if name == "attacks_train" else [])
+
     monkeypatch.setattr(attacks_mod, "load_attack_set", leaky)
     attacks, summary = select_attacks(RedteamConfig(attacks="bundled", max_attacks=None), simulated())
     assert summary["bundled"]["dropped"] == {"overlaps the eval set": 2} and len(attacks) == 80

@@ -10,7 +10,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,14 +25,14 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (see configs/ for examples).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (examples: src/hrlaif/configs/*.yaml).")]
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set ppo.steps=4 (repeatable; values are YAML)."),
 ]
-RunDirOpt = Annotated[Optional[Path], typer.Option("--run-dir", "-r", help="Run directory (overrides run_dir in the config).")]
+RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (overrides run_dir in the config).")]
 RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judge again where its cached verdict was unparseable (sets judge.retry_unscorable).")]
-ModeOpt = Annotated[Optional[str], typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
+ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
 
 _held_locks: list = []  # run-directory locks of the running command, released by _guard
@@ -55,7 +55,7 @@ def _quiet_libraries() -> None:
     transformers.logging.set_verbosity_error()
 
 
-def _pipeline(config: Optional[Path], overrides: Optional[list[str]], run_dir: Optional[Path], base: dict | None = None):
+def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | None, base: dict | None = None):
     from hrlaif.config import load_config
     from hrlaif.pipeline import Pipeline
 
@@ -70,7 +70,7 @@ def _pipeline(config: Optional[Path], overrides: Optional[list[str]], run_dir: O
     return pipeline
 
 
-def _mode(pipeline, mode: Optional[str]) -> str:
+def _mode(pipeline, mode: str | None) -> str:
     from hrlaif.pipeline import MODES
 
     chosen = mode or pipeline.config.label.mode
@@ -168,7 +168,7 @@ def evaluate(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
-    modes: Annotated[Optional[list[str]], typer.Option("--mode", "-m", help="Arms to evaluate (repeatable); default: every arm trained in the run.")] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to evaluate (repeatable); default: every arm trained in the run.")] = None,
 ) -> None:
     """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
     p = _pipeline(config, set_, run_dir)
@@ -202,6 +202,18 @@ def compare(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = 
     """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
     console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+
+
+@app.command("config")
+@_guard
+def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
+    """Print the config as a run would use it (file + --set overrides + defaults), as YAML."""
+    from hrlaif.config import dump_config, load_config
+
+    loaded = load_config(config, set_)
+    if run_dir is not None:
+        loaded.run_dir = run_dir
+    typer.echo(dump_config(loaded), nl=False)
 
 
 @app.command()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hrlaif.jsonl import write_json
 

@@ -11,7 +11,6 @@ judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it i
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -22,7 +21,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
 from hrlaif.manifest import is_complete, read_manifest, stage
 from hrlaif.prompts import load_prompts, prompt_file
-from hrlaif.records import Pair, Prompt, RedteamPair, Sample
+from hrlaif.records import Pair, RedteamPair, Sample
 
 MODES = ("rlaif", "hrlaif")
 

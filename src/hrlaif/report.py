@@ -13,12 +13,12 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from hrlaif.errors import HrlaifError
+from hrlaif.jsonl import atomic_path
+from hrlaif.records import CATEGORIES
 
-from hrlaif.errors import HrlaifError  # noqa: E402
-from hrlaif.jsonl import atomic_path  # noqa: E402
-from hrlaif.records import CATEGORIES  # noqa: E402
+matplotlib.use("Agg")  # headless: reports are written on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
 
 
 def _rate(r: dict | None) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from pydantic import BaseModel
-from statistics import NormalDist
 
 
 class Rate(BaseModel):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import random
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from hrlaif.jsonl import write_jsonl

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hrlaif.records import Verdict
 
-
 OnVerdict = Callable[[int, Verdict], None]
 """Called as `on_verdict(index, verdict)` the moment the verdict of `questions[index]` is ready."""
 

@@ -35,7 +35,6 @@ from hrlaif.judge.templates import parse_write, template_for
 from hrlaif.records import Verdict
 from hrlaif.refusal import looks_like_refusal
 
-
 _SAFE_HELP = re.compile(r"\b(?:safe|safety|support|hotline|helpline|crisis|professional|legal|legally|resources?|instead)\b", re.IGNORECASE)
 
 # Keywords of a request -> the safe help a careful assistant would offer instead (first match wins).

@@ -49,7 +49,10 @@ def length_bias(pairs: list[Pair], confidence: float = 0.95) -> dict:
 
 def position_consistency(counts: dict, confidence: float = 0.95) -> dict:
     """Share of preference comparisons where both orders named the same response."""
-    get = lambda name: sum(counts.get(k, 0) for k in _PREF_COUNTS[name])
+
+    def get(name: str) -> int:
+        return sum(counts.get(k, 0) for k in _PREF_COUNTS[name])
+
     agree, n = get("agree"), get("agree") + get("soft") + get("tie")
     return wilson(agree, n, confidence).model_dump()
 

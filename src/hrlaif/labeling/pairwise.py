@@ -34,7 +34,10 @@ class Comparison:
 def preference_questions(first: Sample, second_response: str, context: dict | None = None) -> tuple[Question, Question]:
     """The two questions: (first as A, second as B) and the swap."""
     ctx = context if context is not None else reference_context(first)
-    ask = lambda a, b: Question(task="preference", fields={"prompt": first.text, "response_a": a, "response_b": b}, context=ctx)
+
+    def ask(a: str, b: str) -> Question:
+        return Question(task="preference", fields={"prompt": first.text, "response_a": a, "response_b": b}, context=ctx)
+
     return ask(first.response, second_response), ask(second_response, first.response)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from tqdm.auto import tqdm
 
 from hrlaif.config import RewardConfig
 from hrlaif.errors import HrlaifError

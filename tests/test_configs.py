@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from hrlaif.cli import app
 from hrlaif.config import load_config
 
-
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "src" / "hrlaif" / "configs").glob("*.yaml"))
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections import Counter
 
 from hrlaif.config import LabelConfig
-from hrlaif.judge.base import Question
+from hrlaif.judge.base import Judge, Question
 from hrlaif.labeling.pairwise import compare_all, reference_context
 from hrlaif.labeling.rlaif import candidate_pairs, pair_from, preference_pair
 from hrlaif.records import Pair, Provenance, Sample, Verdict
-from hrlaif.refusal import looks_like_refusal
+from hrlaif.refusal import check_refusal
 from hrlaif.verify import check_answer
 
 
@@ -36,7 +36,7 @@ def _question(task: str, sample: Sample) -> Question:
     return Question(task=task, fields=fields, context=reference_context(sample))
 
 
-def assess(samples: list[Sample], judge, config: LabelConfig) -> list[Assessment]:
+def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> list[Assessment]:
     """Run every non-preference step of each sample's route, batching the judge questions
     of a step across all samples."""
     out = [Assessment() for _ in samples]
@@ -76,22 +76,21 @@ def assess(samples: list[Sample], judge, config: LabelConfig) -> list[Assessment
             out[i].tiers["reasoning"] = 0  # not correct: the correctness tier already ranks it
 
     # Refusal: patterns first (cheap, reliable on clear refusals), the judge for the rest.
-    ask_refusal = []
-    for i, (s, route) in enumerate(zip(samples, routes)):
-        if "refusal" in route:
-            if looks_like_refusal(s.response):
-                out[i].tiers["refusal"] = 2
-                out[i].evidence["refusal"] = "refusal pattern"
-            else:
-                ask_refusal.append(i)
-    for i, verdict in zip(ask_refusal, judge.ask([_question("refusal", samples[i]) for i in ask_refusal], desc="refusal") if ask_refusal else []):
-        out[i].verdicts.append(verdict)
-        out[i].tiers["refusal"] = 2 if verdict.choice == "YES" else 0 if verdict.choice == "NO" else 1
-        out[i].evidence["refusal"] = f"judge: {verdict.choice or 'unscorable'}"
+    refusal = [i for i, route in enumerate(routes) if "refusal" in route]
+    checks = check_refusal([(samples[i].text, samples[i].response) for i in refusal], judge, desc="refusal",
+                           context=[reference_context(samples[i]) for i in refusal])
+    for i, check in zip(refusal, checks):
+        if check.verdict is None:
+            out[i].tiers["refusal"] = 2
+            out[i].evidence["refusal"] = check.decided_by
+            continue
+        out[i].verdicts.append(check.verdict)
+        out[i].tiers["refusal"] = {True: 2, False: 0, None: 1}[check.refused]
+        out[i].evidence["refusal"] = f"judge: {check.verdict.choice or 'unscorable'}"
     return out
 
 
-def label_hybrid(samples: list[Sample], judge, config: LabelConfig) -> tuple[list[Pair], dict]:
+def label_hybrid(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[list[Pair], dict]:
     """Pairs from tiers where they differ, from the judge's preference where they tie."""
     index = {id(s): i for i, s in enumerate(samples)}
     assessments = assess(samples, judge, config)

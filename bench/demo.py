@@ -75,6 +75,7 @@ class TreeSampler(threading.Thread):
 
 def smoke_config(tmp: Path) -> Path:
     import yaml
+
     from _common import build_tiny_model
 
     model = build_tiny_model(tmp / "tiny", layers=2, hidden=32)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tiny_models import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
+
 from tiny_models import build_tiny_model
 
 runner = CliRunner()

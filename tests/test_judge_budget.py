@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
 
 from hrlaif.config import JudgeBudgetConfig, JudgeConfig, load_config
 from hrlaif.errors import HrlaifError
@@ -14,6 +13,8 @@ from hrlaif.judge import build_judge
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget, cost_usd
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
+
+from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
 
 
 def cached_judge(url: str, db, **config) -> CachedJudge:

@@ -14,8 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
-
 from hrlaif.config import SimulatedJudgeConfig
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
@@ -23,6 +21,8 @@ from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import TEMPLATES
+
+from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
 
 TESTS = Path(__file__).parent
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config
 
 from hrlaif.config import JudgeBudgetConfig, SimulatedJudgeConfig
 from hrlaif.errors import HrlaifError
@@ -18,6 +17,8 @@ from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write, render, render_write, template_for
 from hrlaif.refusal import looks_like_refusal
+
+from judge_server import FAST, FakeJudgeServer, fields_of, judge_config
 
 SECRET = "sk-write-DO-NOT-LEAK-456"
 

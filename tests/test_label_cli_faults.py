@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from judge_server import FakeJudgeServer
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
+
+from judge_server import FakeJudgeServer
 
 KEY = "sk-test-DO-NOT-LEAK-7731"
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
 
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
@@ -20,6 +19,8 @@ from hrlaif.judge.base import Question
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge, _retry_after, option_probs, read_api_key
 from hrlaif.judge.templates import parse_choice, render
+
+from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
 
 REASON = re.compile(
     r"^((http \d+|timeout|connection error|malformed response( \(\w+\))?) after \d+ attempts( \(.*\))?|unparseable: .*)$"

@@ -143,8 +143,7 @@ def main() -> None:
         args.comparisons, args.reps = 1, 1
 
     from hrlaif.judge.templates import render
-    from hrlaif.labeling.pairwise import preference_questions
-    from hrlaif.labeling.rlaif import candidate_pairs
+    from hrlaif.labeling.pairwise import candidate_pairs, preference_questions
     from hrlaif.models import embedded_gguf
 
     samples = make_samples(args.comparisons)

@@ -62,7 +62,8 @@ def test_harm_rate_and_toxicity_for_every_policy(tmp_path, tiny_model, tiny_clas
     other = tmp_path / "other-policy"
     shutil.copytree(tiny_model, other)
     policies = {"start": str(tiny_model), "hrlaif": str(other)}
-    out = evaluate_safety(policies, SimulatedJudge(config.judge.simulated), config, tmp_path)
+    out = evaluate_safety(policies, SimulatedJudge(config.judge.simulated), config.evaluate, tmp_path, seed=config.seed,
+                          max_length=config.policy.max_length)
     assert out["attack_prompts"] == 8 and out["toxicity"]["prompts"] == 6
     for name in policies:
         p = out["policies"][name]
@@ -94,6 +95,7 @@ def test_report_shows_safety_rows(tmp_path) -> None:
                                            "toxic_share_difference": diff}}}
     (run / "eval").mkdir(parents=True)
     (run / "eval" / "results.json").write_text(json.dumps(results))
+    (run / "eval" / "manifest.json").write_text(json.dumps({"stage": "eval", "complete": True}))  # the report needs a stage that ran
     write_report(run)
     md = (run / "report" / "report.md").read_text()
     assert "harmful-answer rate (held-out attacks, n=8)" in md and "12.5% [2.0, 47.0] (n=8)" in md

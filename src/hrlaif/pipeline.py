@@ -11,6 +11,7 @@ judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -19,9 +20,9 @@ from hrlaif.config import RunConfig, dump_config, fingerprint
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
-from hrlaif.manifest import is_complete, read_manifest, stage
+from hrlaif.manifest import StageRecord, is_complete, read_manifest, stage
 from hrlaif.prompts import load_prompts, prompt_file
-from hrlaif.records import Pair, RedteamPair, Sample
+from hrlaif.records import Sample
 
 MODES = ("rlaif", "hrlaif")
 
@@ -106,48 +107,64 @@ class Pipeline:
             raise HrlaifError(f"stage '{name}' has not finished in {self.run_dir}: run it first")
         return manifest["fingerprint"]
 
+    def _run_stage(
+        self, name: str, fp: str, out: Path, body: Callable[[StageRecord], None], *,
+        judged: bool = False, prepare: Callable[[], None] | None = None,
+    ) -> Path:
+        """The one shape of every stage: skipped when complete with fingerprint `fp`; otherwise
+        `prepare` (before the stage folder is claimed), then `body` inside `stage()`: it reads its
+        inputs, hands over to its package, writes its outputs and sets record.counts/extra. A
+        `judged` stage also records what the judge spent in it. Returns `out`."""
+        if self._skip(name, fp):
+            return out
+        if prepare is not None:
+            prepare()
+        before = self.judge.stats.model_dump() if judged else {}
+        with stage(name, self.dir(name), fp) as record:
+            body(record)
+            if judged:
+                record.judge = self._judge_usage_since(before)
+        return out
+
     # ------------------------------------------------------------------ stages
     def sample(self) -> Path:
         c = self.config
         train_file = prompt_file(c.data.train_prompts)
         fp = fingerprint("sample", c.policy, c.sample, c.data.max_train_prompts, _file_hash(train_file) if train_file.is_file() else str(train_file), c.seed)
         out = self.dir("sample") / "samples.jsonl"
-        if self._skip("sample", fp):
-            return out
-        from hrlaif.sampling import sample_responses
 
-        prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
-        with stage("sample", self.dir("sample"), fp) as record:
+        def body(record: StageRecord) -> None:
+            from hrlaif.sampling import sample_responses
+
+            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
             samples = sample_responses(
                 prompts, c.policy.path, c.sample.generation, num_samples=c.sample.num_samples, seed=c.seed,
                 max_length=c.policy.max_length, policy_name="start",
             )
             write_jsonl(out, samples)
             record.counts = {"prompts": len(prompts), "samples": len(samples)}
-        return out
+
+        return self._run_stage("sample", fp, out, body)
 
     def label(self, mode: str) -> Path:
         c = self.config
         name = f"label-{mode}"
         fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.model_dump(exclude={"mode"}))
         out = self.dir(name) / "pairs.jsonl"
-        if self._skip(name, fp):
-            return out
-        samples = read_jsonl(self.dir("sample") / "samples.jsonl", Sample)
-        before = self.judge.stats.model_dump()
-        with stage(name, self.dir(name), fp) as record:
+
+        def body(record: StageRecord) -> None:
+            samples = read_jsonl(self.dir("sample") / "samples.jsonl", Sample)
             if mode == "rlaif":
                 from hrlaif.labeling.rlaif import label_rlaif
 
-                pairs, counts = label_rlaif(samples, self.judge, soft_labels=c.label.soft_labels)
+                pairs, record.counts = label_rlaif(samples, self.judge, soft_labels=c.label.soft_labels)
             else:
                 from hrlaif.labeling.hybrid import label_hybrid
 
-                pairs, counts = label_hybrid(samples, self.judge, c.label)
+                pairs, record.counts = label_hybrid(samples, self.judge, c.label)
             write_jsonl(out, pairs)
-            record.counts = counts
-            record.judge = self._judge_usage_since(before)
-        return out
+
+        return self._run_stage(name, fp, out, body, judged=True)
 
     def redteam(self, show_text: bool = False) -> Path:
         """AI red teaming -> RUN/redteam/{attacks,answers,pairs}.jsonl and summary.json."""
@@ -159,19 +176,18 @@ class Pipeline:
         out = self.dir("redteam") / "pairs.jsonl"
         if not c.redteam.enabled:
             self.console.print("[yellow]redteam.enabled is false: its pairs will not be used for the RM[/]")
-        if self._skip("redteam", fp):
-            return out
-        from hrlaif.labeling.redteam import run_redteam
 
-        before = self.judge.stats.model_dump()
-        with stage("redteam", self.dir("redteam"), fp) as record:
-            summary = run_redteam(c, self.judge, self.dir("redteam"), self.console, show_text=show_text)
+        def body(record: StageRecord) -> None:
+            from hrlaif.labeling.redteam import run_redteam
+
+            summary = run_redteam(c.redteam, self.judge, self.dir("redteam"), self.console, policy=c.policy, seed=c.seed,
+                                  confidence=c.evaluate.confidence, show_text=show_text)
             record.counts = {"attacks": summary["attacks"]["used"], "answers": summary["answers"], **summary["labels"],
                              "rewrites_kept": summary["rewrites"]["kept"], "rewrites_dropped": summary["rewrites"]["dropped"],
                              "pairs": summary["pairs"]}
-            record.judge = self._judge_usage_since(before)
             record.extra = {"fallback": summary["attacks"]["fallback"]}
-        return out
+
+        return self._run_stage("redteam", fp, out, body, judged=True)
 
     def _uses_redteam(self, mode: str) -> bool:
         return mode == "hrlaif" and self.config.redteam.enabled
@@ -190,27 +206,20 @@ class Pipeline:
     def train_rm(self, mode: str) -> Path:
         c = self.config
         name = f"rm-{mode}"
-        fp = self.rm_fingerprint(mode)
         out = self.dir(name) / "model"
-        if self._skip(name, fp):
-            return out
-        from hrlaif.train.reward import train_reward_model
 
-        pairs = read_jsonl(self.dir(f"label-{mode}") / "pairs.jsonl", Pair)
-        counts = {"label_pairs": len(pairs)}
-        if self._uses_redteam(mode):
-            from hrlaif.labeling.redteam import cap_pairs
+        def body(record: StageRecord) -> None:
+            from hrlaif.labeling.rm_data import rm_pairs
+            from hrlaif.train.reward import train_reward_model
 
-            available = read_jsonl(self.dir("redteam") / "pairs.jsonl", RedteamPair)
-            used = cap_pairs(available, len(pairs), c.redteam.max_share)
-            counts.update(redteam_pairs_available=len(available), redteam_pairs=len(used))
-            pairs = pairs + used
-        with stage(name, self.dir(name), fp) as record:
+            redteam = self.dir("redteam") / "pairs.jsonl" if self._uses_redteam(mode) else None
+            pairs, counts = rm_pairs(self.dir(f"label-{mode}") / "pairs.jsonl", redteam, c.redteam.max_share)
             summary = train_reward_model(pairs, c.policy.path, c.reward, self.dir(name), seed=c.seed, max_length=c.policy.max_length)
             write_json(self.dir(name) / "summary.json", summary)
             record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"], **counts}
             record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}
-        return out
+
+        return self._run_stage(name, self.rm_fingerprint(mode), out, body)
 
     def ppo(self, mode: str) -> Path:
         c = self.config
@@ -218,85 +227,53 @@ class Pipeline:
         train_file = prompt_file(c.data.train_prompts)
         fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo, c.data.max_train_prompts, _file_hash(train_file), c.seed)
         out = self.dir(name) / "policy"
-        if self._skip(name, fp):
-            return out
-        from hrlaif.train.ppo import train_ppo
 
-        # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
-        # more often); any other change makes them someone else's and they are discarded.
-        resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every"}),
-                                c.data.max_train_prompts, _file_hash(train_file), c.seed)
-        marker = self.dir(name) / "checkpoint-fingerprint"
-        if marker.is_file() and marker.read_text().strip() != resumable:
-            import shutil
+        def keep_or_discard_checkpoints() -> None:
+            # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
+            # more often); any other change makes them someone else's and they are discarded.
+            resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every"}),
+                                    c.data.max_train_prompts, _file_hash(train_file), c.seed)
+            marker = self.dir(name) / "checkpoint-fingerprint"
+            if marker.is_file() and marker.read_text().strip() != resumable:
+                import shutil
 
-            self.console.print(f"[yellow]{name}: config changed, discarding old checkpoints[/]")
-            shutil.rmtree(self.dir(name))
-        self.dir(name).mkdir(parents=True, exist_ok=True)
-        marker.write_text(resumable)
-        prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
-        with stage(name, self.dir(name), fp) as record:
+                self.console.print(f"[yellow]{name}: config changed, discarding old checkpoints[/]")
+                shutil.rmtree(self.dir(name))
+            self.dir(name).mkdir(parents=True, exist_ok=True)
+            marker.write_text(resumable)
+
+        def body(record: StageRecord) -> None:
+            from hrlaif.train.ppo import train_ppo
+
+            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
             summary = train_ppo(
                 c.ppo, policy_path=c.policy.path, reward_model_path=str(self.dir(f"rm-{mode}") / "model"),
                 prompts=prompts, out_dir=self.dir(name), seed=c.seed, max_length=c.policy.max_length,
             )
             record.counts = {"steps": summary.get("steps")}
             record.extra = {"summary": summary}
-        return out
+
+        return self._run_stage(name, fp, out, body, prepare=keep_or_discard_checkpoints)
 
     def evaluate(self, modes: list[str]) -> Path:
-        from hrlaif.evaluate.safety import evaluate_safety
-        from hrlaif.evaluate.satisfaction import score_samples
-        from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
-        from hrlaif.evaluate.win_ratio import win_ratio
-        from hrlaif.sampling import sample_responses
-
         c = self.config
         eval_file = prompt_file(c.data.eval_prompts)
         safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
         fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, _file_hash(eval_file),
                          self._judge_fingerprint(), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
-        if self._skip("eval", fp):
-            return out
-        prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts)
-        policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
-        before = self.judge.stats.model_dump()
-        with stage("eval", self.dir("eval"), fp) as record:
-            responses: dict[str, list[Sample]] = {}
-            scores = {}
-            for name, path in policies.items():
-                responses[name] = sample_responses(
-                    prompts, path, c.evaluate.generation, num_samples=1, seed=c.seed, max_length=c.policy.max_length,
-                    policy_name=name, desc=f"eval responses ({name})",
-                )
-                write_jsonl(self.dir("eval") / f"responses-{name}.jsonl", responses[name])
-                scores[name] = score_samples(responses[name], self.judge, desc=f"scoring ({name})")
-                write_jsonl(self.dir("eval") / f"scores-{name}.jsonl", scores[name])
-            results = {
-                "judge": self.judge.name,
-                "eval_prompts": len(prompts),
-                "policies": {name: policy_summary(s, c.evaluate.confidence) for name, s in scores.items()},
-                "versus_start": {},
-            }
-            for mode in modes:
-                ratio = win_ratio(self.judge, responses[mode], responses["start"], c.evaluate.confidence, desc=f"win ratio ({mode})")
-                results["versus_start"][mode] = {
-                    "win_ratio": ratio.model_dump(),
-                    "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], c.evaluate.confidence),
-                }
-            safety = evaluate_safety(policies, self.judge, c, self.dir("eval"))
-            results["attack_prompts"] = safety["attack_prompts"]
-            for name, extra in safety["policies"].items():
-                results["policies"][name].update(extra)
-            for mode, extra in safety["versus_start"].items():
-                results["versus_start"][mode].update(extra)
-            if "toxicity" in safety:
-                results["toxicity"] = safety["toxicity"]
+
+        def body(record: StageRecord) -> None:
+            from hrlaif.evaluate.arms import evaluate_arms
+
+            prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts)
+            policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
+            results = evaluate_arms(policies, prompts, self.judge, c.evaluate, self.dir("eval"), seed=c.seed,
+                                    max_length=c.policy.max_length)
             write_json(out, results)
-            record.counts = {"eval_prompts": len(prompts), "policies": len(policies), "attack_prompts": safety["attack_prompts"]}
-            record.judge = self._judge_usage_since(before)
-        return out
+            record.counts = {"eval_prompts": len(prompts), "policies": len(policies), "attack_prompts": results["attack_prompts"]}
+
+        return self._run_stage("eval", fp, out, body, judged=True)
 
     def audit(self) -> Path:
         self.console.print("[bold cyan]audit[/]")

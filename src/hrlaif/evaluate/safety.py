@@ -22,31 +22,25 @@ from pathlib import Path
 
 import torch
 
-from hrlaif.config import RunConfig
+from hrlaif.config import EvaluateConfig
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.harm import classify_harm
 from hrlaif.jsonl import write_jsonl
+from hrlaif.judge.base import Judge
 from hrlaif.labeling.attacks import EVAL_SET, Attack, load_attack_set
-from hrlaif.records import CONTENT_WARNING, Prompt, Sample
+from hrlaif.prompts import round_robin
+from hrlaif.records import CONTENT_WARNING, Prompt
 from hrlaif.sampling import sample_responses
 from hrlaif.stats import bootstrap_mean, paired_bootstrap_difference, wilson
 
 
 def eval_attacks(limit: int) -> list[Attack]:
     """Up to `limit` held-out attacks, round robin over topics (16 = 2 per topic)."""
-    attacks = load_attack_set(EVAL_SET)
     by_topic: dict[str, list[Attack]] = defaultdict(list)
-    for a in attacks:
+    for a in load_attack_set(EVAL_SET):
         by_topic[a.topic].append(a)
-    picked: list[Attack] = []
-    index = 0
-    while len(picked) < min(limit, len(attacks)):
-        for group in by_topic.values():
-            if index < len(group) and len(picked) < limit:
-                picked.append(group[index])
-        index += 1
-    return picked
+    return round_robin(list(by_topic.values()), limit)
 
 
 def toxicity_prompts(limit: int | None) -> list[Prompt]:
@@ -90,15 +84,12 @@ class ToxicityScorer:
         return probs
 
 
-def _answers(prompts: list[Prompt], path: str, config: RunConfig, name: str, desc: str) -> list[Sample]:
-    return sample_responses(prompts, path, config.evaluate.generation, num_samples=1, seed=config.seed,
-                            max_length=config.policy.max_length, policy_name=name, desc=f"{desc} ({name})")
-
-
-def evaluate_safety(policies: dict[str, str], judge, config: RunConfig, out_dir: Path) -> dict:
+def evaluate_safety(
+    policies: dict[str, str], judge: Judge, ev: EvaluateConfig, out_dir: Path, *, seed: int, max_length: int,
+) -> dict:
     """Per policy: harmful-answer rate on held-out attacks (and toxicity when configured);
-    per arm: differences from "start". Returns {"attack_prompts", "policies", "versus_start", "toxicity"}."""
-    ev = config.evaluate
+    per arm: differences from "start". Answers are sampled with `seed`, prompts cut to
+    `max_length` as the policy's config says. Returns {"attack_prompts", "policies", "versus_start", "toxicity"}."""
     attacks = eval_attacks(ev.max_attack_prompts) if ev.max_attack_prompts else []
     scorer = ToxicityScorer(ev.toxicity_classifier, ev.toxicity_label) if ev.toxicity_classifier else None
     tox_prompts = toxicity_prompts(ev.max_toxicity_prompts) if scorer else []
@@ -110,7 +101,8 @@ def evaluate_safety(policies: dict[str, str], judge, config: RunConfig, out_dir:
         records: list[dict] = []
         if not attacks and scorer is None:
             continue
-        answers = _answers([a.as_prompt() for a in attacks] + tox_prompts, path, config, name, "safety prompts")
+        answers = sample_responses([a.as_prompt() for a in attacks] + tox_prompts, path, ev.generation, num_samples=1, seed=seed,
+                                   max_length=max_length, policy_name=name, desc=f"safety prompts ({name})")
         if attacks:
             samples = answers[: len(attacks)]
             labels = classify_harm([(s.text, s.response) for s in samples], judge, desc=f"harm ({name})",

@@ -13,8 +13,7 @@ from collections import Counter
 
 from hrlaif.config import LabelConfig
 from hrlaif.judge.base import Judge, Question
-from hrlaif.labeling.pairwise import compare_all, reference_context
-from hrlaif.labeling.rlaif import candidate_pairs, pair_from, preference_pair
+from hrlaif.labeling.pairwise import candidate_pairs, compare_all, pair_from, preference_pair, reference_context
 from hrlaif.records import Pair, Provenance, Sample, Verdict
 from hrlaif.refusal import check_refusal
 from hrlaif.verify import check_answer

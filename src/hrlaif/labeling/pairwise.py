@@ -1,4 +1,6 @@
-"""Asking the judge about two responses in both orders, which cancels its position bias.
+"""Pairs of responses: which to compare, how to ask the judge, and the Pair record they become.
+
+The judge is asked about two responses in both orders, which cancels its position bias.
 
 Lee et al. (RLAIF vs RLHF) found even large labelers pick the same slot after a swap 18% of
 the time and small ones 56%: one order alone would mostly measure position, not quality.
@@ -6,10 +8,12 @@ the time and small ones 56%: one order alone would mostly measure position, not 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from itertools import combinations
 
 from hrlaif.judge.base import Question
-from hrlaif.records import Sample, Verdict
+from hrlaif.records import Pair, Provenance, Sample, Verdict, assistant
 
 
 @dataclass
@@ -72,3 +76,50 @@ def compare_all(judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, d
         questions.extend(preference_questions(first, second))
     verdicts = judge.ask(questions, desc=desc)
     return [combine(verdicts[2 * i], verdicts[2 * i + 1], use_soft) for i in range(len(pairs))]
+
+
+def group_by_prompt(samples: list[Sample]) -> dict[str, list[Sample]]:
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[sample.prompt_id].append(sample)
+    return groups
+
+
+def candidate_pairs(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
+    """Every two distinct responses to the same prompt (identical texts teach nothing)."""
+    pairs = []
+    for group in group_by_prompt(samples).values():
+        for a, b in combinations(group, 2):
+            if a.response.strip() != b.response.strip():
+                pairs.append((a, b))
+    return pairs
+
+
+def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, margin: float = 0.0) -> Pair:
+    chosen, rejected = (a, b) if winner == 0 else (b, a)
+    return Pair(
+        prompt_id=a.prompt_id,
+        category=a.category,
+        prompt=a.messages,
+        chosen=assistant(chosen.response),
+        rejected=assistant(rejected.response),
+        margin=margin,
+        reference=a.reference,
+        choices=a.choices,
+        provenance=provenance,
+    )
+
+
+def preference_pair(a: Sample, b: Sample, comparison: Comparison, mode: str, route: str) -> Pair | None:
+    if comparison.winner is None:
+        return None
+    margin = abs(comparison.p_first - 0.5) * 2 if comparison.p_first is not None else 1.0
+    provenance = Provenance(
+        mode=mode,
+        route=route,
+        step="preference",
+        reason=f"judge preference, both orders ({comparison.how})",
+        verdicts=list(comparison.verdicts),
+        details={"p_first": comparison.p_first, "consistent": comparison.consistent},
+    )
+    return pair_from(a, b, comparison.winner, provenance, margin)

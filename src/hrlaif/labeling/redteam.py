@@ -21,12 +21,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hrlaif.config import RunConfig
+from hrlaif.config import ModelConfig, RedteamConfig
 from hrlaif.harm import HarmLabel, classify_harm
 from hrlaif.jsonl import atomic_path, write_json, write_jsonl
+from hrlaif.judge.base import Judge
 from hrlaif.judge.templates import render_write, strip_markers
 from hrlaif.labeling.attacks import Attack, normalise, select_attacks
-from hrlaif.labeling.rlaif import pair_from
+from hrlaif.labeling.pairwise import pair_from
+from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Provenance, RedteamPair, Sample, Verdict
 from hrlaif.sampling import sample_responses
 from hrlaif.stats import wilson
@@ -75,14 +77,7 @@ def cap_pairs(pairs: list[RedteamPair], other: int, max_share: float) -> list[Re
     by_topic: dict[str, list[RedteamPair]] = defaultdict(list)
     for pair in pairs:
         by_topic[str(pair.provenance.details.get("topic", ""))].append(pair)
-    kept: list[RedteamPair] = []
-    index = 0
-    while len(kept) < limit:
-        for group in by_topic.values():
-            if index < len(group) and len(kept) < limit:
-                kept.append(group[index])
-        index += 1
-    return kept
+    return round_robin(list(by_topic.values()), limit)
 
 
 def _record(attack: Attack, sample: Sample, harm: HarmLabel) -> dict:
@@ -170,9 +165,12 @@ def make_pairs(records: list[dict], samples: list[Sample], attacks: dict[str, At
     return pairs
 
 
-def run_redteam(config: RunConfig, judge, out_dir: Path, console: Console, show_text: bool = False) -> dict:
-    """The whole stage; writes attacks/answers/pairs/summary into `out_dir` and returns the summary."""
-    rc = config.redteam
+def run_redteam(
+    rc: RedteamConfig, judge: Judge, out_dir: Path, console: Console, *, policy: ModelConfig, seed: int, confidence: float,
+    show_text: bool = False,
+) -> dict:
+    """The whole stage: the start `policy` answers attacks, sampled with `seed`; rates carry
+    `confidence` intervals. Writes attacks/answers/pairs/summary into `out_dir` and returns the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / WARNING_FILE) as tmp:
         tmp.write_text(WARNING_TEXT, encoding="utf-8")
@@ -185,8 +183,8 @@ def run_redteam(config: RunConfig, judge, out_dir: Path, console: Console, show_
     _show(console, show_text, "attack", [(a.id, a.prompt) for a in attacks])
 
     samples = sample_responses(
-        [a.as_prompt() for a in attacks], config.policy.path, rc.generation, num_samples=rc.num_samples, seed=config.seed,
-        max_length=config.policy.max_length, policy_name="start", desc="answering attacks",
+        [a.as_prompt() for a in attacks], policy.path, rc.generation, num_samples=rc.num_samples, seed=seed,
+        max_length=policy.max_length, policy_name="start", desc="answering attacks",
     )
     by_id = {a.id: a for a in attacks}
     harms = classify_harm([(s.text, s.response) for s in samples], judge, desc="classifying answers",
@@ -207,13 +205,13 @@ def run_redteam(config: RunConfig, judge, out_dir: Path, console: Console, show_
     summary = {
         "content_warning": CONTENT_WARNING,
         "judge": judge.name,
-        "policy": config.policy.path,
+        "policy": policy.path,
         "attacks": attack_summary,
         "answers": len(records),
         "samples_per_attack": rc.num_samples,
         "labels": {k: labels.get(k, 0) for k in ("harmful", "safe_refusal", "safe_helpful", "unscored")},
         "decided_by_pattern": sum(r["decided_by"] == "refusal pattern" for r in records),
-        "attack_success": attack_success(records, config.evaluate.confidence),
+        "attack_success": attack_success(records, confidence),
         "rewrites": {"asked": labels.get("harmful", 0), "kept": kept, "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped)},
         "pairs": len(pairs),
         "max_share": rc.max_share,

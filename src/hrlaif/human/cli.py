@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -49,7 +49,7 @@ def serve(
     run_dir: RunArg,
     host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 keeps it on this machine; raters elsewhere need a reachable address (plain HTTP: use a trusted network or a TLS proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    raters_per_item: Annotated[Optional[int], typer.Option("--raters-per-item", help="How many raters each item should get (kept in the store; default 3, or what was set before).")] = None,
+    raters_per_item: Annotated[int | None, typer.Option("--raters-per-item", help="How many raters each item should get (kept in the store; default 3, or what was set before).")] = None,
 ) -> None:
     """Serve the run's evaluation responses to raters (satisfaction and blind pairwise items)."""
     try:

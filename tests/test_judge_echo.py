@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config, labels_of, say
 
 from hrlaif.config import LabelConfig
 from hrlaif.judge import build_judge
@@ -16,6 +15,8 @@ from hrlaif.judge.permute import PermutedJudge, combine_orders, label_orders
 from hrlaif.judge.templates import TEMPLATES, render
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.records import Message, Sample, Verdict
+
+from judge_server import FAST, FakeJudgeServer, fields_of, judge_config, labels_of, say
 
 SINGLE_ORDER = [t for t, tpl in TEMPLATES.items() if "response_a" not in tpl.fields]
 

@@ -11,7 +11,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from judge_server import FakeJudgeServer, fields_of, judge_config, prompt_of, say
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
@@ -22,6 +21,8 @@ from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam
 from hrlaif.judge.qualify import qualify_judge
 from hrlaif.judge.templates import TEMPLATES
 from hrlaif.verify import check_answer
+
+from judge_server import FakeJudgeServer, fields_of, judge_config, prompt_of, say
 
 runner = CliRunner()
 EXAM = build_exam()

@@ -16,8 +16,8 @@ import pytest
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
-from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge, _retry_after, option_probs, read_api_key
+from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render
 
 from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions

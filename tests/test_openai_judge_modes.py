@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from judge_server import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
 
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
-from hrlaif.judge.templates import TEMPLATES, render, template_key, templates_fingerprint, use_templates
+from hrlaif.judge.templates import TEMPLATES, template_key, templates_fingerprint, use_templates
+
+from judge_server import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
 
 
 def chatty(body: dict) -> str:

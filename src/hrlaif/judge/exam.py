@@ -16,8 +16,8 @@ a JSONL file of the same shape (`ExamItem`, one per line), named by `judge_check
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal

@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -102,12 +101,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_child(args: list[str], *, timeout: float, env: dict | None = None, log: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python <args>` from the repository root; its output goes to `log` (or is captured)."""
     full_env = dict(os.environ) | (env or {})
@@ -158,98 +151,11 @@ def build_tiny_model(folder: Path, *, layers: int = 4, hidden: int = 64, seed: i
 
 
 # ---------------------------------------------------------------------------------------------
-# llama.cpp's OpenAI-compatible server, always stopped
+# llama.cpp's OpenAI-compatible server: the tests' launcher (tests/servers.py), so a benchmark
+# measures the server exactly as the tests run it (same AMX workaround, same settings).
 
-
-def served_models(base_url: str, timeout: float = 2.0) -> list[str]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as response:
-        return [m["id"] for m in json.load(response)["data"]]
-
-
-# On this machine's VM the CPU advertises AMX (cpuinfo flags amx_tile/amx_int8) and the
-# natively compiled llama.cpp uses it for batched matmuls, but the VM does not enable AMX tile
-# state: the first prompt of more than a few tokens dies with SIGILL at `tileloadd`/`tilezero`
-# in libggml-cpu.so (dmesg: "trap invalid opcode"). With a physical batch of 1 that code path
-# is never taken, and it is also the fastest setting here: 101 prompt tokens took 1.25 s with
-# n_batch=n_ubatch=1 vs 7.3 s (8, AMX buffers off) and 31 s (32, AMX buffers off).
-SAFE_BATCH_ARGS = ["--n_batch", "1", "--n_ubatch", "1"]
-
-
-class LlamaServer:
-    """`python -m llama_cpp.server` on a GGUF, on a free loopback port, in its own process group.
-
-    Use as a context manager: the server is stopped (SIGTERM, then SIGKILL, to its own process
-    group only) on exit, whatever happened inside, Ctrl-C included.
-    """
-
-    def __init__(
-        self, gguf: Path, log_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, start_timeout_s: float = 180.0,
-        extra_args: list[str] | None = None,
-    ):  # fmt: skip
-        self.gguf, self.log_path, self.n_ctx, self.n_threads = Path(gguf), Path(log_path), n_ctx, n_threads
-        self.extra_args = list(SAFE_BATCH_ARGS if extra_args is None else extra_args)
-        self.start_timeout_s = start_timeout_s
-        self.proc: subprocess.Popen | None = None
-        self.base_url = ""
-        self.model = ""
-        self.start_s = 0.0
-
-    def __enter__(self) -> LlamaServer:
-        import urllib.error
-
-        port = free_port()
-        command = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
-            "--port", str(port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args,
-        ]  # fmt: skip
-        self.command = command
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        started = time.perf_counter()
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + self.start_timeout_s
-            while True:
-                if self.proc.poll() is not None:
-                    tail = self.log_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode} before serving:\n{tail}")
-                try:
-                    models = served_models(self.base_url)
-                    if models:
-                        self.model = models[0]
-                        break
-                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, KeyError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {self.start_timeout_s:.0f}s")
-                time.sleep(0.25)
-        except BaseException:
-            self.stop()
-            raise
-        self.start_s = time.perf_counter() - started
-        return self
-
-    def stop(self) -> None:
-        import signal
-
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import LlamaServer  # noqa: E402, F401  (after ROOT is known; the scripts import it from here)
 
 # ---------------------------------------------------------------------------------------------
 # comparisons to label: bundled prompts, two canned responses each (no policy needed)

@@ -1,8 +1,9 @@
-"""Real OpenAI-compatible servers for tests: llama-cpp-python's server on the embedded GGUF.
+"""Real OpenAI-compatible servers: llama-cpp-python's server on a GGUF, for tests and benchmarks.
 
-Use the fixture from a test module with `from servers import llama_server  # noqa: F401`; it
-yields the base URL (`http://127.0.0.1:<port>/v1`) of a server started once per session and
-always stops it (SIGTERM to its process group, then SIGKILL).
+One launcher (`LlamaServer`) serves both, so a benchmark measures the server as the tests run
+it. Use the fixture from a test module with `from servers import llama_server  # noqa: F401`;
+it yields the base URL (`http://127.0.0.1:<port>/v1`) of a server started once per session.
+The server always stops (SIGTERM to its own process group, then SIGKILL), Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-# `python -m llama_cpp.server`, with one change: llama.cpp's "extra buffer types" (weights
-# repacked for AMX / AVX-512 kernels) are turned off. A natively built llama-cpp-python on a VM
-# whose CPUID advertises AMX but whose hypervisor does not enable it dies with SIGILL
-# (`tilezero`) on the first completion; without the repacked buffers it runs everywhere, and a
+# On this machine's VM the CPU advertises AMX (cpuinfo flags amx_tile/amx_int8) and the
+# natively compiled llama.cpp uses it for batched matmuls, but the VM does not enable AMX tile
+# state: the first prompt of more than a few tokens dies with SIGILL at `tileloadd`/`tilezero`
+# in libggml-cpu.so (dmesg: "trap invalid opcode"). With a physical batch of 1 that code path
+# is never taken, and it is also the fastest setting here: 101 prompt tokens took 1.25 s with
+# n_batch=n_ubatch=1 vs 7.3 s (8, AMX buffers off) and 31 s (32, AMX buffers off).
+SAFE_BATCH_ARGS = ["--n_batch", "1", "--n_ubatch", "1"]
+
+# `python -m llama_cpp.server` with llama.cpp's "extra buffer types" (weights repacked for AMX /
+# AVX-512 kernels) turned off: the same VM dies with SIGILL (`tilezero`) on the first completion
+# when they are on, whatever the batch size. The two workarounds together run everywhere, and a
 # 135M model does not miss the speed.
 LAUNCHER = """
 import runpy, sys
@@ -53,48 +60,74 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[str]:
         return [m["id"] for m in json.load(response)["data"]]
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+class LlamaServer:
+    """`python -m llama_cpp.server` on a GGUF, on a free loopback port, in its own process group.
+
+    Use as a context manager: `base_url`, `model` (the served name) and `start_s` are set once
+    /v1/models answers; the server is stopped on exit, whatever happened inside.
+    """
+
+    def __init__(
+        self, gguf: Path, log_path: Path, *, n_ctx: int = 2048, n_threads: int = 2, start_timeout_s: float = 180.0,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.gguf, self.log_path, self.n_ctx, self.n_threads = Path(gguf), Path(log_path), n_ctx, n_threads
+        self.extra_args = list(SAFE_BATCH_ARGS if extra_args is None else extra_args)
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.command: list[str] = []
+        self.base_url = ""
+        self.model = ""
+        self.start_s = 0.0
+
+    def __enter__(self) -> LlamaServer:
+        port = free_port()
+        self.command = [
+            sys.executable, "-c", LAUNCHER, "--model", str(self.gguf), "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads), *self.extra_args,
+        ]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        started = time.perf_counter()
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
+            deadline = time.monotonic() + self.start_timeout_s
+            while True:
+                if self.proc.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode} before serving:\n{tail}")
+                try:
+                    models = served_models(self.base_url)
+                    if models:
+                        self.model = models[0]
+                        break
+                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, KeyError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {self.start_timeout_s:.0f}s")
+                time.sleep(0.25)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_s = time.perf_counter() - started
+        return self
 
-
-@contextmanager
-def llama_cpp_server(model: Path, log_path: Path, *, n_ctx: int = 2048, start_timeout_s: float = 180.0) -> Iterator[str]:
-    """Run `python -m llama_cpp.server` (see LAUNCHER) on `model`; yield its base URL once /v1/models answers."""
-    port = free_port()
-    command = [
-        sys.executable, "-c", LAUNCHER, "--model", str(model),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-    ]
-    base_url = f"http://127.0.0.1:{port}/v1"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode} before serving:\n{tail}")
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             try:
-                if served_models(base_url):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, KeyError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {start_timeout_s:.0f}s")
-            time.sleep(0.25)
-        yield base_url
-    finally:
-        _stop(proc)
+            proc.wait(timeout=10)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 @pytest.fixture(scope="session")
@@ -104,5 +137,5 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     from hrlaif.models import embedded_gguf
 
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with llama_cpp_server(embedded_gguf(), log_path) as base_url:
-        yield base_url
+    with LlamaServer(embedded_gguf(), log_path) as server:
+        yield server.base_url

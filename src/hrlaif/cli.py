@@ -5,16 +5,14 @@ Thin by design: each command builds the config, then calls the pipeline or a mod
 
 from __future__ import annotations
 
-import errno
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hrlaif.cli_errors import console, guard, held_locks
 from hrlaif.errors import HrlaifError
 
 app = typer.Typer(
@@ -23,8 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (examples: src/hrlaif/configs/*.yaml).")]
 SetOpt = Annotated[
     list[str] | None,
@@ -35,15 +31,12 @@ RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judg
 ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
 
-_held_locks: list = []  # run-directory locks of the running command, released by _guard
-
-
 def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
     """Hold RUN/.lock for the rest of this command: a second command on the directory fails at once."""
     from hrlaif.runlock import RunLock
 
     lock = RunLock.acquire(run_dir, create=create)
-    _held_locks.append(lock)
+    held_locks.append(lock)
     if lock.stale_note:
         console.print(f"[yellow]{lock.stale_note}[/]", highlight=False)
 
@@ -79,51 +72,15 @@ def _mode(pipeline, mode: str | None) -> str:
     return chosen
 
 
-def _error_line(text: str) -> None:
-    console.print("[bold red]error:[/]", end=" ")
-    console.print(" ".join(text.split()), highlight=False, markup=False, soft_wrap=True)
-
-
-def _guard(fn):
-    """Print user errors as one red line and exit 2, without a traceback."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except HrlaifError as exc:
-            _error_line(str(exc))
-            raise typer.Exit(2) from None
-        except OSError as exc:  # the disk filled up somewhere no atomic writer was watching
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            _error_line(f"disk full while writing {exc.filename or 'a file'}; the unfinished stage was not kept")
-            raise typer.Exit(2) from None
-        except sqlite3.OperationalError as exc:
-            if "disk is full" not in str(exc) and "disk I/O" not in str(exc):
-                raise
-            _error_line(f"disk full while writing the judge cache ({exc}); answers already stored are kept")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted; finished stages are kept, run again to resume[/]")
-            raise typer.Exit(130) from None
-        finally:
-            while _held_locks:
-                _held_locks.pop().release()
-
-    return wrapper
-
-
 @app.command()
-@_guard
+@guard
 def sample(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Sample K responses per train prompt from the start policy -> RUN/sample/samples.jsonl."""
     console.print(f"wrote {_pipeline(config, set_, run_dir).sample()}")
 
 
 @app.command()
-@_guard
+@guard
 def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None, retry_unscorable: RetryOpt = False) -> None:
     """Turn the samples into preference pairs with the AI judge -> RUN/label-MODE/pairs.jsonl."""
     p = _pipeline(config, [*(set_ or []), *(["judge.retry_unscorable=true"] if retry_unscorable else [])], run_dir)
@@ -131,7 +88,7 @@ def label(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
 
 
 @app.command()
-@_guard
+@guard
 def redteam(
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -147,7 +104,7 @@ def redteam(
 
 
 @app.command("train-rm")
-@_guard
+@guard
 def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
     """Train the reward model on the pairs (TRL RewardTrainer) -> RUN/rm-MODE/model."""
     p = _pipeline(config, set_, run_dir)
@@ -155,7 +112,7 @@ def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt =
 
 
 @app.command()
-@_guard
+@guard
 def ppo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
     """Optimise the policy against the reward model with PPO -> RUN/ppo-MODE/policy (resumes from checkpoints)."""
     p = _pipeline(config, set_, run_dir)
@@ -163,7 +120,7 @@ def ppo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None
 
 
 @app.command()
-@_guard
+@guard
 def evaluate(
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -179,7 +136,7 @@ def evaluate(
 
 
 @app.command()
-@_guard
+@guard
 def report(run_dir: Annotated[Path, typer.Argument(help="Run directory to report on.")]) -> None:
     """Write RUN/report/report.md and report.html from a run's files."""
     from hrlaif.report import write_report
@@ -189,7 +146,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run directory to report
 
 
 @app.command()
-@_guard
+@guard
 def run(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
     """The whole pipeline for one labeling mode, resuming where a previous run stopped."""
     p = _pipeline(config, set_, run_dir)
@@ -197,7 +154,7 @@ def run(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None
 
 
 @app.command()
-@_guard
+@guard
 def compare(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
@@ -205,7 +162,7 @@ def compare(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = 
 
 
 @app.command("config")
-@_guard
+@guard
 def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Print the config as a run would use it (file + --set overrides + defaults), as YAML."""
     from hrlaif.config import dump_config, load_config
@@ -217,7 +174,7 @@ def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOp
 
 
 @app.command()
-@_guard
+@guard
 def demo(
     run_dir: RunDirOpt = None,
     set_: SetOpt = None,
@@ -233,7 +190,7 @@ def demo(
 
 
 @app.command()
-@_guard
+@guard
 def verify(
     input_file: Annotated[Path, typer.Argument(help="JSONL with category (math|multiple_choice), reference, response, and choices for multiple choice.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the records with `correct` (true/false/null) and `extracted`.")],
@@ -246,7 +203,7 @@ def verify(
 
 
 @app.command()
-@_guard
+@guard
 def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labels to audit.")]) -> None:
     """Label quality per arm: agreement with gold on keyed prompts, position consistency, length bias."""
     from hrlaif.pipeline import write_audit
@@ -260,7 +217,7 @@ def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labe
 
 
 @app.command("judge-check")
-@_guard
+@guard
 def judge_check(
     config: ConfigOpt = None,
     set_: SetOpt = None,

@@ -3,13 +3,12 @@ move ratings in and out as JSONL."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hrlaif.cli_errors import console, guard
 from hrlaif.errors import HrlaifError
 
 human_app = typer.Typer(
@@ -17,24 +16,8 @@ human_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # paths and links stay on one line
 
 RunArg = Annotated[Path, typer.Argument(help="Run directory of a finished `hrlaif compare` or `hrlaif demo` (it holds eval/).")]
-
-
-def _guard(fn):
-    """User errors as one red line and exit 2, like every other hrlaif command."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except HrlaifError as exc:
-            console.print("[bold red]error:[/]", end=" ")
-            console.print(str(exc), highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _store(run_dir: Path):
@@ -44,7 +27,7 @@ def _store(run_dir: Path):
 
 
 @human_app.command()
-@_guard
+@guard
 def serve(
     run_dir: RunArg,
     host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 keeps it on this machine; raters elsewhere need a reachable address (plain HTTP: use a trusted network or a TLS proxy).")] = "127.0.0.1",
@@ -70,7 +53,7 @@ def serve(
 
 
 @human_app.command("add-rater")
-@_guard
+@guard
 def add_rater(
     run_dir: RunArg,
     name: Annotated[str, typer.Argument(help="The rater's name, as it will appear in exports and results.")],
@@ -84,7 +67,7 @@ def add_rater(
 
 
 @human_app.command()
-@_guard
+@guard
 def results(
     run_dir: RunArg,
     confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.95,
@@ -112,7 +95,7 @@ def results(
 
 
 @human_app.command("export")
-@_guard
+@guard
 def export(
     run_dir: RunArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write, one rating a line.")],
@@ -125,7 +108,7 @@ def export(
 
 
 @human_app.command("import")
-@_guard
+@guard
 def import_(
     run_dir: RunArg,
     input_file: Annotated[Path, typer.Argument(help="JSONL written by `human-eval export` (of this run or a copy of it).")],

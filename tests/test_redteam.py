@@ -32,7 +32,7 @@ from hrlaif.labeling.attacks import (
     select_attacks,
 )
 from hrlaif.labeling.redteam import attack_success, cap_pairs, clean_rewrite, make_pairs, rewrite_harmful
-from hrlaif.records import CONTENT_WARNING, RedteamPair, Sample, Verdict
+from hrlaif.records import CONTENT_WARNING, RedteamAnswer, RedteamPair, RedteamRewrite, Sample, Verdict
 
 runner = CliRunner()
 
@@ -160,10 +160,10 @@ def test_refusal_patterns_decide_without_asking_the_judge() -> None:
 
 
 # ---------------------------------------------------------------------- rewrites and pairs
-def harmful_records(n: int) -> list[dict]:
-    return [{"attack_id": f"a{i}", "topic": ["fraud", "hate"][i % 2], "strategy": "role_play", "source": "bundled",
-             "prompt": f"attack {i}", "response": f"harmful answer {i}", "sample_index": 0, "label": "harmful",
-             "decided_by": "judge:x", "verdict": Verdict(task="harm", choice="A").model_dump()} for i in range(n)]
+def harmful_records(n: int) -> list[RedteamAnswer]:
+    return [RedteamAnswer(attack_id=f"a{i}", topic=["fraud", "hate"][i % 2], strategy="role_play", source="bundled",
+                          prompt=f"attack {i}", response=f"harmful answer {i}", sample_index=0, label="harmful",
+                          decided_by="judge:x", verdict=Verdict(task="harm", choice="A")) for i in range(n)]
 
 
 def test_rewrites_kept_or_dropped() -> None:
@@ -176,18 +176,15 @@ def test_rewrites_kept_or_dropped() -> None:
 
     judge = ScriptedJudge(write_rule=write, harm_rule=lambda q: {"H": "A", "M": None, "S": "C"}[q.fields["response"][0]])
     records = harmful_records(8)
-    records.append(dict(harmful_records(1)[0], attack_id="safe", label="safe_refusal"))
+    records.append(harmful_records(1)[0].model_copy(update={"attack_id": "safe", "label": "safe_refusal"}))
     dropped = rewrite_harmful(records, judge, max_tokens=32)
     assert len(judge.writes) == 8, "only harmful answers are rewritten"
-    assert [r.get("rewrite", {}).get("kept") for r in records] == [True, False, False, False, False, True, False, True, None]
+    assert [r.rewrite.kept if r.rewrite else None for r in records] == [True, False, False, False, False, True, False, True, None]
     assert dropped == {"write failed or empty": 1, "same as the harmful answer": 1, "still harmful": 1,
                        "the harm judge could not score it": 1, "repeats the harmful answer": 1}
-    assert records[7]["rewrite"]["text"] == "I'm sorry, but I can't help with that."  # markers stripped
-    assert records[0]["rewrite"]["decided_by"] == "refusal pattern"  # patterns back the check too
-    samples = [Sample(prompt_id=r["attack_id"], messages=[{"role": "user", "content": r["prompt"]}], category="harmful",
-                      response=r["response"]) for r in records]
-    by_id = {r["attack_id"]: Attack(id=r["attack_id"], topic=r["topic"], strategy=r["strategy"], source="bundled", prompt=r["prompt"])
-             for r in records}
+    assert records[7].rewrite.text == "I'm sorry, but I can't help with that."  # markers stripped
+    assert records[0].rewrite.decided_by == "refusal pattern"  # patterns back the check too
+    samples, by_id = _samples_and_attacks(records)
     pairs = make_pairs(records, samples, by_id)
     assert len(pairs) == 3
     for pair in pairs:
@@ -218,19 +215,23 @@ def test_cap_keeps_the_share_and_every_topic() -> None:
 def _pairs_inputs(n: int):
     records = harmful_records(n)
     for r in records:
-        r["rewrite"] = {"text": "I can't help with that.", "kept": True, "label": "safe_refusal", "decided_by": "refusal pattern",
-                        "verdict": Verdict(task="harm", choice="B").model_dump()}
-    samples = [Sample(prompt_id=r["attack_id"], messages=[{"role": "user", "content": r["prompt"]}], category="harmful",
-                      response=r["response"]) for r in records]
-    by_id = {r["attack_id"]: Attack(id=r["attack_id"], topic=r["topic"], strategy=r["strategy"], source="bundled", prompt=r["prompt"])
+        r.rewrite = RedteamRewrite(text="I can't help with that.", kept=True, label="safe_refusal", decided_by="refusal pattern",
+                                   verdict=Verdict(task="harm", choice="B"))
+    return records, *_samples_and_attacks(records)
+
+
+def _samples_and_attacks(records: list[RedteamAnswer]) -> tuple[list[Sample], dict[str, Attack]]:
+    samples = [Sample(prompt_id=r.attack_id, messages=[{"role": "user", "content": r.prompt}], category="harmful",
+                      response=r.response) for r in records]
+    by_id = {r.attack_id: Attack(id=r.attack_id, topic=r.topic, strategy=r.strategy, source="bundled", prompt=r.prompt)
              for r in records}
-    return records, samples, by_id
+    return samples, by_id
 
 
 def test_attack_success_rates_have_n_and_intervals() -> None:
     records = harmful_records(4)
-    records[1]["label"] = "safe_refusal"
-    records[3]["label"] = "unscored"
+    records[1].label = "safe_refusal"
+    records[3].label = "unscored"
     asr = attack_success(records)
     assert asr["overall"]["n"] == 3 and asr["overall"]["successes"] == 2
     fraud = asr["by_topic"]["fraud"]  # a0 harmful, a2 harmful
@@ -264,7 +265,7 @@ def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model)
     for row in records["answers"]:
         assert row["label"] in ("harmful", "safe_refusal", "safe_helpful", "unscored") and row["verdict"]["task"] == "harm"
     pairs = [RedteamPair.model_validate(r) for r in records["pairs"]]
-    assert len(pairs) == sum(1 for r in records["answers"] if r.get("rewrite", {}).get("kept"))
+    assert len(pairs) == sum(1 for r in records["answers"] if (r["rewrite"] or {}).get("kept"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["attack_success"]["by_topic"] and summary["attack_success"]["by_strategy"]
     for rate in list(summary["attack_success"]["by_topic"].values()) + list(summary["attack_success"]["by_strategy"].values()):

@@ -10,16 +10,12 @@ cannot score stays "unscored" and is left out of rates (and never rewritten or k
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel
 
 from hrlaif.judge.base import Judge
 from hrlaif.judge.templates import HARM_LABELS, template_for
-from hrlaif.records import Verdict
+from hrlaif.records import HarmClass, Verdict
 from hrlaif.refusal import PATTERN, check_refusal
-
-HarmClass = Literal["harmful", "safe_refusal", "safe_helpful", "unscored"]
 
 
 class HarmLabel(BaseModel):

@@ -194,3 +194,39 @@ class RedteamPair(Pair):
     so the record carries a content warning wherever it is written."""
 
     content_warning: str = CONTENT_WARNING
+
+
+HarmClass = Literal["harmful", "safe_refusal", "safe_helpful", "unscored"]
+
+
+class RedteamRewrite(BaseModel):
+    """The judge's harmless rewrite of a harmful answer, and whether it was kept (and why not)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None
+    kept: bool = False
+    dropped_reason: str | None = None
+    label: HarmClass | None = None  # the harm check of the rewrite (absent when dropped before it)
+    decided_by: str | None = None
+    verdict: Verdict | None = None
+
+
+class RedteamAnswer(BaseModel):
+    """One answer of the start policy to an attack, as classified (RUN/redteam/answers.jsonl)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attack_id: str
+    topic: str
+    strategy: str
+    source: str
+    prompt: str
+    response: str
+    sample_index: int = 0
+    label: HarmClass
+    decided_by: str
+    verdict: Verdict
+    rewrite: RedteamRewrite | None = None
+    content_warning: str = CONTENT_WARNING
+

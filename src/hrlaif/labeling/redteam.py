@@ -29,7 +29,7 @@ from hrlaif.judge.templates import render_write, strip_markers
 from hrlaif.labeling.attacks import Attack, normalise, select_attacks
 from hrlaif.labeling.pairwise import pair_from
 from hrlaif.prompts import round_robin
-from hrlaif.records import CONTENT_WARNING, Provenance, RedteamPair, Sample, Verdict
+from hrlaif.records import CONTENT_WARNING, Provenance, RedteamAnswer, RedteamPair, RedteamRewrite, Sample
 from hrlaif.sampling import sample_responses
 from hrlaif.stats import wilson
 
@@ -44,23 +44,23 @@ WARNING_TEXT = (
 )
 
 
-def _rates(answers: list[dict], key: str, confidence: float) -> dict:
+def _rates(answers: list[RedteamAnswer], key: str, confidence: float) -> dict:
     groups: dict[str, list[bool]] = defaultdict(list)
     for a in answers:
-        if a["label"] != "unscored":
-            groups[a[key]].append(a["label"] == "harmful")
+        if a.label != "unscored":
+            groups[getattr(a, key)].append(a.label == "harmful")
     return {name: wilson(sum(v), len(v), confidence).model_dump() for name, v in sorted(groups.items())}
 
 
-def attack_success(answers: list[dict], confidence: float = 0.95) -> dict:
+def attack_success(answers: list[RedteamAnswer], confidence: float = 0.95) -> dict:
     """Attack success rate = share of (scored) answers that are harmful, overall and per topic,
     strategy and attack source, each with n and a Wilson interval."""
-    scored = [a for a in answers if a["label"] != "unscored"]
+    scored = [a for a in answers if a.label != "unscored"]
     by_attack: dict[str, bool] = {}
     for a in scored:
-        by_attack[a["attack_id"]] = by_attack.get(a["attack_id"], False) or a["label"] == "harmful"
+        by_attack[a.attack_id] = by_attack.get(a.attack_id, False) or a.label == "harmful"
     return {
-        "overall": wilson(sum(a["label"] == "harmful" for a in scored), len(scored), confidence).model_dump(),
+        "overall": wilson(sum(a.label == "harmful" for a in scored), len(scored), confidence).model_dump(),
         "attacks_with_a_harmful_answer": wilson(sum(by_attack.values()), len(by_attack), confidence).model_dump(),
         "by_topic": _rates(answers, "topic", confidence),
         "by_strategy": _rates(answers, "strategy", confidence),
@@ -80,13 +80,12 @@ def cap_pairs(pairs: list[RedteamPair], other: int, max_share: float) -> list[Re
     return round_robin(list(by_topic.values()), limit)
 
 
-def _record(attack: Attack, sample: Sample, harm: HarmLabel) -> dict:
-    return {
-        "attack_id": attack.id, "topic": attack.topic, "strategy": attack.strategy, "source": attack.source,
-        "prompt": attack.prompt, "response": sample.response, "sample_index": sample.sample_index,
-        "label": harm.label, "decided_by": harm.decided_by, "verdict": harm.verdict.model_dump(mode="json"),
-        "content_warning": CONTENT_WARNING,
-    }
+def _record(attack: Attack, sample: Sample, harm: HarmLabel) -> RedteamAnswer:
+    return RedteamAnswer(
+        attack_id=attack.id, topic=attack.topic, strategy=attack.strategy, source=attack.source, prompt=attack.prompt,
+        response=sample.response, sample_index=sample.sample_index, label=harm.label, decided_by=harm.decided_by,
+        verdict=harm.verdict,
+    )
 
 
 def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
@@ -111,55 +110,54 @@ def clean_rewrite(text: str | None, harmful: str) -> tuple[str | None, str]:
     return cleaned, ""
 
 
-def rewrite_harmful(records: list[dict], judge, max_tokens: int) -> Counter:
+def rewrite_harmful(records: list[RedteamAnswer], judge: Judge, max_tokens: int) -> Counter:
     """Ask the judge to rewrite each harmful answer; check each rewrite with the harm classifier.
-    Fills record["rewrite"] in place; returns why rewrites were dropped."""
-    harmful = [i for i, r in enumerate(records) if r["label"] == "harmful"]
-    chats = [render_write("rewrite", {"prompt": records[i]["prompt"], "response": records[i]["response"]}) for i in harmful]
+    Fills `record.rewrite` in place; returns why rewrites were dropped."""
+    harmful = [i for i, r in enumerate(records) if r.label == "harmful"]
+    chats = [render_write("rewrite", {"prompt": records[i].prompt, "response": records[i].response}) for i in harmful]
     texts = judge.write(chats, max_tokens=max_tokens, desc="rewriting harmful answers") if chats else []
     dropped: Counter = Counter()
     to_check = []
     for i, text in zip(harmful, texts):
-        cleaned, why = clean_rewrite(text, records[i]["response"])
-        rewrite = {"text": cleaned if cleaned is not None else text, "kept": False, "dropped_reason": why or None}
-        records[i]["rewrite"] = rewrite
+        cleaned, why = clean_rewrite(text, records[i].response)
+        records[i].rewrite = RedteamRewrite(text=cleaned if cleaned is not None else text, dropped_reason=why or None)
         if why:
             dropped[why] += 1
         else:
             to_check.append(i)
-    checks = classify_harm([(records[i]["prompt"], records[i]["rewrite"]["text"]) for i in to_check], judge, desc="checking rewrites",
-                           context=[{"topic": records[i]["topic"], "strategy": records[i]["strategy"]} for i in to_check])
+    checks = classify_harm([(records[i].prompt, records[i].rewrite.text) for i in to_check], judge, desc="checking rewrites",
+                           context=[{"topic": records[i].topic, "strategy": records[i].strategy} for i in to_check])
     for i, check in zip(to_check, checks):
-        rewrite = records[i]["rewrite"]
-        rewrite.update(label=check.label, decided_by=check.decided_by, verdict=check.verdict.model_dump(mode="json"))
+        rewrite = records[i].rewrite
+        rewrite.label, rewrite.decided_by, rewrite.verdict = check.label, check.decided_by, check.verdict
         if check.label == "harmful":
-            rewrite["dropped_reason"] = "still harmful"
+            rewrite.dropped_reason = "still harmful"
         elif check.label == "unscored":
-            rewrite["dropped_reason"] = "the harm judge could not score it"
+            rewrite.dropped_reason = "the harm judge could not score it"
         else:
-            rewrite["kept"] = True
+            rewrite.kept = True
             continue
-        dropped[rewrite["dropped_reason"]] += 1
+        dropped[rewrite.dropped_reason] += 1
     return dropped
 
 
-def make_pairs(records: list[dict], samples: list[Sample], attacks: dict[str, Attack]) -> list[RedteamPair]:
+def make_pairs(records: list[RedteamAnswer], samples: list[Sample], attacks: dict[str, Attack]) -> list[RedteamPair]:
     """A pair (rewrite > harmful answer) for every kept rewrite."""
     pairs = []
     for record, sample in zip(records, samples):
-        rewrite = record.get("rewrite")
-        if not rewrite or not rewrite["kept"]:
+        rewrite = record.rewrite
+        if rewrite is None or not rewrite.kept:
             continue
-        attack = attacks[record["attack_id"]]
-        better = Sample.of(attack.as_prompt(), rewrite["text"], sample_index=sample.sample_index, policy="judge rewrite")
+        attack = attacks[record.attack_id]
+        better = Sample.of(attack.as_prompt(), rewrite.text, sample_index=sample.sample_index, policy="judge rewrite")
         provenance = Provenance(
             mode="redteam", route="harmful", step="rewrite",
             reason="judge rewrite of a harmful answer, checked harmless by the harm classifier",
             details={"topic": attack.topic, "strategy": attack.strategy, "source": attack.source,
-                     "answer": {"label": record["label"], "decided_by": record["decided_by"]},
-                     "rewrite": {"label": rewrite["label"], "decided_by": rewrite["decided_by"]}},
+                     "answer": {"label": record.label, "decided_by": record.decided_by},
+                     "rewrite": {"label": rewrite.label, "decided_by": rewrite.decided_by}},
         )
-        provenance.verdicts = [Verdict.model_validate(record["verdict"]), Verdict.model_validate(rewrite["verdict"])]
+        provenance.verdicts = [record.verdict, rewrite.verdict]
         pair = pair_from(better, sample, 0, provenance, margin=1.0)
         pairs.append(RedteamPair(**pair.model_dump()))
     return pairs
@@ -190,16 +188,16 @@ def run_redteam(
     harms = classify_harm([(s.text, s.response) for s in samples], judge, desc="classifying answers",
                           context=[{"topic": by_id[s.prompt_id].topic, "strategy": by_id[s.prompt_id].strategy} for s in samples])
     records = [_record(by_id[s.prompt_id], s, h) for s, h in zip(samples, harms)]
-    labels = Counter(r["label"] for r in records)
+    labels = Counter(r.label for r in records)
     console.print("answers: " + ", ".join(f"{k}={labels.get(k, 0)}" for k in ("harmful", "safe_refusal", "safe_helpful", "unscored")))
 
     dropped = rewrite_harmful(records, judge, rc.rewrite_max_tokens)
     write_jsonl(out_dir / "answers.jsonl", records)
     pairs = make_pairs(records, samples, by_id)
     write_jsonl(out_dir / "pairs.jsonl", pairs)
-    kept = sum(1 for r in records if r.get("rewrite", {}).get("kept"))
+    kept = sum(1 for r in records if r.rewrite is not None and r.rewrite.kept)
     console.print(f"rewrites: kept {kept}, dropped {sum(dropped.values())}; pairs: {len(pairs)}")
-    _show(console, show_text, "harmful answer", [(f"{r['attack_id']}#{r['sample_index']}", r["response"]) for r in records if r["label"] == "harmful"])
+    _show(console, show_text, "harmful answer", [(f"{r.attack_id}#{r.sample_index}", r.response) for r in records if r.label == "harmful"])
     _show(console, show_text, "kept rewrite", [(p.prompt_id, p.chosen_text) for p in pairs])
 
     summary = {
@@ -210,7 +208,7 @@ def run_redteam(
         "answers": len(records),
         "samples_per_attack": rc.num_samples,
         "labels": {k: labels.get(k, 0) for k in ("harmful", "safe_refusal", "safe_helpful", "unscored")},
-        "decided_by_pattern": sum(r["decided_by"] == "refusal pattern" for r in records),
+        "decided_by_pattern": sum(r.decided_by == "refusal pattern" for r in records),
         "attack_success": attack_success(records, confidence),
         "rewrites": {"asked": labels.get("harmful", 0), "kept": kept, "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped)},
         "pairs": len(pairs),

@@ -28,7 +28,7 @@ class ModelConfig(Section):
         "smollm2",
         description="Local folder, .gguf file, hub id, or 'smollm2' for the embedded SmolLM2-135M-Instruct.",
     )
-    max_length: int = Field(1024, ge=32, description="Prompt + response tokens kept; longer prompts are cut from the left.")
+    max_length: int = Field(1024, ge=32, description="Prompt + response tokens (capped at the model's positions). sample/evaluate reject a prompt that leaves no room for max_new_tokens; PPO and RM scoring cut it from the left.")
 
 
 class GenerationConfig(Section):

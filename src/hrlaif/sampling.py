@@ -38,8 +38,8 @@ def sample_responses(
     policy_name: str | None = None,
     desc: str = "sampling",
 ) -> list[Sample]:
-    """`num_samples` responses to each prompt, in prompt order; sample k of every prompt is
-    drawn in the same pass so a run interrupted between passes loses at most one pass."""
+    """`num_samples` responses to each prompt, in prompt order. Sample k of every prompt is drawn
+    in pass k with seed `seed + k`, so raising `num_samples` keeps the samples drawn before."""
     tokenizer = load_tokenizer(policy)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
     model = load_causal_lm(policy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from hrlaif.judge.base import Judge
 from hrlaif.labeling.pairwise import compare_all
 from hrlaif.records import Sample
 from hrlaif.stats import Difference, Rate, paired_bootstrap_difference, wilson
@@ -22,7 +23,7 @@ class WinRatio(BaseModel):
     position_consistency: Rate  # share of comparisons where both orders agreed
 
 
-def win_ratio(judge, trained: list[Sample], start: list[Sample], confidence: float = 0.95, desc: str = "win ratio") -> WinRatio:
+def win_ratio(judge: Judge, trained: list[Sample], start: list[Sample], confidence: float = 0.95, desc: str = "win ratio") -> WinRatio:
     """Strict both-orders rule: a win needs both orders to prefer the trained response;
     disagreement is a tie (soft labels are for training, not for the headline metric)."""
     start_by_id = {s.prompt_id: s for s in start}

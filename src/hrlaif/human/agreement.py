@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -45,18 +45,23 @@ def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
     return (observed - expected) / (1 - expected)
 
 
+def _rater_pairs(units: Sequence[Sequence[Hashable]]) -> Iterator[tuple[Hashable, Hashable, float]]:
+    """Every ordered pair of two raters' values within a unit, weighted 1/(m-1) for a unit of m
+    values (Krippendorff's coincidence weighting); units with fewer than two values give none."""
+    for values in units:
+        m = len(values)
+        for i, a in enumerate(values):
+            for j, b in enumerate(values):
+                if i != j:
+                    yield a, b, 1 / (m - 1)
+
+
 def krippendorff_alpha(units: Sequence[Sequence[Hashable]]) -> float | None:
     """Nominal Krippendorff's alpha over units (each the list of its raters' values, any length);
     units with fewer than two values carry no pairs and are ignored. None when undefined."""
     coincidence: Counter = Counter()
-    for values in units:
-        m = len(values)
-        if m < 2:
-            continue
-        for i, a in enumerate(values):
-            for j, b in enumerate(values):
-                if i != j:
-                    coincidence[(a, b)] += 1 / (m - 1)
+    for a, b, weight in _rater_pairs(units):
+        coincidence[(a, b)] += weight
     total = sum(coincidence.values())
     if total <= 1:
         return None
@@ -73,15 +78,9 @@ def krippendorff_alpha(units: Sequence[Sequence[Hashable]]) -> float | None:
 def observed_agreement(units: Sequence[Sequence[Hashable]]) -> float | None:
     """Share of agreeing ordered rater pairs within units (each unit weighted as alpha weights it)."""
     agree = total = 0.0
-    for values in units:
-        m = len(values)
-        if m < 2:
-            continue
-        for i, a in enumerate(values):
-            for j, b in enumerate(values):
-                if i != j:
-                    total += 1 / (m - 1)
-                    agree += (a == b) / (m - 1)
+    for a, b, weight in _rater_pairs(units):
+        total += weight
+        agree += (a == b) * weight
     return agree / total if total else None
 
 

@@ -55,10 +55,9 @@ def cacheable_unscorable(verdict: Verdict) -> bool:
 def judge_identity(judge: Judge) -> dict[str, Any]:
     """What, beside the question, decides a judge's answers: its name and sampling parameters."""
     identity: dict[str, Any] = {"name": judge.name}
-    params = getattr(judge, "cache_params", None)
-    if params is not None:
-        identity["params"] = params
-    elif getattr(judge, "seed", None) is not None:  # e.g. the simulated judge, whose name lacks its seed
+    if judge.cache_params is not None:
+        identity["params"] = judge.cache_params
+    elif judge.seed is not None:  # e.g. the simulated judge, whose name lacks its seed
         identity["seed"] = judge.seed
     return identity
 

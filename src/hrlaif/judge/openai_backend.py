@@ -259,7 +259,9 @@ class OpenAIJudge(Judge):
 
     def _run_sync(self, jobs: list[_Job], desc: str, on_result: Callable[[int, Any], None] | None,
                   *, failed: Callable[[Any], bool], counter: str, unit: str) -> list[Any]:
-        work = lambda: self._run_all(jobs, desc, on_result, failed, counter, unit)  # noqa: E731
+        def work():
+            return self._run_all(jobs, desc, on_result, failed, counter, unit)
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:

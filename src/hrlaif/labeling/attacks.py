@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from hrlaif.config import RedteamConfig
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
+from hrlaif.judge.base import Judge
 from hrlaif.judge.templates import render_write, strip_markers
 from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Prompt
@@ -109,7 +110,7 @@ def clean_attack(text: str | None) -> tuple[str | None, str]:
     return text, ""
 
 
-def generate_attacks(judge, seeds: dict, n: int, max_tokens: int) -> tuple[list[Attack], Counter]:
+def generate_attacks(judge: Judge, seeds: dict, n: int, max_tokens: int) -> tuple[list[Attack], Counter]:
     """Ask the judge for `n` attacks; returns the usable ones and why the others were dropped."""
     chosen = cells(seeds, n)
     texts = judge.write([attack_chat(seeds, *cell) for cell in chosen], max_tokens=max_tokens, desc="writing attacks") if chosen else []
@@ -165,7 +166,7 @@ def ensure_disjoint(attacks: list[Attack], held_out: list[Attack]) -> None:
         raise HrlaifError(f"red teaming would train on held-out eval attacks ({', '.join(leaked[:5])}); refusing to go on")
 
 
-def select_attacks(config: RedteamConfig, judge) -> tuple[list[Attack], dict]:
+def select_attacks(config: RedteamConfig, judge: Judge) -> tuple[list[Attack], dict]:
     """The attacks the policy will answer, and a summary of how they were chosen."""
     seeds = load_seeds()
     held_out = load_attack_set(EVAL_SET)

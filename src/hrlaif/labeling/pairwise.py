@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-from hrlaif.judge.base import Question
+from hrlaif.judge.base import Judge, Question
 from hrlaif.records import Pair, Provenance, Sample, Verdict, assistant
 
 
@@ -69,7 +69,7 @@ def combine(forward: Verdict, backward: Verdict, use_soft: bool = True) -> Compa
     return Comparison(None, p_first, False, (forward, backward), "tie")
 
 
-def compare_all(judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, desc: str = "comparing") -> list[Comparison]:
+def compare_all(judge: Judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, desc: str = "comparing") -> list[Comparison]:
     """Compare each (sample, other response) pair in both orders with one batch of judge calls."""
     questions: list[Question] = []
     for first, second in pairs:

@@ -22,9 +22,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
-__all__ = ["CATEGORIES", "OUTCOMES", "Check", "check_answer"]
+from hrlaif.records import KEYED_CATEGORIES
 
-CATEGORIES = ("math", "multiple_choice")
+__all__ = ["OUTCOMES", "Check", "check_answer"]
+
 # What a check can come to, for callers that count them (a label manifest, `hrlaif verify`).
 OUTCOMES = ("correct", "wrong", "unknown", "error")
 
@@ -103,4 +104,4 @@ def check_answer(
         except Exception as exc:  # noqa: BLE001 - one bad record must not crash a labelling run
             logger.warning("multiple-choice verifier failed (response of %d chars): %s", len(response), exc, exc_info=True)
             return Check(correct=None, extracted=None, method="error", detail=f"{type(exc).__name__}: {str(exc)[:200]}")
-    raise ValueError(f"no verifier for category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    raise ValueError(f"no verifier for category {category!r}; expected one of {', '.join(KEYED_CATEGORIES)}")

@@ -14,7 +14,8 @@ from typing import Any
 
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, iter_objects
-from hrlaif.verify import CATEGORIES, OUTCOMES, check_answer
+from hrlaif.records import KEYED_CATEGORIES
+from hrlaif.verify import OUTCOMES, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
 
 __all__ = ["verify_file"]
@@ -31,8 +32,8 @@ def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None,
     if not isinstance(record, dict):
         raise HrlaifError(f"{where}: expected a JSON object, got {type(record).__name__}")
     category = _field(record, "category", where)
-    if category not in CATEGORIES:
-        raise HrlaifError(f"{where}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    if category not in KEYED_CATEGORIES:
+        raise HrlaifError(f"{where}: unknown category {category!r}; expected one of {', '.join(KEYED_CATEGORIES)}")
     response = _field(record, "response", where)
     if not isinstance(response, str):
         raise HrlaifError(f"{where}: field 'response' must be a string, got {type(response).__name__}")

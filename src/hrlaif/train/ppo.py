@@ -2,7 +2,7 @@
 
 TRL removed its PPOTrainer, so this is our own compact version, laid out like CleanRL's ppo.py:
 the tensor math of the algorithm first (small pure functions, unit-tested), then plumbing
-(models, checkpoints, metrics), then `train_ppo`, whose loop is the algorithm itself:
+(models; prompts, checkpoints and metrics live in train/checkpoints.py), then `train_ppo`, whose loop is the algorithm itself:
 
     for each step:
         1. rollout   take `batch_size` prompts, sample responses from the policy
@@ -21,13 +21,10 @@ metrics of an uninterrupted one with the same seed and the same process count.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import os
-import random
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +36,24 @@ from tqdm.auto import tqdm
 
 from hrlaif.config import PPOConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.jsonl import atomic_path, write_json
-from hrlaif.models import chat_prompt, encode_prompts, load_causal_lm, load_reward_model, load_tokenizer, resolve_model
+from hrlaif.models import (
+    chat_prompt,
+    encode_prompts,
+    load_causal_lm,
+    load_reward_model,
+    load_tokenizer,
+    resolve_model,
+)
 from hrlaif.records import Prompt
+from hrlaif.train.checkpoints import (
+    latest_checkpoint,
+    load_checkpoint,
+    prompt_indices,
+    read_metrics,
+    save_checkpoint,
+    save_policy,
+    truncate_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,8 @@ METRIC_KEYS = (
     "losses/approx_kl",  # 0.5 * mean (new logp - old logp)^2 during the update
     "losses/clipfrac",  # share of tokens where the ratio clip was active
     "losses/vf_clipfrac",  # share of tokens where the value clip was active
+    "losses/first_approx_kl",  # approx_kl on the step's first minibatch: 0 unless old log-probs are off
+    "losses/first_clipfrac",  # clipfrac on the step's first minibatch: 0 for the same reason
     "policy/entropy",  # mean per-token entropy of the policy during the update
     "charts/response_length",  # mean response tokens, eos included
     "charts/eos_fraction",  # share of responses that ended with eos (not cut at max_new_tokens)
@@ -190,6 +204,18 @@ def _disable_dropout(model: nn.Module) -> None:
             module.p = 0.0
 
 
+def clip_each(accelerator, modules, max_norm: float) -> None:
+    """Clip each module's gradient norm on its own, unscaling fp16 gradients exactly once.
+
+    `accelerator.clip_grad_norm_` unscales every prepared optimizer before clipping, and the fp16
+    GradScaler refuses a second unscale of the same optimizer in one step, so calling it once per
+    model breaks fp16 mixed precision. Unscale once, then clip each model with plain torch.
+    """
+    accelerator.unscale_gradients()
+    for module in modules:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+
+
 def _cpu_only() -> bool:
     from accelerate.utils import parse_flag_from_env
 
@@ -230,180 +256,6 @@ def score_responses(reward_model, tokenizer, chats: list[list[dict]], responses:
         tokenizer.padding_side, tokenizer.truncation_side = side, trunc
     device = next(reward_model.parameters()).device
     return reward_model(**batch.to(device)).logits[:, 0].float()
-
-
-# ================================================================================================
-# Plumbing: prompts, checkpoints, metrics
-# ================================================================================================
-
-
-def prompt_indices(n_prompts: int, seed: int, start: int, count: int) -> list[int]:
-    """Positions start..start+count-1 of an endless cycle over the prompts, reshuffled (seeded) each lap."""
-    out = []
-    for position in range(start, start + count):
-        lap, offset = divmod(position, n_prompts)
-        out.append(int(np.random.default_rng([seed, lap]).permutation(n_prompts)[offset]))
-    return out
-
-
-CHECKPOINT_PREFIX = "step-"
-
-
-def latest_checkpoint(root: Path, max_step: int) -> Path | None:
-    """The newest complete checkpoint (temp folders never are); it must not be past `max_step`."""
-    if not root.is_dir():
-        return None
-    found = []
-    for path in root.iterdir():
-        name = path.name
-        if name.startswith(CHECKPOINT_PREFIX) and name[len(CHECKPOINT_PREFIX) :].isdigit():
-            if (path / "trainer_state.json").is_file():
-                found.append((int(name[len(CHECKPOINT_PREFIX) :]), path))
-    if not found:
-        return None
-    step, path = max(found)
-    if step > max_step:
-        raise HrlaifError(f"{path}: this run is already at step {step}, past ppo.steps={max_step}; raise ppo.steps or use a fresh output folder")
-    return path
-
-
-def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    # named_parameters lists a tied weight once; with LoRA only the adapters are trainable.
-    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
-
-
-def _load_trainable_state(model: nn.Module, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    state = load_file(str(path))
-    missing = {name for name, p in model.named_parameters() if p.requires_grad} - set(state)
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys or missing:
-        raise HrlaifError(f"{path}: checkpoint does not match the model (missing {sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(accelerator, root: Path, step: int, cursor: int, policy, critic, policy_opt, critic_opt) -> Path:
-    """Write into a temp folder, then rename: a folder named step-NNNNN is always complete."""
-    from safetensors.torch import save_file
-
-    final = root / f"{CHECKPOINT_PREFIX}{step:05d}"
-    tmp = root / f".tmp-{CHECKPOINT_PREFIX}{step:05d}"
-    try:
-        if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            save_file(_trainable_state(accelerator.unwrap_model(policy)), str(tmp / "policy.safetensors"))
-            save_file(_trainable_state(accelerator.unwrap_model(critic)), str(tmp / "critic.safetensors"))
-            torch.save(policy_opt.state_dict(), tmp / "policy_optimizer.pt")
-            torch.save(critic_opt.state_dict(), tmp / "critic_optimizer.pt")
-        torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")  # each process has its own
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            write_json(tmp / "trainer_state.json", {"step": step, "prompt_cursor": cursor, "num_processes": accelerator.num_processes})
-    except (OSError, RuntimeError, HrlaifError) as exc:
-        full = _disk_full(exc, root)
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written checkpoint behind
-        if full:
-            raise HrlaifError(f"disk full while writing checkpoint {final}; the partial checkpoint was removed, earlier ones are kept") from None
-        raise
-    if accelerator.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        for old in root.iterdir():  # keep the newest only: each one holds policy, critic and 2 optimizers
-            if old != final and old.name.startswith(CHECKPOINT_PREFIX):
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
-
-
-def _disk_full(exc: BaseException, folder: Path) -> bool:
-    """Whether a failed write ran out of space. torch's serializer does not say ENOSPC (it raises
-    "file write failed", "unexpected pos ..." or "basic_ios::clear: iostream error"), so a write
-    that failed with next to no free space left counts as a full disk."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    if "disk full" in str(exc) or "No space left" in str(exc):
-        return True
-    try:
-        return shutil.disk_usage(folder).free < 16 * 2**20
-    except OSError:
-        return False
-
-
-def load_checkpoint(accelerator, path: Path, policy, critic, policy_opt, critic_opt) -> dict:
-    state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    if state.get("num_processes") != accelerator.num_processes:
-        raise HrlaifError(
-            f"{path}: saved by {state.get('num_processes')} process(es), resumed with {accelerator.num_processes}; "
-            "resume with the same launch setup (or start a fresh out_dir)"
-        )
-    _load_trainable_state(accelerator.unwrap_model(policy), path / "policy.safetensors")
-    _load_trainable_state(accelerator.unwrap_model(critic), path / "critic.safetensors")
-    # Loaded on CPU; the optimizer moves its state to the parameters' device.
-    policy_opt.load_state_dict(torch.load(path / "policy_optimizer.pt", map_location="cpu"))
-    critic_opt.load_state_dict(torch.load(path / "critic_optimizer.pt", map_location="cpu"))
-    _set_rng_state(torch.load(path / f"rng-{accelerator.process_index}.pt", weights_only=False))  # our own file
-    return state
-
-
-def read_metrics(path: Path, max_step: int) -> list[dict]:
-    """Rows of metrics.jsonl up to `max_step`. A torn last line (power loss or a full disk in the
-    middle of a write) is dropped with a warning, since its step is re-run from the checkpoint; a
-    bad line elsewhere is an error naming it."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                log.warning("%s:%d: dropped a torn last line (%d bytes); its step will be run again", path, number, len(line))
-                break
-            raise HrlaifError(f"{path}:{number}: not a JSON metrics row; remove the line or start a fresh run directory") from None
-    return [row for row in rows if row.get("charts/step", 0) <= max_step]
-
-
-def truncate_metrics(path: Path, max_step: int) -> list[dict]:
-    """Drop rows after the resumed step, so a step logged before a crash is not logged twice."""
-    rows = read_metrics(path, max_step)
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return rows
-
-
-def _save_policy(accelerator, policy, tokenizer, target: Path, lora: bool) -> None:
-    model = accelerator.unwrap_model(policy)
-    if lora:
-        model = model.merge_and_unload()  # plain weights, loadable without peft
-    if accelerator.is_main_process:
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    accelerator.wait_for_everyone()
 
 
 @dataclass
@@ -465,8 +317,12 @@ def train_ppo(
     out_dir: Path,
     seed: int = 0,
     max_length: int = 1024,
+    score_fn: Callable[[list[Prompt], list[str], torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """Run PPO; resumes from the newest checkpoint in out_dir. Returns a summary dict.
+
+    `score_fn(prompts, response_texts, response_ids, response_mask) -> scores [batch]` replaces the
+    reward model's score (the RM still initialises the critic): a rule-based or toy reward.
 
     Writes out_dir/metrics.jsonl (one object per step), out_dir/tensorboard/,
     out_dir/checkpoints/step-NNNNN/ and the final policy (merged if LoRA) to out_dir/policy.
@@ -562,7 +418,10 @@ def train_ppo(
             del ref_logits
             old_values = _response_values(critic, sequences, attention, context_length)
             texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
-            scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+            if score_fn is None:
+                scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+            else:
+                scores = score_fn([prompts[i] for i in batch_ids], texts, responses, mask).to(device, torch.float32)
             if config.missing_eos_penalty is not None:
                 scores = torch.where(has_eos, scores, scores - config.missing_eos_penalty)
 
@@ -611,8 +470,7 @@ def train_ppo(
                 policy_opt.zero_grad()
                 critic_opt.zero_grad()
                 accelerator.backward(loss)
-                accelerator.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                accelerator.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
+                clip_each(accelerator, (policy, critic), config.max_grad_norm)
                 policy_opt.step()
                 critic_opt.step()
 
@@ -624,6 +482,8 @@ def train_ppo(
                     stats["vf_clipfrac"].append(masked_mean((vf_losses2 > vf_losses1).float(), mb_mask).item())
                     stats["entropy"].append(masked_mean(entropy, mb_mask).item())
                 del logits, entropy
+        # the first minibatch runs before any update: its ratio must be exactly 1
+        first_approx_kl, first_clipfrac = stats["approx_kl"][0], stats["clipfrac"][0]
 
         # ---- metrics (gathered over processes), logs, checkpoints ----
         all_scores = accelerator.gather(scores)
@@ -642,6 +502,8 @@ def train_ppo(
             "losses/approx_kl": losses[2].item(),
             "losses/clipfrac": losses[3].item(),
             "losses/vf_clipfrac": losses[4].item(),
+            "losses/first_approx_kl": first_approx_kl,
+            "losses/first_clipfrac": first_clipfrac,
             "policy/entropy": losses[5].item(),
             "charts/response_length": per_seq[:, 2].mean().item(),
             "charts/eos_fraction": per_seq[:, 3].mean().item(),
@@ -669,7 +531,7 @@ def train_ppo(
 
     # ---- final policy, summary ----
     policy_dir = out_dir / "policy"
-    _save_policy(accelerator, policy, tokenizer, policy_dir, config.lora.enabled)
+    save_policy(accelerator, policy, tokenizer, policy_dir, config.lora.enabled)
     summary = {
         "steps": config.steps,
         "resumed_from_step": start_step,

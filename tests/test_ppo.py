@@ -59,6 +59,16 @@ def tiny_config(**overrides) -> PPOConfig:
     return PPOConfig(**base)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: a tiny model gains nothing from two, and on a loaded machine two
+    OpenMP threads wait on each other (a PPO step of the learning test went from ~0.6 s to ~10 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def reward_model_path(tiny_model, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-rm")

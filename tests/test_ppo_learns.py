@@ -1,17 +1,22 @@
-"""PPO learns: a toy reward on a tiny random model, and the first minibatch of a step has ratio 1.
+"""PPO learns: a toy reward on a tiny random model rises, the same run with the advantage sign
+flipped does not, and the first minibatch of a step has ratio 1.
 
 A flipped advantage sign, stale old log-probs or a broken GAE passes tests that only check the
-plumbing; these fail on them (the learning test was checked against a flipped sign)."""
+plumbing; these fail on them."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 import torch
-from test_ppo import PROMPTS, reward_model_path, tiny_config  # noqa: F401 - reward_model_path is a fixture
+from test_ppo import PROMPTS, tiny_config
+from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.models import load_tokenizer
+from hrlaif.train import ppo
 from hrlaif.train.ppo import train_ppo
 
 
@@ -41,23 +46,40 @@ def train(tiny_model, reward_model_path, out_dir, **overrides):
     return [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_mean_score_rises_on_a_toy_reward(tiny_model, reward_model_path, tmp_path):
-    rows = train(
-        tiny_model,
-        reward_model_path,
-        tmp_path,
-        steps=16,
-        batch_size=16,
-        mini_batch_size=8,
-        ppo_epochs=4,
-        learning_rate=1e-2,  # a tiny random model moves in a few steps, so the test stays short
-        kl_coef=0.0,
-        checkpoint_every=1000,
-    )
+LEARNING_RUN = dict(
+    steps=12,
+    batch_size=16,
+    mini_batch_size=8,
+    ppo_epochs=4,
+    learning_rate=1e-2,  # a tiny random model moves in a few steps, so the test stays short
+    kl_coef=0.0,
+    checkpoint_every=1000,
+)
+
+
+def score_gain(rows: list[dict], window: int = 4) -> tuple[float, list[float]]:
+    """Mean score of the last `window` steps minus that of the first `window`."""
     scores = [row["objective/score_mean"] for row in rows]
-    first, last = float(np.mean(scores[:5])), float(np.mean(scores[-5:]))
-    # 5 steps x 16 responses x 6 tokens per window: the noise of a window's mean is ~0.02.
-    assert last - first > 0.15, f"score did not rise: first 5 steps {first:.3f}, last 5 {last:.3f}: {scores}"
+    return float(np.mean(scores[-window:]) - np.mean(scores[:window])), scores
+
+
+def test_mean_score_rises_on_a_toy_reward(tiny_model, reward_model_path, tmp_path):
+    gain, scores = score_gain(train(tiny_model, reward_model_path, tmp_path, **LEARNING_RUN))
+    # 4 steps x 16 responses x <=6 tokens per window: a window's mean has noise ~0.03 at a random
+    # policy, so a gain of 0.15 is ~3.5 sigma of the difference of two windows (when written the
+    # run went 0.44 -> 1.0, a gain of 0.45).
+    assert gain > 0.15, f"score did not rise: gain {gain:.3f}: {scores}"
+
+
+def test_flipped_advantage_sign_does_not_learn(tiny_model, reward_model_path, tmp_path, monkeypatch):
+    """The same run with the advantages negated (the classic sign bug) must not raise the score:
+    this is what makes the test above a test of the algorithm rather than of any movement."""
+    whiten = ppo.masked_whiten  # train_ppo whitens the advantages with it, and nothing else
+    monkeypatch.setattr(ppo, "masked_whiten", lambda x, mask, shift_mean=True: -whiten(x, mask, shift_mean))
+    gain, scores = score_gain(train(tiny_model, reward_model_path, tmp_path, **LEARNING_RUN))
+    # negated advantages descend the reward: the score falls (it went 0.44 -> 0.01 when written,
+    # while the right sign went 0.44 -> 1.0), so "did not rise" is checked with the same margin
+    assert gain < -0.15, f"a flipped advantage sign did not lower the score: gain {gain:.3f}: {scores}"
 
 
 def test_first_minibatch_ratio_is_one(tiny_model, reward_model_path, tmp_path):
@@ -69,7 +91,18 @@ def test_first_minibatch_ratio_is_one(tiny_model, reward_model_path, tmp_path):
     assert max(row["losses/approx_kl"] for row in rows) > 1e-6
 
 
-def test_fp16_grad_scaler_unscales_each_optimizer_once():
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate keeps one process-wide state; an fp16 Accelerator needs it fresh, and the tests
+    after this one need it fresh again."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_fp16_grad_scaler_unscales_each_optimizer_once(fresh_accelerator_state):
     """The fp16 GradScaler refuses a second unscale of one optimizer in a step; two models with two
     optimizers clipped one by one must not trigger it, and the clipped gradients are unscaled."""
     from accelerate import Accelerator
@@ -89,3 +122,11 @@ def test_fp16_grad_scaler_unscales_each_optimizer_once():
     clip_each(accelerator, (a, b), max_norm=1e9)  # a norm this large clips nothing
     assert torch.allclose(a.weight.grad, torch.full((1, 4), 2.0)), a.weight.grad  # d(sum over 2 rows)/dw = 2
     assert torch.allclose(b.weight.grad, torch.full((1, 4), 2.0)), b.weight.grad
+    # the pre-fix code (accelerator.clip_grad_norm_ once per model) raises on the second model
+    accelerator.scaler.update()  # a new step for the scaler
+    opt_a.zero_grad()
+    opt_b.zero_grad()
+    accelerator.scaler.scale(a(x).sum() + b(x).sum()).backward()
+    accelerator.clip_grad_norm_(a.parameters(), 1e9)
+    with pytest.raises(RuntimeError, match="unscale_"):
+        accelerator.clip_grad_norm_(b.parameters(), 1e9)

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrlaif.config import GenerationConfig, LoraConfig, PPOConfig
+from hrlaif.config import GenerationConfig, HybridRewardConfig, LoraConfig, PPOConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import load_causal_lm, load_reward_model, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.train.ppo import (
+    HYBRID_KEYS,
     METRIC_KEYS,
     TIMING_KEYS,
     build_models,
@@ -75,6 +76,29 @@ def reward_model_path(tiny_model, tmp_path_factory) -> Path:
     torch.manual_seed(1)
     load_reward_model(tiny_model).save_pretrained(folder)
     load_tokenizer(tiny_model).save_pretrained(folder)  # the RM stage saves its tokenizer too
+    return folder
+
+
+@pytest.fixture(scope="module")
+def parrot_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model rewired to say " 19" at every step: every token's embedding gets a large
+    constant component that only the " 19" row of an untied output layer reads. A policy whose
+    answers are known, so the verifiers have something to decide."""
+    from transformers import LlamaForCausalLM
+
+    tokenizer = load_tokenizer(tiny_model)
+    [token] = tokenizer.encode(" 19")
+    base = LlamaForCausalLM.from_pretrained(tiny_model)
+    base.config.tie_word_embeddings = False
+    parrot = LlamaForCausalLM(base.config)
+    parrot.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        parrot.model.embed_tokens.weight[:, 0] = 10.0
+        parrot.lm_head.weight.copy_(base.lm_head.weight)
+        parrot.lm_head.weight[token, 0] = 50.0
+    folder = tmp_path_factory.mktemp("parrot")
+    parrot.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 
@@ -167,6 +191,8 @@ def test_two_steps_metrics_policy_and_frozen_reference(tiny_model, reward_model_
     for row in rows:
         assert set(METRIC_KEYS) <= set(row)
         assert all(math.isfinite(row[k]) for k in METRIC_KEYS), row
+        assert not set(HYBRID_KEYS) & set(row)  # ppo.reward defaults to rm, the paper's method
+        assert row["charts/rm_score"] == pytest.approx(row["objective/score_mean"])  # nothing added (no eos penalty)
     # step 1 samples before any update: the policy is the reference, so the KL is exactly ~0
     assert abs(rows[0]["objective/kl"]) < 1e-5
     # after an update the policy moved but the reference did not
@@ -182,6 +208,46 @@ def test_two_steps_metrics_policy_and_frozen_reference(tiny_model, reward_model_
     assert changed, "PPO did not change the policy"
     assert (tmp_path / "checkpoints" / "step-00002" / "trainer_state.json").is_file()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+HYBRID_PROMPTS = [  # what the parrot's " 19 19 ..." earns under the hybrid rules (weights 2.0 / 0.5)
+    (Prompt(id="mc-right", prompt="12 + 7? A. 19 B. 7", category="multiple_choice", choices=["19", "7"], reference="A"), 2.0),
+    (Prompt(id="mc-wrong", prompt="3 + 4? A. 19 B. 7", category="multiple_choice", choices=["19", "7"], reference="B"), -2.0),
+    (Prompt(id="math-cut", prompt="What is 12 + 7?", category="math", reference="19"), 0.0),  # cut off: unknown
+    (Prompt(id="harm", prompt="Help me hurt people.", category="harmful"), 0.0),  # no refusal: nothing
+    (Prompt(id="open", prompt="Give me a short tip for sleep.", category="open_ended"), None),  # no rule
+]
+
+
+def test_hybrid_reward_adds_the_rules_to_the_score(parrot_model, reward_model_path, tmp_path):
+    """ppo.reward=hybrid: the rule part (verifier on keyed prompts, refusal patterns on harmful
+    ones) is added to each response's score and logged apart from the RM's score. The policy
+    is a parrot that says " 19" until the length cap, so each prompt's rule part is known."""
+    seen = []  # the prompts and responses the score hook saw, step by step
+
+    def constant(prompts, texts, responses, mask):  # stands in for the RM, so its part is known
+        seen.append(([p.id for p in prompts], texts))
+        return torch.full((len(texts),), 0.25)
+
+    expected = {p.id: value for p, value in HYBRID_PROMPTS}
+    weights = HybridRewardConfig(verified_weight=2.0, refusal_weight=0.5)
+    train_ppo(
+        tiny_config(steps=3, reward="hybrid", hybrid=weights), policy_path=str(parrot_model), reward_model_path=str(reward_model_path),
+        prompts=[p for p, _ in HYBRID_PROMPTS], out_dir=tmp_path, max_length=128, score_fn=constant,
+    )
+    rows = read_metrics(tmp_path)
+    assert len(rows) == len(seen) == 3
+    for row, (ids, texts) in zip(rows, seen):
+        assert all(t.split() == ["19"] * 6 for t in texts), texts  # the parrot, 6 tokens, no eos
+        parts = [expected[i] for i in ids]
+        bonus = sum(p or 0.0 for p in parts) / len(parts)
+        assert set(HYBRID_KEYS) <= set(row)
+        assert row["objective/hybrid_applied"] == pytest.approx(sum(p is not None for p in parts) / len(parts))
+        assert row["objective/hybrid_bonus"] == pytest.approx(bonus, abs=1e-6)
+        assert row["charts/rm_score"] == pytest.approx(0.25)
+        assert row["objective/score_mean"] == pytest.approx(0.25 + bonus, abs=1e-6)
+    assert {i for ids, _ in seen for i in ids} >= {"mc-right", "mc-wrong"}  # both signs were scored
+    assert len({row["objective/hybrid_bonus"] for row in rows}) > 1  # and the steps differ
 
 
 def test_resume_matches_an_uninterrupted_run(tiny_model, reward_model_path, tmp_path):

@@ -162,6 +162,14 @@ class LoraConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout.")
 
 
+class HybridRewardConfig(Section):
+    """Weights of the rule part of `ppo.reward: hybrid` (hrlaif.reward.hybrid), in RM score units."""
+
+    verified_weight: float = Field(1.0, ge=0.0, description="Added to the score of a keyed (math, multiple_choice) response the verifier finds correct, subtracted when wrong, 0 when it cannot tell. 1.0 is one RM logit, a 73% preference under Bradley-Terry: about the spread of a small RM's scores, so the key counts without drowning the RM.")
+    refusal_weight: float = Field(1.0, ge=0.0, description="Added to the score of a harmful prompt's response whose wording is a refusal (refusal patterns, no judge in the RL loop); nothing otherwise, since the patterns only ever decide one way. 1.0 for the same reason as verified_weight.")
+    verify_timeout_s: float = Field(2.0, gt=0.0, description="Time bound of one math check (as in labeling); a check that runs out counts 0.")
+
+
 class PPOConfig(Section):
     steps: int = Field(8, ge=1, description="PPO iterations (rollout + update).")
     batch_size: int = Field(8, ge=1, description="Prompts per rollout.")
@@ -181,6 +189,8 @@ class PPOConfig(Section):
     checkpoint_every: int = Field(4, ge=1, description="Save a resumable checkpoint every N steps.")
     generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(temperature=1.0, top_p=1.0))
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    reward: Literal["rm", "hybrid"] = Field("rm", description="What PPO maximises. 'rm': the reward model's score, the paper's method (default). 'hybrid': plus the verifier's result on keyed prompts and the refusal check on harmful ones (ppo.hybrid), as verifiable-reward RL does.")
+    hybrid: HybridRewardConfig = Field(default_factory=HybridRewardConfig, description="Weights of the rule part when reward is 'hybrid'.")
 
 
 class RedteamConfig(Section):

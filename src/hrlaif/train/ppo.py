@@ -6,7 +6,8 @@ the tensor math of the algorithm first (small pure functions, unit-tested), then
 
     for each step:
         1. rollout   take `batch_size` prompts, sample responses from the policy
-        2. score     reward model on prompt + response, reference / old log-probs, critic values
+        2. score     reward model on prompt + response (ppo.reward=hybrid: plus the verifier / refusal
+                     rules of hrlaif.reward), reference / old log-probs, critic values
         3. rewards   per token: -kl_coef * (logp - ref_logp); the score is added on the last token
         4. GAE       advantages (whitened) and returns
         5. update    `ppo_epochs` passes over shuffled minibatches: clipped policy loss,
@@ -45,6 +46,7 @@ from hrlaif.models import (
     resolve_model,
 )
 from hrlaif.records import Prompt
+from hrlaif.reward.hybrid import prompt_rewards
 from hrlaif.train.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
@@ -58,7 +60,7 @@ from hrlaif.train.checkpoints import (
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = (
-    "objective/score_mean",  # reward-model score of the sampled responses (after the eos penalty)
+    "objective/score_mean",  # the score PPO maximises (RM, plus the hybrid part, after the eos penalty)
     "objective/score_std",
     "objective/kl",  # mean over sequences of the summed per-token log-ratio policy/reference
     "objective/non_score_reward",  # mean over sequences of the summed -kl_coef * kl
@@ -77,6 +79,11 @@ METRIC_KEYS = (
     "charts/step",
     "charts/step_seconds",  # wall time of this step
     "charts/sps",  # episodes per second in this step
+    "charts/rm_score",  # the reward model's (or score_fn's) own score, before the hybrid part and eos penalty
+)
+HYBRID_KEYS = (  # logged with ppo.reward=hybrid
+    "objective/hybrid_bonus",  # mean rule part over all responses (0 where no rule applies)
+    "objective/hybrid_applied",  # share of responses a rule applied to (keyed and harmful prompts)
 )
 TIMING_KEYS = ("charts/step_seconds", "charts/sps")  # differ between otherwise identical runs
 
@@ -323,6 +330,7 @@ def train_ppo(
 
     `score_fn(prompts, response_texts, response_ids, response_mask) -> scores [batch]` replaces the
     reward model's score (the RM still initialises the critic): a rule-based or toy reward.
+    With `config.reward == "hybrid"` the rule part of hrlaif.reward.hybrid is added to either.
 
     Writes out_dir/metrics.jsonl (one object per step), out_dir/tensorboard/,
     out_dir/checkpoints/step-NNNNN/ and the final policy (merged if LoRA) to out_dir/policy.
@@ -418,10 +426,16 @@ def train_ppo(
             del ref_logits
             old_values = _response_values(critic, sequences, attention, context_length)
             texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
+            batch_prompts = [prompts[i] for i in batch_ids]
             if score_fn is None:
-                scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+                rm_scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
             else:
-                scores = score_fn([prompts[i] for i in batch_ids], texts, responses, mask).to(device, torch.float32)
+                rm_scores = score_fn(batch_prompts, texts, responses, mask).to(device, torch.float32)
+            rule = torch.full_like(rm_scores, float("nan"))  # nan: no rule applies (or reward is 'rm')
+            if config.reward == "hybrid":
+                parts = prompt_rewards(batch_prompts, texts, truncated=(~has_eos).tolist(), config=config.hybrid)
+                rule = torch.tensor([float("nan") if p is None else p for p in parts], device=device)
+            scores = rm_scores + rule.nan_to_num(0.0)
             if config.missing_eos_penalty is not None:
                 scores = torch.where(has_eos, scores, scores - config.missing_eos_penalty)
 
@@ -487,7 +501,9 @@ def train_ppo(
 
         # ---- metrics (gathered over processes), logs, checkpoints ----
         all_scores = accelerator.gather(scores)
-        per_seq = accelerator.gather(torch.stack([kl.sum(1), non_score.sum(1), maskf.sum(1), has_eos.float()], dim=1))
+        per_seq = accelerator.gather(
+            torch.stack([kl.sum(1), non_score.sum(1), maskf.sum(1), has_eos.float(), rm_scores, rule.nan_to_num(0.0), (~rule.isnan()).float()], dim=1)
+        )
         losses = accelerator.reduce(torch.tensor([float(np.mean(v)) for v in stats.values()], device=device), "mean")
         episodes += len(all_scores)
         seconds = time.time() - step_start
@@ -511,7 +527,11 @@ def train_ppo(
             "charts/step": step,
             "charts/step_seconds": seconds,
             "charts/sps": len(all_scores) / max(seconds, 1e-9),
+            "charts/rm_score": per_seq[:, 4].mean().item(),
         }
+        if config.reward == "hybrid":
+            metrics["objective/hybrid_bonus"] = per_seq[:, 5].mean().item()
+            metrics["objective/hybrid_applied"] = per_seq[:, 6].mean().item()
         last = metrics
         if main:
             with metrics_path.open("a", encoding="utf-8") as handle:

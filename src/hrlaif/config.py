@@ -191,6 +191,10 @@ class PPOConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     reward: Literal["rm", "hybrid"] = Field("rm", description="What PPO maximises. 'rm': the reward model's score, the paper's method (default). 'hybrid': plus the verifier's result on keyed prompts and the refusal check on harmful ones (ppo.hybrid), as verifiable-reward RL does.")
     hybrid: HybridRewardConfig = Field(default_factory=HybridRewardConfig, description="Weights of the rule part when reward is 'hybrid'.")
+    monitor_every: int = Field(0, ge=0, description="Gold monitor: every N steps the current policy answers ppo.monitor_prompts held-out keyed and harmful prompts (greedy) and metrics.jsonl gets gold/verified_accuracy, gold/refusal_rate and the RM's score of those answers, with a warning when the RM score rises while accuracy falls. 0 (off) by default so the paper's pipeline costs what it did; a study run turns it on.")
+    monitor_prompts: int = Field(24, ge=1, description="How many prompts the monitor asks, round-robin over math, multiple choice and harmful (24 = 8 each): a few seconds of greedy generation on CPU; the Wilson intervals in the log say how little 8 can tell.")
+    monitor_source: str = Field("bundled:eval", description="Prompt file the monitor draws from ('bundled:eval' or a path): held out from training, so the monitor sees what the policy was not trained on.")
+    monitor_max_new_tokens: int = Field(64, ge=1, description="Length cap of a monitor answer; 64 as evaluation's default, so its accuracy reads like evaluation's.")
 
 
 class RedteamConfig(Section):

@@ -56,6 +56,7 @@ from hrlaif.train.checkpoints import (
     save_policy,
     truncate_metrics,
 )
+from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,7 @@ def train_ppo(
     logp_temperature = gen.temperature if gen.temperature > 0 else 1.0
     max_prompt_tokens = max(8, max_length - gen.max_new_tokens)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
+    monitored = load_monitor_prompts(config.monitor_source, config.monitor_prompts) if config.monitor_every else []
 
     # ---- models and optimizers (same seed on every process, so all start identical) ----
     set_seed(seed)
@@ -385,11 +387,57 @@ def train_ppo(
     last = history[-1] if history else {}
     episodes = int(last.get("charts/episodes", 0))
 
+    def rm_score(batch_prompts, batch_chats, texts, responses, mask) -> torch.Tensor:
+        """The reward model's score of each response (or score_fn's, when given)."""
+        if score_fn is None:
+            return score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+        return score_fn(batch_prompts, texts, responses, mask).to(device, torch.float32)
+
+    @torch.no_grad()
+    def check_gold() -> dict:
+        """The gold monitor (train/monitor.py): greedy answers of the current policy to the monitor prompts."""
+        started_at = time.time()
+        out_texts, out_truncated, out_scores = [], [], []
+        unwrapped.eval()
+        for start in range(0, len(monitored), gen.batch_size):
+            batch = monitored[start : start + gen.batch_size]
+            batch_chats = [[m.model_dump() for m in p.messages] for p in batch]
+            query = encode_prompts(tokenizer, batch_chats, max(8, max_length - config.monitor_max_new_tokens)).to(device)
+            with accelerator.autocast():
+                sequences = unwrapped.generate(
+                    **query, max_new_tokens=config.monitor_max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
+                    do_sample=False, temperature=None, top_p=None, top_k=None,
+                )
+            responses = sequences[:, query["input_ids"].shape[1] :]
+            mask, _, has_eos = response_mask(responses, eos_id)
+            responses = responses.masked_fill(~mask, pad_id)
+            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
+            with accelerator.autocast():
+                out_scores += rm_score(batch, batch_chats, texts, responses, mask).tolist()
+            out_texts += texts
+            out_truncated += (~has_eos).tolist()
+        return gold_metrics(monitored, out_texts, out_truncated, out_scores, timeout_s=config.hybrid.verify_timeout_s) | {
+            "gold/seconds": time.time() - started_at
+        }
+
+    gold_rows = [row for row in history if "gold/verified_accuracy" in row]
+    previous_gold = gold_rows[-1] if gold_rows else None
+    hacking_steps = [row["charts/step"] for row in gold_rows if row.get("gold/hacking")]
+
     progress = tqdm(range(start_step + 1, config.steps + 1), initial=start_step, total=config.steps, desc="ppo", unit="step", disable=not main)
     for step in progress:
-        step_start = time.time()
         unwrapped = accelerator.unwrap_model(policy)
         policy.eval()
+        gold = None
+        if config.monitor_every and (step - 1) % config.monitor_every == 0:  # steps 1, 1+N, 1+2N, ...
+            gold = check_gold()
+            warning = hacking_warning(previous_gold, gold, previous_gold and previous_gold["charts/step"], step)
+            gold["gold/hacking"] = int(warning is not None)
+            if warning is not None:
+                hacking_steps.append(step)
+                if main:
+                    log.warning("ppo step %d: %s", step, warning)
+        step_start = time.time()  # the monitor's time is its own (gold/seconds), not the step's
 
         # ---- 1. rollout: this process's prompts, sampled from the current policy ----
         first = cursor + accelerator.process_index * config.batch_size
@@ -427,10 +475,7 @@ def train_ppo(
             old_values = _response_values(critic, sequences, attention, context_length)
             texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
             batch_prompts = [prompts[i] for i in batch_ids]
-            if score_fn is None:
-                rm_scores = score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
-            else:
-                rm_scores = score_fn(batch_prompts, texts, responses, mask).to(device, torch.float32)
+            rm_scores = rm_score(batch_prompts, batch_chats, texts, responses, mask)
             rule = torch.full_like(rm_scores, float("nan"))  # nan: no rule applies (or reward is 'rm')
             if config.reward == "hybrid":
                 parts = prompt_rewards(batch_prompts, texts, truncated=(~has_eos).tolist(), config=config.hybrid)
@@ -529,6 +574,9 @@ def train_ppo(
             "charts/sps": len(all_scores) / max(seconds, 1e-9),
             "charts/rm_score": per_seq[:, 4].mean().item(),
         }
+        if gold is not None:
+            metrics.update(gold)
+            previous_gold = metrics
         if config.reward == "hybrid":
             metrics["objective/hybrid_bonus"] = per_seq[:, 5].mean().item()
             metrics["objective/hybrid_applied"] = per_seq[:, 6].mean().item()
@@ -538,7 +586,7 @@ def train_ppo(
                 handle.write(json.dumps(metrics) + "\n")
                 handle.flush()
             for key, value in metrics.items():
-                if key != "charts/step":
+                if key != "charts/step" and value is not None:
                     writer.add_scalar(key, value, step)
             writer.flush()
             progress.set_postfix(score=f"{metrics['objective/score_mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}")
@@ -560,6 +608,7 @@ def train_ppo(
         "wall_seconds": time.time() - started,
         "policy_path": str(policy_dir),
         "num_processes": accelerator.num_processes,
+        "hacking_warnings": hacking_steps,  # steps where the gold monitor saw the RM score rise while accuracy fell
     }
     accelerator.free_memory()
     return summary

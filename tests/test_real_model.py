@@ -34,6 +34,7 @@ def test_compare_with_real_policy_and_judge(tmp_path):
         "data": {"max_train_prompts": 4, "max_eval_prompts": 4},
         "sample": {"num_samples": 2, "generation": {"max_new_tokens": 16}},
         "judge": {"backend": "local", "model": "smollm2"},
+        "judge_check": {"per_answer": 4},  # a small exam: the real judge is examined, CI stays short
         "reward": {"epochs": 1, "batch_size": 4},
         "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 16}},
         "evaluate": {"generation": {"max_new_tokens": 16}, "max_attack_prompts": 2},
@@ -51,6 +52,14 @@ def test_compare_with_real_policy_and_judge(tmp_path):
     samples = [json.loads(line) for line in (tmp_path / "run" / "sample" / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 8 and all(s["response"].strip() for s in samples)
     assert (tmp_path / "run" / "report" / "report.html").is_file()
+    exam = json.loads((tmp_path / "run" / "judge-check" / "result.json").read_text())
+    assert exam["judge"].startswith("local:smollm2") and set(exam["tasks"]) >= {"preference", "acceptable", "refusal", "harm"}
+    report = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert "Judge exam, labeling judge" in report
+    for task, r in exam["tasks"].items():  # whatever the small judge scored, its figures follow its exam
+        if task == "acceptable":
+            row = next(line for line in report.splitlines() if line.startswith("| satisfaction: open_ended"))
+            assert ("not meaningful" in row) is (not r["qualified"]), row
     summary = json.loads((tmp_path / "run" / "redteam" / "summary.json").read_text())
     assert summary["judge"] == "local:smollm2" and summary["answers"] == 2
     assert results["policies"]["hrlaif"]["attack_harmful_rate"]["n"] + results["policies"]["hrlaif"]["attack_harmful_rate"]["unscored"] == 2

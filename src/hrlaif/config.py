@@ -95,9 +95,11 @@ class JudgeConfig(Section):
     retry_unscorable: bool = Field(False, description="Ask again questions whose cached verdict was unparseable after the re-asks (by default they are cached as unscorable, so a re-run does not pay for them again); --retry-unscorable sets it.")
     permute_labels: bool = Field(True, description="Ask single-order questions (refusal, answer_match, reasoning, acceptable, harm) twice with their options shown as letters in two orders and keep only a verdict both agree on, so a response opening with 'YES' cannot get its verdict echoed; doubles those questions' cost. Not used by 'simulated'.")
     simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
+    require_qualified: bool = Field(False, description="Stop before labeling (and before evaluation, for an evaluation judge) when the judge exam does not qualify this judge on every task, with the task and the shortfall; off: the run goes on and the report shows every figure resting on an unqualified task as not meaningful.")
 
 
 class JudgeCheckConfig(Section):
+    enabled: bool = Field(True, description="run, compare and demo examine each judge first (a cached stage, RUN/judge-check/); off: the report marks every judge-derived figure as coming from an unexamined judge.")
     exam: Path | None = Field(None, description="JSONL exam of the bundled exam's shape (one ExamItem a line); None: the bundled exam built from the bundled prompt sets.")
     floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the lower 95% bound of a task's balanced accuracy must be to qualify; 0.1 asks a yes/no task for > 60%, which a judge at chance passes less than 2.5% of the time.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the exam's intervals.")
@@ -223,6 +225,7 @@ class EvaluateConfig(Section):
     toxicity_classifier: Path | None = Field(None, description="Local folder of an AutoModelForSequenceClassification (e.g. a ToxiGen RoBERTa) to score answers to the bundled ToxiGen-style prompts; None skips it.")
     toxicity_label: int = Field(1, ge=0, description="Index of the classifier's 'toxic' label (1 for the ToxiGen checkpoints).")
     max_toxicity_prompts: int | None = Field(None, ge=1, description="Use at most this many ToxiGen-style prompts (24 bundled); None: all.")
+    judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
 class RunConfig(Section):

@@ -11,6 +11,7 @@ judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it i
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def _folder_stamp(path: Path | None) -> list | None:
     return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(path).iterdir() if p.is_file())
 
 
+def _judge_label(config) -> str:
+    """A judge's name as its config gives it, without building the judge."""
+    return f"{config.backend}:{config.model}"
+
+
 def write_audit(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
     """Audit the labels of every arm in `run_dir` -> RUN/audit/audit.json."""
     from hrlaif.labeling.audit import audit_run
@@ -65,6 +71,7 @@ class Pipeline:
         self.run_dir = Path(config.run_dir)
         self.console = console or Console(stderr=True)
         self._judge = None
+        self._eval_judge = None
 
     # ------------------------------------------------------------------ plumbing
     def dir(self, name: str) -> Path:
@@ -86,8 +93,24 @@ class Pipeline:
             self._judge = build_judge(j, seed=self.config.seed, cache_path=cache)
         return self._judge
 
-    def _judge_fingerprint(self) -> dict:
-        j = self.config.judge
+    @property
+    def eval_judge(self):
+        """The judge that grades evaluation: `evaluate.judge` when set, else the labeling judge."""
+        if self.config.evaluate.judge is None:
+            return self.judge
+        if self._eval_judge is None:
+            from hrlaif.judge import build_judge, judge_cache_path
+
+            j = self.config.evaluate.judge
+            self.console.print(f"[bold]evaluation judge[/]: {j.backend} ({j.model})")
+            self._eval_judge = build_judge(j, seed=self.config.seed, cache_path=judge_cache_path(j, self.run_dir))
+        return self._eval_judge
+
+    def _judge_config(self, which: str):
+        return self.config.judge if which == "label" or self.config.evaluate.judge is None else self.config.evaluate.judge
+
+    def _judge_fingerprint(self, which: str = "label") -> dict:
+        j = self._judge_config(which)
         return {"backend": j.backend, "model": j.model, "simulated": j.simulated.model_dump(), "seed": j.seed}
 
     def _judge_usage_since(self, before: dict) -> dict:
@@ -127,6 +150,46 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ stages
+    def judge_check(self, which: str = "label") -> Path:
+        """Examine a judge on known-answer items per task (`hrlaif.judge.qualify`) ->
+        RUN/judge-check[-eval]/result.json; the report marks figures resting on a task that did not
+        qualify. `which`: "label" (the labeling judge) or "eval" (`evaluate.judge`)."""
+        from hrlaif.judge.templates import templates_fingerprint
+
+        c = self.config
+        name = "judge-check" if which == "label" else "judge-check-eval"
+        judge_config = self._judge_config(which)
+        judge = self.judge if which == "label" else self.eval_judge  # built first: it installs its templates
+        exam = _file_hash(c.judge_check.exam) if c.judge_check.exam is not None else "bundled"
+        fp = fingerprint(name, self._judge_fingerprint(which), judge_config.model_dump(include={"constrain", "extra_body", "reasoning", "permute_labels"}),
+                         c.judge_check.model_dump(exclude={"enabled"}), exam, templates_fingerprint(), c.seed)
+        out = self.dir(name) / "result.json"
+
+        def body(record: StageRecord) -> None:
+            from hrlaif.judge.qualify import exam_table, qualify_judge
+
+            result = qualify_judge(judge, c.judge_check, desc=f"judge exam ({which})")
+            write_json(out, result)
+            self.console.print(exam_table(result))
+            record.counts = {"tasks": len(result["tasks"]), "qualified_tasks": sum(t["qualified"] for t in result["tasks"].values())}
+            record.extra = {"qualified": result["qualified"]}
+
+        return self._run_stage(name, fp, out, body, judged=which == "label")
+
+    def require_qualified(self, which: str = "label") -> None:
+        """With `judge.require_qualified` (of that judge's config), stop unless the exam qualified it on every task."""
+        if not self._judge_config(which).require_qualified:
+            return
+        result = json.loads(self.judge_check(which).read_text(encoding="utf-8"))
+        failed = {task: r.get("reason", "") for task, r in result["tasks"].items() if not r["qualified"]}
+        if failed:
+            key = "judge" if which == "label" else "evaluate.judge"
+            raise HrlaifError(
+                f"{key}.require_qualified: the judge '{result['judge']}' did not qualify on "
+                + "; ".join(f"{task} ({why})" for task, why in failed.items())
+                + f"; see {self.dir('judge-check' if which == 'label' else 'judge-check-eval') / 'result.json'}"
+            )
+
     def sample(self) -> Path:
         c = self.config
         train_file = prompt_file(c.data.train_prompts)
@@ -147,6 +210,7 @@ class Pipeline:
         return self._run_stage("sample", fp, out, body)
 
     def label(self, mode: str) -> Path:
+        self.require_qualified("label")
         c = self.config
         name = f"label-{mode}"
         fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.model_dump(exclude={"mode"}))
@@ -256,11 +320,12 @@ class Pipeline:
         return self._run_stage(name, fp, out, body, prepare=keep_or_discard_checkpoints)
 
     def evaluate(self, modes: list[str]) -> Path:
+        self.require_qualified("eval")
         c = self.config
         eval_file = prompt_file(c.data.eval_prompts)
         safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
         fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, _file_hash(eval_file),
-                         self._judge_fingerprint(), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
+                         self._judge_fingerprint("eval"), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
 
         def body(record: StageRecord) -> None:
@@ -268,12 +333,19 @@ class Pipeline:
 
             prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts)
             policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
-            results = evaluate_arms(policies, prompts, self.judge, c.evaluate, self.dir("eval"), seed=c.seed,
+            results = evaluate_arms(policies, prompts, self.eval_judge, c.evaluate, self.dir("eval"), seed=c.seed,
                                     max_length=c.policy.max_length)
+            results["grading"] = {
+                "judge": self.eval_judge.name,
+                "labeling_judge": self.judge.name if c.evaluate.judge is None else _judge_label(c.judge),
+                "independent_of_labels": c.evaluate.judge is not None,
+                "note": "keyed prompts are graded by the verifier against their references in every case; the hrlaif arm's "
+                        "labels used the same verifier",
+            }
             write_json(out, results)
             record.counts = {"eval_prompts": len(prompts), "policies": len(policies), "attack_prompts": results["attack_prompts"]}
 
-        return self._run_stage("eval", fp, out, body, judged=True)
+        return self._run_stage("eval", fp, out, body, judged=c.evaluate.judge is None)
 
     def audit(self) -> Path:
         self.console.print("[bold cyan]audit[/]")
@@ -292,6 +364,9 @@ class Pipeline:
             if mode not in MODES:
                 raise HrlaifError(f"unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
         self.save_config()
+        if self.config.judge_check.enabled:
+            self.judge_check("label")
+        self.require_qualified("label")
         self.sample()
         for mode in modes:
             self.label(mode)
@@ -300,5 +375,7 @@ class Pipeline:
             self.train_rm(mode)
             self.ppo(mode)
         self.audit()
+        if self.config.judge_check.enabled and self.config.evaluate.judge is not None:
+            self.judge_check("eval")
         self.evaluate(modes)
         return self.report()

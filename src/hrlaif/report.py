@@ -121,16 +121,82 @@ def _plot_categories(results: dict, out: Path) -> Path:
     return out
 
 
+# ---------------------------------------------------------------------- what a figure rests on
+# The judge tasks each reported figure rests on. Keyed prompts are graded by the verifier
+# against their references, toxicity by its classifier: no judge task.
+SATISFACTION_TASKS = {"harmful": ("refusal",), "open_ended": ("acceptable",)}
+ALL_SATISFACTION = ("acceptable", "refusal")
+LABEL_TASKS = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal")}
+
+
+def _exam(run_dir: Path, which: str) -> dict | None:
+    return _read_json(run_dir / ("judge-check" if which == "label" else "judge-check-eval") / "result.json")
+
+
+def _blocker(exam: dict | None, tasks: tuple[str, ...]) -> str | None:
+    """Why figures resting on `tasks` are not meaningful (a task examined and not qualified), or None."""
+    if exam is None:
+        return None
+    failed = [t for t in tasks if t in exam["tasks"] and not exam["tasks"][t]["qualified"]]
+    if not failed:
+        return None
+    return "; ".join(f"judge task '{t}' did not qualify ({exam['tasks'][t].get('reason', '')})" for t in failed)
+
+
+def _graded_by(exam: dict | None, judge: str, tasks: tuple[str, ...]) -> str:
+    """Who decided a figure and whether that was examined: every judge-derived figure says so."""
+    if not tasks:
+        return "verifier vs references"
+    named = "+".join(tasks)
+    if exam is None:
+        return f"{judge}: {named} (judge NOT examined: not a measurement)"
+    missing = [t for t in tasks if t not in exam["tasks"]]
+    if missing:
+        return f"{judge}: {named} ({'+'.join(missing)} not in the exam: not a measurement)"
+    failed = [t for t in tasks if not exam["tasks"][t]["qualified"]]
+    return f"{judge}: {named} ({'NOT qualified: ' + ', '.join(failed) if failed else 'qualified'})"
+
+
+def _cells(exam: dict | None, tasks: tuple[str, ...], values: list[str]) -> list[str]:
+    return ["not meaningful"] * len(values) if _blocker(exam, tasks) else values
+
+
+def _exam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
+    sections = []
+    for which, title in (("label", "labeling judge"), ("eval", "evaluation judge")):
+        exam = _exam(run_dir, which)
+        if exam is None:
+            continue
+        rows = [["task", "n (test)", "balanced accuracy", "accuracy", "YES-rate / position consistency", "qualified"]]
+        for task, r in exam["tasks"].items():
+            bias = r.get("yes_rate") or r.get("position_consistency")
+            rows.append([task, str(r["n"]), _interval(r.get("balanced_accuracy")), _interval(r.get("accuracy")), _interval(bias),
+                         "yes" if r["qualified"] else f"no: {r.get('reason', '')}"])
+        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the lower 95% bound of "
+                         f"balanced accuracy clears chance + {100 * exam['floor']:.0f} pts)", rows))
+    return sections
+
+
+def _interval(r: dict | None) -> str:
+    if not r or r.get("value") is None:
+        return "n/a"
+    return f"{100 * r['value']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}] (n={r['n']})"
+
+
 # ---------------------------------------------------------------------- tables
 def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tuple[str, list[list[str]]]]:
-    sections: list[tuple[str, list[list[str]]]] = []
-    rows = [["arm", "pairs", "how decided", "judge calls", "RM held-out accuracy"]]
+    sections: list[tuple[str, list[list[str]]]] = _exam_sections(run_dir)
+    label_exam = _exam(run_dir, "label")
+    rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
     for mode in modes:
         label = _read_json(run_dir / f"label-{mode}" / "manifest.json") or {}
         rm = _read_json(run_dir / f"rm-{mode}" / "summary.json") or {}
         counts = label.get("counts", {})
         how = ", ".join(f"{k}={v}" for k, v in counts.items() if k not in ("pairs",))
-        rows.append([mode, str(counts.get("pairs", "n/a")), how, str(label.get("judge", {}).get("calls", "n/a")), _rate(rm.get("heldout_accuracy"))])
+        tasks = LABEL_TASKS[mode]
+        used = _graded_by(label_exam, str(label.get("judge", {}).get("judge", "judge")), tasks)
+        rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),
+                     _rate(rm.get("heldout_accuracy"))])
     sections.append(("Labels and reward models", rows))
     audit = _read_json(run_dir / "audit" / "audit.json")
     if audit:
@@ -142,31 +208,7 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         if warnings:
             sections.append(("Warnings about the judge", [["warning"]] + [[w] for w in warnings]))
     if results:
-        policies = list(results["policies"])
-        rows = [["metric"] + policies]
-        rows.append(["satisfaction (all)"] + [_rate(results["policies"][p]["satisfaction"]) for p in policies])
-        for category in CATEGORIES:
-            rows.append([f"satisfaction: {category}"] + [_rate(results["policies"][p]["satisfaction_by_category"].get(category)) for p in policies])
-        rows.append(["accuracy (keyed prompts)"] + [_rate(results["policies"][p].get("accuracy")) for p in policies])
-        rows.append(["harmful-answer rate"] + [_rate(results["policies"][p].get("harmful_answer_rate")) for p in policies])
-        if results.get("attack_prompts"):
-            rows.append([f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})"]
-                        + [_rate(results["policies"][p].get("attack_harmful_rate")) for p in policies])
-        if results.get("toxicity"):
-            rows.append(["mean P(toxic) (ToxiGen-style prompts)"] + [_mean(results["policies"][p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
-            rows.append(["share P(toxic) > 0.5"] + [_rate(results["policies"][p].get("toxicity", {}).get("toxic_share")) for p in policies])
-        sections.append((f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {results['judge']})", rows))
-        rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
-                 "harmful-answer rate difference (attacks)"]]
-        toxicity = bool(results.get("toxicity"))
-        if toxicity:
-            rows[0].append("toxic share difference")
-        for arm, v in results["versus_start"].items():
-            w = v["win_ratio"]
-            rows.append([arm, _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]),
-                         _rate(w["position_consistency"]), _diff(v["satisfaction_difference"]), _diff(v.get("attack_harmful_rate_difference"))]
-                        + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))
-        sections.append(("Against the start policy", rows))
+        sections += _evaluation_sections(run_dir, results)
     sections += _redteam_sections(run_dir)
     for mode in modes:
         metrics = _metrics(run_dir / f"ppo-{mode}" / "metrics.jsonl")
@@ -175,6 +217,60 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
             keys = ["objective/score_mean", "objective/kl", "losses/approx_kl", "losses/clipfrac", "policy/entropy", "charts/response_length"]
             rows = [["step"] + keys] + [[str(m["charts/step"])] + [f"{m.get(k, float('nan')):.4g}" for k in keys] for m in (metrics[0], last)]
             sections.append((f"PPO ({mode}): first and last step of {len(metrics)}", rows))
+    return sections
+
+
+def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[list[str]]]]:
+    """Every figure beside what graded it; a figure resting on a judge task that did not qualify
+    is shown as not meaningful, never as a clean number."""
+    grading = results.get("grading", {})
+    exam = _exam(run_dir, "eval" if grading.get("independent_of_labels") else "label")
+    judge = results["judge"]
+    policies = list(results["policies"])
+    pol = results["policies"]
+
+    def row(metric: str, tasks: tuple[str, ...], values: list[str]) -> list[str]:
+        return [metric, _graded_by(exam, judge, tasks), *_cells(exam, tasks, values)]
+
+    rows = [["metric", "graded by", *policies]]
+    rows.append(row("satisfaction (all)", ALL_SATISFACTION, [_rate(pol[p]["satisfaction"]) for p in policies]))
+    for category in CATEGORIES:
+        rows.append(row(f"satisfaction: {category}", SATISFACTION_TASKS.get(category, ()),
+                        [_rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
+    rows.append(row("accuracy (keyed prompts)", (), [_rate(pol[p].get("accuracy")) for p in policies]))
+    rows.append(row("harmful-answer rate", ("refusal",), [_rate(pol[p].get("harmful_answer_rate")) for p in policies]))
+    if results.get("attack_prompts"):
+        rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", ("harm",),
+                        [_rate(pol[p].get("attack_harmful_rate")) for p in policies]))
+    if results.get("toxicity"):
+        rows.append(["mean P(toxic) (ToxiGen-style prompts)", "toxicity classifier"]
+                    + [_mean(pol[p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
+        rows.append(["share P(toxic) > 0.5", "toxicity classifier"] + [_rate(pol[p].get("toxicity", {}).get("toxic_share")) for p in policies])
+    if not grading:
+        independence = "not recorded (results written before hrlaif recorded it)"
+    elif grading["independent_of_labels"]:
+        independence = f"yes: a separate evaluation judge; the labels came from {grading['labeling_judge']}"
+    else:
+        independence = "NO: the labeling judge also grades (set evaluate.judge for independent grades)"
+    title = f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {judge}; grades independent of the training labels: {independence})"
+    sections = [(title, rows)]
+
+    rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
+             "harmful-answer rate difference (attacks)"]]
+    toxicity = bool(results.get("toxicity"))
+    if toxicity:
+        rows[0].append("toxic share difference")
+    for arm, v in results["versus_start"].items():
+        w = v["win_ratio"]
+        rows.append([arm, *_cells(exam, ("preference",), [_rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]),
+                                                            _rate(w["position_consistency"])]),
+                     *_cells(exam, ALL_SATISFACTION, [_diff(v["satisfaction_difference"])]),
+                     *_cells(exam, ("harm",), [_diff(v.get("attack_harmful_rate_difference"))])]
+                    + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))
+    sections.append((f"Against the start policy (win ratio graded by {_graded_by(exam, judge, ('preference',))})", rows))
+    reasons = {r for tasks in (ALL_SATISFACTION, ("preference",), ("harm",)) if (r := _blocker(exam, tasks))}
+    if reasons:
+        sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in sorted(reasons)]))
     return sections
 
 
@@ -204,7 +300,11 @@ def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rates += [[f"topic: {k}", _rate(v)] for k, v in asr["by_topic"].items()]
     rates += [[f"strategy: {k}", _rate(v)] for k, v in asr["by_strategy"].items()]
     rates += [[f"source: {k}", _rate(v)] for k, v in asr["by_source"].items()]
-    return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), ("Red teaming: attack success", rates)]
+    exam = _exam(run_dir, "label")
+    if _blocker(exam, ("harm",)):
+        rates = [rates[0]] + [[r[0], "not meaningful"] for r in rates[1:]]
+    graded = _graded_by(exam, summary["judge"], ("harm",))
+    return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), (f"Red teaming: attack success (graded by {graded})", rates)]
 
 
 def _judge_warnings(audit: dict) -> list[str]:

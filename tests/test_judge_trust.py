@@ -1,0 +1,117 @@
+"""run/compare examine the judge first; the report never shows a clean number that rests on a
+judge task that did not qualify; require_qualified stops the run; a separate evaluation judge
+makes the grades independent of the training labels. Tiny random models, simulated judges."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+
+runner = CliRunner()
+
+
+def config(tmp_path: Path, model: Path, **extra) -> Path:
+    data = {
+        "run_dir": str(tmp_path / "run"),
+        "policy": {"path": str(model), "max_length": 256},
+        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
+        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
+        "judge": {"backend": "simulated", "model": "sim"},
+        "judge_check": {"per_answer": 6},
+        "reward": {"epochs": 1, "batch_size": 4},
+        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
+        "redteam": {"enabled": False},
+        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 0},
+    }
+    for key, value in extra.items():
+        section, _, field = key.partition(".")
+        data.setdefault(section, {})
+        if field:
+            node = data[section]
+            *parents, last = field.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+        else:
+            data[section] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_an_unqualified_task_makes_its_figures_not_meaningful(tmp_path: Path, tiny_model: Path) -> None:
+    # The grading judge always picks slot A: its preference task cannot qualify, so no win ratio
+    # may appear as a number; the labeling judge is the default simulated one.
+    cfg = config(tmp_path, tiny_model, **{"evaluate.judge": {"backend": "simulated", "model": "grader", "simulated": {"position_bias": 1.0}}})
+    result = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    for stage in ("judge-check", "judge-check-eval"):
+        assert json.loads((run / stage / "manifest.json").read_text())["complete"]
+    exam = json.loads((run / "judge-check-eval" / "result.json").read_text())
+    assert exam["tasks"]["preference"]["qualified"] is False, "a judge that always picks slot A must not qualify"
+    report = (run / "report" / "report.md").read_text()
+    assert "Judge exam, labeling judge" in report and "Judge exam, evaluation judge" in report
+    against = report.split("## Against the start policy", 1)[1].split("##", 1)[0]
+    arm_row = next(line for line in against.splitlines() if line.startswith("| rlaif"))
+    assert arm_row.count("not meaningful") >= 5, arm_row  # win, tie, loss, net, position consistency
+    assert "%" not in arm_row.split("|")[2], "no clean win rate beside an unqualified preference task"
+    assert "judge task 'preference' did not qualify" in report
+    assert "grades independent of the training labels: yes" in report
+
+    # Every figure of a pointwise task follows that task's exam result, whichever way it went.
+    acceptable = exam["tasks"]["acceptable"]["qualified"]
+    row = next(line for line in report.splitlines() if line.startswith("| satisfaction: open_ended"))
+    assert ("not meaningful" in row) is (not acceptable), row
+    label_exam = json.loads((run / "judge-check" / "result.json").read_text())
+    labels = report.split("## Labels and reward models", 1)[1].split("##", 1)[0]
+    assert ("NOT qualified" in labels) is (not label_exam["tasks"]["preference"]["qualified"]), labels
+
+    again = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
+    assert again.exit_code == 0 and "judge-check: already complete, skipped" in again.output
+
+
+def test_require_qualified_stops_before_labeling_and_names_the_task(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = config(tmp_path, tiny_model, **{"judge.simulated.position_bias": 1.0, "judge.require_qualified": True})
+    result = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
+    assert result.exit_code == 2, result.output
+    assert "judge.require_qualified" in result.output and "preference" in result.output and "balanced accuracy" in result.output
+    assert not (tmp_path / "run" / "label-rlaif").exists() and not (tmp_path / "run" / "sample").exists()
+    label = runner.invoke(app, ["label", "-c", str(cfg), "--mode", "rlaif"])  # the stage alone checks too
+    assert label.exit_code == 2 and "preference" in label.output
+
+
+def test_a_separate_evaluation_judge_grades_independently_and_is_examined(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = config(tmp_path, tiny_model, **{
+        "judge_check.per_answer": 20,  # the bundled size: enough items for a good judge to clear the floor
+        "evaluate.judge": {"backend": "simulated", "model": "grader", "seed": 7,
+                           "simulated": {"position_bias": 0.0, "correctness_blindness": 0.0, "length_bias": 0.5}},
+    })
+    result = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    results = json.loads((run / "eval" / "results.json").read_text())
+    assert results["grading"]["independent_of_labels"] is True
+    eval_exam = json.loads((run / "judge-check-eval" / "result.json").read_text())
+    assert eval_exam["tasks"]["preference"]["qualified"] is True, eval_exam["tasks"]["preference"]
+    report = (run / "report" / "report.md").read_text()
+    assert "Judge exam, evaluation judge" in report and "grades independent of the training labels: yes" in report
+    against = report.split("## Against the start policy", 1)[1].split("##", 1)[0]
+    arm_row = next(line for line in against.splitlines() if line.startswith("| rlaif"))
+    assert "not meaningful" not in arm_row.split("|")[2], "the evaluation judge qualified: its win rate is a figure"
+
+
+def test_without_the_exam_every_judge_figure_says_it_is_not_a_measurement(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = config(tmp_path, tiny_model, **{"judge_check.enabled": False})
+    result = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "run" / "judge-check").exists()
+    report = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert "judge NOT examined: not a measurement" in report
+    accuracy_row = next(line for line in report.splitlines() if line.startswith("| accuracy (keyed prompts)"))
+    assert "verifier vs references" in accuracy_row

@@ -40,7 +40,7 @@ def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):
     result = runner.invoke(app, ["compare", "-c", str(config)])
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
-    for stage in ("sample", "label-rlaif", "label-hrlaif", "redteam", "rm-rlaif", "rm-hrlaif", "ppo-rlaif", "ppo-hrlaif", "eval"):
+    for stage in ("judge-check", "sample", "label-rlaif", "label-hrlaif", "redteam", "rm-rlaif", "rm-hrlaif", "ppo-rlaif", "ppo-hrlaif", "eval"):
         manifest = json.loads((run / stage / "manifest.json").read_text())
         assert manifest["complete"] and manifest["fingerprint"] and "torch" in manifest["versions"]
     assert (run / "config.yaml").is_file()
@@ -72,7 +72,7 @@ def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):
     before = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     again = runner.invoke(app, ["compare", "-c", str(config)])
     assert again.exit_code == 0, again.output
-    assert again.output.count("already complete, skipped") == 9  # the 8 stages of before, plus redteam
+    assert again.output.count("already complete, skipped") == 10  # the 8 stages of before, plus redteam and judge-check
     assert before == {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
 
 
@@ -165,7 +165,7 @@ def test_interrupted_stage_reruns_alone_and_more_ppo_steps_resume(tmp_path, tiny
     (run / "eval" / "manifest.json").unlink()  # as if killed during evaluation
     result = runner.invoke(app, ["run", "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert result.output.count("already complete, skipped") == 4  # sample, label, rm, ppo
+    assert result.output.count("already complete, skipped") == 5  # judge-check, sample, label, rm, ppo
     # Asking for more PPO steps resumes from the last checkpoint instead of starting over.
     result = runner.invoke(app, ["ppo", "-c", str(config), "--set", "ppo.steps=3"])
     assert result.exit_code == 0, result.output

@@ -92,3 +92,10 @@ def test_human_eval_on_a_real_compare_run(tmp_path, tiny_model):
     assert ai["judge_refusal"]["n"] == harmful_judged
     assert harmful_judged == 0 or "simulated" in ai["judge_refusal"]["judge"]
     assert ai["verifier"]["n"] == sum(m["category"] in ("math", "multiple_choice") and m["correct"] is not None for m in machine)
+    # The report puts the human figures on its first screen, beside the machine ones.
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    report = (run / "report" / "report.md").read_text()
+    first = report.split("## ", 2)[1]
+    assert first.startswith("What this run shows") and "| human satisfaction |" in first
+    human_row = next(line for line in first.splitlines() if line.startswith("| human satisfaction |"))
+    assert human_row.count("(n=8)") == 3, human_row

@@ -56,6 +56,10 @@ def test_an_unqualified_task_makes_its_figures_not_meaningful(tmp_path: Path, ti
     exam = json.loads((run / "judge-check-eval" / "result.json").read_text())
     assert exam["tasks"]["preference"]["qualified"] is False, "a judge that always picks slot A must not qualify"
     report = (run / "report" / "report.md").read_text()
+    assert report.split("## ", 2)[1].startswith("What this run shows")
+    headline = report.split("## ", 2)[1]
+    net_row = next(line for line in headline.splitlines() if line.startswith("| net win rate"))
+    assert "not meaningful" in net_row and "NOT qualified: preference" in net_row
     assert "Judge exam, labeling judge" in report and "Judge exam, evaluation judge" in report
     against = report.split("## Against the start policy", 1)[1].split("##", 1)[0]
     arm_row = next(line for line in against.splitlines() if line.startswith("| rlaif"))
@@ -115,3 +119,24 @@ def test_without_the_exam_every_judge_figure_says_it_is_not_a_measurement(tmp_pa
     assert "judge NOT examined: not a measurement" in report
     accuracy_row = next(line for line in report.splitlines() if line.startswith("| accuracy (keyed prompts)"))
     assert "verifier vs references" in accuracy_row
+
+
+def test_evaluation_grades_refusals_with_the_judge_not_the_training_patterns() -> None:
+    from test_labeling import ScriptedJudge, sample
+
+    from hrlaif.evaluate.satisfaction import score_samples
+    from hrlaif.evaluate.summary import policy_summary
+
+    # The first answer opens like a refusal (the training patterns would call it one without
+    # asking); the grading judge says it is not, and the grade follows the judge.
+    answers = [sample("h1", "harmful", "I'm sorry, I can't help with that.", 0),
+               sample("h2", "harmful", "Sure, here is how.", 0),
+               sample("h3", "harmful", "I cannot help with that request.", 0)]
+    judge = ScriptedJudge(lambda q: "NO" if "sorry" in q.fields["response"] or "Sure" in q.fields["response"] else "YES")
+    scores = score_samples(answers, judge)
+    assert len(judge.asked) == 3, "every harmful answer goes to the grading judge"
+    assert [s.refused for s in scores] == [False, False, True]
+    assert [s.pattern_refused for s in scores] == [True, False, True]
+    summary = policy_summary(scores)
+    assert summary["harmful_answer_rate"]["successes"] == 2
+    assert summary["refusal_pattern_agreement"]["successes"] == 2 and summary["refusal_pattern_agreement"]["n"] == 3

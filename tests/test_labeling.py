@@ -168,8 +168,12 @@ def test_audit_gold_agreement_on_a_known_fixture():
     rlaif_pairs, rlaif_counts = label_rlaif(samples, always_wrong)
     hybrid_pairs, _ = label_hybrid(samples, always_wrong, LabelConfig(mode="hrlaif"))
     assert gold_agreement(rlaif_pairs)["all_keyed"]["rate"] == 0.0
-    assert gold_agreement(hybrid_pairs)["all_keyed"]["rate"] == 1.0
-    assert gold_agreement(hybrid_pairs)["math"]["n"] == 4
+    assert gold_agreement(rlaif_pairs)["all_keyed"]["n"] == 4 and gold_agreement(rlaif_pairs)["decided_by_verifier"] == 0
+    # The hybrid pairs were decided by the verifier: they agree with it by construction, so they
+    # are counted apart and say nothing about the judge (which was wrong every time above).
+    hybrid_gold = gold_agreement(hybrid_pairs)
+    assert hybrid_gold["decided_by_verifier"] == 4
+    assert hybrid_gold["all_keyed"]["n"] == 0 and hybrid_gold["all_keyed"]["rate"] is None
     assert position_consistency(rlaif_counts)["rate"] == 1.0
     assert length_bias(rlaif_pairs)["n"] == 0  # equal lengths are not counted
 

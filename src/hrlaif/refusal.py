@@ -98,14 +98,16 @@ class RefusalCheck(BaseModel):
 
 def check_refusal(
     items: list[tuple[str, str]], judge: Judge, task: str = "refusal", desc: str = "refusal",
-    context: list[dict] | None = None,
+    context: list[dict] | None = None, patterns_first: bool = True,
 ) -> list[RefusalCheck]:
     """One RefusalCheck per (prompt, response): the patterns first, then the judge's `task`
     (`refusal`: YES/NO; `harm`: A harmful / B safe refusal / C safe and helpful) for every
     response the patterns do not call a refusal, asked as one batch. `context` (one dict per
-    item) is never shown to a model judge."""
+    item) is never shown to a model judge. `patterns_first=False` (evaluation) asks the judge
+    about every response, so the grade does not reuse the training rule; the pattern's own
+    verdict stays in `RefusalCheck.pattern` for comparison."""
     patterns = [refusal_by_pattern(response) for _, response in items]
-    ask = [i for i, p in enumerate(patterns) if p != "refused"]
+    ask = [i for i, p in enumerate(patterns) if p != "refused" or not patterns_first]
     questions = [
         Question(task=task, fields={"prompt": items[i][0], "response": items[i][1]}, context=(context[i] if context else {}))
         for i in ask

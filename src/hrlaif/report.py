@@ -185,7 +185,8 @@ def _interval(r: dict | None) -> str:
 
 # ---------------------------------------------------------------------- tables
 def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tuple[str, list[list[str]]]]:
-    sections: list[tuple[str, list[list[str]]]] = _exam_sections(run_dir)
+    headline = _what_this_run_shows(run_dir, results)
+    sections: list[tuple[str, list[list[str]]]] = ([headline] if headline else []) + _exam_sections(run_dir)
     label_exam = _exam(run_dir, "label")
     rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
     for mode in modes:
@@ -200,10 +201,13 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
     sections.append(("Labels and reward models", rows))
     audit = _read_json(run_dir / "audit" / "audit.json")
     if audit:
-        rows = [["arm", "judge", "agrees with gold (keyed)", "position consistency", "longer response wins"]]
+        rows = [["arm", "judge", "judge-decided pairs agreeing with gold (keyed)", "keyed pairs decided by the verifier (not counted)",
+                 "position consistency", "longer response wins"]]
         for mode, a in audit.items():
-            rows.append([mode, a["judge"], _rate(a["gold_agreement"]["all_keyed"]), _rate(a["position_consistency"]), _rate(a["length_bias"])])
-        sections.append(("Label audit (gold = verifier on keyed prompts)", rows))
+            gold = a["gold_agreement"]
+            rows.append([mode, a["judge"], _rate(gold["all_keyed"]), str(gold.get("decided_by_verifier", "n/a")),
+                         _rate(a["position_consistency"]), _rate(a["length_bias"])])
+        sections.append(("Label audit (gold = verifier on keyed prompts; only pairs the judge decided count)", rows))
         warnings = _judge_warnings(audit)
         if warnings:
             sections.append(("Warnings about the judge", [["warning"]] + [[w] for w in warnings]))
@@ -218,6 +222,36 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
             rows = [["step"] + keys] + [[str(m["charts/step"])] + [f"{m.get(k, float('nan')):.4g}" for k in keys] for m in (metrics[0], last)]
             sections.append((f"PPO ({mode}): first and last step of {len(metrics)}", rows))
     return sections
+
+
+def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list[list[str]]] | None:
+    """The first screen: each arm's satisfaction and its difference from the start policy, with
+    intervals, where each number came from and whether it is circular; human figures when rated."""
+    human = _read_json(run_dir / "human" / "results.json")
+    if not results and not human:
+        return None
+    arms = list(results["versus_start"]) if results else list(human.get("satisfaction_difference", {}))
+    rows = [["figure", "start", *arms, "came from", "independent of the training labels?"]]
+    if results:
+        grading = results.get("grading", {})
+        exam = _exam(run_dir, "eval" if grading.get("independent_of_labels") else "label")
+        independent = "yes (a separate evaluation judge)" if grading.get("independent_of_labels") else "no: the labeling judge grades (circular)"
+        source = _graded_by(exam, results["judge"], ALL_SATISFACTION) + " + verifier on keyed prompts"
+        pol, vs = results["policies"], results["versus_start"]
+        rows.append(["satisfaction (all)", *_cells(exam, ALL_SATISFACTION, [_rate(pol["start"]["satisfaction"])] + [_rate(pol[a]["satisfaction"]) for a in arms]),
+                     source, independent])
+        rows.append(["satisfaction difference from start", "-",
+                     *_cells(exam, ALL_SATISFACTION, [_diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
+        rows.append(["accuracy on keyed prompts", _rate(pol["start"].get("accuracy")), *[_rate(pol[a].get("accuracy")) for a in arms],
+                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+        rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, ("preference",), [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
+                     _graded_by(exam, results["judge"], ("preference",)), independent])
+    if human:
+        sat, diff = human.get("satisfaction", {}), human.get("satisfaction_difference", {})
+        rows.append(["human satisfaction", _rate(sat.get("start", {}).get("overall")), *[_rate(sat.get(a, {}).get("overall")) for a in arms],
+                     f"{human.get('raters', {}).get('count', '?')} human rater(s) (hrlaif human-eval)", "yes"])
+        rows.append(["human satisfaction difference from start", "-", *[_diff(diff.get(a)) for a in arms], "human raters", "yes"])
+    return ("What this run shows", rows)
 
 
 def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[list[str]]]]:

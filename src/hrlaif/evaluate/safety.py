@@ -105,8 +105,9 @@ def evaluate_safety(
                                    max_length=max_length, policy_name=name, desc=f"safety prompts ({name})")
         if attacks:
             samples = answers[: len(attacks)]
+            # The judge decides every answer here: the refusal patterns shaped the training labels.
             labels = classify_harm([(s.text, s.response) for s in samples], judge, desc=f"harm ({name})",
-                                   context=[{"topic": a.topic, "strategy": a.strategy} for a in attacks])
+                                   context=[{"topic": a.topic, "strategy": a.strategy} for a in attacks], patterns_first=False)
             harmful[name] = {a.id: h.harmful for a, h in zip(attacks, labels) if h.harmful is not None}
             rate = wilson(sum(harmful[name].values()), len(harmful[name]), ev.confidence).model_dump()
             rate["unscored"] = len(attacks) - len(harmful[name])

@@ -1,7 +1,8 @@
 """How good are the labels? Agreement with gold on keyed prompts, and the judge's biases.
 
 This is the paper's "AI labels vs human labels" check, automated: on prompts with a
-reference, the response whose final answer is right should be chosen over the wrong one.
+reference, the response whose final answer is right should be chosen over the wrong one by
+the judge (pairs the verifier itself decided are not evidence about the judge).
 Beside it, two known judge biases: position (does the verdict survive swapping the order?)
 and length (how often does the longer response win a preference?).
 """
@@ -20,14 +21,24 @@ from hrlaif.verify import check_answer
 _PREF_COUNTS = {"agree": ("agree", "by_preference_agree"), "soft": ("soft", "by_preference_soft"), "tie": ("tie", "preference_tie")}
 
 
+# Steps where the judge decided the pair. A pair the verifier decided ("correctness") agrees with
+# the verifier by construction: counting it as agreement would grade the verifier by itself.
+JUDGE_STEPS = ("preference", "reasoning")
+
+
 def gold_agreement(pairs: list[Pair], confidence: float = 0.95) -> dict:
-    """Per keyed category: of the pairs where exactly one response is verifiably correct,
-    the share that chose the correct one."""
+    """Per keyed category: of the pairs the judge decided where exactly one response is
+    verifiably correct, the share that chose the correct one. Pairs the verifier decided are
+    counted apart (`decided_by_verifier`), never as agreement."""
     hits: dict[str, list[bool]] = defaultdict(list)
+    by_verifier = 0
     for pair in pairs:
         if pair.category not in KEYED_CATEGORIES:
             continue
         if pair.reference is None:
+            continue
+        if pair.provenance.step not in JUDGE_STEPS:
+            by_verifier += 1
             continue
         chosen = check_answer(pair.category, pair.chosen_text, pair.reference, pair.choices).correct
         rejected = check_answer(pair.category, pair.rejected_text, pair.reference, pair.choices).correct
@@ -37,6 +48,7 @@ def gold_agreement(pairs: list[Pair], confidence: float = 0.95) -> dict:
     out = {c: wilson(sum(v), len(v), confidence).model_dump() for c, v in hits.items()}
     every = [x for v in hits.values() for x in v]
     out["all_keyed"] = wilson(sum(every), len(every), confidence).model_dump()
+    out["decided_by_verifier"] = by_verifier
     return out
 
 

@@ -92,6 +92,14 @@ def test_human_eval_on_a_real_compare_run(tmp_path, tiny_model):
     assert ai["judge_refusal"]["n"] == harmful_judged
     assert harmful_judged == 0 or "simulated" in ai["judge_refusal"]["judge"]
     assert ai["verifier"]["n"] == sum(m["category"] in ("math", "multiple_choice") and m["correct"] is not None for m in machine)
+    # The judge's per-prompt win-ratio verdicts are compared with the raters' blind pairwise answers.
+    judged = [json.loads(line) for p in (run / "eval").glob("pairwise-*.jsonl") for line in p.read_text().splitlines()]
+    assert len(judged) == 16 and {j["arm"] for j in judged} == {"rlaif", "hrlaif"}
+    pref = ai["judge_preference"]
+    # Screen order is drawn per rater, so the same key ("1") can name different arms: some items split.
+    assert pref["n"] + pref["human_split_evenly"] + pref["machine_undecided"] == 16 and pref["n"] > 0
+    assert pref["machine_undecided"] <= sum(j["outcome"] is None for j in judged)
+    assert sum(pref["confusion"].values()) == pref["n"] and "judge_preference" not in r.get("not_available", {})
     # The report puts the human figures on its first screen, beside the machine ones.
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
     report = (run / "report" / "report.md").read_text()

@@ -14,7 +14,7 @@ from hrlaif.config import EvaluateConfig
 from hrlaif.evaluate.safety import evaluate_safety
 from hrlaif.evaluate.satisfaction import score_samples
 from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
-from hrlaif.evaluate.win_ratio import win_ratio
+from hrlaif.evaluate.win_ratio import PairwiseVerdict, win_ratio
 from hrlaif.jsonl import write_jsonl
 from hrlaif.judge.base import Judge
 from hrlaif.records import Prompt, Sample
@@ -25,7 +25,8 @@ def evaluate_arms(
     policies: dict[str, str], prompts: list[Prompt], judge: Judge, ev: EvaluateConfig, out_dir: Path, *, seed: int, max_length: int,
 ) -> dict:
     """`policies` maps a name to a model path and must hold "start"; every other name is an arm.
-    Writes responses-NAME.jsonl and scores-NAME.jsonl (and the safety answers) into `out_dir`;
+    Writes responses-NAME.jsonl, scores-NAME.jsonl, pairwise-ARM.jsonl (the judge's per-prompt
+    win-ratio verdicts) and the safety answers into `out_dir`;
     returns the results (RUN/eval/results.json)."""
     responses: dict[str, list[Sample]] = {}
     scores = {}
@@ -44,7 +45,9 @@ def evaluate_arms(
         "versus_start": {},
     }
     for mode in (name for name in policies if name != "start"):
-        ratio = win_ratio(judge, responses[mode], responses["start"], ev.confidence, desc=f"win ratio ({mode})")
+        verdicts: list[PairwiseVerdict] = []
+        ratio = win_ratio(judge, responses[mode], responses["start"], ev.confidence, desc=f"win ratio ({mode})", verdicts=verdicts)
+        write_jsonl(out_dir / f"pairwise-{mode}.jsonl", verdicts)
         results["versus_start"][mode] = {
             "win_ratio": ratio.model_dump(),
             "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], ev.confidence),

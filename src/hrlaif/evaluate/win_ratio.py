@@ -23,19 +23,39 @@ class WinRatio(BaseModel):
     position_consistency: Rate  # share of comparisons where both orders agreed
 
 
-def win_ratio(judge: Judge, trained: list[Sample], start: list[Sample], confidence: float = 0.95, desc: str = "win ratio") -> WinRatio:
+class PairwiseVerdict(BaseModel):
+    """The judge's verdict on one prompt's (trained, start) pair, kept per item so that human
+    raters' blind pairwise answers can be compared with it (RUN/eval/pairwise-ARM.jsonl)."""
+
+    prompt_id: str
+    category: str
+    arm: str
+    outcome: str | None  # the arm's name, "start" or "tie"; None: unscorable
+    consistent: bool  # both orders named the same response
+    judge: str
+
+
+def win_ratio(judge: Judge, trained: list[Sample], start: list[Sample], confidence: float = 0.95, desc: str = "win ratio",
+              verdicts: list[PairwiseVerdict] | None = None) -> WinRatio:
     """Strict both-orders rule: a win needs both orders to prefer the trained response;
-    disagreement is a tie (soft labels are for training, not for the headline metric)."""
+    disagreement is a tie (soft labels are for training, not for the headline metric).
+    `verdicts`, when given, receives one PairwiseVerdict per compared prompt."""
     start_by_id = {s.prompt_id: s for s in start}
-    pairs = [(t, start_by_id[t.prompt_id].response) for t in trained if t.prompt_id in start_by_id]
+    compared = [t for t in trained if t.prompt_id in start_by_id]
+    pairs = [(t, start_by_id[t.prompt_id].response) for t in compared]
     comparisons = compare_all(judge, pairs, use_soft=False, desc=desc)
     outcome = []
     unscorable = 0
-    for c in comparisons:
+    for sample, c in zip(compared, comparisons):
+        result = None
         if not c.scorable:
             unscorable += 1
         else:
             outcome.append(1 if c.winner == 0 else -1 if c.winner == 1 else 0)
+            result = {1: sample.policy, -1: "start", 0: "tie"}[outcome[-1]]
+        if verdicts is not None:
+            verdicts.append(PairwiseVerdict(prompt_id=sample.prompt_id, category=sample.category, arm=sample.policy, outcome=result,
+                                            consistent=bool(c.consistent), judge=judge.name))
     n = len(outcome)
     wins, losses = outcome.count(1), outcome.count(-1)
     consistent = sum(1 for c in comparisons if c.consistent)

@@ -16,7 +16,7 @@ them (see "not_available").
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -163,11 +163,56 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         }
 
     out["ai_human_agreement"] = _ai_human(run_dir, items, by_item, confidence)
-    out["not_available"] = {
-        "judge_preference": "RUN/eval/ holds the judge's win ratio only in aggregate (results.json), not per item, "
-                            "so the judge's pairwise verdicts cannot be compared with the raters'",
-    }
+    preference = _ai_human_preference(run_dir, items, by_item, confidence)
+    if preference is not None:
+        out["ai_human_agreement"]["judge_preference"] = preference
+    else:
+        out["not_available"] = {
+            "judge_preference": "RUN/eval/ has no pairwise-ARM.jsonl (written by evaluations since hrlaif recorded the judge's "
+                                "per-prompt win-ratio verdicts): re-run `hrlaif evaluate` to compare them with the raters'",
+        }
     return out
+
+
+def _ai_human_preference(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confidence: float) -> dict | None:
+    """Kappa between the raters' majority on each blind pairwise item (arm / start / tie) and the
+    judge's both-orders verdict on the same pair; None when the evaluation kept no per-item verdicts."""
+    files = sorted((Path(run_dir) / "eval").glob("pairwise-*.jsonl"))
+    if not files:
+        return None
+    judge_says: dict[tuple[str, str], str | None] = {}
+    judges = set()
+    for path in files:
+        for _, record in iter_objects(path):
+            judge_says[(str(record["arm"]), str(record["prompt_id"]))] = record.get("outcome")
+            judges.add(str(record.get("judge", "")))
+    pairs, undecided, split = [], 0, 0
+    for key, rs in by_item.items():
+        item = items[key]
+        if item.kind != PAIRWISE or (item.policy, item.prompt_id) not in judge_says:
+            continue
+        votes = Counter(r["answer"] for r in rs)
+        (top, count), *rest = votes.most_common()
+        if rest and rest[0][1] == count:
+            split += 1  # raters split evenly between two answers: no human label
+            continue
+        machine = judge_says[(item.policy, item.prompt_id)]
+        if machine is None:
+            undecided += 1
+            continue
+        human = "arm" if top == item.policy else "start" if top == START else "tie"
+        pairs.append((human, "arm" if machine == item.policy else "start" if machine == START else "tie"))
+    return {
+        "what": "the judge's both-orders preference (win / tie / loss of the arm against the start policy) against the raters' majority",
+        "categories": list(CATEGORIES),
+        "judge": ", ".join(sorted(j for j in judges if j)) or None,
+        "n": len(pairs),
+        "kappa": bootstrap(pairs, cohen_kappa, confidence).model_dump(),
+        "agreement": wilson(sum(a == b for a, b in pairs), len(pairs), confidence).model_dump(),
+        "confusion": {f"human_{h}_judge_{m}": sum(p == (h, m) for p in pairs) for h in ("arm", "start", "tie") for m in ("arm", "start", "tie")},
+        "machine_undecided": undecided,
+        "human_split_evenly": split,
+    }
 
 
 def _ai_human(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confidence: float) -> dict:

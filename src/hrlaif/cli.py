@@ -155,10 +155,20 @@ def run(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None
 
 @app.command()
 @guard
-def compare(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
+def compare(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Train every arm this many times (seeds seed, seed+1, ...; RUN/seed-S each) and report the spread of the figures across seeds.")] = 1,
+) -> None:
     """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
-    console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+    if seeds == 1:
+        console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+        return
+    from hrlaif.pipeline import compare_over_seeds
+
+    console.print(f"[bold green]report:[/] {compare_over_seeds(p.config, seeds, console)}")
 
 
 @app.command("config")

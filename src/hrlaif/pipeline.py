@@ -379,3 +379,26 @@ class Pipeline:
             self.judge_check("eval")
         self.evaluate(modes)
         return self.report()
+
+
+def compare_over_seeds(config: RunConfig, seeds: int, console: Console | None = None) -> Path:
+    """`compare` trained `seeds` times (seeds config.seed.., RUN/seed-S each, one shared judge
+    cache so a judge is examined and asked once), then RUN/seeds.json with the spread of the
+    headline figures across seeds, and RUN/report/ with it. Returns the report's path."""
+    from hrlaif.evaluate.seeds import seed_spread
+    from hrlaif.report import write_report
+
+    root = Path(config.run_dir)
+    judge = config.judge if config.judge.cache_file is not None else config.judge.model_copy(update={"cache_file": root / "judge_cache.sqlite"})
+    run_dirs = {}
+    for k in range(seeds):
+        seed = config.seed + k
+        sub = config.model_copy(update={"seed": seed, "run_dir": root / f"seed-{seed}", "judge": judge})
+        (console or Console(stderr=True)).print(f"[bold magenta]seed {seed}[/] ({k + 1} of {seeds}) -> {sub.run_dir}")
+        pipeline = Pipeline(sub, console)
+        pipeline.save_config()
+        pipeline.run(list(MODES))
+        run_dirs[seed] = Path(sub.run_dir)
+    write_json(root / "seeds.json", seed_spread(run_dirs))
+    return write_report(root)
+

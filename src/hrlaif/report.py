@@ -214,6 +214,7 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
     if results:
         sections += _evaluation_sections(run_dir, results)
     sections += _redteam_sections(run_dir)
+    sections += _seed_sections(run_dir)
     for mode in modes:
         metrics = _metrics(run_dir / f"ppo-{mode}" / "metrics.jsonl")
         if metrics:
@@ -306,6 +307,33 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     if reasons:
         sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in sorted(reasons)]))
     return sections
+
+
+def _points(value: float | None, unit: str) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}{unit}"
+
+
+def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
+    """The spread across seeds (RUN/seeds.json of `compare --seeds N`) beside each seed's own
+    per-prompt interval."""
+    spread = _read_json(run_dir / "seeds.json")
+    if not spread:
+        return []
+    seeds = [str(s) for s in spread["seeds"]]
+    rows = [["figure", "policy", "mean over seeds", "sd", "range", *[f"seed {s} (per-prompt interval)" for s in seeds]]]
+    for name, figure in spread["figures"].items():
+        for policy, f in figure["by_policy"].items():
+            per_seed = [(_diff(e) if e and "diff" in e else _rate(e)) for e in (f["per_seed"].get(s) for s in seeds)]
+            if not f["meaningful"]:
+                why = f"not meaningful (judge task not qualified in some seed: {', '.join(f['not_qualified_tasks'])})"
+                rows.append([name, policy, why, "", "", *["not meaningful"] * len(seeds)])
+                continue
+            unit = " pts" if "difference" in name or "net" in name else "%"
+            mean, sd, low, high = (_points(f[k], unit) for k in ("mean", "sd", "min", "max"))
+            rows.append([name, policy, mean, sd, f"{low} to {high}", *per_seed])
+    reports = ", ".join(f"{Path(d).name}/report/report.html" for d in spread["run_dirs"].values())
+    title = f"Across {len(seeds)} seeds (seeds {', '.join(seeds)}; each seed's full report in its run directory: {reports})"
+    return [(title, rows)]
 
 
 def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:

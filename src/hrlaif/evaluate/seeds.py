@@ -1,0 +1,77 @@
+"""Effects over seeds: the same comparison trained N times, and the spread of its headline figures.
+
+One seed's intervals cover the sampling of prompts, not the training: a second seed can move a
+difference more than its interval suggests. `compare --seeds N` trains every arm N times
+(seeds seed..seed+N-1, one run directory each) and this module puts each figure's per-seed
+values, their mean, standard deviation and range side by side. A figure that rests on a judge
+task that did not qualify in some seed's exam is marked not meaningful, as in each report.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+from hrlaif.errors import HrlaifError
+
+SATISFACTION_TASKS = ("acceptable", "refusal")
+
+# figure -> (value and its interval text in one seed's results for an arm; judge tasks it rests on)
+FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] = {
+    "satisfaction": (lambda r, arm: r["policies"][arm]["satisfaction"], SATISFACTION_TASKS),
+    "accuracy on keyed prompts": (lambda r, arm: r["policies"][arm].get("accuracy"), ()),
+    "satisfaction difference from start": (
+        lambda r, arm: None if arm == "start" else r["versus_start"][arm]["satisfaction_difference"], SATISFACTION_TASKS),
+    "net win rate vs start": (lambda r, arm: None if arm == "start" else r["versus_start"][arm]["win_ratio"]["net"], ("preference",)),
+}
+
+
+def _value(entry: dict | None) -> float | None:
+    if not entry:
+        return None
+    return entry.get("rate", entry.get("diff"))
+
+
+def _unqualified(run_dir: Path, results: dict) -> set[str]:
+    """Judge tasks that this seed's exam of the grading judge did not qualify (empty when not examined)."""
+    independent = results.get("grading", {}).get("independent_of_labels")
+    exam_file = run_dir / ("judge-check-eval" if independent else "judge-check") / "result.json"
+    if not exam_file.is_file():
+        return set()
+    exam = json.loads(exam_file.read_text(encoding="utf-8"))
+    return {task for task, r in exam["tasks"].items() if not r["qualified"]}
+
+
+def seed_spread(run_dirs: dict[int, Path]) -> dict:
+    """Per figure and policy: each seed's value (with n and interval), and mean / sd / min / max
+    over seeds. Reads every seed's RUN/eval/results.json."""
+    per_seed = {}
+    for seed, run_dir in run_dirs.items():
+        path = Path(run_dir) / "eval" / "results.json"
+        if not path.is_file():
+            raise HrlaifError(f"{path}: missing; seed {seed} has not finished its evaluation")
+        results = json.loads(path.read_text(encoding="utf-8"))
+        per_seed[seed] = (results, _unqualified(Path(run_dir), results))
+    policies = list(next(iter(per_seed.values()))[0]["policies"])
+    figures: dict[str, dict] = {}
+    for name, (read, tasks) in FIGURES.items():
+        figures[name] = {"rests_on_judge_tasks": list(tasks), "by_policy": {}}
+        for policy in policies:
+            entries = {seed: read(results, policy) for seed, (results, _) in per_seed.items()}
+            if all(e is None for e in entries.values()):
+                continue
+            values = [v for v in (_value(e) for e in entries.values()) if v is not None]
+            not_qualified = sorted({t for _, failed in per_seed.values() for t in failed if t in tasks})
+            figures[name]["by_policy"][policy] = {
+                "per_seed": {str(seed): e for seed, e in entries.items()},
+                "n_seeds": len(values),
+                "mean": statistics.fmean(values) if values else None,
+                "sd": statistics.stdev(values) if len(values) >= 2 else None,
+                "min": min(values) if values else None,
+                "max": max(values) if values else None,
+                "meaningful": not not_qualified,
+                "not_qualified_tasks": not_qualified,
+            }
+    return {"seeds": sorted(run_dirs), "run_dirs": {str(s): str(d) for s, d in run_dirs.items()}, "figures": figures}

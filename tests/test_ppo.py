@@ -79,11 +79,11 @@ def reward_model_path(tiny_model, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def parrot_model(tiny_model, tmp_path_factory) -> Path:
+def build_parrot(tiny_model: Path, folder: Path, strength: float = 50.0) -> Path:
     """The tiny model rewired to say " 19" at every step: every token's embedding gets a large
-    constant component that only the " 19" row of an untied output layer reads. A policy whose
-    answers are known, so the verifiers have something to decide."""
+    constant component that only the " 19" row of an untied output layer reads (its logit is
+    about 5.7 x `strength`, against about 0 for the rest). A policy whose answers are known, so
+    the verifiers have something to decide; a small `strength` leaves PPO room to unlearn it."""
     from transformers import LlamaForCausalLM
 
     tokenizer = load_tokenizer(tiny_model)
@@ -95,11 +95,15 @@ def parrot_model(tiny_model, tmp_path_factory) -> Path:
     with torch.no_grad():
         parrot.model.embed_tokens.weight[:, 0] = 10.0
         parrot.lm_head.weight.copy_(base.lm_head.weight)
-        parrot.lm_head.weight[token, 0] = 50.0
-    folder = tmp_path_factory.mktemp("parrot")
+        parrot.lm_head.weight[token, 0] = strength
     parrot.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def parrot_model(tiny_model, tmp_path_factory) -> Path:
+    return build_parrot(tiny_model, tmp_path_factory.mktemp("parrot"))
 
 
 def run(config, tiny_model, reward_model_path, out_dir, **kwargs):

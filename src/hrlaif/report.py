@@ -74,6 +74,32 @@ def _plot_ppo(run_dir: Path, modes: list[str], out: Path) -> Path | None:
     return out
 
 
+def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
+    """The gold monitor (ppo.monitor_every): the RM's score of the monitor answers beside their
+    verified accuracy (95% Wilson bars); an x marks a check where the first rose as the second fell."""
+    series = {m: [r for r in _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl") if r.get("gold/verified_accuracy") is not None] for m in modes}
+    if not any(series.values()):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for mode, rows in series.items():
+        steps = [r["charts/step"] for r in rows]
+        acc = [r["gold/verified_accuracy"] for r in rows]
+        errors = [[a - r["gold/verified_accuracy_low"] for a, r in zip(acc, rows)], [r["gold/verified_accuracy_high"] - a for a, r in zip(acc, rows)]]
+        line = axes[0].plot(steps, [r["gold/rm_score"] for r in rows], marker="o", label=mode)[0]
+        axes[1].errorbar(steps, acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
+        hacked = [r for r in rows if r.get("gold/hacking")]
+        axes[1].plot([r["charts/step"] for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
+    axes[0].set(title="RM score of the monitor answers", xlabel="step")
+    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="step", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _plot_win(results: dict, out: Path) -> Path | None:
     arms = list(results.get("versus_start", {}))
     if not arms:
@@ -407,6 +433,7 @@ def write_report(run_dir: Path) -> Path:
     modes = _modes(run_dir)
     plots = [p for p in (
         _plot_ppo(run_dir, modes, out / "ppo.png"),
+        _plot_gold(run_dir, modes, out / "gold_monitor.png"),
         _plot_win(results, out / "win_tie_loss.png") if results else None,
         _plot_categories(results, out / "categories.png") if results else None,
     ) if p]

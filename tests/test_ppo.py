@@ -16,7 +16,7 @@ import torch
 
 from hrlaif.config import GenerationConfig, HybridRewardConfig, LoraConfig, PPOConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.models import load_causal_lm, load_reward_model, load_tokenizer
+from hrlaif.models import encode_prompts, load_causal_lm, load_reward_model, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.train.ppo import (
     HYBRID_KEYS,
@@ -27,6 +27,7 @@ from hrlaif.train.ppo import (
     masked_whiten,
     prompt_indices,
     response_mask,
+    score_responses,
     train_ppo,
 )
 
@@ -292,6 +293,56 @@ def test_lora_runs_and_saves_a_merged_policy(tiny_model, reward_model_path, tmp_
     assert not any("lora" in name for name in trained.state_dict())
     start = load_causal_lm(tiny_model).state_dict()
     assert any(not torch.equal(p, trained.state_dict()[n]) for n, p in start.items())
+
+
+def test_lora_critic_is_the_reward_model_with_adapters(tiny_model, reward_model_path):
+    """lora.critic: one RM copy; training the critic's adapters and head leaves the RM (adapters
+    off) exactly as it was."""
+    with pytest.raises(ValueError, match="critic: true needs enabled: true"):
+        LoraConfig(critic=True)
+    config = tiny_config(lora=LoraConfig(enabled=True, r=4, alpha=8, critic=True))
+    models = build_models(config, str(tiny_model), str(reward_model_path))
+    trainable = [n for n, p in models.critic.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or "modules_to_save" in n for n in trainable), trainable
+    assert {p.data_ptr() for p in models.critic.parameters()} <= {p.data_ptr() for p in models.reward_model.parameters()}
+    chats = [[m.model_dump() for m in p.messages] for p in PROMPTS]
+    texts = ["The answer is 19.", "Sleep early.", "No.", "A", "B"]
+    fresh = score_responses(load_reward_model(reward_model_path), models.reward_tokenizer, chats, texts, 128)
+    batch = encode_prompts(models.tokenizer, chats, 64)
+    position_ids = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
+    before = models.critic(batch["input_ids"], batch["attention_mask"], position_ids).detach()
+    optimizer = torch.optim.SGD([p for p in models.critic.parameters() if p.requires_grad], lr=0.5)
+    for _ in range(3):
+        optimizer.zero_grad()
+        ((models.critic(batch["input_ids"], batch["attention_mask"], position_ids) - 5.0) ** 2).mean().backward()
+        optimizer.step()
+    after = models.critic(batch["input_ids"], batch["attention_mask"], position_ids).detach()
+    assert not torch.allclose(before, after, atol=1e-3)  # the critic learned
+    with models.reward_mode():
+        reward = score_responses(models.reward_model, models.reward_tokenizer, chats, texts, 128)
+    assert torch.allclose(reward, fresh, atol=1e-6)  # the RM did not
+    assert not torch.allclose(score_responses(models.reward_model, models.reward_tokenizer, chats, texts, 128), fresh, atol=1e-3)
+
+
+def test_lora_critic_run_scores_like_a_full_critic_run(tiny_model, reward_model_path, tmp_path):
+    """The critic's update does not touch the policy's gradients, so with the same seed a LoRA
+    critic and a full critic sample the same responses: their RM scores match step by step only
+    if the shared RM stays frozen while its adapters train. The critics themselves differ."""
+    lora = LoraConfig(enabled=True, r=4, alpha=8)
+    run(tiny_config(steps=3, lora=lora, learning_rate=1e-2), tiny_model, reward_model_path, tmp_path / "full")
+    run(tiny_config(steps=3, lora=lora.model_copy(update={"critic": True}), learning_rate=1e-2), tiny_model, reward_model_path, tmp_path / "shared")
+    full, shared = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "shared")
+    assert [r["charts/rm_score"] for r in shared] == pytest.approx([r["charts/rm_score"] for r in full], abs=1e-5)
+    assert abs(full[1]["objective/kl"]) > 1e-5  # the policy moved, so step 2 onwards is not the start policy
+    assert shared[-1]["losses/value_loss"] != pytest.approx(full[-1]["losses/value_loss"], rel=1e-3)
+    load_causal_lm(tmp_path / "shared" / "policy")
+    # its checkpoints (adapters and value head only) resume to the same run
+    shared_config = tiny_config(lora=lora.model_copy(update={"critic": True}), learning_rate=1e-2)
+    run(shared_config.model_copy(update={"steps": 2}), tiny_model, reward_model_path, tmp_path / "resumed")
+    run(shared_config.model_copy(update={"steps": 3}), tiny_model, reward_model_path, tmp_path / "resumed")
+    resumed = read_metrics(tmp_path / "resumed")
+    for key in ("charts/rm_score", "losses/value_loss", "objective/kl"):
+        assert resumed[-1][key] == pytest.approx(shared[-1][key], rel=1e-5, abs=1e-6), key
 
 
 @pytest.mark.slow

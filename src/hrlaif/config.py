@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hrlaif.errors import HrlaifError
 
@@ -162,6 +162,13 @@ class LoraConfig(Section):
     r: int = Field(16, ge=1, description="Adapter rank.")
     alpha: int = Field(32, ge=1, description="Adapter scale.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout.")
+    critic: bool = Field(False, description="Also make PPO's critic LoRA adapters (and a value head) on the reward model's backbone, whose adapters-off forward is the frozen RM: one RM copy in memory instead of two and optimizer state for the adapters only. Off by default: an adapter critic learns values more slowly, and no run here has measured what that costs PPO yet.")
+
+    @model_validator(mode="after")
+    def _critic_needs_lora(self) -> LoraConfig:
+        if self.critic and not self.enabled:
+            raise ValueError("critic: true needs enabled: true (the critic's adapters are LoRA adapters)")
+        return self
 
 
 class HybridRewardConfig(Section):

@@ -22,11 +22,12 @@ metrics of an uninterrupted one with the same seed and the same process count.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -270,10 +271,30 @@ def score_responses(reward_model, tokenizer, chats: list[list[dict]], responses:
 class Models:
     policy: nn.Module  # trainable (a peft model with LoRA)
     reference: nn.Module | None  # frozen start policy; None with LoRA (the adapter-free policy)
-    reward_model: nn.Module  # frozen
+    reward_model: nn.Module  # frozen (with lora.critic: the critic's model, run inside `reward_mode`)
     critic: Critic  # trainable, initialised from the reward model
     tokenizer: object  # the policy's (left padding, for generation)
     reward_tokenizer: object
+    reward_mode: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)  # adapters off
+
+
+def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, Critic, Callable]:
+    """One RM copy serving twice: LoRA adapters and a trainable copy of the score head make the
+    critic; with the adapters disabled the same model is the frozen reward model."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    model = load_reward_model(reward_model_path)
+    _disable_dropout(model)
+    peft_model = get_peft_model(
+        model,
+        PeftLoraConfig(
+            r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+            target_modules="all-linear", task_type="SEQ_CLS",  # SEQ_CLS: the score head trains as a copy
+        ),
+    )
+    inner = peft_model.base_model.model  # the sequence classifier, its layers now carrying adapters
+    return inner, Critic(inner), peft_model.disable_adapter
 
 
 def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) -> Models:
@@ -298,6 +319,10 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
     else:
         reference = _freeze(load_causal_lm(policy_path))
         _disable_dropout(reference)
+    reward_tokenizer = _reward_tokenizer(reward_model_path, tokenizer)
+    if config.lora.enabled and config.lora.critic:
+        reward_model, critic, reward_mode = _lora_critic(config, reward_model_path)
+        return Models(policy, reference, reward_model, critic, tokenizer, reward_tokenizer, reward_mode)
     reward_model = _freeze(load_reward_model(reward_model_path))
     value_model = load_reward_model(reward_model_path)
     _disable_dropout(value_model)
@@ -307,7 +332,7 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
         reward_model=reward_model,
         critic=Critic(value_model),
         tokenizer=tokenizer,
-        reward_tokenizer=_reward_tokenizer(reward_model_path, tokenizer),
+        reward_tokenizer=reward_tokenizer,
     )
 
 
@@ -363,7 +388,7 @@ def train_ppo(
     # for-each default spent ~0.85 s per PPO step in the optimizer against ~0.2 s fused.
     adamw = dict(eps=1e-5, weight_decay=0.0, fused=True)
     policy_opt = torch.optim.AdamW([p for p in models.policy.parameters() if p.requires_grad], lr=config.learning_rate, **adamw)
-    critic_opt = torch.optim.AdamW(models.critic.parameters(), lr=config.critic_learning_rate, **adamw)
+    critic_opt = torch.optim.AdamW([p for p in models.critic.parameters() if p.requires_grad], lr=config.critic_learning_rate, **adamw)
     policy, critic, policy_opt, critic_opt = accelerator.prepare(models.policy, models.critic, policy_opt, critic_opt)
 
     # ---- resume, or start fresh ----
@@ -390,7 +415,8 @@ def train_ppo(
     def rm_score(batch_prompts, batch_chats, texts, responses, mask) -> torch.Tensor:
         """The reward model's score of each response (or score_fn's, when given)."""
         if score_fn is None:
-            return score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
+            with models.reward_mode():
+                return score_responses(reward_model, models.reward_tokenizer, batch_chats, texts, max_length)
         return score_fn(batch_prompts, texts, responses, mask).to(device, torch.float32)
 
     @torch.no_grad()

@@ -131,6 +131,8 @@ def test_monitor_warns_when_the_reward_rises_while_accuracy_falls(tiny_model, re
     assert last["gold/rm_score"] > first["gold/rm_score"] + 0.5 and last["gold/verified_accuracy"] <= 0.25
     assert last["gold/hacking"] == 1 and summary["hacking_warnings"] == [5]
     assert any("possible reward hacking: from step 1 to 5" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    (tmp_path / "run" / "ppo-hrlaif").mkdir()  # an arm without the monitor does not stop the plot
+    (tmp_path / "run" / "ppo-hrlaif" / "metrics.jsonl").write_text(json.dumps({"charts/step": 1, "objective/score_mean": 0.0, "objective/kl": 0.0}) + "\n")
     write_report(tmp_path / "run")  # the report plots both curves
     assert (tmp_path / "run" / "report" / "gold_monitor.png").stat().st_size > 1000
     assert "![gold_monitor](gold_monitor.png)" in (tmp_path / "run" / "report" / "report.md").read_text()

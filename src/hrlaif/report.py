@@ -82,6 +82,8 @@ def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for mode, rows in series.items():
+        if not rows:  # this arm ran without the monitor
+            continue
         steps = [r["charts/step"] for r in rows]
         acc = [r["gold/verified_accuracy"] for r in rows]
         errors = [[a - r["gold/verified_accuracy_low"] for a, r in zip(acc, rows)], [r["gold/verified_accuracy_high"] - a for a, r in zip(acc, rows)]]

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -152,8 +153,27 @@ def encode_prompts(tokenizer, chats: list[list[dict]], max_prompt_tokens: int) -
     return batch
 
 
+class Generated(NamedTuple):
+    """One generated response, and whether it was cut off at max_new_tokens (no end-of-sequence
+    token): a verifier must not read a cut-off chain of thought's last number as its answer."""
+
+    text: str
+    truncated: bool
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Every id that ends generation: the generation config's eos (an int or a list) and the tokenizer's."""
+    ids: set[int] = set()
+    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value is not None:
+            ids.update(int(v) for v in value)
+    return ids
+
+
 @torch.no_grad()
-def generate(
+def generate_responses(
     model,
     tokenizer,
     chats: list[list[dict]],
@@ -165,11 +185,13 @@ def generate(
     max_length: int = 1024,
     seed: int = 0,
     desc: str = "generating",
-) -> list[str]:
-    """Batched, seeded generation of one response per chat."""
+) -> list[Generated]:
+    """Batched, seeded generation of one response per chat, each marked truncated when it never
+    produced an end-of-sequence token (it stopped because max_new_tokens ran out)."""
     torch.manual_seed(seed)
     model.eval()
-    outputs: list[str] = []
+    outputs: list[Generated] = []
+    stops = torch.tensor(sorted(stop_token_ids(model, tokenizer)), dtype=torch.long)
     max_prompt = max(8, max_length - max_new_tokens)
     for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size):
         batch = encode_prompts(tokenizer, chats[start : start + batch_size], max_prompt).to(model.device)
@@ -179,6 +201,15 @@ def generate(
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         tokens = model.generate(**batch, **kwargs)
-        new = tokens[:, batch["input_ids"].shape[1] :]
-        outputs.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
-    return [text.strip() for text in outputs]
+        new = tokens[:, batch["input_ids"].shape[1] :].cpu()
+        # A row that stopped has an end token among its new tokens (padding after it, when the
+        # pad token is another one); a row without one ran to max_new_tokens.
+        ended = torch.isin(new, stops).any(dim=1).tolist()
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        outputs.extend(Generated(text.strip(), not done) for text, done in zip(texts, ended))
+    return outputs
+
+
+def generate(model, tokenizer, chats: list[list[dict]], **kwargs) -> list[str]:
+    """The texts of `generate_responses` (same keyword arguments), for callers that need no more."""
+    return [g.text for g in generate_responses(model, tokenizer, chats, **kwargs)]

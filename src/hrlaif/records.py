@@ -99,9 +99,12 @@ class Sample(BaseModel):
     response: str
     sample_index: int = 0
     policy: str = ""
+    # Cut off at max_new_tokens (no end-of-sequence token). Samples files written before this
+    # field existed read as not truncated.
+    truncated: bool = False
 
     @classmethod
-    def of(cls, prompt: Prompt, response: str, sample_index: int, policy: str) -> Sample:
+    def of(cls, prompt: Prompt, response: str, sample_index: int, policy: str, truncated: bool = False) -> Sample:
         return cls(
             prompt_id=prompt.id,
             messages=prompt.messages,
@@ -111,6 +114,7 @@ class Sample(BaseModel):
             response=response,
             sample_index=sample_index,
             policy=policy,
+            truncated=truncated,
         )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrlaif.config import GenerationConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
+from hrlaif.models import chat_prompt, generate_responses, load_causal_lm, load_tokenizer
 from hrlaif.records import Prompt, Sample
 
 
@@ -39,7 +39,8 @@ def sample_responses(
     desc: str = "sampling",
 ) -> list[Sample]:
     """`num_samples` responses to each prompt, in prompt order. Sample k of every prompt is drawn
-    in pass k with seed `seed + k`, so raising `num_samples` keeps the samples drawn before."""
+    in pass k with seed `seed + k`, so raising `num_samples` keeps the samples drawn before. A
+    response cut off at max_new_tokens is marked `truncated`."""
     tokenizer = load_tokenizer(policy)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
     model = load_causal_lm(policy)
@@ -48,7 +49,7 @@ def sample_responses(
     samples: list[Sample] = []
     by_pass = []
     for k in range(num_samples):
-        responses = generate(
+        responses = generate_responses(
             model,
             tokenizer,
             chats,
@@ -63,5 +64,7 @@ def sample_responses(
         by_pass.append(responses)
     for i, prompt in enumerate(prompts):
         for k in range(num_samples):
-            samples.append(Sample.of(prompt, by_pass[k][i], sample_index=k, policy=policy_name or str(policy)))
+            generated = by_pass[k][i]
+            samples.append(Sample.of(prompt, generated.text, sample_index=k, policy=policy_name or str(policy),
+                                     truncated=generated.truncated))
     return samples

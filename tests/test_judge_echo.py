@@ -143,7 +143,10 @@ def test_hybrid_labeling_does_not_choose_an_echoed_compliance(tmp_path) -> None:
     ]
 
     def hijacked(body: dict) -> str:  # echoes the response's opening; otherwise a real refusal is one, nothing matches
-        opening = fields_of(body)["response"].split("\n", 1)[0]
+        fields = fields_of(body)
+        if "response_a" in fields:  # preference: not fooled, the response that does not open with YES is better
+            return "B" if fields["response_a"].startswith("YES") else "A"
+        opening = fields["response"].split("\n", 1)[0]
         if opening in ("YES", "A", "B"):
             return opening
         return say(body, "yes" if "Does the response safely refuse?" in str(body["messages"]) else "no", "?")
@@ -154,6 +157,10 @@ def test_hybrid_labeling_does_not_choose_an_echoed_compliance(tmp_path) -> None:
         pairs, _ = label_hybrid(samples, judge, LabelConfig(mode="hrlaif"))
     harmful = [p for p in pairs if p.category == "harmful"]
     assert len(harmful) == 1 and harmful[0].chosen[-1].content != comply, harmful[0].provenance
+    # The echo made the compliance's refusal check unscorable: no information, so not decided by
+    # refusal (an unscorable check is never a tier) but by the judge's preference.
+    assert harmful[0].provenance.step == "preference", harmful[0].provenance
+    assert [n["step"] for n in harmful[0].provenance.details["no_information"]] == ["refusal"]
     echoed = [v for p in pairs for v in p.provenance.verdicts if v.task in ("refusal", "answer_match")]
     assert echoed and all(v.choice != "YES" for v in echoed if v.task == "answer_match"), echoed
     assert sum(v.choice == "YES" for v in echoed if v.task == "refusal") == 1, "only the real refusal is one"

@@ -64,7 +64,7 @@ def test_rlaif_longer_wins_with_length_loving_judge():
     assert judge.asked[0].fields["response_a"] == judge.asked[1].fields["response_b"]
     assert pairs[0].chosen_text == "a much longer answer here"
     assert pairs[0].provenance.mode == "rlaif" and len(pairs[0].provenance.verdicts) == 2
-    assert counts == {"candidates": 1, "agree": 1, "pairs": 1}
+    assert counts == {"candidates": 1, "agree": 1, "pairs": 1, "judge": {"preference": {"scorable": 2, "unscorable": 0}}}
 
 
 def test_rlaif_drops_identical_responses_and_position_ties():
@@ -101,7 +101,7 @@ def test_hybrid_same_tier_falls_back_to_preference_both_orders():
     judge = ScriptedJudge(lambda q: "A" if len(q.fields["response_a"]) > len(q.fields["response_b"]) else "B")
     pairs, counts = label_hybrid(samples, judge, LabelConfig(mode="hrlaif"))
     assert pairs[0].provenance.step == "preference" and counts["by_preference_agree"] == 1
-    assert pairs[0].provenance.details["tiers"] == [{"correctness": 2}, {"correctness": 2}]
+    assert pairs[0].provenance.details["tiers"] == [{"correctness": 1}, {"correctness": 1}]
 
 
 def test_hybrid_refusal_beats_compliance_on_harmful():
@@ -123,11 +123,14 @@ def test_hybrid_unknown_answer_asks_judge_for_answer_match():
     assert pairs[0].chosen_text == unreadable and "judge says answer matches" in pairs[0].provenance.details["first"]["correctness"] + pairs[0].provenance.details["second"]["correctness"]
 
 
-def test_hybrid_unknown_without_fallback_ranks_between_right_and_wrong():
+def test_hybrid_unknown_without_fallback_never_beats_wrong():
+    # No tier for an answer the verifier cannot read: the judge's preference decides, here for the wrong one.
     samples = [sample("m", "math", "no idea", 0, reference="19"), sample("m", "math", "The answer is 5.", 1, reference="19")]
-    judge = ScriptedJudge(lambda q: "A")
-    pairs, _ = label_hybrid(samples, judge, LabelConfig(mode="hrlaif", answer_match_fallback=False))
-    assert pairs[0].chosen_text == "no idea" and not [q for q in judge.asked if q.task == "answer_match"]
+    judge = ScriptedJudge(lambda q: "A" if len(q.fields["response_a"]) > len(q.fields["response_b"]) else "B")
+    pairs, counts = label_hybrid(samples, judge, LabelConfig(mode="hrlaif", answer_match_fallback=False))
+    assert pairs[0].chosen_text == "The answer is 5." and pairs[0].provenance.step == "preference"
+    assert not [q for q in judge.asked if q.task == "answer_match"]
+    assert counts["no_information"] == {"correctness": 1} and counts["verifier"]["unknown"] == 1
 
 
 def test_custom_route_without_preference_drops_ties():

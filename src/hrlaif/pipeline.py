@@ -221,7 +221,8 @@ class Pipeline:
             if mode == "rlaif":
                 from hrlaif.labeling.rlaif import label_rlaif
 
-                pairs, record.counts = label_rlaif(samples, self.judge, soft_labels=c.label.soft_labels)
+                pairs, record.counts = label_rlaif(samples, self.judge, soft_labels=c.label.soft_labels,
+                                                     tie_margin=c.label.tie_margin)
             else:
                 from hrlaif.labeling.hybrid import label_hybrid
 

@@ -162,10 +162,30 @@ class Pair(BaseModel):
     prompt: list[Message]
     chosen: list[Message]
     rejected: list[Message]
-    margin: float = 0.0
+    # The labeler's probability that `chosen` beats `rejected`: 1 for a decision by rule (a
+    # verifier, a refusal, a rewrite) or by a judge without probabilities; what the soft RM loss
+    # (reward.loss: soft) trains on.
+    chosen_prob: float = Field(1.0, ge=0.5, le=1.0)
+    # |chosen_prob - 0.5| * 2, for audits. Not called `margin`: TRL's RewardTrainer subtracts a
+    # `margin` column inside its loss, which would train another RM than ours.
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
     reference: str | None = None  # kept so labels can be audited against the key
     choices: list[str] | None = None
     provenance: Provenance
+
+    @model_validator(mode="before")
+    @classmethod
+    def _margin_is_the_old_name_of_confidence(cls, data: Any) -> Any:
+        """Pairs files written before the rename carry `margin` (the same |p - 0.5| * 2)."""
+        if isinstance(data, dict) and "margin" in data:
+            data = dict(data)
+            margin = data.pop("margin")
+            if "confidence" in data:
+                raise ValueError("give 'confidence' or its old name 'margin', not both")
+            data["confidence"] = margin
+            if "chosen_prob" not in data and isinstance(margin, (int, float)) and not isinstance(margin, bool):
+                data["chosen_prob"] = 0.5 + margin / 2
+        return data
 
     @field_validator("chosen", "rejected")
     @classmethod

@@ -18,7 +18,10 @@ from hrlaif.records import KEYED_CATEGORIES, Pair
 from hrlaif.stats import wilson
 from hrlaif.verify import check_answer
 
-_PREF_COUNTS = {"agree": ("agree", "by_preference_agree"), "soft": ("soft", "by_preference_soft"), "tie": ("tie", "preference_tie")}
+# Where label counts keep each outcome of the two orders (rlaif; hrlaif pairs made / not made:
+# an agreement whose probability leaned less than label.tie_margin makes no pair).
+_PREF_COUNTS = {"agree": ("agree", "by_preference_agree", "preference_agree"), "soft": ("soft", "by_preference_soft"),
+                "tie": ("tie", "preference_tie")}
 
 
 # Steps where the judge decided the pair. A pair the verifier decided ("correctness") agrees with

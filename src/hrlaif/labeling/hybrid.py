@@ -5,6 +5,12 @@ over correctness. Here each category routes its responses through ranking steps 
 correctness by a verifier, soundness of the reasoning of correct math answers, safe refusal
 of harmful requests); a response in a better tier always beats one in a worse tier, and only
 responses in the same tier are compared by the judge's preference (both orders).
+
+A failed signal is no information, never a tier: a verifier that cannot read an answer
+("unknown") or fails ("error"), and a judge verdict that could not be scored, give the
+response no tier at that step. A pair where either response has none is not decided there: it
+goes on to the next step, or is dropped (`label.no_information`), and its provenance says why.
+So an unreadable answer never beats a wrong one, nor an unscorable refusal check a "NO".
 """
 
 from __future__ import annotations
@@ -12,18 +18,22 @@ from __future__ import annotations
 from collections import Counter
 
 from hrlaif.config import LabelConfig
+from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, Question
 from hrlaif.labeling.pairwise import candidate_pairs, compare_all, pair_from, preference_pair, reference_context
 from hrlaif.records import Pair, Provenance, Sample, Verdict
 from hrlaif.refusal import check_refusal
-from hrlaif.verify import check_answer
+from hrlaif.verify import OUTCOMES, check_answer
 
 
 class Assessment:
-    """What the ranking steps found about one response: a tier per step, and the evidence."""
+    """What the ranking steps found about one response. `tiers[step]`: 1 (correct, sound,
+    refused) or 0 (wrong, flawed, complied); None when the step's signal failed (no
+    information; `evidence[step]` says why); a step absent from `tiers` does not apply (the
+    reasoning of an answer not known to be correct)."""
 
     def __init__(self) -> None:
-        self.tiers: dict[str, int] = {}
+        self.tiers: dict[str, int | None] = {}
         self.evidence: dict[str, str] = {}
         self.verdicts: list[Verdict] = []
 
@@ -35,105 +45,154 @@ def _question(task: str, sample: Sample) -> Question:
     return Question(task=task, fields=fields, context=reference_context(sample))
 
 
-def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> list[Assessment]:
-    """Run every non-preference step of each sample's route, batching the judge questions
-    of a step across all samples."""
+def _yes_no(verdict: Verdict) -> int | None:
+    return None if not verdict.scorable else int(verdict.choice == "YES")
+
+
+def _count_judge(counts: dict, task: str, verdicts: list[Verdict]) -> None:
+    tally = counts.setdefault(task, {"scorable": 0, "unscorable": 0})
+    for verdict in verdicts:
+        tally["scorable" if verdict.scorable else "unscorable"] += 1
+
+
+def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[list[Assessment], dict]:
+    """Run every non-preference step of each sample's route, batching the judge questions of
+    a step across all samples. Returns the assessments and the outcome counts: verifier
+    outcomes (correct, wrong, unknown, error), judge outcomes (scorable, unscorable) per task,
+    and the refusals the patterns recognised without the judge."""
     out = [Assessment() for _ in samples]
     routes = [config.routes.get(s.category) for s in samples]
     for sample, route in zip(samples, routes):
         if route is None:
-            from hrlaif.errors import HrlaifError
-
             raise HrlaifError(f"label.routes: no route for category '{sample.category}' (prompt {sample.prompt_id})")
+    verifier = dict.fromkeys(OUTCOMES, 0)
+    judged: dict[str, dict[str, int]] = {}
 
     # Correctness: the verifier, then (optionally) the judge for answers it could not read.
-    correct: dict[int, bool | None] = {}
     ask_match: list[int] = []
     for i, (s, route) in enumerate(zip(samples, routes)):
         if "correctness" in route:
-            check = check_answer(s.category, s.response, s.reference or "", s.choices)
-            correct[i] = check.correct
-            out[i].evidence["correctness"] = f"verifier {check.method}: extracted {check.extracted!r}"
+            check = check_answer(s.category, s.response, s.reference or "", s.choices, truncated=s.truncated)
+            verifier[check.outcome] += 1
+            out[i].tiers["correctness"] = None if check.correct is None else int(check.correct)
+            out[i].evidence["correctness"] = f"verifier {check.method}: {check.outcome}, extracted {check.extracted!r}"
+            if check.detail and check.correct is None:
+                out[i].evidence["correctness"] += f" ({check.detail})"
             if check.correct is None and config.answer_match_fallback:
                 ask_match.append(i)
-    for i, verdict in zip(ask_match, judge.ask([_question("answer_match", samples[i]) for i in ask_match], desc="answer match") if ask_match else []):
+    match_verdicts = judge.ask([_question("answer_match", samples[i]) for i in ask_match], desc="answer match") if ask_match else []
+    _count_judge(judged, "answer_match", match_verdicts)
+    for i, verdict in zip(ask_match, match_verdicts):
         out[i].verdicts.append(verdict)
-        if verdict.scorable:
-            correct[i] = verdict.choice == "YES"
-            out[i].evidence["correctness"] += f"; judge says answer {'matches' if correct[i] else 'does not match'}"
-    for i, value in correct.items():
-        out[i].tiers["correctness"] = {True: 2, None: 1, False: 0}[value]
+        out[i].tiers["correctness"] = _yes_no(verdict)
+        out[i].evidence["correctness"] += (
+            f"; judge says answer {'matches' if verdict.choice == 'YES' else 'does not match'}" if verdict.scorable
+            else f"; judge answer match unscorable: {verdict.reason}"
+        )
 
-    # Reasoning: only correct answers are checked; sound beats flawed, wrong answers stay below both.
-    ask_reason = [i for i, route in enumerate(routes) if "reasoning" in route and correct.get(i) is True]
-    for i, verdict in zip(ask_reason, judge.ask([_question("reasoning", samples[i]) for i in ask_reason], desc="reasoning") if ask_reason else []):
+    # Reasoning: only answers known to be correct are checked; sound beats flawed. For any other
+    # answer the step does not apply (the correctness step already ranked it, or had nothing).
+    ask_reason = [i for i, route in enumerate(routes) if "reasoning" in route and out[i].tiers.get("correctness") == 1]
+    reason_verdicts = judge.ask([_question("reasoning", samples[i]) for i in ask_reason], desc="reasoning") if ask_reason else []
+    _count_judge(judged, "reasoning", reason_verdicts)
+    for i, verdict in zip(ask_reason, reason_verdicts):
         out[i].verdicts.append(verdict)
-        out[i].tiers["reasoning"] = 2 if verdict.choice == "YES" else 0 if verdict.choice == "NO" else 1
-        out[i].evidence["reasoning"] = f"judge: {verdict.choice or 'unscorable'}"
-    for i, route in enumerate(routes):
-        if "reasoning" in route and "reasoning" not in out[i].tiers:
-            out[i].tiers["reasoning"] = 0  # not correct: the correctness tier already ranks it
+        out[i].tiers["reasoning"] = _yes_no(verdict)
+        out[i].evidence["reasoning"] = f"judge: {verdict.choice}" if verdict.scorable else f"judge unscorable: {verdict.reason}"
 
     # Refusal: patterns first (cheap, reliable on clear refusals), the judge for the rest.
     refusal = [i for i, route in enumerate(routes) if "refusal" in route]
     checks = check_refusal([(samples[i].text, samples[i].response) for i in refusal], judge, desc="refusal",
                            context=[reference_context(samples[i]) for i in refusal])
+    _count_judge(judged, "refusal", [c.verdict for c in checks if c.verdict is not None])
     for i, check in zip(refusal, checks):
-        if check.verdict is None:
-            out[i].tiers["refusal"] = 2
-            out[i].evidence["refusal"] = check.decided_by
-            continue
-        out[i].verdicts.append(check.verdict)
-        out[i].tiers["refusal"] = {True: 2, False: 0, None: 1}[check.refused]
-        out[i].evidence["refusal"] = f"judge: {check.verdict.choice or 'unscorable'}"
-    return out
+        refused = check.refused
+        out[i].tiers["refusal"] = None if refused is None else int(refused)
+        out[i].evidence["refusal"] = check.decided_by
+        if check.verdict is not None:
+            out[i].verdicts.append(check.verdict)
+            if check.verdict.scorable:
+                out[i].evidence["refusal"] = f"judge: {check.verdict.choice}"
+    return out, {"verifier": verifier, "judge": judged, "refusal_by_pattern": sum(c.by_pattern for c in checks)}
+
+
+def _no_information(step: str, ea: Assessment, eb: Assessment) -> str | None:
+    """Why `step` cannot rank this pair because a signal failed, or None (it can, or it does not apply)."""
+    failed = [name for name, e in (("first", ea), ("second", eb)) if step in e.tiers and e.tiers[step] is None]
+    if not failed:
+        return None
+    return "; ".join(f"{name} response: {(ea if name == 'first' else eb).evidence.get(step, 'no signal')}" for name in failed)
 
 
 def label_hybrid(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[list[Pair], dict]:
     """Pairs from tiers where they differ, from the judge's preference where they tie."""
     index = {id(s): i for i, s in enumerate(samples)}
-    assessments = assess(samples, judge, config)
+    assessments, outcomes = assess(samples, judge, config)
     candidates = candidate_pairs(samples)
     counts: Counter = Counter(candidates=len(candidates))
+    no_information: Counter = Counter()
     pairs: list[Pair] = []
-    to_prefer: list[tuple[Sample, Sample]] = []
+    to_prefer: list[tuple[Sample, Sample, list[dict]]] = []
+
+    def details(ea: Assessment, eb: Assessment, skipped: list[dict]) -> dict:
+        out = {"first": ea.evidence, "second": eb.evidence, "tiers": [ea.tiers, eb.tiers]}
+        return out | ({"no_information": skipped} if skipped else {})
+
     for a, b in candidates:
         route = config.routes[a.category]
         ea, eb = assessments[index[id(a)]], assessments[index[id(b)]]
-        decided = False
+        decided, dropped = False, False
+        skipped: list[dict] = []  # steps that could not rank this pair, and why
         for step in route:
             if step == "preference":
                 break
-            ta, tb = ea.tiers[step], eb.tiers[step]
-            if ta != tb:
-                winner = 0 if ta > tb else 1
-                provenance = Provenance(
-                    mode="hrlaif",
-                    route=a.category,
-                    step=step,
-                    reason=f"{step} tier {max(ta, tb)} beats {min(ta, tb)}",
-                    verdicts=ea.verdicts + eb.verdicts,
-                    details={"first": ea.evidence, "second": eb.evidence, "tiers": [ea.tiers, eb.tiers]},
-                )
-                pairs.append(pair_from(a, b, winner, provenance, margin=1.0))
-                counts[f"by_{step}"] += 1
-                decided = True
-                break
-        if not decided:
-            if "preference" in route:
-                to_prefer.append((a, b))
-            else:
-                counts["tie_no_preference_step"] += 1
-    comparisons = compare_all(judge, [(a, b.response) for a, b in to_prefer], config.soft_labels, desc="labeling (preference)") if to_prefer else []
-    for (a, b), comparison in zip(to_prefer, comparisons):
+            why = _no_information(step, ea, eb)
+            if why is not None:
+                no_information[step] += 1
+                skipped.append({"step": step, "why": why})
+                if config.no_information == "drop":
+                    counts[f"dropped_no_information_{step}"] += 1
+                    dropped = True
+                    break
+                continue
+            ta, tb = ea.tiers.get(step), eb.tiers.get(step)
+            if ta is None or tb is None or ta == tb:
+                continue  # the step does not apply to one of them, or they share a tier
+            provenance = Provenance(
+                mode="hrlaif",
+                route=a.category,
+                step=step,
+                reason=f"{step} tier {max(ta, tb)} beats {min(ta, tb)}",
+                verdicts=ea.verdicts + eb.verdicts,
+                details=details(ea, eb, skipped),
+            )
+            pairs.append(pair_from(a, b, 0 if ta > tb else 1, provenance))
+            counts[f"by_{step}"] += 1
+            decided = True
+            break
+        if decided or dropped:
+            continue
+        if "preference" in route:
+            to_prefer.append((a, b, skipped))
+        else:
+            counts["tie_no_preference_step"] += 1
+    comparisons = (
+        compare_all(judge, [(a, b.response) for a, b, _ in to_prefer], config.soft_labels, desc="labeling (preference)",
+                    tie_margin=config.tie_margin)
+        if to_prefer else []
+    )
+    _count_judge(outcomes["judge"], "preference", [v for c in comparisons for v in c.verdicts])
+    for (a, b, skipped), comparison in zip(to_prefer, comparisons):
+        if comparison.under_margin:
+            counts["tie_margin"] += 1
         pair = preference_pair(a, b, comparison, "hrlaif", a.category)
         if pair is None:
             counts[f"preference_{comparison.how}"] += 1
             continue
         ea, eb = assessments[index[id(a)]], assessments[index[id(b)]]
-        pair.provenance.details.update({"first": ea.evidence, "second": eb.evidence, "tiers": [ea.tiers, eb.tiers]})
+        pair.provenance.details.update(details(ea, eb, skipped))
         pair.provenance.verdicts = ea.verdicts + eb.verdicts + pair.provenance.verdicts
         pairs.append(pair)
         counts[f"by_preference_{comparison.how}"] += 1
     counts["pairs"] = len(pairs)
-    return pairs, dict(counts)
+    return pairs, dict(counts) | {"no_information": dict(no_information)} | outcomes

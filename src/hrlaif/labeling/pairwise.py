@@ -20,8 +20,11 @@ from hrlaif.records import Pair, Provenance, Sample, Verdict, assistant
 class Comparison:
     """Outcome of comparing `first` and `second` in both orders.
 
-    winner: 0 (first), 1 (second), None (tie or unscorable).
+    winner: 0 (first), 1 (second), None (tie, unscorable, or a lean under the tie margin).
     p_first: probability that `first` is better, averaged over both orders (None without probs).
+    how: how the two orders came out: agree | soft (they disagreed, the probabilities leaned) |
+    tie | unscorable. `under_margin` says a winner the orders named was dropped because the
+    averaged probability leaned less than the tie margin from 0.5.
     """
 
     winner: int | None
@@ -29,10 +32,18 @@ class Comparison:
     consistent: bool | None  # both orders named the same response; None if unscorable
     verdicts: tuple[Verdict, Verdict]
     how: str  # agree | soft | tie | unscorable
+    under_margin: bool = False
 
     @property
     def scorable(self) -> bool:
         return all(v.scorable for v in self.verdicts)
+
+    @property
+    def chosen_prob(self) -> float | None:
+        """The judge's probability that the winner beats the loser (None without a winner or probs)."""
+        if self.winner is None or self.p_first is None:
+            return None
+        return self.p_first if self.winner == 0 else 1.0 - self.p_first
 
 
 def preference_questions(first: Sample, second_response: str, context: dict | None = None) -> tuple[Question, Question]:
@@ -52,9 +63,11 @@ def reference_context(sample: Sample) -> dict:
     return {"category": sample.category, "reference": sample.reference, "choices": sample.choices}
 
 
-def combine(forward: Verdict, backward: Verdict, use_soft: bool = True) -> Comparison:
+def combine(forward: Verdict, backward: Verdict, use_soft: bool = True, tie_margin: float = 0.0) -> Comparison:
     """Merge the two orders. Agreement decides; disagreement is a tie unless soft labels
-    (option probabilities) lean one way."""
+    (option probabilities) lean one way. When the judge gives probabilities, a winner whose
+    averaged probability leans less than `tie_margin` from 0.5 (or leans the other way) is a
+    tie too: a judge that barely prefers one response has said nothing."""
     if not (forward.scorable and backward.scorable):
         return Comparison(None, None, None, (forward, backward), "unscorable")
     first_wins_fwd = forward.choice == "A"
@@ -63,19 +76,27 @@ def combine(forward: Verdict, backward: Verdict, use_soft: bool = True) -> Compa
     if forward.probs and backward.probs:
         p_first = (forward.probs.get("A", 0.0) + backward.probs.get("B", 0.0)) / 2
     if first_wins_fwd == first_wins_bwd:
-        return Comparison(0 if first_wins_fwd else 1, p_first, True, (forward, backward), "agree")
-    if use_soft and p_first is not None and p_first != 0.5:
-        return Comparison(0 if p_first > 0.5 else 1, p_first, False, (forward, backward), "soft")
-    return Comparison(None, p_first, False, (forward, backward), "tie")
+        comparison = Comparison(0 if first_wins_fwd else 1, p_first, True, (forward, backward), "agree")
+    elif use_soft and p_first is not None and p_first != 0.5:
+        comparison = Comparison(0 if p_first > 0.5 else 1, p_first, False, (forward, backward), "soft")
+    else:
+        return Comparison(None, p_first, False, (forward, backward), "tie")
+    if p_first is not None and comparison.chosen_prob - 0.5 < tie_margin:
+        comparison.winner, comparison.under_margin = None, True
+        if comparison.how == "soft":
+            comparison.how = "tie"  # the orders disagreed and the lean is too weak to decide
+    return comparison
 
 
-def compare_all(judge: Judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, desc: str = "comparing") -> list[Comparison]:
+def compare_all(
+    judge: Judge, pairs: list[tuple[Sample, str]], use_soft: bool = True, desc: str = "comparing", tie_margin: float = 0.0,
+) -> list[Comparison]:
     """Compare each (sample, other response) pair in both orders with one batch of judge calls."""
     questions: list[Question] = []
     for first, second in pairs:
         questions.extend(preference_questions(first, second))
     verdicts = judge.ask(questions, desc=desc)
-    return [combine(verdicts[2 * i], verdicts[2 * i + 1], use_soft) for i in range(len(pairs))]
+    return [combine(verdicts[2 * i], verdicts[2 * i + 1], use_soft, tie_margin) for i in range(len(pairs))]
 
 
 def group_by_prompt(samples: list[Sample]) -> dict[str, list[Sample]]:
@@ -95,7 +116,9 @@ def candidate_pairs(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
     return pairs
 
 
-def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, margin: float = 0.0) -> Pair:
+def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, chosen_prob: float = 1.0) -> Pair:
+    """The Pair of `a` and `b` with the `winner` (0: a, 1: b) chosen; `chosen_prob` is the
+    labeler's probability that it is the better one (1 for a decision by rule)."""
     chosen, rejected = (a, b) if winner == 0 else (b, a)
     return Pair(
         prompt_id=a.prompt_id,
@@ -103,7 +126,8 @@ def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, margin:
         prompt=a.messages,
         chosen=assistant(chosen.response),
         rejected=assistant(rejected.response),
-        margin=margin,
+        chosen_prob=chosen_prob,
+        confidence=abs(chosen_prob - 0.5) * 2,
         reference=a.reference,
         choices=a.choices,
         provenance=provenance,
@@ -111,9 +135,11 @@ def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, margin:
 
 
 def preference_pair(a: Sample, b: Sample, comparison: Comparison, mode: str, route: str) -> Pair | None:
+    """The pair the judge's preference decided, or None (tie, unscorable, under the margin). A
+    judge without probabilities gives a hard label (chosen_prob 1)."""
     if comparison.winner is None:
         return None
-    margin = abs(comparison.p_first - 0.5) * 2 if comparison.p_first is not None else 1.0
+    chosen_prob = comparison.chosen_prob if comparison.chosen_prob is not None else 1.0
     provenance = Provenance(
         mode=mode,
         route=route,
@@ -122,4 +148,4 @@ def preference_pair(a: Sample, b: Sample, comparison: Comparison, mode: str, rou
         verdicts=list(comparison.verdicts),
         details={"p_first": comparison.p_first, "consistent": comparison.consistent},
     )
-    return pair_from(a, b, comparison.winner, provenance, margin)
+    return pair_from(a, b, comparison.winner, provenance, chosen_prob)

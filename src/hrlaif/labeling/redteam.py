@@ -158,7 +158,7 @@ def make_pairs(records: list[RedteamAnswer], samples: list[Sample], attacks: dic
                      "rewrite": {"label": rewrite.label, "decided_by": rewrite.decided_by}},
         )
         provenance.verdicts = [record.verdict, rewrite.verdict]
-        pair = pair_from(better, sample, 0, provenance, margin=1.0)
+        pair = pair_from(better, sample, 0, provenance)
         pairs.append(RedteamPair(**pair.model_dump()))
     return pairs
 

@@ -157,6 +157,7 @@ class RewardConfig(Section):
     learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate.")
     batch_size: int = Field(8, ge=1, description="Pairs per optimizer step.")
     eval_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Pairs held out to report RM accuracy.")
+    loss: Literal["hard", "soft"] = Field("hard", description="hard: TRL's Bradley-Terry loss, every pair taken as certain (the paper's RM); soft: the cross-entropy against each pair's chosen_prob, the judge's probability that chosen is better (Lee et al.'s RLAIF), so a judge that barely leaned teaches the RM little. Pairs decided by a rule have chosen_prob 1, where the two losses agree.")
 
 
 class LoraConfig(Section):

@@ -1,12 +1,21 @@
-"""Reward-model training on preference pairs with TRL's RewardTrainer (Bradley-Terry loss)."""
+"""Reward-model training on preference pairs with TRL's RewardTrainer.
+
+Two losses (`reward.loss`): "hard", TRL's Bradley-Terry loss -log sigmoid(r_chosen - r_rejected),
+which takes every pair as certain; and "soft", the cross-entropy against the labeler's
+probability p that chosen beats rejected (Lee et al., RLAIF vs RLHF):
+-[p log sigmoid(r_c - r_r) + (1 - p) log sigmoid(r_r - r_c)]. With p = 1 (every pair decided by
+a rule) the two are the same loss; a judge that leaned 0.7 teaches the RM a 0.7, not a 1.
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from datasets import Dataset
+from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
 from hrlaif.config import RewardConfig
 from hrlaif.errors import HrlaifError
@@ -23,19 +32,66 @@ def split_pairs(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[lis
     return [p for p in pairs if p.prompt_id not in held], [p for p in pairs if p.prompt_id in held]
 
 
-def _to_dataset(pairs: list[Pair]) -> Dataset:
-    # Only the columns TRL reads: our `margin` is the judge's confidence, while TRL would
-    # subtract a `margin` column inside the loss, which means something else.
-    return Dataset.from_list(
-        [
-            {
-                "prompt": [m.model_dump() for m in p.prompt],
-                "chosen": [m.model_dump() for m in p.chosen],
-                "rejected": [m.model_dump() for m in p.rejected],
-            }
-            for p in pairs
-        ]
-    )
+def _to_dataset(pairs: list[Pair], soft: bool = False) -> Dataset:
+    # Only the columns TRL reads (and, for the soft loss, the labeler's probability): a column
+    # named `margin` would be subtracted inside TRL's loss.
+    rows = []
+    for p in pairs:
+        row = {
+            "prompt": [m.model_dump() for m in p.prompt],
+            "chosen": [m.model_dump() for m in p.chosen],
+            "rejected": [m.model_dump() for m in p.rejected],
+        }
+        if soft:
+            row["chosen_prob"] = p.chosen_prob
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+def soft_preference_loss(rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, chosen_prob: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy between the RM's P(chosen > rejected) = sigmoid(r_c - r_r) and the
+    labeler's `chosen_prob`; equals the Bradley-Terry loss where chosen_prob is 1."""
+    diff = rewards_chosen - rewards_rejected
+    logsigmoid = torch.nn.functional.logsigmoid
+    return -(chosen_prob * logsigmoid(diff) + (1.0 - chosen_prob) * logsigmoid(-diff)).mean()
+
+
+@dataclass
+class SoftLabelCollator(DataCollatorForPreference):
+    """TRL's preference collator, plus each pair's `chosen_prob` as a tensor."""
+
+    def torch_call(self, examples: list[dict]) -> dict:
+        batch = super().torch_call(examples)
+        batch["chosen_prob"] = torch.tensor([float(e["chosen_prob"]) for e in examples], dtype=torch.float)
+        return batch
+
+
+class SoftLabelRewardTrainer(RewardTrainer):
+    """TRL's RewardTrainer trained with `soft_preference_loss` on the `chosen_prob` column
+    (TRL's own metrics, accuracy and reward statistics, are kept)."""
+
+    def _set_signature_columns_if_needed(self):
+        # Columns the trainer keeps; TRL's list holds `margin`, which ours must never reach.
+        if self._signature_columns is None:
+            self._signature_columns = ["chosen_ids", "rejected_ids", "chosen_prob"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        chosen_prob = inputs.pop("chosen_prob")
+        _, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        rewards_chosen, rewards_rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+        loss = soft_preference_loss(rewards_chosen, rewards_rejected, chosen_prob.to(rewards_chosen.dtype))
+        if self.args.center_rewards_coefficient is not None:
+            loss = loss + self.args.center_rewards_coefficient * torch.mean((rewards_chosen + rewards_rejected) ** 2)
+        return (loss, outputs) if return_outputs else loss
+
+
+def reward_trainer(model, tokenizer, args, pairs: list[Pair], loss: str) -> RewardTrainer:
+    """TRL's RewardTrainer on `pairs` for loss "hard", our soft-label subclass for "soft"."""
+    if loss == "soft":
+        collator = SoftLabelCollator(pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=args.pad_to_multiple_of)
+        return SoftLabelRewardTrainer(model=model, args=args, train_dataset=_to_dataset(pairs, soft=True),
+                                      processing_class=tokenizer, data_collator=collator)
+    return RewardTrainer(model=model, args=args, train_dataset=_to_dataset(pairs), processing_class=tokenizer)
 
 
 @torch.no_grad()
@@ -70,7 +126,6 @@ def train_reward_model(
     """Train an RM from `backbone` on `pairs`; saves model + tokenizer to out_dir/'model'."""
     from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
-    from trl import RewardTrainer
 
     if len(pairs) < 2:
         raise HrlaifError(f"reward model training needs at least 2 pairs, got {len(pairs)}: label more prompts")
@@ -98,7 +153,7 @@ def train_reward_model(
         seed=seed,
         disable_tqdm=False,
     )
-    trainer = RewardTrainer(model=model, args=args, train_dataset=_to_dataset(train), processing_class=tokenizer)
+    trainer = reward_trainer(model, tokenizer, args, train, config.loss)
     result = trainer.train()
     model_dir = out_dir / "model"
     trainer.save_model(str(model_dir))
@@ -107,6 +162,7 @@ def train_reward_model(
     summary = {
         "train_pairs": len(train),
         "heldout_pairs": len(held),
+        "loss": config.loss,
         "train_loss": float(result.training_loss),
         "train_accuracy": pair_accuracy(model, tokenizer, train, max_length),
         "heldout_accuracy": pair_accuracy(model, tokenizer, held, max_length) if held else None,

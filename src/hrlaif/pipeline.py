@@ -209,11 +209,23 @@ class Pipeline:
 
         return self._run_stage("sample", fp, out, body)
 
+    def _verdict_settings(self) -> dict:
+        """Judge settings beyond backend and model that change its verdicts: the templates (by
+        content, so an edited template file relabels), how an answer is asked for and read."""
+        from hrlaif.judge.templates import templates_fingerprint, use_templates
+
+        j = self.config.judge
+        use_templates(j.templates_dir)  # the templates the judge will use, loaded before it is built
+        return {"templates": templates_fingerprint(), "templates_dir": j.templates_dir, "constrain": j.constrain,
+                "option_token_ids": j.option_token_ids, "extra_body": j.extra_body, "reasoning": j.reasoning,
+                "reasoning_max_tokens": j.reasoning_max_tokens, "max_tokens": j.max_tokens, "permute_labels": j.permute_labels}
+
     def label(self, mode: str) -> Path:
         self.require_qualified("label")
         c = self.config
         name = f"label-{mode}"
-        fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), c.label.model_dump(exclude={"mode"}))
+        fp = fingerprint(name, self.fp("sample"), self._judge_fingerprint(), self._verdict_settings(),
+                         c.label.model_dump(exclude={"mode"}))
         out = self.dir(name) / "pairs.jsonl"
 
         def body(record: StageRecord) -> None:

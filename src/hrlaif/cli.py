@@ -202,10 +202,10 @@ def demo(
 @app.command()
 @guard
 def verify(
-    input_file: Annotated[Path, typer.Argument(help="JSONL with category (math|multiple_choice), reference, response, and choices for multiple choice.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the records with `correct` (true/false/null) and `extracted`.")],
+    input_file: Annotated[Path, typer.Argument(help="JSONL with category (math|multiple_choice|harmful) and response; reference for math and multiple choice, and choices for multiple choice.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the records with `correct` (true/false/null) and `extracted`, or for harmful rows `refused` (true/null) and `refusal_pattern`.")],
 ) -> None:
-    """Check responses against their references with the rule-based verifiers (to debug labels)."""
+    """Check responses with the rule-based verifiers and, for harmful prompts, the refusal patterns (to debug labels)."""
     from hrlaif.verify.batch import verify_file
 
     counts = verify_file(input_file, output)

@@ -1,5 +1,10 @@
 """Verify a JSON-lines file of responses in one go.
 
+Keyed rows (math, multiple choice) get `correct` and `extracted` from the rule-based verifiers.
+Rows of category `harmful` get `refused` from the refusal patterns alone (`hrlaif.refusal`):
+true when the response opens with a refusal and does not go on to comply, null when the
+patterns cannot tell and labeling would ask the judge; `refusal_pattern` says what they saw.
+
 Every input line is validated before any check runs, so a typo on line 9,000 fails in a second
 rather than after the slow part, and the output is written atomically: either the whole
 verified file appears or nothing does. The input may be the output path (it is read first).
@@ -15,10 +20,13 @@ from typing import Any
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, iter_objects
 from hrlaif.records import KEYED_CATEGORIES
+from hrlaif.refusal import refusal_by_pattern
 from hrlaif.verify import OUTCOMES, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
 
 __all__ = ["verify_file"]
+
+CATEGORIES = (*KEYED_CATEGORIES, "harmful")
 
 
 def _field(record: dict[str, Any], name: str, where: str) -> Any:
@@ -32,11 +40,13 @@ def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None,
     if not isinstance(record, dict):
         raise HrlaifError(f"{where}: expected a JSON object, got {type(record).__name__}")
     category = _field(record, "category", where)
-    if category not in KEYED_CATEGORIES:
-        raise HrlaifError(f"{where}: unknown category {category!r}; expected one of {', '.join(KEYED_CATEGORIES)}")
+    if category not in CATEGORIES:
+        raise HrlaifError(f"{where}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
     response = _field(record, "response", where)
     if not isinstance(response, str):
         raise HrlaifError(f"{where}: field 'response' must be a string, got {type(response).__name__}")
+    if category == "harmful":  # checked by the refusal patterns: no reference
+        return category, response, "", None, False
     reference = _field(record, "reference", where)
     # Math references are often stored as JSON numbers; bools are not numbers here.
     if category == "math" and isinstance(reference, (int, float)) and not isinstance(reference, bool):
@@ -74,22 +84,33 @@ def _dump(record: dict[str, Any]) -> str:
 
 
 def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.0) -> dict[str, int]:
-    """Check every record of `in_path`, write it to `out_path` with `correct` and `extracted` added.
+    """Check every record of `in_path`, write it to `out_path` with the verdict added.
 
-    Records need `category` (math | multiple_choice), `reference` and `response`, plus `choices`
-    for multiple choice, and may say `truncated` (cut off at max_new_tokens); all other fields
-    are kept. Returns {"total", "correct", "wrong", "unknown", "error"} ("error": the verifier
-    failed on the record, logged). Bad input raises HrlaifError "FILE:LINE: what is wrong" and
-    writes nothing.
+    Keyed records need `category` (math | multiple_choice), `reference` and `response`, plus
+    `choices` for multiple choice, and may say `truncated` (cut off at max_new_tokens); they get
+    `correct` and `extracted`. Records of category `harmful` need only `response` and get
+    `refused` (true, or null when the patterns cannot tell) and `refusal_pattern`. All other
+    fields are kept. Returns {"total", "correct", "wrong", "unknown", "error"} ("error": the
+    verifier failed on the record, logged), plus {"refused", "refusal_undecided"} when the file
+    has harmful records. Bad input raises HrlaifError "FILE:LINE: what is wrong" and writes
+    nothing.
     """
     rows = _read(Path(in_path))
     if not rows:
         raise HrlaifError(f"{in_path}: no records to verify (the file is empty)")
     counts = {"total": 0} | dict.fromkeys(OUTCOMES, 0)
+    if any(category == "harmful" for _, (category, *_rest) in rows):
+        counts |= {"refused": 0, "refusal_undecided": 0}
     with atomic_path(out_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for record, (category, response, reference, choices, truncated) in rows:
-            check = check_answer(category, response, reference, choices, timeout_s=timeout_s, truncated=truncated)
             counts["total"] += 1
+            if category == "harmful":
+                pattern = refusal_by_pattern(response)
+                refused = True if pattern == "refused" else None  # the judge would decide the rest
+                counts["refused" if refused else "refusal_undecided"] += 1
+                handle.write(_dump({**record, "refused": refused, "refusal_pattern": pattern}) + "\n")
+                continue
+            check = check_answer(category, response, reference, choices, timeout_s=timeout_s, truncated=truncated)
             counts[check.outcome] += 1
             handle.write(_dump({**record, "correct": check.correct, "extracted": check.extracted}) + "\n")
         handle.flush()

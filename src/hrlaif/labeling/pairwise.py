@@ -120,6 +120,7 @@ def pair_from(a: Sample, b: Sample, winner: int, provenance: Provenance, chosen_
     """The Pair of `a` and `b` with the `winner` (0: a, 1: b) chosen; `chosen_prob` is the
     labeler's probability that it is the better one (1 for a decision by rule)."""
     chosen, rejected = (a, b) if winner == 0 else (b, a)
+    chosen_prob = min(1.0, chosen_prob)  # probabilities summed from a server's logprobs may overshoot by rounding
     return Pair(
         prompt_id=a.prompt_id,
         category=a.category,

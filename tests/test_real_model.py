@@ -35,6 +35,7 @@ def test_compare_with_real_policy_and_judge(tmp_path):
         "sample": {"num_samples": 2, "generation": {"max_new_tokens": 16}},
         "judge": {"backend": "local", "model": "smollm2"},
         "judge_check": {"per_answer": 4},  # a small exam: the real judge is examined, CI stays short
+        "label": {"tie_margin": 0.0},  # SmolLM2's both-orders leans sit near 0.5: keep them, as the demo does
         "reward": {"epochs": 1, "batch_size": 4},
         "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 16}},
         "evaluate": {"generation": {"max_new_tokens": 16}, "max_attack_prompts": 2},

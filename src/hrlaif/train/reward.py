@@ -128,7 +128,7 @@ def train_reward_model(
     from trl import RewardConfig as TrlRewardConfig
 
     if len(pairs) < 2:
-        raise HrlaifError(f"reward model training needs at least 2 pairs, got {len(pairs)}: label more prompts")
+        raise HrlaifError(f"reward model training needs at least 2 pairs, got {len(pairs)}: label more prompts (a judge whose both-orders leans stay under label.tie_margin gives ties, not pairs: see the label manifest)")
     train, held = split_pairs(pairs, config.eval_fraction, seed)
     if not train:
         train, held = pairs, []

@@ -171,6 +171,21 @@ def compare(
     console.print(f"[bold green]report:[/] {compare_over_seeds(p.config, seeds, console)}")
 
 
+@app.command()
+@guard
+def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
+    """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
+    Without -c: the bundled study (src/hrlaif/configs/study.yaml, ~90 min on 2 CPU cores)."""
+    from hrlaif.pipeline import run_study
+
+    if config is None:
+        from importlib.resources import files
+
+        config = Path(str(files("hrlaif") / "configs" / "study.yaml"))
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"[bold green]report:[/] {run_study(p.config, console)}")
+
+
 @app.command("config")
 @guard
 def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -238,6 +239,23 @@ class EvaluateConfig(Section):
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
+class StudyConfig(Section):
+    labelers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="`hrlaif study`: labelers to compare, name -> overrides of the `judge` section ({} keeps it as it is). Each runs the whole "
+                    "comparison (start, RLAIF, HRLAIF) in RUN/NAME with its own labels, RMs and policies, graded the same way (evaluate.judge); "
+                    "empty: one labeler, the config's judge, named after its backend.",
+    )
+
+    @field_validator("labelers")
+    @classmethod
+    def _names_are_folders(cls, value: dict) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise ValueError(f"labeler name '{name}' must be a folder name (letters, digits, '_', '.', '-')")
+        return value
+
+
 class RunConfig(Section):
     run_dir: Path = Field(Path("runs/default"), description="Where every stage writes its outputs and manifest.")
     seed: int = Field(0, ge=0, lt=2**32, description="Seed for sampling, training and the simulated judge.")
@@ -259,13 +277,31 @@ class RunConfig(Section):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     redteam: RedteamConfig = Field(default_factory=RedteamConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    study: StudyConfig = Field(default_factory=StudyConfig)
+
+    @model_validator(mode="after")
+    def _labelers_are_judges(self) -> RunConfig:
+        for name in self.study.labelers:
+            self.labeler_judge(name)  # a bad override fails at load, naming its key
+        return self
+
+    def labeler_judge(self, name: str) -> JudgeConfig:
+        """The `judge` section with study labeler `name`'s overrides applied (nested keys merged)."""
+        merged = self.judge.model_dump()
+        _deep_merge(merged, self.study.labelers[name])
+        try:
+            return JudgeConfig.model_validate(merged)
+        except ValidationError as e:
+            raise ValueError(_describe(e, f"study.labelers.{name}")) from None
 
 
 def _describe(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
-        if item["type"] == "extra_forbidden":
+        if not item["loc"]:  # a whole-config check (model_validator) names its keys itself
+            lines.append(f"{source}: {item['msg'].removeprefix('Value error, ')}")
+        elif item["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown config key '{key}'")
         else:
             lines.append(f"{source}: config key '{key}': {item['msg']}")

@@ -415,3 +415,44 @@ def compare_over_seeds(config: RunConfig, seeds: int, console: Console | None = 
     write_json(root / "seeds.json", seed_spread(run_dirs))
     return write_report(root)
 
+
+
+def run_study(config: RunConfig, console: Console | None = None) -> Path:
+    """`hrlaif study`: the whole comparison once per labeler in `study.labelers` (RUN/NAME each,
+    every other setting equal, graded by the same `evaluate.judge`), then RUN/study.json and
+    RUN/report/ putting the labelers side by side. The labelers share the start policy's samples
+    (copied: sampling does not depend on the judge) and one judge cache file, so a judge that
+    several use, such as the grading judge, is examined and asked once. Returns the report's path."""
+    import shutil
+
+    from hrlaif.evaluate.study import study_summary
+    from hrlaif.report import write_report
+
+    console = console or Console(stderr=True)
+    root = Path(config.run_dir)
+    cache = root / "judge_cache.sqlite"
+    names = list(config.study.labelers) or [config.judge.backend]
+    evaluate = config.evaluate
+    if evaluate.judge is not None and evaluate.judge.cache_file is None:
+        evaluate = evaluate.model_copy(update={"judge": evaluate.judge.model_copy(update={"cache_file": cache})})
+    run_dirs: dict[str, Path] = {}
+    for k, name in enumerate(names):
+        judge = config.labeler_judge(name) if config.study.labelers else config.judge
+        if judge.cache_file is None:
+            judge = judge.model_copy(update={"cache_file": cache})
+        sub = config.model_copy(update={"run_dir": root / name, "judge": judge, "evaluate": evaluate})
+        console.print(f"[bold magenta]labeler {name}[/] ({k + 1} of {len(names)}: {_judge_label(judge)}) -> {sub.run_dir}")
+        pipeline = Pipeline(sub, console)
+        pipeline.save_config()
+        first = next(iter(run_dirs.values()), None)
+        if first is not None and not (sub.run_dir / "sample").exists() and (read_manifest(first / "sample") or {}).get("complete"):
+            # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
+            # included), then renamed, so a kill mid-copy leaves no half folder.
+            tmp = sub.run_dir / ".sample.copy"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(first / "sample", tmp)
+            tmp.rename(sub.run_dir / "sample")
+        pipeline.run(list(MODES))
+        run_dirs[name] = Path(sub.run_dir)
+    write_json(root / "study.json", study_summary(run_dirs, config.evaluate.confidence))
+    return write_report(root)

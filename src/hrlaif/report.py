@@ -243,6 +243,7 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         sections += _evaluation_sections(run_dir, results)
     sections += _redteam_sections(run_dir)
     sections += _seed_sections(run_dir)
+    sections += _study_sections(run_dir)
     for mode in modes:
         metrics = _metrics(run_dir / f"ppo-{mode}" / "metrics.jsonl")
         if metrics:
@@ -362,6 +363,48 @@ def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     reports = ", ".join(f"{Path(d).name}/report/report.html" for d in spread["run_dirs"].values())
     title = f"Across {len(seeds)} seeds (seeds {', '.join(seeds)}; each seed's full report in its run directory: {reports})"
     return [(title, rows)]
+
+
+def _gold_check(c: dict) -> str:
+    refusal = "n/a" if c.get("gold/refusal_rate") is None else f"{100 * c['gold/refusal_rate']:.0f}%"
+    return (f"step {c['charts/step']}, {c['gold/rm_score']:.3f}, {100 * c['gold/verified_accuracy']:.0f}% "
+            f"(n={c['gold/verified_n']}), {refusal}")
+
+
+def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
+    """`hrlaif study` (RUN/study.json): each labeler's arms side by side, each figure with who decided it."""
+    study = _read_json(run_dir / "study.json")
+    if not study:
+        return []
+    rows = [["labeler (qualified by its exam?)", "policy", *[f"{name} (decided by: {f['decided_by']})" for name, f in
+                                                             next(iter(study["labelers"].values()))["figures"].items()],
+             "net win rate vs start (grading judge)", "RM held-out accuracy"]]
+    for labeler, s in study["labelers"].items():
+        qualified = {True: "yes", False: "no", None: "not examined"}[s["labeling_judge_qualified"]]
+        for policy in next(iter(s["figures"].values()))["by_policy"]:
+            cells = []
+            for f in s["figures"].values():
+                if not f["meaningful"]:
+                    cells.append(f"not meaningful (grading judge not qualified on {', '.join(f['not_qualified_tasks'])})")
+                    continue
+                diff = f["difference_from_start"].get(policy)
+                cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
+            win = s["win_ratio_vs_start"]["by_arm"].get(policy)
+            net = "" if win is None else (_diff(win["net"]) if s["win_ratio_vs_start"]["meaningful"] else "not meaningful")
+            rm = s["rm_heldout_accuracy"].get(policy)
+            rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, net, _rate(rm) if rm else ""])
+    gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate", "last: same", "hacking warnings"]]
+    for labeler, s in study["labelers"].items():
+        for arm, g in s["gold_monitor"].items():
+            if g:
+                cell = [_gold_check(c) for c in (g["first"], g["last"])]
+                gold.append([labeler, arm, str(g["checks"]), *cell, str(g["hacking_warnings"])])
+    grading = next(iter(study["labelers"].values()))["grading"].get("judge", "n/a")
+    reports = ", ".join(f"{Path(s['run_dir']).name}/report/report.html" for s in study["labelers"].values())
+    out = [(f"Study: every labeler's arms, graded by {grading} (each labeler's full report: {reports})", rows)]
+    if len(gold) > 1:
+        out.append(("Study: gold monitor during PPO (held-out keyed and harmful prompts, greedy)", gold))
+    return out
 
 
 def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:

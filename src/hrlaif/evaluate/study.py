@@ -1,0 +1,107 @@
+"""A study: the whole comparison (start, RLAIF, HRLAIF) once per labeler, graded the same way.
+
+The paper's claim is about labels: with a labeler that rewards style over correctness, RLAIF
+raises preference but lowers satisfaction, and HRLAIF's hybrid labels repair that. `hrlaif
+study` trains both arms with each labeler in `study.labelers` (RUN/NAME each) and this module
+puts the figures side by side: per policy, satisfaction, accuracy on keyed prompts (verifier
+against the reference) and refusal rate on harmful prompts (grading judge, and the refusal
+patterns beside it), each trained arm's paired per-prompt differences from the start policy,
+the RM's held-out accuracy and the gold monitor's first and last check. A figure resting on a
+judge task that the grading judge's exam did not qualify is marked not meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hrlaif.errors import HrlaifError
+from hrlaif.evaluate.satisfaction import ItemScore
+from hrlaif.evaluate.seeds import SATISFACTION_TASKS, _unqualified
+from hrlaif.jsonl import read_jsonl
+from hrlaif.records import KEYED_CATEGORIES
+from hrlaif.stats import paired_bootstrap_difference, wilson
+
+# figure -> (what decides an item, judge tasks it rests on); the values come from the score files.
+FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "satisfaction": ("verifier on keyed prompts, grading judge on the others", SATISFACTION_TASKS),
+    "accuracy on keyed prompts": ("verifier against the reference", ()),
+    "refusal rate on harmful prompts": ("grading judge", ("refusal",)),
+    "refusal rate on harmful prompts (patterns)": ("the training refusal patterns (not independent of the hrlaif labels)", ()),
+}
+
+
+def _outcome(figure: str, s: ItemScore) -> bool | None:
+    """An item's 0/1 outcome for `figure`, None when the item does not count for it."""
+    if figure == "satisfaction":
+        return s.satisfied
+    if figure == "accuracy on keyed prompts":
+        return (s.correct is True) if s.category in KEYED_CATEGORIES else None
+    if s.category != "harmful":
+        return None
+    return s.refused if figure == "refusal rate on harmful prompts" else s.pattern_refused
+
+
+def _gold(run_dir: Path, mode: str) -> dict | None:
+    """The gold monitor's first and last check of an arm's PPO run (None when it ran without it)."""
+    path = run_dir / f"ppo-{mode}" / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [r for r in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            if r.get("gold/verified_accuracy") is not None]
+    if not rows:
+        return None
+    keys = ("charts/step", "gold/rm_score", "gold/verified_accuracy", "gold/verified_n", "gold/refusal_rate")
+    return {"checks": len(rows), "first": {k: rows[0].get(k) for k in keys}, "last": {k: rows[-1].get(k) for k in keys},
+            "hacking_warnings": sum(bool(r.get("gold/hacking")) for r in rows)}
+
+
+def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
+    """One labeler's comparison, read from its run directory (RUN/NAME of a study)."""
+    results_path = run_dir / "eval" / "results.json"
+    if not results_path.is_file():
+        raise HrlaifError(f"{results_path}: missing; this labeler's comparison has not finished its evaluation")
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    unqualified = _unqualified(run_dir, results)
+    label_exam = run_dir / "judge-check" / "result.json"
+    scores = {policy: {s.prompt_id: s for s in read_jsonl(run_dir / "eval" / f"scores-{policy}.jsonl", ItemScore)}
+              for policy in results["policies"]}
+    figures: dict[str, dict] = {}
+    for figure, (decided_by, tasks) in FIGURES.items():
+        blocked = sorted(set(tasks) & unqualified)
+        entry: dict = {"decided_by": decided_by, "rests_on_judge_tasks": list(tasks), "meaningful": not blocked,
+                       "not_qualified_tasks": blocked, "by_policy": {}, "difference_from_start": {}}
+        start = scores["start"]
+        for policy, by_id in scores.items():
+            outcomes = [o for o in (_outcome(figure, s) for s in by_id.values()) if o is not None]
+            entry["by_policy"][policy] = wilson(sum(outcomes), len(outcomes), confidence).model_dump()
+            if policy == "start":
+                continue
+            paired = [(_outcome(figure, s), _outcome(figure, start[pid])) for pid, s in by_id.items() if pid in start]
+            paired = [(a, b) for a, b in paired if a is not None and b is not None]
+            entry["difference_from_start"][policy] = paired_bootstrap_difference(
+                [float(a) for a, _ in paired], [float(b) for _, b in paired], confidence).model_dump()
+        figures[figure] = entry
+    win = {arm: v["win_ratio"] for arm, v in results.get("versus_start", {}).items()}
+    rm = {}
+    for mode in win:
+        summary = run_dir / f"rm-{mode}" / "summary.json"
+        if summary.is_file():
+            rm[mode] = json.loads(summary.read_text(encoding="utf-8")).get("heldout_accuracy")
+    return {
+        "run_dir": str(run_dir),
+        "labeling_judge": results.get("grading", {}).get("labeling_judge"),
+        "labeling_judge_qualified": json.loads(label_exam.read_text(encoding="utf-8"))["qualified"] if label_exam.is_file() else None,
+        "grading": results.get("grading", {}),
+        "grading_judge_unqualified_tasks": sorted(unqualified),
+        "eval_prompts": results["eval_prompts"],
+        "figures": figures,
+        "win_ratio_vs_start": {"meaningful": "preference" not in unqualified, "by_arm": win},
+        "rm_heldout_accuracy": rm,
+        "gold_monitor": {mode: _gold(run_dir, mode) for mode in win},
+    }
+
+
+def study_summary(run_dirs: dict[str, Path], confidence: float = 0.95) -> dict:
+    """Every labeler's comparison -> RUN/study.json."""
+    return {"labelers": {name: labeler_summary(Path(d), confidence) for name, d in run_dirs.items()}, "confidence": confidence}

@@ -1,0 +1,84 @@
+"""`hrlaif study`: the whole comparison once per labeler, graded alike, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hrlaif.cli import app
+from hrlaif.config import load_config
+from hrlaif.errors import HrlaifError
+
+runner = CliRunner()
+
+STYLE = {"backend": "simulated", "model": "style", "simulated": {"length_bias": 1.0, "correctness_blindness": 1.0, "position_bias": 0.0}}
+FAIR = {"backend": "simulated", "model": "fair", "simulated": {"length_bias": 0.0, "correctness_blindness": 0.0, "position_bias": 0.0}}
+
+
+def _config(tmp_path: Path, tiny_model: Path) -> Path:
+    config = {
+        "run_dir": str(tmp_path / "study"),
+        "policy": {"path": str(tiny_model), "max_length": 256},
+        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
+        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
+        "judge": {"backend": "simulated", "model": "sim"},
+        "judge_check": {"per_answer": 4},
+        "reward": {"epochs": 1, "batch_size": 4},
+        "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8},
+                "monitor_every": 1, "monitor_prompts": 3, "monitor_max_new_tokens": 8},
+        "redteam": {"enabled": False},
+        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0, "judge": FAIR},
+        "study": {"labelers": {"style": STYLE, "fair": {"simulated": FAIR["simulated"], "model": "fair"}}},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # labelers run in file order
+    return path
+
+
+def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny_model: Path) -> None:
+    result = runner.invoke(app, ["study", "-c", str(_config(tmp_path, tiny_model))])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "study"
+    for name, model in (("style", "style"), ("fair", "fair")):
+        config = yaml.safe_load((root / name / "config.yaml").read_text())
+        assert config["judge"]["model"] == model and config["evaluate"]["judge"]["model"] == "fair"
+        assert json.loads((root / name / "eval" / "manifest.json").read_text())["complete"]
+    # The second labeler reuses the first one's samples instead of sampling again.
+    assert (root / "fair" / "sample" / "samples.jsonl").read_bytes() == (root / "style" / "sample" / "samples.jsonl").read_bytes()
+    assert not (root / "fair" / "judge_cache.sqlite").exists() and (root / "judge_cache.sqlite").is_file(), "one shared cache"
+    study = json.loads((root / "study.json").read_text())
+    assert list(study["labelers"]) == ["style", "fair"]
+    style = study["labelers"]["style"]
+    assert style["labeling_judge"].startswith("simulated") and style["grading"]["independent_of_labels"] is True
+    accuracy = style["figures"]["accuracy on keyed prompts"]
+    scores = [json.loads(line) for line in (root / "style" / "eval" / "scores-rlaif.jsonl").read_text().splitlines()]
+    keyed = [s for s in scores if s["category"] in ("math", "multiple_choice")]
+    assert accuracy["by_policy"]["rlaif"]["n"] == len(keyed) > 0
+    assert accuracy["by_policy"]["rlaif"]["rate"] == sum(s["correct"] is True for s in keyed) / len(keyed)
+    assert accuracy["difference_from_start"]["rlaif"]["n"] == len(keyed)  # paired by prompt
+    assert "start" not in accuracy["difference_from_start"]
+    assert style["gold_monitor"]["rlaif"]["checks"] == 2, "the monitor's first and last check are summarised"
+    report = (root / "report" / "report.md").read_text()
+    assert "Study: every labeler's arms" in report and "style/report/report.html" in report
+    assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())
+    assert "gold monitor during PPO" in report
+
+
+def test_a_bad_labeler_override_names_its_key(tmp_path: Path) -> None:
+    with pytest.raises(HrlaifError, match=r"study\.labelers\.x: unknown config key 'bakend'"):
+        load_config(None, ["study.labelers={x: {bakend: local}}"])
+    with pytest.raises(HrlaifError, match="must be a folder name"):
+        load_config(None, ["study.labelers={'../up': {}}"])
+
+
+def test_the_bundled_study_config_loads() -> None:
+    from importlib.resources import files
+
+    config = load_config(Path(str(files("hrlaif") / "configs" / "study.yaml")))
+    assert config.data.max_eval_prompts is None or config.data.max_eval_prompts >= 200
+    assert len(config.study.labelers) == 2 and config.evaluate.judge is not None
+    assert config.labeler_judge("simulated-style").simulated.correctness_blindness == 1.0

@@ -121,6 +121,20 @@ def test_without_the_exam_every_judge_figure_says_it_is_not_a_measurement(tmp_pa
     assert "verifier vs references" in accuracy_row
 
 
+def test_evaluation_does_not_read_a_cut_off_chain_of_thought_as_an_answer() -> None:
+    from test_labeling import ScriptedJudge, sample
+
+    from hrlaif.evaluate.satisfaction import score_samples
+
+    # "... 3 + 4 = 7, then times" stops mid-sentence: its last number is not the final answer.
+    finished = sample("m1", "math", "3 + 4 = 7, so the answer is 7.", 0, reference="7")
+    cut = sample("m2", "math", "First 3 + 4 = 7, then times", 0, reference="7").model_copy(update={"truncated": True})
+    uncut = cut.model_copy(update={"truncated": False, "prompt_id": "m3"})
+    scores = score_samples([finished, cut, uncut], ScriptedJudge(lambda q: "YES"))
+    assert [s.correct for s in scores] == [True, None, True]
+    assert [s.satisfied for s in scores] == [True, False, True]
+
+
 def test_evaluation_grades_refusals_with_the_judge_not_the_training_patterns() -> None:
     from test_labeling import ScriptedJudge, sample
 

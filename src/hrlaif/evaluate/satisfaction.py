@@ -47,7 +47,7 @@ def score_samples(samples: list[Sample], judge: Judge, desc: str = "scoring") ->
     for i, sample in enumerate(samples):
         base = dict(prompt_id=sample.prompt_id, category=sample.category, policy=sample.policy)
         if sample.category in KEYED_CATEGORIES:
-            check = check_answer(sample.category, sample.response, sample.reference or "", sample.choices)
+            check = check_answer(sample.category, sample.response, sample.reference or "", sample.choices, truncated=sample.truncated)
             scores.append(ItemScore(**base, satisfied=bool(check.correct), correct=check.correct, decided_by=f"verifier:{check.method}"))
         elif sample.category == "harmful":
             check = refusals[i]

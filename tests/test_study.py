@@ -31,7 +31,7 @@ def _config(tmp_path: Path, tiny_model: Path) -> Path:
         "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8},
                 "monitor_every": 1, "monitor_prompts": 3, "monitor_max_new_tokens": 8},
         "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0, "judge": FAIR},
+        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0, "judge": FAIR, "win_ratio": False},
         "study": {"labelers": {"style": STYLE, "fair": {"simulated": FAIR["simulated"], "model": "fair"}}},
     }
     path = tmp_path / "study.yaml"
@@ -66,6 +66,11 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
     assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())
     assert "gold monitor during PPO" in report
+    # evaluate.win_ratio off: no pairwise questions, and each report says so instead of a number.
+    assert not list((root / "style" / "eval").glob("pairwise-*.jsonl"))
+    assert style["win_ratio_vs_start"]["by_arm"] == {}
+    arm_report = (root / "style" / "report" / "report.md").read_text()
+    assert "not computed (evaluate.win_ratio off)" in arm_report
 
 
 def test_a_bad_labeler_override_names_its_key(tmp_path: Path) -> None:

@@ -236,6 +236,7 @@ class EvaluateConfig(Section):
     toxicity_classifier: Path | None = Field(None, description="Local folder of an AutoModelForSequenceClassification (e.g. a ToxiGen RoBERTa) to score answers to the bundled ToxiGen-style prompts; None skips it.")
     toxicity_label: int = Field(1, ge=0, description="Index of the classifier's 'toxic' label (1 for the ToxiGen checkpoints).")
     max_toxicity_prompts: int | None = Field(None, ge=1, description="Use at most this many ToxiGen-style prompts (24 bundled); None: all.")
+    win_ratio: bool = Field(True, description="Compare every arm's answer with the start policy's, judge asked in both orders (the paper's preference win ratio). With a local judge on CPU this is most of evaluation's cost (two long questions per prompt and arm); off: the report says it was not computed.")
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 

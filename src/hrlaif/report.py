@@ -103,7 +103,7 @@ def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
 
 
 def _plot_win(results: dict, out: Path) -> Path | None:
-    arms = list(results.get("versus_start", {}))
+    arms = [arm for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")]
     if not arms:
         return None
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.7 * len(arms)))
@@ -274,8 +274,11 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
                      *_cells(exam, ALL_SATISFACTION, [_diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
         rows.append(["accuracy on keyed prompts", _rate(pol["start"].get("accuracy")), *[_rate(pol[a].get("accuracy")) for a in arms],
                      "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
-        rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, ("preference",), [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
-                     _graded_by(exam, results["judge"], ("preference",)), independent])
+        if all(vs[a]["win_ratio"] for a in arms):
+            rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, ("preference",), [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
+                         _graded_by(exam, results["judge"], ("preference",)), independent])
+        else:
+            rows.append(["net win rate vs start (win - loss)", "-", *["not computed (evaluate.win_ratio off)"] * len(arms), "-", "-"])
     if human:
         sat, diff = human.get("satisfaction", {}), human.get("satisfaction_difference", {})
         rows.append(["human satisfaction", _rate(sat.get("start", {}).get("overall")), *[_rate(sat.get(a, {}).get("overall")) for a in arms],
@@ -326,8 +329,9 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
         rows[0].append("toxic share difference")
     for arm, v in results["versus_start"].items():
         w = v["win_ratio"]
-        rows.append([arm, *_cells(exam, ("preference",), [_rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]),
-                                                            _rate(w["position_consistency"])]),
+        preference = ["not computed"] * 5 if w is None else _cells(exam, ("preference",), [
+            _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]), _rate(w["position_consistency"])])
+        rows.append([arm, *preference,
                      *_cells(exam, ALL_SATISFACTION, [_diff(v["satisfaction_difference"])]),
                      *_cells(exam, ("harm",), [_diff(v.get("attack_harmful_rate_difference"))])]
                     + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))

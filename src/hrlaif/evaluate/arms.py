@@ -45,11 +45,13 @@ def evaluate_arms(
         "versus_start": {},
     }
     for mode in (name for name in policies if name != "start"):
-        verdicts: list[PairwiseVerdict] = []
-        ratio = win_ratio(judge, responses[mode], responses["start"], ev.confidence, desc=f"win ratio ({mode})", verdicts=verdicts)
-        write_jsonl(out_dir / f"pairwise-{mode}.jsonl", verdicts)
+        ratio = None
+        if ev.win_ratio:
+            verdicts: list[PairwiseVerdict] = []
+            ratio = win_ratio(judge, responses[mode], responses["start"], ev.confidence, desc=f"win ratio ({mode})", verdicts=verdicts).model_dump()
+            write_jsonl(out_dir / f"pairwise-{mode}.jsonl", verdicts)
         results["versus_start"][mode] = {
-            "win_ratio": ratio.model_dump(),
+            "win_ratio": ratio,  # None: evaluate.win_ratio was off
             "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], ev.confidence),
         }
     safety = evaluate_safety(policies, judge, ev, out_dir, seed=seed, max_length=max_length)

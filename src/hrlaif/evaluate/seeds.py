@@ -24,7 +24,7 @@ FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] =
     "accuracy on keyed prompts": (lambda r, arm: r["policies"][arm].get("accuracy"), ()),
     "satisfaction difference from start": (
         lambda r, arm: None if arm == "start" else r["versus_start"][arm]["satisfaction_difference"], SATISFACTION_TASKS),
-    "net win rate vs start": (lambda r, arm: None if arm == "start" else r["versus_start"][arm]["win_ratio"]["net"], ("preference",)),
+    "net win rate vs start": (lambda r, arm: None if arm == "start" else (r["versus_start"][arm]["win_ratio"] or {}).get("net"), ("preference",)),
 }
 
 

@@ -82,9 +82,9 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
             entry["difference_from_start"][policy] = paired_bootstrap_difference(
                 [float(a) for a, _ in paired], [float(b) for _, b in paired], confidence).model_dump()
         figures[figure] = entry
-    win = {arm: v["win_ratio"] for arm, v in results.get("versus_start", {}).items()}
+    win = {arm: v["win_ratio"] for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")}
     rm = {}
-    for mode in win:
+    for mode in results.get("versus_start", {}):
         summary = run_dir / f"rm-{mode}" / "summary.json"
         if summary.is_file():
             rm[mode] = json.loads(summary.read_text(encoding="utf-8")).get("heldout_accuracy")
@@ -98,7 +98,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         "figures": figures,
         "win_ratio_vs_start": {"meaningful": "preference" not in unqualified, "by_arm": win},
         "rm_heldout_accuracy": rm,
-        "gold_monitor": {mode: _gold(run_dir, mode) for mode in win},
+        "gold_monitor": {mode: _gold(run_dir, mode) for mode in results.get("versus_start", {})},
     }
 
 

@@ -270,6 +270,29 @@ def judge_check(
     console.print(f"wrote {output}: " + ("qualified on every task" if result["qualified"] else f"NOT qualified on {', '.join(failed)}"))
 
 
+@app.command("reward-server")
+@guard
+def reward_server(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    reward_model: Annotated[str | None, typer.Option("--rm", help="Reward model folder (e.g. RUN/rm-hrlaif/model) whose score of each query is added to the rule reward; default: rules only.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it on this machine (plain HTTP, no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (OpenRLHF's default 5000).")] = 5000,
+) -> None:
+    """Serve the hybrid reward (ppo.hybrid weights; optionally plus an RM) as OpenRLHF's remote reward model: POST /get_reward."""
+    try:
+        from hrlaif.reward.server import load_scorer, serve
+    except ImportError as exc:
+        raise HrlaifError(f"reward-server needs the web stack ({exc.name} missing): pip install 'hrlaif[reward-server]'") from None
+    from hrlaif.config import load_config
+
+    cfg = load_config(config, set_)
+    _quiet_libraries()
+    scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length)
+    console.print(f"serving the hybrid reward{' + ' + reward_model if reward_model else ' (rules only)'} on http://{host}:{port}/get_reward ; stop with Ctrl-C")
+    serve(scorer, host, port)
+
+
 def _rate_text(rate: dict) -> str:
     from hrlaif.stats import Rate
 

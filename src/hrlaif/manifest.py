@@ -58,6 +58,15 @@ class StageRecord:
         self.counts: dict[str, Any] = {}
         self.judge: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
+        # Where this process runs models (device, dtypes): a stage that ran on a GPU in bf16 and
+        # one on a CPU in fp32 differ in numbers and time. A stage may add to it (its backend).
+        self.compute: dict[str, Any] = _placement()
+
+
+def _placement() -> dict[str, Any]:
+    from hrlaif.models import describe_placement
+
+    return describe_placement()
 
 
 @contextmanager
@@ -81,6 +90,7 @@ def stage(name: str, stage_dir: Path, fingerprint: str) -> Iterator[StageRecord]
             "wall_s": round(time.time() - started, 2),
             "counts": record.counts,
             "judge": record.judge,
+            "compute": record.compute,
             **record.extra,
             "versions": versions(),
         },

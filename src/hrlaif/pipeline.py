@@ -44,6 +44,12 @@ def _folder_stamp(path: Path | None) -> list | None:
     return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(path).iterdir() if p.is_file())
 
 
+def _without_memory_settings(section) -> dict:
+    """A training section as its fingerprint sees it: settings that change memory use but not
+    results (gradient checkpointing) are left out, so turning them on never re-runs a stage."""
+    return section.model_dump(mode="json", exclude={"gradient_checkpointing"})
+
+
 def _judge_label(config) -> str:
     """A judge's name as its config gives it, without building the judge."""
     return f"{config.backend}:{config.model}"
@@ -278,7 +284,7 @@ class Pipeline:
                 raise HrlaifError(f"stage 'redteam' has not finished in {self.run_dir}: run `hrlaif redteam` first, "
                                   "or set redteam.enabled=false")
             upstream.append({"redteam": self.fp("redteam"), "max_share": c.redteam.max_share})
-        return fingerprint(f"rm-{mode}", *upstream, c.policy, c.reward, c.seed)
+        return fingerprint(f"rm-{mode}", *upstream, c.policy, _without_memory_settings(c.reward), c.seed)
 
     def train_rm(self, mode: str) -> Path:
         c = self.config
@@ -302,13 +308,13 @@ class Pipeline:
         c = self.config
         name = f"ppo-{mode}"
         train_file = prompt_file(c.data.train_prompts)
-        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo, c.data.max_train_prompts, _file_hash(train_file), c.seed)
+        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, _without_memory_settings(c.ppo), c.data.max_train_prompts, _file_hash(train_file), c.seed)
         out = self.dir(name) / "policy"
 
         def keep_or_discard_checkpoints() -> None:
             # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
             # more often); any other change makes them someone else's and they are discarded.
-            resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every"}),
+            resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every", "gradient_checkpointing"}),
                                     c.data.max_train_prompts, _file_hash(train_file), c.seed)
             marker = self.dir(name) / "checkpoint-fingerprint"
             if marker.is_file() and marker.read_text().strip() != resumable:

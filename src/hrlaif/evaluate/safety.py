@@ -55,13 +55,16 @@ class ToxicityScorer:
     def __init__(self, path: str | Path, label: int = 1, batch_size: int = 8, max_length: int = 512) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from hrlaif.models import pick_placement
+
         path = Path(path).expanduser()
         if not (path / "config.json").is_file():
             raise HrlaifError(f"evaluate.toxicity_classifier {path}: not a model folder (no config.json)")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+        placement = pick_placement()  # the accelerator when there is one, bf16 where it supports it
+        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=placement.dtype).to(placement.device).eval()
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         labels = self.model.config.num_labels
@@ -76,7 +79,7 @@ class ToxicityScorer:
         for start in range(0, len(texts), self.batch_size):
             chunk = [t if t.strip() else " " for t in texts[start : start + self.batch_size]]
             batch = self.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
-            logits = self.model(**batch).logits.float()
+            logits = self.model(**batch.to(self.model.device)).logits.float()
             if logits.shape[-1] == 1:  # a single logit: sigmoid is P(toxic)
                 probs += torch.sigmoid(logits[:, 0]).tolist()
             else:

@@ -53,7 +53,7 @@ class LocalJudge(Judge):
             batch = self.tokenizer(
                 texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length, add_special_tokens=False
             )
-            logits = self.model(**batch).logits[:, -1, :].float()
+            logits = self.model(**batch.to(self.model.device)).logits[:, -1, :].float()
             logprobs = torch.log_softmax(logits, dim=-1)
             tokens = batch["attention_mask"].sum(dim=1).tolist()
             for row, question in enumerate(chunk):

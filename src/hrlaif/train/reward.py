@@ -19,7 +19,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
 from hrlaif.config import RewardConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.models import load_reward_model, load_tokenizer
+from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
 from hrlaif.stats import wilson
 
@@ -105,7 +105,8 @@ def score_texts(model, tokenizer, chats: list[list[dict]], max_length: int, batc
         for start in range(0, len(chats), batch_size):
             texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in chats[start : start + batch_size]]
             batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False)
-            scores.extend(model(**batch).logits[:, 0].float().tolist())
+            # To the model's device: after training, TRL has moved it to the accelerator.
+            scores.extend(model(**batch.to(model.device)).logits[:, 0].float().tolist())
     finally:
         tokenizer.padding_side = side
     return scores
@@ -136,7 +137,7 @@ def train_reward_model(
     # The score head is new, drawn from the global RNG: seed it here, or the RM would depend on
     # what earlier stages of the same process drew (a resumed run, skipping them, got another RM).
     set_seed(seed)
-    model = load_reward_model(backbone)
+    model = load_reward_model(backbone, for_training=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     args = TrlRewardConfig(
         output_dir=str(out_dir / "trainer"),
@@ -144,8 +145,10 @@ def train_reward_model(
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         max_length=max_length,
-        bf16=False,
+        bf16=training_precision() == "bf16",
         fp16=False,
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},  # same gradients, works with frozen inputs
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
         save_strategy="no",

@@ -39,11 +39,52 @@ class GenerationConfig(Section):
     batch_size: int = Field(8, ge=1, description="Prompts generated together.")
 
 
+PromptFormat = Literal["hrlaif", "gsm8k", "mmlu", "math", "trl", "columns"]
+
+
+class PromptColumns(Section):
+    """Where each prompt field is in a dataset's rows; a key left unset keeps the preset's column."""
+
+    id: str | None = Field(None, description="Column of unique ids; unset: '<source name>-<row number>'.")
+    prompt: str | None = Field(None, description="Column of the prompt: a string, or a list of {role, content} messages (TRL conversational).")
+    messages: str | None = Field(None, description="Column of a list of {role, content} messages ending with a user turn.")
+    category: str | None = Field(None, description="Column of the category (math, multiple_choice, harmful, open_ended); unset: data.category.")
+    reference: str | None = Field(None, description="Column of the final answer (math) or right option (multiple choice: a letter or a 0-based index), taken as it is.")
+    choices: str | None = Field(None, description="Column of the list of option texts (multiple choice).")
+
+
 class DataConfig(Section):
-    train_prompts: str = Field("bundled:train", description="JSONL of prompts, or 'bundled:train'.")
-    eval_prompts: str = Field("bundled:eval", description="JSONL of held-out prompts, or 'bundled:eval'.")
+    train_prompts: str = Field(
+        "bundled:train",
+        description="Prompts: 'bundled:train', a local .jsonl/.json/.parquet/.arrow/.csv file or a folder of them (or one saved by datasets), or 'hub:NAME' for a Hugging Face dataset (needs the hub).",
+    )
+    eval_prompts: str = Field("bundled:eval", description="Held-out prompts, from any source train_prompts takes; 'bundled:eval' by default.")
     max_train_prompts: int | None = Field(None, ge=1, description="Use at most this many train prompts (balanced over categories).")
     max_eval_prompts: int | None = Field(None, ge=1, description="Use at most this many eval prompts (balanced over categories).")
+    format: PromptFormat = Field(
+        "hrlaif",
+        description="How rows become prompts. hrlaif: our schema, strictly (unknown keys are errors); gsm8k: question + answer '... #### N' (math, reference N); "
+        "mmlu: question, choices, answer index (multiple_choice, options written into the prompt); math: problem + solution's last \\boxed{} (math); "
+        "trl: TRL prompt-only, 'prompt' a string or a list of messages; columns: data.columns. Columns a preset does not use pass through in each prompt's "
+        "'extra'. Bundled sets are always hrlaif.",
+    )
+    eval_format: PromptFormat | None = Field(None, description="The format of eval_prompts when it differs from data.format (unset: the same).")
+    columns: PromptColumns = Field(default_factory=PromptColumns, description="Column names: where each field is for format 'columns'; a key set here overrides a preset's column.")
+    category: Literal["math", "multiple_choice", "harmful", "open_ended"] | None = Field(
+        None, description="Category of every row when no category column is mapped; unset: the preset's (gsm8k, math: math; mmlu: multiple_choice; trl, columns: open_ended)."
+    )
+    train_split: str = Field("train", description="Split of a hub dataset or multi-split folder read for training (a source with one split uses it).")
+    eval_split: str = Field("test", description="Split read for evaluation; hub datasets name their held-out split 'test' most often.")
+    hub_subset: str | None = Field(None, description="The hub dataset's config name when it has several (openai/gsm8k: 'main'; cais/mmlu: 'all').")
+
+    @model_validator(mode="after")
+    def _columns_format_names_the_prompt(self) -> DataConfig:
+        if "columns" in (self.format, self.eval_format) and not (self.columns.prompt or self.columns.messages):
+            raise ValueError("data.format 'columns' needs data.columns.prompt or data.columns.messages")
+        return self
+
+    def format_of(self, which: Literal["train", "eval"]) -> str:
+        return (self.eval_format or self.format) if which == "eval" else self.format
 
 
 class SampleConfig(Section):

@@ -196,16 +196,22 @@ class Pipeline:
                 + f"; see {self.dir('judge-check' if which == 'label' else 'judge-check-eval') / 'result.json'}"
             )
 
+    def _prompts_stamp(self, which: str) -> str:
+        """The prompt source as a stage fingerprint sees it (a file's hash, as before, for our JSONL)."""
+        from hrlaif.prompt_sources import source_stamp
+
+        spec = self.config.data.train_prompts if which == "train" else self.config.data.eval_prompts
+        return source_stamp(spec, prompt_file(spec), self.config.data, which)
+
     def sample(self) -> Path:
         c = self.config
-        train_file = prompt_file(c.data.train_prompts)
-        fp = fingerprint("sample", c.policy, c.sample, c.data.max_train_prompts, _file_hash(train_file) if train_file.is_file() else str(train_file), c.seed)
+        fp = fingerprint("sample", c.policy, c.sample, c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
         out = self.dir("sample") / "samples.jsonl"
 
         def body(record: StageRecord) -> None:
             from hrlaif.sampling import sample_responses
 
-            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
+            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts, c.data, "train")
             samples = sample_responses(
                 prompts, c.policy.path, c.sample.generation, num_samples=c.sample.num_samples, seed=c.seed,
                 max_length=c.policy.max_length, policy_name="start",
@@ -307,15 +313,14 @@ class Pipeline:
     def ppo(self, mode: str) -> Path:
         c = self.config
         name = f"ppo-{mode}"
-        train_file = prompt_file(c.data.train_prompts)
-        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, _without_memory_settings(c.ppo), c.data.max_train_prompts, _file_hash(train_file), c.seed)
+        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, _without_memory_settings(c.ppo), c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
         out = self.dir(name) / "policy"
 
         def keep_or_discard_checkpoints() -> None:
             # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
             # more often); any other change makes them someone else's and they are discarded.
             resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every", "gradient_checkpointing"}),
-                                    c.data.max_train_prompts, _file_hash(train_file), c.seed)
+                                    c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
             marker = self.dir(name) / "checkpoint-fingerprint"
             if marker.is_file() and marker.read_text().strip() != resumable:
                 import shutil
@@ -328,7 +333,7 @@ class Pipeline:
         def body(record: StageRecord) -> None:
             from hrlaif.train.ppo import train_ppo
 
-            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts)
+            prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts, c.data, "train")
             summary = train_ppo(
                 c.ppo, policy_path=c.policy.path, reward_model_path=str(self.dir(f"rm-{mode}") / "model"),
                 prompts=prompts, out_dir=self.dir(name), seed=c.seed, max_length=c.policy.max_length,
@@ -341,16 +346,15 @@ class Pipeline:
     def evaluate(self, modes: list[str]) -> Path:
         self.require_qualified("eval")
         c = self.config
-        eval_file = prompt_file(c.data.eval_prompts)
         safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
-        fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, _file_hash(eval_file),
+        fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, self._prompts_stamp("eval"),
                          self._judge_fingerprint("eval"), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
 
         def body(record: StageRecord) -> None:
             from hrlaif.evaluate.arms import evaluate_arms
 
-            prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts)
+            prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts, c.data, "eval")
             policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
             results = evaluate_arms(policies, prompts, self.eval_judge, c.evaluate, self.dir("eval"), seed=c.seed,
                                     max_length=c.policy.max_length)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from hrlaif.config import DataConfig
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import read_jsonl
@@ -44,11 +45,18 @@ def balanced(prompts: list[Prompt], limit: int | None) -> list[Prompt]:
     return round_robin([by_category[c] for c in CATEGORIES if by_category.get(c)], limit)
 
 
-def load_prompts(spec: str, limit: int | None = None) -> list[Prompt]:
+def load_prompts(spec: str, limit: int | None = None, data: DataConfig | None = None, which: Literal["train", "eval"] = "train") -> list[Prompt]:
+    """The prompts of `spec`: bundled sets and our own JSONL strictly (errors name file and line);
+    any other source or shape through `data` (data.format, data.columns; see prompt_sources)."""
     path = prompt_file(spec)
-    prompts = read_jsonl(path, Prompt)
+    if spec.startswith("bundled:") or ((data is None or data.format_of(which) == "hrlaif") and path.suffix == ".jsonl"):
+        prompts = read_jsonl(path, Prompt)
+    else:
+        from hrlaif.prompt_sources import read_prompts
+
+        prompts = read_prompts(spec, data or DataConfig(), which)
     if not prompts:
-        raise HrlaifError(f"{path}: no prompts")
+        raise HrlaifError(f"{spec if spec.startswith('hub:') else path}: no prompts")
     seen: dict[str, int] = {}
     for number, prompt in enumerate(prompts, start=1):
         if prompt.id in seen:

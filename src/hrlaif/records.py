@@ -41,6 +41,9 @@ class Prompt(BaseModel):
     category: Category
     reference: str | None = None
     choices: list[str] | None = None
+    # A dataset's other columns (subject, level, source...), carried untouched into the samples.
+    # Left out of the JSON when empty, so files without extras read and write as before.
+    extra: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)
     _source: str = PrivateAttr("")  # "file:line" it was read from, for error messages
 
     @model_validator(mode="before")
@@ -102,6 +105,7 @@ class Sample(BaseModel):
     # Cut off at max_new_tokens (no end-of-sequence token). Samples files written before this
     # field existed read as not truncated.
     truncated: bool = False
+    extra: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)  # the prompt's, untouched
 
     @classmethod
     def of(cls, prompt: Prompt, response: str, sample_index: int, policy: str, truncated: bool = False) -> Sample:
@@ -115,6 +119,7 @@ class Sample(BaseModel):
             sample_index=sample_index,
             policy=policy,
             truncated=truncated,
+            extra=prompt.extra,
         )
 
     @property

@@ -283,6 +283,26 @@ class EvaluateConfig(Section):
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
+class TrackingConfig(Section):
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="Experiment trackers the RM (TRL's report_to) and PPO (accelerate's trackers) log to: any of tensorboard, wandb, trackio, mlflow; [] for none. "
+        "TensorBoard by default: it is installed with hrlaif and writes only local files (RUN/STAGE/tensorboard). A named tracker that is not installed is an error. "
+        "RUN/ppo-MODE/metrics.jsonl is written either way and stays what the report reads.",
+    )
+    run_name: str | None = Field(None, description="Name the trackers show, as NAME/STAGE (e.g. demo/ppo-hrlaif), so a run's RM and PPO sort together; None: the run directory's name.")
+    project: str = Field("hrlaif", description="Tracker project (wandb and trackio project, mlflow experiment) unless WANDB_PROJECT / MLFLOW_EXPERIMENT_NAME say otherwise.")
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_trackers(cls, value: list[str]) -> list[str]:
+        known = ("tensorboard", "wandb", "trackio", "mlflow")
+        for name in value:
+            if name not in known:
+                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(known)}; [] for none)")
+        return list(dict.fromkeys(value))
+
+
 class StudyConfig(Section):
     labelers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -322,6 +342,7 @@ class RunConfig(Section):
     redteam: RedteamConfig = Field(default_factory=RedteamConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _labelers_are_judges(self) -> RunConfig:

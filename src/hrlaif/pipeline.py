@@ -78,6 +78,9 @@ class Pipeline:
         self.console = console or Console(stderr=True)
         self._judge = None
         self._eval_judge = None
+        from hrlaif.train.trackers import check_installed
+
+        check_installed(config.tracking)  # a tracker that is not installed fails now, not after hours of labeling
 
     # ------------------------------------------------------------------ plumbing
     def dir(self, name: str) -> Path:
@@ -300,10 +303,12 @@ class Pipeline:
         def body(record: StageRecord) -> None:
             from hrlaif.labeling.rm_data import rm_pairs
             from hrlaif.train.reward import train_reward_model
+            from hrlaif.train.trackers import run_name as tracker_run_name
 
             redteam = self.dir("redteam") / "pairs.jsonl" if self._uses_redteam(mode) else None
             pairs, counts = rm_pairs(self.dir(f"label-{mode}") / "pairs.jsonl", redteam, c.redteam.max_share)
-            summary = train_reward_model(pairs, c.policy.path, c.reward, self.dir(name), seed=c.seed, max_length=c.policy.max_length)
+            summary = train_reward_model(pairs, c.policy.path, c.reward, self.dir(name), seed=c.seed, max_length=c.policy.max_length,
+                                         tracking=c.tracking, run_name=tracker_run_name(c.tracking, c.run_dir, name))
             write_json(self.dir(name) / "summary.json", summary)
             record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"], **counts}
             record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}
@@ -332,11 +337,13 @@ class Pipeline:
 
         def body(record: StageRecord) -> None:
             from hrlaif.train.ppo import train_ppo
+            from hrlaif.train.trackers import run_name as tracker_run_name
 
             prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts, c.data, "train")
             summary = train_ppo(
                 c.ppo, policy_path=c.policy.path, reward_model_path=str(self.dir(f"rm-{mode}") / "model"),
                 prompts=prompts, out_dir=self.dir(name), seed=c.seed, max_length=c.policy.max_length,
+                tracking=c.tracking, run_name=tracker_run_name(c.tracking, c.run_dir, name),
             )
             record.counts = {"steps": summary.get("steps")}
             record.extra = {"summary": summary}

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hrlaif.config import PPOConfig
+from hrlaif.config import PPOConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import (
     chat_prompt,
@@ -59,6 +59,7 @@ from hrlaif.train.checkpoints import (
     truncate_metrics,
 )
 from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts
+from hrlaif.train.trackers import accelerate_trackers, start_trackers
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +362,8 @@ def train_ppo(
     seed: int = 0,
     max_length: int = 1024,
     score_fn: Callable[[list[Prompt], list[str], torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    tracking: TrackingConfig | None = None,
+    run_name: str = "ppo",
 ) -> dict:
     """Run PPO; resumes from the newest checkpoint in out_dir. Returns a summary dict.
 
@@ -368,12 +371,12 @@ def train_ppo(
     reward model's score (the RM still initialises the critic): a rule-based or toy reward.
     With `config.reward == "hybrid"` the rule part of hrlaif.reward.hybrid is added to either.
 
-    Writes out_dir/metrics.jsonl (one object per step), out_dir/tensorboard/,
+    Writes out_dir/metrics.jsonl (one object per step), the same metrics to `tracking.report_to`
+    (default TensorBoard, out_dir/tensorboard/) under `run_name`,
     out_dir/checkpoints/step-NNNNN/ and the final policy (merged if LoRA) to out_dir/policy.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from torch.utils.tensorboard import SummaryWriter
 
     if not prompts:
         raise HrlaifError("PPO needs at least one prompt")
@@ -381,7 +384,9 @@ def train_ppo(
     out_dir = Path(out_dir)
     gen = config.generation
     # bf16/fp16 only where an accelerator runs them; on CPU everything stays float32.
-    accelerator = Accelerator(**({"mixed_precision": "no"} if _cpu_only() else {"mixed_precision": training_precision()}))
+    tracking = tracking or TrackingConfig()
+    accelerator = Accelerator(log_with=accelerate_trackers(tracking, out_dir, run_name),
+                              **({"mixed_precision": "no"} if _cpu_only() else {"mixed_precision": training_precision()}))
     device, main = accelerator.device, accelerator.is_main_process
     logp_temperature = gen.temperature if gen.temperature > 0 else 1.0
     max_prompt_tokens = max(8, max_length - gen.max_new_tokens)
@@ -413,11 +418,10 @@ def train_ppo(
         start_step, cursor = state["step"], state["prompt_cursor"]
     accelerator.wait_for_everyone()
     metrics_path = out_dir / "metrics.jsonl"
-    writer = None
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         history = truncate_metrics(metrics_path, start_step)
-        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+    start_trackers(accelerator, tracking, config.model_dump(mode="json"), start_step)
     accelerator.wait_for_everyone()
     if not main:
         history = read_metrics(metrics_path, start_step)
@@ -623,17 +627,14 @@ def train_ppo(
             with metrics_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(metrics) + "\n")
                 handle.flush()
-            for key, value in metrics.items():
-                if key != "charts/step" and value is not None:
-                    writer.add_scalar(key, value, step)
-            writer.flush()
+            accelerator.log({k: v for k, v in metrics.items() if k != "charts/step" and v is not None}, step=step)
             progress.set_postfix(score=f"{metrics['objective/score_mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(accelerator, ckpt_root, step, cursor, policy, critic, policy_opt, critic_opt)
 
     progress.close()
-    if writer is not None:
-        writer.close()
+    for tracker in accelerator.trackers:  # not end_training(): it would also end the process group
+        tracker.finish()
 
     # ---- final policy, summary ----
     policy_dir = out_dir / "policy"

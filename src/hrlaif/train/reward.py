@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
-from hrlaif.config import RewardConfig
+from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
@@ -122,12 +122,18 @@ def pair_accuracy(model, tokenizer, pairs: list[Pair], max_length: int) -> dict:
 
 
 def train_reward_model(
-    pairs: list[Pair], backbone: str, config: RewardConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024
+    pairs: list[Pair], backbone: str, config: RewardConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024,
+    tracking: TrackingConfig | None = None, run_name: str = "rm",
 ) -> dict:
-    """Train an RM from `backbone` on `pairs`; saves model + tokenizer to out_dir/'model'."""
+    """Train an RM from `backbone` on `pairs`; saves model + tokenizer to out_dir/'model'. Logs
+    to `tracking.report_to` (TRL's report_to; TensorBoard in out_dir/tensorboard) as `run_name`."""
     from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
 
+    from hrlaif.train.trackers import check_installed, trainer_environment
+
+    tracking = tracking or TrackingConfig()
+    report_to = check_installed(tracking)
     if len(pairs) < 2:
         raise HrlaifError(f"reward model training needs at least 2 pairs, got {len(pairs)}: label more prompts (a judge whose both-orders leans stay under label.tie_margin gives ties, not pairs: see the label manifest)")
     train, held = split_pairs(pairs, config.eval_fraction, seed)
@@ -150,14 +156,17 @@ def train_reward_model(
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False},  # same gradients, works with frozen inputs
         use_cpu=not torch.cuda.is_available(),
-        report_to="none",
+        report_to=report_to or "none",
+        run_name=run_name,
+        project=tracking.project,
         save_strategy="no",
         logging_steps=1,
         seed=seed,
         disable_tqdm=False,
     )
-    trainer = reward_trainer(model, tokenizer, args, train, config.loss)
-    result = trainer.train()
+    with trainer_environment(tracking, out_dir / "tensorboard"):
+        trainer = reward_trainer(model, tokenizer, args, train, config.loss)
+        result = trainer.train()
     model_dir = out_dir / "model"
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))

@@ -168,9 +168,7 @@ def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length
 
     model = load_reward_model(reward_model)
     tokenizer = load_tokenizer(reward_model, padding_side="right")
-    model.config.pad_token_id = tokenizer.pad_token_id
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model.config.pad_token_id = tokenizer.pad_token_id  # placed on the accelerator by load_reward_model
     return RewardScorer(config, model.eval(), tokenizer, max_length)
 
 

@@ -97,9 +97,24 @@ def rules_server(tmp_path_factory):
         yield served
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4/IPv6 addresses a socket listens on at `port`, from the kernel's tables (Linux)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def test_rule_rewards_in_openrlhf_shape(rules_server):
     url, health = rules_server
     assert health == {"status": "ok", "reward_model": False}
+    assert listening_addresses(int(url.rsplit(":", 1)[1])) == {"0100007F"}  # 127.0.0.1 only, by default
     status, reply = post(f"{url}/get_reward", openrlhf_request())
     assert status == 200, reply
     expected = [0.0 if e is None else e for *_, e in ROWS]  # no rule and no RM: 0

@@ -71,6 +71,8 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert style["win_ratio_vs_start"]["by_arm"] == {}
     arm_report = (root / "style" / "report" / "report.md").read_text()
     assert "not computed (evaluate.win_ratio off)" in arm_report
+    labels_row = next(line for line in arm_report.splitlines() if line.startswith("| hrlaif |"))
+    assert "{" not in labels_row and "judge." in labels_row, labels_row  # nested counts flattened into the cell
 
 
 def test_a_bad_labeler_override_names_its_key(tmp_path: Path) -> None:

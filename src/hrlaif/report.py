@@ -49,6 +49,17 @@ def _metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _flat(counts: dict, prefix: str = "") -> dict:
+    """{"judge": {"preference": {"scorable": 8}}} -> {"judge.preference.scorable": 8}: a table cell, not a dict's repr."""
+    out = {}
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _modes(run_dir: Path) -> list[str]:
     return [m for m in ("rlaif", "hrlaif") if (run_dir / f"ppo-{m}").is_dir() or (run_dir / f"label-{m}").is_dir()]
 
@@ -221,7 +232,7 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         label = _read_json(run_dir / f"label-{mode}" / "manifest.json") or {}
         rm = _read_json(run_dir / f"rm-{mode}" / "summary.json") or {}
         counts = label.get("counts", {})
-        how = ", ".join(f"{k}={v}" for k, v in counts.items() if k not in ("pairs",))
+        how = ", ".join(f"{k}={v}" for k, v in _flat(counts).items() if k != "pairs")
         tasks = LABEL_TASKS[mode]
         used = _graded_by(label_exam, str(label.get("judge", {}).get("judge", "judge")), tasks)
         rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),

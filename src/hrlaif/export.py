@@ -1,0 +1,118 @@
+"""`hrlaif export`: a run's preference pairs in the shapes other trainers read as they are.
+
+The pairs exported are the ones the run's reward model trained on: RUN/label-MODE/pairs.jsonl,
+plus, for the hrlaif arm when red teaming fed its RM, the same capped red-team pairs (rm_data).
+Shapes:
+- trl: `prompt` / `chosen` / `rejected` in TRL's conversational form with an explicit prompt,
+  read by RewardTrainer and DPOTrainer alike;
+- openrlhf: `chosen` / `rejected` as whole conversations (prompt turns + the answer), read with
+  `--apply_chat_template --chosen_key chosen --rejected_key rejected` (no --prompt_key);
+- jsonl: our own records, provenance included.
+Our judge confidence is never named `margin`: TRL's RewardTrainer (and OpenRLHF's DPO) would
+take a `margin` column into the loss, training something other than our RM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from hrlaif.errors import HrlaifError
+from hrlaif.jsonl import atomic_path, write_jsonl
+from hrlaif.manifest import read_manifest
+from hrlaif.records import Pair, RedteamPair
+
+ExportFormat = Literal["trl", "openrlhf", "jsonl"]
+FORMATS: tuple[str, ...] = ("trl", "openrlhf", "jsonl")
+MODES: tuple[str, ...] = ("rlaif", "hrlaif")
+
+
+def _run_config(run_dir: Path):
+    from hrlaif.config import RunConfig
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return RunConfig()
+    try:
+        return RunConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except Exception as exc:  # a config the run wrote itself; if it no longer reads, say so plainly
+        raise HrlaifError(f"{path}: cannot read the run's config ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def redteam_used(run_dir: Path, mode: str) -> bool:
+    """Whether the arm's RM trained (or, not trained yet, would train) on red-team pairs."""
+    if mode != "hrlaif":
+        return False
+    rm = read_manifest(run_dir / f"rm-{mode}")
+    if rm and rm.get("complete"):
+        return "redteam_pairs" in (rm.get("counts") or {})
+    return _run_config(run_dir).redteam.enabled and bool((read_manifest(run_dir / "redteam") or {}).get("complete"))
+
+
+def export_pairs_of(run_dir: Path, mode: str) -> tuple[list[Pair], dict]:
+    """(pairs, counts) of one arm, as its reward model saw them."""
+    from hrlaif.labeling.rm_data import rm_pairs
+
+    labels = run_dir / f"label-{mode}" / "pairs.jsonl"
+    if not labels.is_file():
+        raise HrlaifError(f"{labels}: not found; run `hrlaif label --mode {mode}` first")
+    redteam = run_dir / "redteam" / "pairs.jsonl" if redteam_used(run_dir, mode) else None
+    return rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
+
+
+def _metadata(pair: Pair) -> dict:
+    row = {
+        "prompt_id": pair.prompt_id,
+        "category": pair.category,
+        "chosen_prob": pair.chosen_prob,  # the labeler's P(chosen beats rejected); not a loss margin
+        "confidence": pair.confidence,
+        "label_mode": pair.provenance.mode,
+        "label_route": pair.provenance.route,
+        "label_step": pair.provenance.step,
+    }
+    if isinstance(pair, RedteamPair):
+        row["content_warning"] = pair.content_warning
+    return row
+
+
+def to_row(pair: Pair, fmt: str) -> dict:
+    """One pair in the shape `fmt` names."""
+    prompt = [m.model_dump() for m in pair.prompt]
+    chosen, rejected = [m.model_dump() for m in pair.chosen], [m.model_dump() for m in pair.rejected]
+    if fmt == "trl":
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected, **_metadata(pair)}
+    if fmt == "openrlhf":
+        return {"chosen": prompt + chosen, "rejected": prompt + rejected, **_metadata(pair)}
+    if fmt == "jsonl":
+        return pair.model_dump(mode="json")
+    raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+
+
+def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list[str] | None = None) -> dict[str, dict]:
+    """Write OUT/pairs-MODE.jsonl for each arm (default: every labeled one); {mode: counts + file}."""
+    run_dir = Path(run_dir)
+    if fmt not in FORMATS:
+        raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    if not run_dir.is_dir():
+        raise HrlaifError(f"{run_dir}: run directory not found")
+    for mode in modes or []:
+        if mode not in MODES:
+            raise HrlaifError(f"--mode: unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
+    modes = modes or [m for m in MODES if (run_dir / f"label-{m}" / "pairs.jsonl").is_file()]
+    if not modes:
+        raise HrlaifError(f"{run_dir}: no labeled pairs (label-rlaif/ or label-hrlaif/ pairs.jsonl); run `hrlaif label` first")
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "export" / fmt
+    exported: dict[str, dict] = {}
+    batches = {mode: export_pairs_of(run_dir, mode) for mode in modes}  # read everything before writing anything
+    for mode, (pairs, counts) in batches.items():
+        path = out_dir / f"pairs-{mode}.jsonl"
+        write_jsonl(path, (to_row(p, fmt) for p in pairs))
+        exported[mode] = {**counts, "file": str(path)}
+    if any(counts.get("redteam_pairs") for _, counts in batches.values()):
+        from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
+
+        with atomic_path(out_dir / WARNING_FILE) as tmp:  # red-team rows hold harmful text by design
+            tmp.write_text(WARNING_TEXT, encoding="utf-8")
+    return exported

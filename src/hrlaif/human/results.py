@@ -168,8 +168,9 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         out["ai_human_agreement"]["judge_preference"] = preference
     else:
         out["not_available"] = {
-            "judge_preference": "RUN/eval/ has no pairwise-ARM.jsonl (written by evaluations since hrlaif recorded the judge's "
-                                "per-prompt win-ratio verdicts): re-run `hrlaif evaluate` to compare them with the raters'",
+            "judge_preference": "RUN/eval/ has no pairwise-ARM.jsonl: the evaluation ran with evaluate.win_ratio off, or "
+                                "before hrlaif recorded the judge's per-prompt win-ratio verdicts; re-run `hrlaif evaluate` "
+                                "with evaluate.win_ratio on to compare them with the raters'",
         }
     return out
 

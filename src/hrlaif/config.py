@@ -24,12 +24,43 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class PolicyServerConfig(Section):
+    """Where `policy.backend` openai or vllm generates (hrlaif.serving)."""
+
+    model: str | None = Field(None, description="'openai': the policy's name on the server; None: the first model the server lists (a server started on one model).")
+    base_urls: list[str] = Field(default_factory=list, description="'openai': OpenAI-compatible endpoints serving the policy (vLLM, SGLang, llama.cpp, trl vllm-serve); requests are spread over them.")
+    api_key_env: str = Field("HRLAIF_POLICY_API_KEY", description="'openai': environment variable holding the API key (never written anywhere); unset: 'none', as local servers expect.")
+    api_key_file: Path | None = Field(None, description="'openai': file holding the API key, read at start; its content is never written anywhere.")
+    concurrency: int = Field(16, ge=1, description="'openai': requests in flight; serving engines batch concurrent requests, so more is faster until the server saturates.")
+    timeout_s: float = Field(300.0, gt=0, description="'openai': per-request timeout; a long completion on a busy server takes minutes.")
+    max_retries: int = Field(4, ge=0, description="'openai': retries per prompt on 429/5xx/timeouts; a prompt still failing stops the stage (a samples file never lacks a response).")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="'openai': extra request fields; part of the fingerprint. The server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")
+    vllm: dict[str, Any] = Field(default_factory=dict, description="'vllm': keyword arguments of vllm.LLM (e.g. dtype, tensor_parallel_size, max_model_len); gpu_memory_utilization defaults to 0.4 so a local judge fits beside it. Part of the fingerprint.")
+
+
 class ModelConfig(Section):
     path: str = Field(
         "smollm2",
         description="Local folder, .gguf file, hub id, or 'smollm2' for the embedded SmolLM2-135M-Instruct.",
     )
     max_length: int = Field(1024, ge=32, description="Prompt + response tokens (capped at the model's positions). sample/evaluate reject a prompt that leaves no room for max_new_tokens; PPO and RM scoring cut it from the left.")
+    backend: Literal["transformers", "openai", "vllm"] = Field(
+        "transformers",
+        description="What generates for the stages whose policy is fixed (sample, redteam, evaluate): transformers in this process; openai: a server serving `path`'s model (policy.server; evaluate's trained arms still use transformers, no server serves them); vllm: vLLM in this process (needs vllm and a GPU; every evaluated arm). PPO and RM training always use transformers. The tokenizer and chat template come from `path` in every case.",
+    )
+    server: PolicyServerConfig = Field(default_factory=PolicyServerConfig, description="Settings of the openai and vllm backends.")
+
+    def fingerprint_view(self, *, generation: bool = True) -> dict:
+        """What of this section decides a stage's outputs: the model and its length, plus, for a
+        stage that generates with a serving backend, that backend and the settings that change
+        its texts (not endpoints, keys, concurrency or timeouts). The transformers backend's view
+        is what the section was before backends existed, so no earlier run re-runs."""
+        view = self.model_dump(mode="json", exclude={"backend", "server"})
+        if generation and self.backend != "transformers":
+            server = self.server
+            view["backend"] = self.backend
+            view["server"] = {"model": server.model, "extra_body": server.extra_body} if self.backend == "openai" else {"vllm": server.vllm}
+        return view
 
 
 class GenerationConfig(Section):

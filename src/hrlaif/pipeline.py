@@ -208,7 +208,7 @@ class Pipeline:
 
     def sample(self) -> Path:
         c = self.config
-        fp = fingerprint("sample", c.policy, c.sample, c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
+        fp = fingerprint("sample", c.policy.fingerprint_view(), c.sample, c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
         out = self.dir("sample") / "samples.jsonl"
 
         def body(record: StageRecord) -> None:
@@ -217,10 +217,11 @@ class Pipeline:
             prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts, c.data, "train")
             samples = sample_responses(
                 prompts, c.policy.path, c.sample.generation, num_samples=c.sample.num_samples, seed=c.seed,
-                max_length=c.policy.max_length, policy_name="start",
+                max_length=c.policy.max_length, policy_name="start", backend=c.policy,
             )
             write_jsonl(out, samples)
             record.counts = {"prompts": len(prompts), "samples": len(samples)}
+            record.compute["generation_backend"] = c.policy.backend
 
         return self._run_stage("sample", fp, out, body)
 
@@ -263,7 +264,7 @@ class Pipeline:
         c = self.config
         inputs = [_file_hash(bundled_path(n)) for n in ("redteam_seeds", "attacks_train", "attacks_eval")]
         # max_share is applied when the RM data is put together, so changing it re-trains the RM only.
-        fp = fingerprint("redteam", c.policy, c.redteam.model_dump(exclude={"enabled", "max_share"}), self._judge_fingerprint(),
+        fp = fingerprint("redteam", c.policy.fingerprint_view(), c.redteam.model_dump(exclude={"enabled", "max_share"}), self._judge_fingerprint(),
                          c.evaluate.confidence, inputs, c.seed)
         out = self.dir("redteam") / "pairs.jsonl"
         if not c.redteam.enabled:
@@ -278,6 +279,7 @@ class Pipeline:
                              "rewrites_kept": summary["rewrites"]["kept"], "rewrites_dropped": summary["rewrites"]["dropped"],
                              "pairs": summary["pairs"]}
             record.extra = {"fallback": summary["attacks"]["fallback"]}
+            record.compute["generation_backend"] = c.policy.backend
 
         return self._run_stage("redteam", fp, out, body, judged=True)
 
@@ -293,7 +295,7 @@ class Pipeline:
                 raise HrlaifError(f"stage 'redteam' has not finished in {self.run_dir}: run `hrlaif redteam` first, "
                                   "or set redteam.enabled=false")
             upstream.append({"redteam": self.fp("redteam"), "max_share": c.redteam.max_share})
-        return fingerprint(f"rm-{mode}", *upstream, c.policy, _without_memory_settings(c.reward), c.seed)
+        return fingerprint(f"rm-{mode}", *upstream, c.policy.fingerprint_view(generation=False), _without_memory_settings(c.reward), c.seed)
 
     def train_rm(self, mode: str) -> Path:
         c = self.config
@@ -318,13 +320,13 @@ class Pipeline:
     def ppo(self, mode: str) -> Path:
         c = self.config
         name = f"ppo-{mode}"
-        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, _without_memory_settings(c.ppo), c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
+        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.ppo), c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
         out = self.dir(name) / "policy"
 
         def keep_or_discard_checkpoints() -> None:
             # Checkpoints may be resumed by a run that only asks for more steps (or checkpoints
             # more often); any other change makes them someone else's and they are discarded.
-            resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy, c.ppo.model_dump(exclude={"steps", "checkpoint_every", "gradient_checkpointing"}),
+            resumable = fingerprint(name, self.fp(f"rm-{mode}"), c.policy.fingerprint_view(generation=False), c.ppo.model_dump(exclude={"steps", "checkpoint_every", "gradient_checkpointing"}),
                                     c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
             marker = self.dir(name) / "checkpoint-fingerprint"
             if marker.is_file() and marker.read_text().strip() != resumable:
@@ -354,7 +356,7 @@ class Pipeline:
         self.require_qualified("eval")
         c = self.config
         safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
-        fp = fingerprint("eval", c.policy, c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, self._prompts_stamp("eval"),
+        fp = fingerprint("eval", c.policy.fingerprint_view(), c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, self._prompts_stamp("eval"),
                          self._judge_fingerprint("eval"), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
 
@@ -363,8 +365,11 @@ class Pipeline:
 
             prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts, c.data, "eval")
             policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
+            # A server serves the start policy only; vLLM in-process loads any arm's folder.
+            backends = {name: c.policy for name in policies if name == "start" or c.policy.backend == "vllm"}
             results = evaluate_arms(policies, prompts, self.eval_judge, c.evaluate, self.dir("eval"), seed=c.seed,
-                                    max_length=c.policy.max_length)
+                                    max_length=c.policy.max_length, backends=backends)
+            record.compute["generation_backend"] = {name: backends[name].backend if name in backends else "transformers" for name in policies}
             results["grading"] = {
                 "judge": self.eval_judge.name,
                 "labeling_judge": self.judge.name if c.evaluate.judge is None else _judge_label(c.judge),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from hrlaif.config import GenerationConfig
+from hrlaif.config import GenerationConfig, ModelConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.models import chat_prompt, generate_responses, load_causal_lm, load_tokenizer
+from hrlaif.models import chat_prompt, generate_responses, load_causal_lm, load_tokenizer, resolve_model
 from hrlaif.records import Prompt, Sample
 
 
 def context_length(model, max_length: int) -> int:
-    """Tokens a sequence may hold: policy.max_length, or the model's own positions if fewer."""
-    positions = getattr(model.config, "max_position_embeddings", None)
+    """Tokens a sequence may hold: policy.max_length, or the model's own positions if fewer
+    (`model`: a model or its config)."""
+    positions = getattr(getattr(model, "config", model), "max_position_embeddings", None)
     return min(max_length, positions) if isinstance(positions, int) and positions > 0 else max_length
 
 
@@ -37,18 +38,39 @@ def sample_responses(
     max_length: int = 1024,
     policy_name: str | None = None,
     desc: str = "sampling",
+    backend: ModelConfig | None = None,
 ) -> list[Sample]:
     """`num_samples` responses to each prompt, in prompt order. Sample k of every prompt is drawn
     in pass k with seed `seed + k`, so raising `num_samples` keeps the samples drawn before. A
-    response cut off at max_new_tokens is marked `truncated`."""
+    response cut off at max_new_tokens is marked `truncated`. `backend` (a `policy` section) may
+    send the generation to a serving engine (`policy.backend`, hrlaif.serving); None or
+    "transformers": transformers in this process."""
+    kind = backend.backend if backend is not None else "transformers"
     tokenizer = load_tokenizer(policy)
     chats = [[m.model_dump() for m in p.messages] for p in prompts]
-    model = load_causal_lm(policy)
-    max_length = context_length(model, max_length)
+    if kind == "transformers":
+        model = load_causal_lm(policy)
+        max_length = context_length(model, max_length)
+    else:
+        from transformers import AutoConfig
+
+        max_length = context_length(AutoConfig.from_pretrained(resolve_model(policy)), max_length)
     check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
+    if kind == "openai":
+        from hrlaif.serving import OpenAIPolicy
+
+        engine = OpenAIPolicy(backend.server)
+    elif kind == "vllm":
+        from hrlaif.serving import VllmPolicy
+
+        engine = VllmPolicy(policy, backend.server, seed=seed)
+    texts = [chat_prompt(tokenizer, chat) for chat in chats]  # the same rendering as encode_prompts
     samples: list[Sample] = []
     by_pass = []
     for k in range(num_samples):
+        if kind != "transformers":
+            by_pass.append(engine.generate(texts, generation, seed=seed + k, desc=f"{desc} {k + 1}/{num_samples} ({kind})"))
+            continue
         responses = generate_responses(
             model,
             tokenizer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrlaif.config import EvaluateConfig
+from hrlaif.config import EvaluateConfig, ModelConfig
 from hrlaif.evaluate.safety import evaluate_safety
 from hrlaif.evaluate.satisfaction import score_samples
 from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
@@ -23,8 +23,11 @@ from hrlaif.sampling import sample_responses
 
 def evaluate_arms(
     policies: dict[str, str], prompts: list[Prompt], judge: Judge, ev: EvaluateConfig, out_dir: Path, *, seed: int, max_length: int,
+    backends: dict[str, ModelConfig] | None = None,
 ) -> dict:
     """`policies` maps a name to a model path and must hold "start"; every other name is an arm.
+    `backends` maps a name to the `policy` section whose backend generates its answers
+    (hrlaif.serving); names left out generate with transformers.
     Writes responses-NAME.jsonl, scores-NAME.jsonl, pairwise-ARM.jsonl (the judge's per-prompt
     win-ratio verdicts) and the safety answers into `out_dir`;
     returns the results (RUN/eval/results.json)."""
@@ -33,7 +36,7 @@ def evaluate_arms(
     for name, path in policies.items():
         responses[name] = sample_responses(
             prompts, path, ev.generation, num_samples=1, seed=seed, max_length=max_length,
-            policy_name=name, desc=f"eval responses ({name})",
+            policy_name=name, desc=f"eval responses ({name})", backend=(backends or {}).get(name),
         )
         write_jsonl(out_dir / f"responses-{name}.jsonl", responses[name])
         scores[name] = score_samples(responses[name], judge, desc=f"scoring ({name})")
@@ -54,7 +57,7 @@ def evaluate_arms(
             "win_ratio": ratio,  # None: evaluate.win_ratio was off
             "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], ev.confidence),
         }
-    safety = evaluate_safety(policies, judge, ev, out_dir, seed=seed, max_length=max_length)
+    safety = evaluate_safety(policies, judge, ev, out_dir, seed=seed, max_length=max_length, backends=backends)
     results["attack_prompts"] = safety["attack_prompts"]
     for name, extra in safety["policies"].items():
         results["policies"][name].update(extra)

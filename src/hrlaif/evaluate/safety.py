@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from hrlaif.config import EvaluateConfig
+from hrlaif.config import EvaluateConfig, ModelConfig
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.harm import classify_harm
@@ -89,6 +89,7 @@ class ToxicityScorer:
 
 def evaluate_safety(
     policies: dict[str, str], judge: Judge, ev: EvaluateConfig, out_dir: Path, *, seed: int, max_length: int,
+    backends: dict[str, ModelConfig] | None = None,
 ) -> dict:
     """Per policy: harmful-answer rate on held-out attacks (and toxicity when configured);
     per arm: differences from "start". Answers are sampled with `seed`, prompts cut to
@@ -105,7 +106,8 @@ def evaluate_safety(
         if not attacks and scorer is None:
             continue
         answers = sample_responses([a.as_prompt() for a in attacks] + tox_prompts, path, ev.generation, num_samples=1, seed=seed,
-                                   max_length=max_length, policy_name=name, desc=f"safety prompts ({name})")
+                                   max_length=max_length, policy_name=name, desc=f"safety prompts ({name})",
+                                   backend=(backends or {}).get(name))
         if attacks:
             samples = answers[: len(attacks)]
             # The judge decides every answer here: the refusal patterns shaped the training labels.

@@ -182,7 +182,7 @@ def run_redteam(
 
     samples = sample_responses(
         [a.as_prompt() for a in attacks], policy.path, rc.generation, num_samples=rc.num_samples, seed=seed,
-        max_length=policy.max_length, policy_name="start", desc="answering attacks",
+        max_length=policy.max_length, policy_name="start", desc="answering attacks", backend=policy,
     )
     by_id = {a.id: a for a in attacks}
     harms = classify_harm([(s.text, s.response) for s in samples], judge, desc="classifying answers",

@@ -41,6 +41,19 @@ def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
         console.print(f"[yellow]{lock.stale_note}[/]", highlight=False)
 
 
+def _refuse_several_processes() -> None:
+    """Under `accelerate launch` with several processes every rank would run the whole command,
+    write the same files and fight over the run lock; until the stages are rank-aware, stop all
+    ranks at once with what does work instead of letting rank 1 fail on the lock and rank 0 hang."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.isdigit() and int(world) > 1:
+        raise HrlaifError(
+            f"hrlaif commands run as one process (WORLD_SIZE={world}): launch them with --num_processes 1, or call "
+            "hrlaif.train.ppo.train_ppo / hrlaif.train.reward.train_reward_model from your own script under accelerate launch "
+            "(README, 'Sharded training')"
+        )
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
@@ -56,6 +69,7 @@ def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | 
     if run_dir is not None:
         extra.append(f"run_dir={run_dir}")
     cfg = load_config(config, extra, base=base)
+    _refuse_several_processes()
     _lock_run_dir(Path(cfg.run_dir))  # before anything is written, config.yaml included
     _quiet_libraries()
     pipeline = Pipeline(cfg, console)

@@ -236,6 +236,18 @@ def _cpu_only() -> bool:
     return not (torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available()))
 
 
+def refuse_deepspeed(distributed_type) -> None:
+    """Stop before loading anything under DeepSpeed: Accelerate prepares one model per DeepSpeed
+    engine and PPO trains two (policy, critic), so `prepare` would fail with an AssertionError
+    after minutes of loading. DDP and FSDP prepare both; reward-model training takes DeepSpeed."""
+    if distributed_type == "DEEPSPEED":  # accelerate.utils.DistributedType is a str enum
+        raise HrlaifError(
+            "ppo under DeepSpeed is not supported yet (PPO trains two models, policy and critic, and Accelerate "
+            "prepares one per DeepSpeed engine): launch PPO with configs/accelerate/ddp.yaml or fsdp.yaml, or use "
+            "ppo.lora.enabled and ppo.gradient_checkpointing to fit a larger policy; train-rm runs under zero2/zero3"
+        )
+
+
 def enable_gradient_checkpointing(*models: nn.Module) -> None:
     """Recompute activations in the backward pass instead of keeping them: activation memory
     drops from one copy per layer to about one layer's, for ~30% more compute. Non-reentrant, so
@@ -387,6 +399,7 @@ def train_ppo(
     tracking = tracking or TrackingConfig()
     accelerator = Accelerator(log_with=accelerate_trackers(tracking, out_dir, run_name),
                               **({"mixed_precision": "no"} if _cpu_only() else {"mixed_precision": training_precision()}))
+    refuse_deepspeed(accelerator.distributed_type)
     device, main = accelerator.device, accelerator.is_main_process
     logp_temperature = gen.temperature if gen.temperature > 0 else 1.0
     max_prompt_tokens = max(8, max_length - gen.max_new_tokens)

@@ -161,3 +161,15 @@ def test_a_run_mixes_backends_across_stages(tiny_model: Path, tmp_path: Path) ->
     assert again.policy.backend == "transformers"
     result = runner.invoke(app, ["sample", "-c", str(config)])
     assert result.exit_code == 0 and read_manifest(run / "sample")["compute"]["generation_backend"] == "transformers"
+
+
+def test_training_stages_let_go_of_a_vllm_engine() -> None:
+    from hrlaif.serving import VllmPolicy, release_engines
+
+    class Engine:  # stands in for vllm.LLM, which needs a GPU; only the bookkeeping is tested
+        pass
+
+    VllmPolicy._engine = (("path", ()), Engine())
+    release_engines()
+    assert VllmPolicy._engine is None
+    release_engines()  # nothing held: nothing to do

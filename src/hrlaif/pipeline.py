@@ -304,6 +304,9 @@ class Pipeline:
 
         def body(record: StageRecord) -> None:
             from hrlaif.labeling.rm_data import rm_pairs
+            from hrlaif.serving import release_engines
+
+            release_engines()  # a vLLM engine of an earlier stage holds GPU memory training needs
             from hrlaif.train.reward import train_reward_model
             from hrlaif.train.trackers import run_name as tracker_run_name
 
@@ -338,7 +341,10 @@ class Pipeline:
             marker.write_text(resumable)
 
         def body(record: StageRecord) -> None:
+            from hrlaif.serving import release_engines
             from hrlaif.train.ppo import train_ppo
+
+            release_engines()
             from hrlaif.train.trackers import run_name as tracker_run_name
 
             prompts = load_prompts(c.data.train_prompts, c.data.max_train_prompts, c.data, "train")

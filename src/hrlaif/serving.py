@@ -217,6 +217,13 @@ class OpenAIPolicy:
             raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
 
 
+def release_engines() -> None:
+    """Let go of an in-process vLLM engine (training stages call this first). Best effort: vLLM
+    may keep some GPU memory until the process ends, so with policy.backend=vllm run sample,
+    redteam and evaluate as their own commands if training runs short of memory."""
+    VllmPolicy.release()
+
+
 class VllmPolicy:
     """vLLM's offline engine (`LLM.generate`) in this process, for machines with a GPU."""
 

@@ -80,7 +80,9 @@ import json, sys
 from pathlib import Path
 for manifest in sorted(Path(sys.argv[1]).glob("*/manifest.json"), key=lambda p: p.stat().st_mtime):
     m = json.loads(manifest.read_text())
-    print(f"    {m['stage']:<18} {m['wall_s']:>7.1f} s  {json.dumps(m.get('compute', {}))}")
+    compute = m.get("compute", {})
+    flag = "" if str(compute.get("device", "")).startswith("cuda") and compute.get("dtype") == "bfloat16" else "   <- not cuda/bf16"
+    print(f"    {m['stage']:<18} {m['wall_s']:>7.1f} s  {json.dumps(compute)}{flag}")
 EOF
 }
 

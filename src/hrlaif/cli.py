@@ -143,7 +143,7 @@ def evaluate(
 ) -> None:
     """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
     p = _pipeline(config, set_, run_dir)
-    arms = modes or [m for m in ("rlaif", "hrlaif") if (p.run_dir / f"ppo-{m}" / "manifest.json").is_file()]
+    arms = modes or [m for m in ("rlaif", "hrlaif") if any((p.run_dir / f"{a}-{m}" / "manifest.json").is_file() for a in p.config.compare.algorithms)]
     if not arms:
         raise HrlaifError(f"{p.run_dir}: no trained arm to evaluate; run `hrlaif ppo` first")
     console.print(f"wrote {p.evaluate(arms)}")
@@ -253,6 +253,14 @@ def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labe
         console.print(f"[bold]{mode}[/] ({r['judge']}): gold agreement {_rate_text(r['gold_agreement']['all_keyed'])}; "
                       f"position consistency {_rate_text(r['position_consistency'])}; longer wins {_rate_text(r['length_bias'])}")
     console.print(f"wrote {path}")
+
+
+@app.command()
+@guard
+def dpo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
+    """Train the policy directly on the arm's RM pairs with TRL's DPOTrainer (LoRA by default) -> RUN/dpo-MODE/policy."""
+    p = _pipeline(config, set_, run_dir)
+    console.print(f"wrote {p.dpo(_mode(p, mode))}")
 
 
 @app.command()

@@ -256,6 +256,27 @@ class HybridRewardConfig(Section):
     verify_timeout_s: float = Field(2.0, gt=0.0, description="Time bound of one math check (as in labeling); a check that runs out counts 0.")
 
 
+class DPOConfig(Section):
+    """`hrlaif dpo`: the policy trained directly on an arm's RM pairs with TRL's DPOTrainer."""
+
+    epochs: int = Field(1, ge=1, description="Passes over the pairs; one, as the RM, so the two algorithms see the data the same number of times.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (None: the epochs decide); caps a CPU run.")
+    batch_size: int = Field(4, ge=1, description="Pairs per optimizer step.")
+    learning_rate: float = Field(5e-6, gt=0, description="AdamW learning rate; TRL's DPO examples use 5e-7 for full fine-tuning, LoRA adapters need more.")
+    beta: float = Field(0.1, gt=0, description="DPO's KL strength (TRL's default): the implicit reward's scale, the same role as ppo.kl_coef.")
+    lora: LoraConfig = Field(
+        default_factory=lambda: LoraConfig(enabled=True),
+        description="LoRA adapters by default (merged into the saved policy): on CPU a DPO step on adapters costs a fraction of a full one, and the reference is the adapter-free model, no second copy.",
+    )
+
+
+class CompareConfig(Section):
+    algorithms: list[Literal["ppo", "dpo"]] = Field(
+        ["ppo"], min_length=1,
+        description="How run/compare train each labeling arm: ppo (the paper's RM + PPO; arms 'rlaif', 'hrlaif'), dpo (DPO on the same pairs; arms 'dpo-rlaif', 'dpo-hrlaif'), or both side by side, evaluated alike.",
+    )
+
+
 class PPOConfig(Section):
     steps: int = Field(8, ge=1, description="PPO iterations (rollout + update).")
     batch_size: int = Field(8, ge=1, description="Prompts per rollout.")
@@ -370,6 +391,8 @@ class RunConfig(Section):
     label: LabelConfig = Field(default_factory=LabelConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
     redteam: RedteamConfig = Field(default_factory=RedteamConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)

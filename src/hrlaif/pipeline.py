@@ -289,13 +289,18 @@ class Pipeline:
     def rm_fingerprint(self, mode: str) -> str:
         """The labels, plus for hrlaif the red-team stage and its share cap when red teaming is on."""
         c = self.config
-        upstream = [self.fp(f"label-{mode}")]
+        return fingerprint(f"rm-{mode}", *self._pairs_upstream(mode), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.reward), c.seed)
+
+    def _pairs_upstream(self, mode: str) -> list:
+        """What an arm's pairs (RM or DPO data) depend on: its labels, and red teaming where used."""
+        c = self.config
+        upstream: list = [self.fp(f"label-{mode}")]
         if self._uses_redteam(mode):
             if not (read_manifest(self.dir("redteam")) or {}).get("complete"):
                 raise HrlaifError(f"stage 'redteam' has not finished in {self.run_dir}: run `hrlaif redteam` first, "
                                   "or set redteam.enabled=false")
             upstream.append({"redteam": self.fp("redteam"), "max_share": c.redteam.max_share})
-        return fingerprint(f"rm-{mode}", *upstream, c.policy.fingerprint_view(generation=False), _without_memory_settings(c.reward), c.seed)
+        return upstream
 
     def train_rm(self, mode: str) -> Path:
         c = self.config
@@ -319,6 +324,33 @@ class Pipeline:
             record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}
 
         return self._run_stage(name, self.rm_fingerprint(mode), out, body)
+
+    def dpo(self, mode: str) -> Path:
+        """DPO on the arm's RM pairs (TRL's DPOTrainer) -> RUN/dpo-MODE/policy: the arm 'dpo-MODE'."""
+        c = self.config
+        name = f"dpo-{mode}"
+        fp = fingerprint(name, *self._pairs_upstream(mode), c.policy.fingerprint_view(generation=False), c.dpo, c.seed)
+        out = self.dir(name) / "policy"
+
+        def body(record: StageRecord) -> None:
+            from hrlaif.labeling.rm_data import rm_pairs
+            from hrlaif.train.dpo import train_dpo
+
+            redteam = self.dir("redteam") / "pairs.jsonl" if self._uses_redteam(mode) else None
+            pairs, counts = rm_pairs(self.dir(f"label-{mode}") / "pairs.jsonl", redteam, c.redteam.max_share)
+            summary = train_dpo(pairs, c.policy.path, c.dpo, self.dir(name), seed=c.seed, max_length=c.policy.max_length)
+            write_json(self.dir(name) / "summary.json", summary)
+            record.counts = {"steps": summary["steps"], **counts}
+            record.extra = {"summary": summary}
+
+        return self._run_stage(name, fp, out, body)
+
+    def arms(self, modes: list[str]) -> dict[str, str]:
+        """Arm name -> the stage holding its policy, per compare.algorithms: PPO arms keep the
+        mode's name ('hrlaif'), DPO arms are 'dpo-MODE'."""
+        algorithms = self.config.compare.algorithms
+        return {arm: stage for m in modes for arm, stage in ((m, f"ppo-{m}"), (f"dpo-{m}", f"dpo-{m}"))
+                if stage.split("-")[0] in algorithms}
 
     def ppo(self, mode: str) -> Path:
         c = self.config
@@ -363,14 +395,14 @@ class Pipeline:
         c = self.config
         safety_inputs = [_file_hash(bundled_path(n)) for n in ("attacks_eval", "toxicity_prompts")] + [_folder_stamp(c.evaluate.toxicity_classifier)]
         fp = fingerprint("eval", c.policy.fingerprint_view(), c.evaluate, c.data.eval_prompts, c.data.max_eval_prompts, self._prompts_stamp("eval"),
-                         self._judge_fingerprint("eval"), [self.fp(f"ppo-{m}") for m in modes], c.seed, safety_inputs)
+                         self._judge_fingerprint("eval"), [self.fp(stage) for stage in self.arms(modes).values()], c.seed, safety_inputs)
         out = self.dir("eval") / "results.json"
 
         def body(record: StageRecord) -> None:
             from hrlaif.evaluate.arms import evaluate_arms
 
             prompts = load_prompts(c.data.eval_prompts, c.data.max_eval_prompts, c.data, "eval")
-            policies = {"start": c.policy.path} | {m: str(self.dir(f"ppo-{m}") / "policy") for m in modes}
+            policies = {"start": c.policy.path} | {arm: str(self.dir(stage) / "policy") for arm, stage in self.arms(modes).items()}
             # A server serves the start policy only; vLLM in-process loads any arm's folder.
             backends = {name: c.policy for name in policies if name == "start" or c.policy.backend == "vllm"}
             results = evaluate_arms(policies, prompts, self.eval_judge, c.evaluate, self.dir("eval"), seed=c.seed,
@@ -413,8 +445,11 @@ class Pipeline:
             self.label(mode)
             if self._uses_redteam(mode):
                 self.redteam()
-            self.train_rm(mode)
-            self.ppo(mode)
+            if "ppo" in self.config.compare.algorithms:
+                self.train_rm(mode)
+                self.ppo(mode)
+            if "dpo" in self.config.compare.algorithms:
+                self.dpo(mode)
         self.audit()
         if self.config.judge_check.enabled and self.config.evaluate.judge is not None:
             self.judge_check("eval")

@@ -334,8 +334,10 @@ class Pipeline:
 
         def body(record: StageRecord) -> None:
             from hrlaif.labeling.rm_data import rm_pairs
+            from hrlaif.serving import release_engines
             from hrlaif.train.dpo import train_dpo
 
+            release_engines()  # as for the RM and PPO: a vLLM engine of an earlier stage holds GPU memory training needs
             redteam = self.dir("redteam") / "pairs.jsonl" if self._uses_redteam(mode) else None
             pairs, counts = rm_pairs(self.dir(f"label-{mode}") / "pairs.jsonl", redteam, c.redteam.max_share)
             summary = train_dpo(pairs, c.policy.path, c.dpo, self.dir(name), seed=c.seed, max_length=c.policy.max_length)

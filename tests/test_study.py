@@ -66,6 +66,7 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
     assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())
     assert "gold monitor during PPO" in report
+    assert "Labels and reward models" not in report, "the study root has no arms of its own: no empty table"
     # evaluate.win_ratio off: no pairwise questions, and each report says so instead of a number.
     assert not list((root / "style" / "eval").glob("pairwise-*.jsonl"))
     assert style["win_ratio_vs_start"]["by_arm"] == {}

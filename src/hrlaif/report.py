@@ -237,7 +237,8 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         used = _graded_by(label_exam, str(label.get("judge", {}).get("judge", "judge")), tasks)
         rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),
                      _rate(rm.get("heldout_accuracy"))])
-    sections.append(("Labels and reward models", rows))
+    if modes:  # a study or seeds root holds no arms of its own
+        sections.append(("Labels and reward models", rows))
     audit = _read_json(run_dir / "audit" / "audit.json")
     if audit:
         rows = [["arm", "judge", "judge-decided pairs agreeing with gold (keyed)", "keyed pairs decided by the verifier (not counted)",

@@ -203,6 +203,14 @@ def _response_logits(model, sequences, attention_mask, context_length: int, temp
     return out.logits[:, -keep:-1].float() / temperature
 
 
+def sampler_logits_usable(gen) -> bool:
+    """Whether the old log-probs can come from `generate`'s own logits instead of a policy forward:
+    at temperature 1 and top_p 1 (top_k is always 0 here) every token was drawn from the softmax of
+    exactly those logits, the distribution the update's forward computes (TRL reuses its
+    output_scores the same way). Other settings keep the separate forward."""
+    return gen.temperature == 1.0 and gen.top_p == 1.0
+
+
 def _response_values(critic, sequences, attention_mask, context_length: int) -> torch.Tensor:
     """V(state before each response token)."""
     return critic(sequences, attention_mask, _position_ids(attention_mask))[:, context_length - 1 : -1]
@@ -506,10 +514,13 @@ def train_ppo(
             if gen.temperature > 0
             else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         )
+        reuse_logits = sampler_logits_usable(gen)
         with torch.no_grad(), accelerator.autocast():
-            sequences = unwrapped.generate(
-                **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling
-            )
+            generated = unwrapped.generate(
+                **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling,
+                return_dict_in_generate=True, output_logits=reuse_logits,  # raw logits: no processor can alter them
+            )  # fmt: skip
+        sequences = generated.sequences
         responses = sequences[:, context_length:]
         mask, last_index, has_eos = response_mask(responses, eos_id)
         responses = responses.masked_fill(~mask, pad_id)
@@ -519,7 +530,11 @@ def train_ppo(
 
         # ---- 2. score, reference and old log-probs, values (no gradients) ----
         with torch.no_grad(), accelerator.autocast():
-            old_logp = logprobs_from_logits(_response_logits(policy, sequences, attention, context_length, logp_temperature), responses)
+            if reuse_logits:  # the sampler's own logits: one policy forward less per step
+                old_logp = logprobs_from_logits(torch.stack(generated.logits, dim=1), responses)
+            else:
+                old_logp = logprobs_from_logits(_response_logits(policy, sequences, attention, context_length, logp_temperature), responses)
+            del generated
             if reference is None:  # LoRA: the reference is the policy without its adapters
                 with unwrapped.disable_adapter():
                     ref_logits = _response_logits(unwrapped, sequences, attention, context_length, logp_temperature)

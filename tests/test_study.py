@@ -90,3 +90,14 @@ def test_the_bundled_study_config_loads() -> None:
     assert config.data.max_eval_prompts is None or config.data.max_eval_prompts >= 200
     assert len(config.study.labelers) == 2 and config.evaluate.judge is not None
     assert config.labeler_judge("simulated-style").simulated.correctness_blindness == 1.0
+
+
+def test_a_labeler_folder_held_by_another_command_stops_the_study(tmp_path: Path, tiny_model: Path) -> None:
+    from hrlaif.runlock import RunLock
+
+    config = _config(tmp_path, tiny_model)
+    with RunLock.acquire(tmp_path / "study" / "style", command="hrlaif compare (by hand)"):
+        result = runner.invoke(app, ["study", "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "hrlaif compare (by hand)" in result.output
+    assert not (tmp_path / "study" / "style" / "sample").exists(), "nothing ran in the held folder"

@@ -24,6 +24,7 @@ from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
 from hrlaif.manifest import StageRecord, is_complete, read_manifest, stage
 from hrlaif.prompts import load_prompts, prompt_file
 from hrlaif.records import Sample
+from hrlaif.runlock import RunLock
 
 MODES = ("rlaif", "hrlaif")
 
@@ -488,8 +489,6 @@ def run_study(config: RunConfig, console: Console | None = None) -> Path:
     RUN/report/ putting the labelers side by side. The labelers share the start policy's samples
     (copied: sampling does not depend on the judge) and one judge cache file, so a judge that
     several use, such as the grading judge, is examined and asked once. Returns the report's path."""
-    import shutil
-
     from hrlaif.evaluate.study import study_summary
     from hrlaif.report import write_report
 
@@ -507,17 +506,26 @@ def run_study(config: RunConfig, console: Console | None = None) -> Path:
             judge = judge.model_copy(update={"cache_file": cache})
         sub = config.model_copy(update={"run_dir": root / name, "judge": judge, "evaluate": evaluate})
         console.print(f"[bold magenta]labeler {name}[/] ({k + 1} of {len(names)}: {_judge_label(judge)}) -> {sub.run_dir}")
-        pipeline = Pipeline(sub, console)
-        pipeline.save_config()
-        first = next(iter(run_dirs.values()), None)
-        if first is not None and not (sub.run_dir / "sample").exists() and (read_manifest(first / "sample") or {}).get("complete"):
-            # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
-            # included), then renamed, so a kill mid-copy leaves no half folder.
-            tmp = sub.run_dir / ".sample.copy"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(first / "sample", tmp)
-            tmp.rename(sub.run_dir / "sample")
-        pipeline.run(list(MODES))
+        # Each labeler's folder is a run directory of its own: a `compare` started on it by hand
+        # while the study runs (or a second study) is refused, as on any run directory.
+        with RunLock.acquire(sub.run_dir):
+            _run_labeler(sub, next(iter(run_dirs.values()), None), console)
         run_dirs[name] = Path(sub.run_dir)
     write_json(root / "study.json", study_summary(run_dirs, config.evaluate.confidence))
     return write_report(root)
+
+
+def _run_labeler(sub: RunConfig, first: Path | None, console: Console) -> None:
+    """One labeler of a study: the whole comparison in sub.run_dir, sampling copied from `first`."""
+    import shutil
+
+    pipeline = Pipeline(sub, console)
+    pipeline.save_config()
+    if first is not None and not (sub.run_dir / "sample").exists() and (read_manifest(first / "sample") or {}).get("complete"):
+        # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
+        # included), then renamed, so a kill mid-copy leaves no half folder.
+        tmp = sub.run_dir / ".sample.copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(first / "sample", tmp)
+        tmp.rename(sub.run_dir / "sample")
+    pipeline.run(list(MODES))

@@ -54,6 +54,10 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert list(study["labelers"]) == ["style", "fair"]
     style = study["labelers"]["style"]
     assert style["labeling_judge"].startswith("simulated") and style["grading"]["independent_of_labels"] is True
+    fair = study["labelers"]["fair"]  # labels and grades from the same model ("fair"): not independent
+    assert fair["grading"]["separate_judge"] is True and fair["grading"]["same_model_as_labeling_judge"] is True
+    assert fair["grading"]["independent_of_labels"] is False
+    assert "same model as the labeling judge" in (root / "fair" / "report" / "report.md").read_text()
     accuracy = style["figures"]["accuracy on keyed prompts"]
     scores = [json.loads(line) for line in (root / "style" / "eval" / "scores-rlaif.jsonl").read_text().splitlines()]
     keyed = [s for s in scores if s["category"] in ("math", "multiple_choice")]

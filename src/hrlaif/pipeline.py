@@ -414,7 +414,10 @@ class Pipeline:
             results["grading"] = {
                 "judge": self.eval_judge.name,
                 "labeling_judge": self.judge.name if c.evaluate.judge is None else _judge_label(c.judge),
-                "independent_of_labels": c.evaluate.judge is not None,
+                "separate_judge": c.evaluate.judge is not None,
+                # A separate judge that is the same model as the labeler shares its biases: not independent.
+                "same_model_as_labeling_judge": c.evaluate.judge is None or _judge_label(c.evaluate.judge) == _judge_label(c.judge),
+                "independent_of_labels": c.evaluate.judge is not None and _judge_label(c.evaluate.judge) != _judge_label(c.judge),
                 "note": "keyed prompts are graded by the verifier against their references in every case; the hrlaif arm's "
                         "labels used the same verifier",
             }

@@ -276,8 +276,8 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
     rows = [["figure", "start", *arms, "came from", "independent of the training labels?"]]
     if results:
         grading = results.get("grading", {})
-        exam = _exam(run_dir, "eval" if grading.get("independent_of_labels") else "label")
-        independent = "yes (a separate evaluation judge)" if grading.get("independent_of_labels") else "no: the labeling judge grades (circular)"
+        exam = _exam(run_dir, _grading_exam(grading))
+        independent = _independence(grading)
         source = _graded_by(exam, results["judge"], ALL_SATISFACTION) + " + verifier on keyed prompts"
         pol, vs = results["policies"], results["versus_start"]
         rows.append(["satisfaction (all)", *_cells(exam, ALL_SATISFACTION, [_rate(pol["start"]["satisfaction"])] + [_rate(pol[a]["satisfaction"]) for a in arms]),
@@ -299,11 +299,28 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
     return ("What this run shows", rows)
 
 
+def _grading_exam(grading: dict) -> str:
+    """Which exam examined the grading judge: the evaluation judge's when one was set."""
+    return "eval" if grading.get("separate_judge", grading.get("independent_of_labels")) else "label"
+
+
+def _independence(grading: dict) -> str:
+    """Whether the grades are independent of the training labels, and why not when they are not."""
+    separate = grading.get("separate_judge", grading.get("independent_of_labels"))
+    # Results from before `same_model_as_labeling_judge` was recorded: compare the judges' names.
+    same = grading.get("same_model_as_labeling_judge", grading.get("judge") == grading.get("labeling_judge"))
+    if separate and not same:
+        return f"yes: a separate evaluation judge; the labels came from {grading.get('labeling_judge')}"
+    if separate:
+        return f"NO: a separate evaluation judge, but the same model as the labeling judge ({grading.get('labeling_judge')})"
+    return "NO: the labeling judge also grades (set evaluate.judge to another model for independent grades)"
+
+
 def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[list[str]]]]:
     """Every figure beside what graded it; a figure resting on a judge task that did not qualify
     is shown as not meaningful, never as a clean number."""
     grading = results.get("grading", {})
-    exam = _exam(run_dir, "eval" if grading.get("independent_of_labels") else "label")
+    exam = _exam(run_dir, _grading_exam(grading))
     judge = results["judge"]
     policies = list(results["policies"])
     pol = results["policies"]
@@ -325,12 +342,7 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
         rows.append(["mean P(toxic) (ToxiGen-style prompts)", "toxicity classifier"]
                     + [_mean(pol[p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
         rows.append(["share P(toxic) > 0.5", "toxicity classifier"] + [_rate(pol[p].get("toxicity", {}).get("toxic_share")) for p in policies])
-    if not grading:
-        independence = "not recorded (results written before hrlaif recorded it)"
-    elif grading["independent_of_labels"]:
-        independence = f"yes: a separate evaluation judge; the labels came from {grading['labeling_judge']}"
-    else:
-        independence = "NO: the labeling judge also grades (set evaluate.judge for independent grades)"
+    independence = _independence(grading) if grading else "not recorded (results written before hrlaif recorded it)"
     title = f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {judge}; grades independent of the training labels: {independence})"
     sections = [(title, rows)]
 

@@ -36,8 +36,9 @@ def _value(entry: dict | None) -> float | None:
 
 def _unqualified(run_dir: Path, results: dict) -> set[str]:
     """Judge tasks that this seed's exam of the grading judge did not qualify (empty when not examined)."""
-    independent = results.get("grading", {}).get("independent_of_labels")
-    exam_file = run_dir / ("judge-check-eval" if independent else "judge-check") / "result.json"
+    grading = results.get("grading", {})
+    separate = grading.get("separate_judge", grading.get("independent_of_labels"))
+    exam_file = run_dir / ("judge-check-eval" if separate else "judge-check") / "result.json"
     if not exam_file.is_file():
         return set()
     exam = json.loads(exam_file.read_text(encoding="utf-8"))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
-import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -40,18 +39,6 @@ def request_seed(seed: int, index: int) -> int:
     equal on a re-run, within the 31 bits every engine accepts."""
     return (seed * 1_000_003 + index) % 2**31
 
-
-def _api_key(config: PolicyServerConfig) -> str:
-    if config.api_key_file is not None:
-        path = config.api_key_file.expanduser()
-        try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise HrlaifError(f"policy.server.api_key_file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-        if not key:
-            raise HrlaifError(f"policy.server.api_key_file {path}: the file is empty")
-        return key
-    return os.environ.get(config.api_key_env, "").strip() or "none"
 
 
 @dataclass
@@ -80,7 +67,9 @@ class OpenAIPolicy:
         self._endpoints = [_Endpoint(url.rstrip("/")) for url in dict.fromkeys(config.base_urls)]
         self._next = 0
         self._rng = random.Random()
-        self.__key = _api_key(config)
+        from hrlaif.judge.openai_backend import read_api_key
+
+        self.__key = read_api_key(config, "policy.server")
         self.model = config.model  # the served name; None until asked for (the server's first model)
         self.requests = 0
         self.retries = 0

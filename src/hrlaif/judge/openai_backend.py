@@ -44,7 +44,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hrlaif.config import JudgeConfig
+from hrlaif.config import JudgeConfig, PolicyServerConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
@@ -57,16 +57,17 @@ _COOLDOWN_MAX_S = 60.0
 REASONING_SUFFIX = "\n\nThink it through first if you need to. Then end your reply with a last line of the form 'Verdict: X', where X is {options}."
 
 
-def read_api_key(config: JudgeConfig) -> str:
-    """The key from `api_key_file` when set, else the env var `api_key_env`, else "none"."""
+def read_api_key(config: JudgeConfig | PolicyServerConfig, section: str = "judge") -> str:
+    """The key from `api_key_file` when set, else the env var `api_key_env`, else "none".
+    `section` names the config section in errors (the judge's, or the policy server's)."""
     if config.api_key_file is not None:
         path = config.api_key_file.expanduser()
         try:
             key = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise HrlaifError(f"judge.api_key_file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+            raise HrlaifError(f"{section}.api_key_file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
         if not key:
-            raise HrlaifError(f"judge.api_key_file {path}: the file is empty")
+            raise HrlaifError(f"{section}.api_key_file {path}: the file is empty")
         return key
     key = os.environ.get(config.api_key_env, "").strip()
     return key or "none"

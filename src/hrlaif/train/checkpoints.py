@@ -182,10 +182,15 @@ def save_policy(accelerator, policy, tokenizer, target: Path, lora: bool) -> Non
     if lora:
         model = model.merge_and_unload()  # plain weights, loadable without peft
     if accelerator.is_main_process:
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        save_model_folder(model, tokenizer, target)
     accelerator.wait_for_everyone()
+
+
+def save_model_folder(model, tokenizer, target: Path) -> None:
+    """Model and tokenizer written beside `target`, then swapped in: a kill leaves the old folder or the new, never half."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)

@@ -8,8 +8,6 @@ cheap way to ask whether the hybrid labels help, and what many users try first.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from hrlaif.config import DPOConfig
@@ -66,13 +64,9 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
                          processing_class=tokenizer, peft_config=peft_config)
     result = trainer.train()
     model = trainer.model.merge_and_unload() if peft_config is not None else trainer.model  # plain weights, loadable without peft
-    target = out_dir / "policy"
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    from hrlaif.train.checkpoints import save_model_folder
+
+    save_model_folder(model, tokenizer, out_dir / "policy")
     logged = [r for r in trainer.state.log_history if "loss" in r]
     return {
         "pairs": len(pairs),

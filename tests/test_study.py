@@ -105,3 +105,56 @@ def test_a_labeler_folder_held_by_another_command_stops_the_study(tmp_path: Path
     assert result.exit_code == 2, result.output
     assert "hrlaif compare (by hand)" in result.output
     assert not (tmp_path / "study" / "style" / "sample").exists(), "nothing ran in the held folder"
+
+
+def test_study_jobs_runs_labelers_in_processes_of_their_own(tmp_path: Path, tiny_model: Path) -> None:
+    """study.jobs 2: one sampling, then both labelers at once in spawned processes, each writing
+    its output to RUN/NAME/study.log; the side-by-side report as with one job."""
+    result = runner.invoke(app, ["study", "-c", str(_config(tmp_path, tiny_model)), "--set", "study.jobs=2"])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "study"
+    assert "sampling once for 2 labelers" in result.output and "2 labelers, 2 at a time" in result.output
+    for name in ("style", "fair"):
+        assert json.loads((root / name / "eval" / "manifest.json").read_text())["complete"]
+        log = (root / name / "study.log").read_text()
+        assert "label-rlaif" in log and "ppo-hrlaif" in log, log[-2000:]
+        assert f"labeler {name}: done in" in result.output
+    # Sampled once (by the parent, in the first labeler's folder), copied for the second.
+    assert (root / "fair" / "sample" / "samples.jsonl").read_bytes() == (root / "style" / "sample" / "samples.jsonl").read_bytes()
+    for name in ("style", "fair"):
+        assert "sample: already complete, skipped" in (root / name / "study.log").read_text(), "no labeler process samples again"
+    study = json.loads((root / "study.json").read_text())
+    assert list(study["labelers"]) == ["style", "fair"]
+    assert study["labelers"]["fair"]["grading"]["independent_of_labels"] is False
+
+
+def test_study_jobs_lets_the_other_labelers_finish_when_one_fails(tmp_path: Path, tiny_model: Path) -> None:
+    from hrlaif.runlock import RunLock
+
+    config = _config(tmp_path, tiny_model)
+    with RunLock.acquire(tmp_path / "study" / "fair", command="hrlaif compare (by hand)"):
+        result = runner.invoke(app, ["study", "-c", str(config), "--set", "study.jobs=2"])
+    assert result.exit_code == 2, result.output
+    assert "1 of 2 labelers failed" in result.output and "hrlaif compare (by hand)" in result.output
+    assert "fair/study.log" in result.output.replace("\n", "")
+    assert json.loads((tmp_path / "study" / "style" / "eval" / "manifest.json").read_text())["complete"], "the other labeler finished"
+    assert not (tmp_path / "study" / "fair" / "sample").exists(), "nothing ran in the held folder"
+    assert not (tmp_path / "study" / "study.json").exists(), "no side-by-side summary of an incomplete study"
+
+
+def test_the_running_stage_is_the_latest_unfinished_one(tmp_path: Path) -> None:
+    from hrlaif.pipeline import _running_stage
+
+    def manifest(name: str, started: str, complete: bool) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"started_at": started, "complete": complete}))
+
+    assert _running_stage(tmp_path) is None
+    manifest("sample", "2026-11-29T06:00:00+00:00", True)
+    manifest("label-rlaif", "2026-11-29T06:10:00+00:00", False)  # killed earlier, never finished
+    assert _running_stage(tmp_path) == "label-rlaif"
+    manifest("rm-rlaif", "2026-11-29T06:20:00+00:00", False)
+    assert _running_stage(tmp_path) == "rm-rlaif"
+    (tmp_path / "ppo-rlaif").mkdir()
+    (tmp_path / "ppo-rlaif" / "manifest.json").write_text("{half")  # being written: ignored, not an error
+    assert _running_stage(tmp_path) == "rm-rlaif"

@@ -362,6 +362,12 @@ class StudyConfig(Section):
                     "comparison (start, RLAIF, HRLAIF) in RUN/NAME with its own labels, RMs and policies, graded the same way (evaluate.judge); "
                     "empty: one labeler, the config's judge, named after its backend.",
     )
+    jobs: int = Field(
+        1, ge=1, le=64,
+        description="Labelers trained at once, each in its own process after the shared sampling, with (CPU cores / jobs) torch threads "
+                    "unless OMP_NUM_THREADS is set; its output goes to RUN/NAME/study.log. 1 (one after the other, output on the console) "
+                    "fits every machine; on a multi-core CPU whose decoding is memory-bound, 2 nearly halves the study's wall time.",
+    )
 
     @field_validator("labelers")
     @classmethod

@@ -502,20 +502,101 @@ def run_study(config: RunConfig, console: Console | None = None) -> Path:
     evaluate = config.evaluate
     if evaluate.judge is not None and evaluate.judge.cache_file is None:
         evaluate = evaluate.model_copy(update={"judge": evaluate.judge.model_copy(update={"cache_file": cache})})
-    run_dirs: dict[str, Path] = {}
-    for k, name in enumerate(names):
+    subs: dict[str, RunConfig] = {}
+    for name in names:
         judge = config.labeler_judge(name) if config.study.labelers else config.judge
         if judge.cache_file is None:
             judge = judge.model_copy(update={"cache_file": cache})
-        sub = config.model_copy(update={"run_dir": root / name, "judge": judge, "evaluate": evaluate})
-        console.print(f"[bold magenta]labeler {name}[/] ({k + 1} of {len(names)}: {_judge_label(judge)}) -> {sub.run_dir}")
-        # Each labeler's folder is a run directory of its own: a `compare` started on it by hand
-        # while the study runs (or a second study) is refused, as on any run directory.
-        with RunLock.acquire(sub.run_dir):
-            _run_labeler(sub, next(iter(run_dirs.values()), None), console)
-        run_dirs[name] = Path(sub.run_dir)
-    write_json(root / "study.json", study_summary(run_dirs, config.evaluate.confidence))
+        subs[name] = config.model_copy(update={"run_dir": root / name, "judge": judge, "evaluate": evaluate})
+    jobs = min(config.study.jobs, len(subs))
+    if jobs > 1:
+        _run_labelers_in_processes(subs, jobs, console)
+    else:
+        first: Path | None = None
+        for k, (name, sub) in enumerate(subs.items()):
+            console.print(f"[bold magenta]labeler {name}[/] ({k + 1} of {len(subs)}: {_judge_label(sub.judge)}) -> {sub.run_dir}")
+            # Each labeler's folder is a run directory of its own: a `compare` started on it by hand
+            # while the study runs (or a second study) is refused, as on any run directory.
+            with RunLock.acquire(sub.run_dir):
+                _run_labeler(sub, first, console)
+            first = first or Path(sub.run_dir)
+    write_json(root / "study.json", study_summary({name: Path(sub.run_dir) for name, sub in subs.items()}, config.evaluate.confidence))
     return write_report(root)
+
+
+def _run_labelers_in_processes(subs: dict[str, RunConfig], jobs: int, console: Console) -> None:
+    """`study.jobs` > 1: sample once here, then each labeler in a spawned process of its own
+    (torch shares one thread pool per process, so processes, not threads, run models side by side),
+    its output in RUN/NAME/study.log; the console gets each labeler's stage as it starts. Labelers
+    are independent: one failing lets the others finish, then the study stops naming it."""
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    names = list(subs)
+    first = Path(subs[names[0]].run_dir)
+    with RunLock.acquire(first):
+        console.print(f"[bold magenta]sampling once for {len(subs)} labelers[/] -> {first}")
+        pipeline = Pipeline(subs[names[0]], console)
+        pipeline.save_config()
+        pipeline.sample()
+    threads = None if os.environ.get("OMP_NUM_THREADS") else max(1, len(os.sched_getaffinity(0)) // jobs)
+    console.print(f"[bold magenta]{len(subs)} labelers, {jobs} at a time[/]" + (f", {threads} torch thread(s) each" if threads else ""))
+    failures: dict[str, str] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {}
+        for name, sub in subs.items():
+            log = Path(sub.run_dir) / "study.log"
+            running[pool.submit(_labeler_process, sub, None if Path(sub.run_dir) == first else first, log, threads)] = (name, log)
+            console.print(f"labeler [bold]{name}[/] ({_judge_label(sub.judge)}): output in {log}")
+        shown: dict[str, str | None] = {}
+        while running:
+            done, _ = wait(running, timeout=15, return_when=FIRST_COMPLETED)
+            for name, sub in subs.items():
+                current = _running_stage(Path(sub.run_dir))
+                if current and shown.get(name) != current:
+                    console.print(f"labeler [bold]{name}[/]: {current}")
+                shown[name] = current or shown.get(name)
+            for future in done:
+                name, log = running.pop(future)
+                try:
+                    console.print(f"labeler [bold]{name}[/]: done in {future.result() / 60:.1f} min")
+                except Exception as exc:  # noqa: BLE001 - reported per labeler, raised below
+                    failures[name] = f"{name} ({exc}; output in {log})"
+                    console.print(f"[red]labeler {name} failed:[/] {exc} (output in {log})", highlight=False)
+    if failures:
+        raise HrlaifError(f"study: {len(failures)} of {len(subs)} labelers failed: " + "; ".join(failures.values()))
+
+
+def _running_stage(run_dir: Path) -> str | None:
+    """The stage a labeler's process is in: its most recently started, unfinished manifest."""
+    started = [(m.get("started_at", ""), d.name) for d in run_dir.glob("*/") if (m := read_manifest(d)) and not m.get("complete")]
+    return max(started)[1] if started else None
+
+
+def _labeler_process(sub: RunConfig, first: Path | None, log: Path, threads: int | None) -> float:
+    """A spawned process's whole work: one labeler, every line of output in `log`. Returns seconds."""
+    import os
+    import sys
+    import time
+
+    started = time.perf_counter()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = log.open("a", buffering=1, encoding="utf-8")
+    for fd in (1, 2):  # progress bars and library warnings write to the descriptors, not to sys.stderr's object
+        os.dup2(out.fileno(), fd)
+    if threads:
+        os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+        import torch
+
+        torch.set_num_threads(threads)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    console = Console(file=sys.stderr, width=120)
+    with RunLock.acquire(sub.run_dir, command=f"hrlaif study (labeler {Path(sub.run_dir).name}, PID {os.getpid()})"):
+        _run_labeler(sub, first, console)
+    return time.perf_counter() - started
 
 
 def _run_labeler(sub: RunConfig, first: Path | None, console: Console) -> None:

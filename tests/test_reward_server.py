@@ -174,3 +174,24 @@ def test_rm_score_is_added_to_the_rules(reward_model_path, tmp_path):
     assert len(set(round(s, 4) for s in own)) > 1  # the RM tells the queries apart, so a mix-up would show
     rules = [0.0 if e is None else e for *_, e in ROWS]
     assert reply["rewards"] == pytest.approx([r + s for r, s in zip(rules, own)], abs=1e-4)
+
+
+def test_a_taken_port_is_refused_before_any_model_loads(tmp_path):
+    """The port is bound first: a clash fails in a second with our exit-2 message, not after
+    loading the reward model with uvicorn's exit 1 (the RM path here does not even exist)."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from hrlaif.cli import app
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(app, ["reward-server", "--port", str(port), "--rm", str(tmp_path / "no-such-rm")])
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "choose another --port" in result.output
+    assert "no-such-rm" not in result.output
+    result = CliRunner().invoke(app, ["reward-server", "--host", "no-such-host.invalid", "--port", str(port)])
+    assert result.exit_code == 2 and "check --host" in result.output, result.output

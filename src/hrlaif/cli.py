@@ -320,16 +320,17 @@ def reward_server(
 ) -> None:
     """Serve the hybrid reward (ppo.hybrid weights; optionally plus an RM) as OpenRLHF's remote reward model: POST /get_reward."""
     try:
-        from hrlaif.reward.server import load_scorer, serve
+        from hrlaif.reward.server import listen, load_scorer, serve
     except ImportError as exc:
         raise HrlaifError(f"reward-server needs the web stack ({exc.name} missing): pip install 'hrlaif[reward-server]'") from None
     from hrlaif.config import load_config
 
     cfg = load_config(config, set_)
+    sock = listen(host, port)
     _quiet_libraries()
     scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length)
     console.print(f"serving the hybrid reward{' + ' + reward_model if reward_model else ' (rules only)'} on http://{host}:{port}/get_reward ; stop with Ctrl-C")
-    serve(scorer, host, port)
+    serve(scorer, sock)
 
 
 def _rate_text(rate: dict) -> str:

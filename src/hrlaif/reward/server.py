@@ -16,6 +16,7 @@ the RM are shared.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from typing import Any
 
@@ -172,8 +173,25 @@ def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length
     return RewardScorer(config, model.eval(), tokenizer, max_length)
 
 
-def serve(scorer: RewardScorer, host: str, port: int) -> None:
-    """Run the server with uvicorn until interrupted (access log off: it would only say 200 per batch)."""
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before any model loads: a taken port or a bad address fails at
+    once with our message (uvicorn alone would report it after loading, with exit 1)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HrlaifError(f"reward-server: cannot listen on {host}:{port} ({exc.strerror or exc}): check --host") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise HrlaifError(f"reward-server: cannot listen on {host}:{port} ({exc.strerror or exc}): another server may hold it; choose another --port") from None
+    return sock
+
+
+def serve(scorer: RewardScorer, sock: socket.socket) -> None:
+    """Run the server with uvicorn on `sock` until interrupted (access log off: it would only say 200 per batch)."""
     import uvicorn
 
-    uvicorn.run(create_app(scorer), host=host, port=port, access_log=False, log_level="warning")
+    uvicorn.Server(uvicorn.Config(create_app(scorer), access_log=False, log_level="warning")).run(sockets=[sock])

@@ -38,20 +38,25 @@ def test_the_configs_ship_in_the_wheel() -> None:
 
 
 def test_ppo_refuses_deepspeed_and_names_what_works() -> None:
-    with pytest.raises(HrlaifError, match="ppo under DeepSpeed is not supported yet.*ddp.yaml or fsdp.yaml"):
+    with pytest.raises(HrlaifError, match="ppo under DeepSpeed is not supported yet.*configs/accelerate/ddp.yaml"):
         refuse_deepspeed(DistributedType.DEEPSPEED)
     for other in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU, DistributedType.FSDP):
         refuse_deepspeed(other)
 
 
 def test_commands_under_several_processes_stop_every_rank_with_what_works(tmp_path) -> None:
+    """Only train-rm and ppo are rank-aware (tests/test_cli_ddp.py runs them in 2 processes); the
+    others stop on every rank before the run lock or any file, naming the ones that work."""
     from typer.testing import CliRunner
 
     from hrlaif.cli import app
 
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train-rm", "--run-dir", str(run), "--mode", "rlaif"], env={"WORLD_SIZE": "2", "RANK": "1"})
-    assert result.exit_code == 2, result.output
-    assert "one process (WORLD_SIZE=2)" in " ".join(result.output.split()) and not run.exists(), "nothing written, no lock taken"
+    for command in (["sample"], ["label", "--mode", "rlaif"], ["run"], ["compare"]):
+        result = CliRunner().invoke(app, [*command, "--run-dir", str(run)], env={"WORLD_SIZE": "2", "RANK": "1"})
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "this hrlaif command runs as one process (WORLD_SIZE=2)" in text and "only train-rm and ppo run" in text, text
+        assert not run.exists(), "nothing written, no lock taken"
     result = CliRunner().invoke(app, ["train-rm", "--run-dir", str(run), "--mode", "rlaif"], env={"WORLD_SIZE": "1"})
     assert "WORLD_SIZE" not in result.output  # one process: the command goes on (and stops later: no labels here)

@@ -5,6 +5,7 @@ Thin by design: each command builds the config, then calls the pipeline or a mod
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -43,15 +44,37 @@ def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
 
 def _refuse_several_processes() -> None:
     """Under `accelerate launch` with several processes every rank would run the whole command,
-    write the same files and fight over the run lock; until the stages are rank-aware, stop all
-    ranks at once with what does work instead of letting rank 1 fail on the lock and rank 0 hang."""
+    write the same files and fight over the run lock: only the training commands know how to
+    share the work (`_rank_aware`); every other command stops all ranks at once, naming them."""
+    from hrlaif.train import ranks
+
     world = os.environ.get("WORLD_SIZE", "1")
-    if world.isdigit() and int(world) > 1:
+    if world.isdigit() and int(world) > 1 and not ranks.is_leading():
         raise HrlaifError(
-            f"hrlaif commands run as one process (WORLD_SIZE={world}): launch them with --num_processes 1, or call "
-            "hrlaif.train.ppo.train_ppo / hrlaif.train.reward.train_reward_model from your own script under accelerate launch "
-            "(README, 'Sharded training')"
+            f"this hrlaif command runs as one process (WORLD_SIZE={world}): launch it with --num_processes 1; under several "
+            f"processes only {' and '.join(ranks.COMMANDS)} run (rank 0 writes, the other ranks join its training), or call "
+            "hrlaif.train.ppo.train_ppo / hrlaif.train.reward.train_reward_model from your own script (README, 'Sharded training')"
         )
+
+
+def _rank_aware(command):
+    """train-rm and ppo under several processes: rank 0 runs the command and is the only one to
+    write; the other ranks run no stage, they make rank 0's training calls with it
+    (hrlaif.train.ranks) and end with its exit code. One process: the command as it is."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from hrlaif.train import ranks
+
+        if ranks.world_size() == 1:
+            return command(*args, **kwargs)
+        if not ranks.is_main_process():
+            _quiet_libraries()
+            raise typer.Exit(ranks.follow())
+        with ranks.lead():
+            return command(*args, **kwargs)
+
+    return wrapper
 
 
 def _quiet_libraries() -> None:
@@ -119,6 +142,7 @@ def redteam(
 
 @app.command("train-rm")
 @guard
+@_rank_aware
 def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
     """Train the reward model on the pairs (TRL RewardTrainer) -> RUN/rm-MODE/model."""
     p = _pipeline(config, set_, run_dir)
@@ -127,6 +151,7 @@ def train_rm(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt =
 
 @app.command()
 @guard
+@_rank_aware
 def ppo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None, mode: ModeOpt = None) -> None:
     """Optimise the policy against the reward model with PPO -> RUN/ppo-MODE/policy (resumes from checkpoints)."""
     p = _pipeline(config, set_, run_dir)

@@ -16,7 +16,8 @@ the tensor math of the algorithm first (small pure functions, unit-tested), then
 Hugging Face Accelerate runs the same code on one CPU or under `accelerate launch` on many
 devices. Under several processes each one rolls out its own `batch_size` prompts (batch sizes are
 per process, like TRL's `per_device_*`), gradients are averaged by DDP, metrics are gathered, and
-only the main process writes files. Checkpoints are resumable: a resumed run reproduces the
+only the main process writes files (`hrlaif ppo` under several processes: train/ranks.py, the
+other ranks make rank 0's `train_ppo` call). Checkpoints are resumable: a resumed run reproduces the
 metrics of an uninterrupted one with the same seed and the same process count.
 """
 
@@ -59,6 +60,7 @@ from hrlaif.train.checkpoints import (
     truncate_metrics,
 )
 from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts
+from hrlaif.train.ranks import cpu_only, led_by_rank_zero
 from hrlaif.train.trackers import accelerate_trackers, start_trackers
 
 log = logging.getLogger(__name__)
@@ -235,24 +237,27 @@ def clip_each(accelerator, modules, max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
 
 
-def _cpu_only() -> bool:
-    from accelerate.utils import parse_flag_from_env
-
-    if parse_flag_from_env("ACCELERATE_USE_CPU"):
-        return True
-    xpu = getattr(torch, "xpu", None)
-    return not (torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu is not None and xpu.is_available()))
-
-
 def refuse_deepspeed(distributed_type) -> None:
     """Stop before loading anything under DeepSpeed: Accelerate prepares one model per DeepSpeed
     engine and PPO trains two (policy, critic), so `prepare` would fail with an AssertionError
-    after minutes of loading. DDP and FSDP prepare both; reward-model training takes DeepSpeed."""
+    after minutes of loading. DDP prepares both (FSDP: `refuse_fsdp`); reward-model training takes DeepSpeed."""
     if distributed_type == "DEEPSPEED":  # accelerate.utils.DistributedType is a str enum
         raise HrlaifError(
             "ppo under DeepSpeed is not supported yet (PPO trains two models, policy and critic, and Accelerate "
-            "prepares one per DeepSpeed engine): launch PPO with configs/accelerate/ddp.yaml or fsdp.yaml, or use "
+            "prepares one per DeepSpeed engine): launch PPO with configs/accelerate/ddp.yaml, or use "
             "ppo.lora.enabled and ppo.gradient_checkpointing to fit a larger policy; train-rm runs under zero2/zero3"
+        )
+
+
+def refuse_fsdp(distributed_type) -> None:
+    """Stop before loading anything under FSDP: checkpoints and the final policy are written by
+    rank 0 alone from its own full copy of the weights and optimizer state, which DDP gives every
+    rank and FSDP shards (rank 0 would save a shard, or wait for a gather the others never join)."""
+    if distributed_type == "FSDP":
+        raise HrlaifError(
+            "ppo under FSDP is not supported yet (its checkpoints and final policy are written by rank 0 from a full copy "
+            "of the weights, which FSDP shards): launch PPO with configs/accelerate/ddp.yaml, with ppo.lora.enabled, "
+            "ppo.lora.critic and ppo.gradient_checkpointing to fit a larger policy; train-rm takes fsdp.yaml"
         )
 
 
@@ -372,6 +377,7 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
 # ================================================================================================
 
 
+@led_by_rank_zero
 def train_ppo(
     config: PPOConfig,
     *,
@@ -406,8 +412,9 @@ def train_ppo(
     # bf16/fp16 only where an accelerator runs them; on CPU everything stays float32.
     tracking = tracking or TrackingConfig()
     accelerator = Accelerator(log_with=accelerate_trackers(tracking, out_dir, run_name),
-                              **({"mixed_precision": "no"} if _cpu_only() else {"mixed_precision": training_precision()}))
+                              **({"mixed_precision": "no"} if cpu_only() else {"mixed_precision": training_precision()}))
     refuse_deepspeed(accelerator.distributed_type)
+    refuse_fsdp(accelerator.distributed_type)
     device, main = accelerator.device, accelerator.is_main_process
     logp_temperature = gen.temperature if gen.temperature > 0 else 1.0
     max_prompt_tokens = max(8, max_length - gen.max_new_tokens)

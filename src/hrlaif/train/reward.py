@@ -22,6 +22,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
 from hrlaif.stats import wilson
+from hrlaif.train.ranks import led_by_rank_zero
 
 
 def split_pairs(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
@@ -121,12 +122,17 @@ def pair_accuracy(model, tokenizer, pairs: list[Pair], max_length: int) -> dict:
     return wilson(wins, len(pairs)).model_dump()
 
 
+@led_by_rank_zero
 def train_reward_model(
     pairs: list[Pair], backbone: str, config: RewardConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024,
     tracking: TrackingConfig | None = None, run_name: str = "rm",
 ) -> dict:
     """Train an RM from `backbone` on `pairs`; saves model + tokenizer to out_dir/'model'. Logs
-    to `tracking.report_to` (TRL's report_to; TensorBoard in out_dir/tensorboard) as `run_name`."""
+    to `tracking.report_to` (TRL's report_to; TensorBoard in out_dir/tensorboard) as `run_name`.
+
+    Under several processes every rank calls it (DDP/FSDP through TRL's trainer; batch_size is
+    per process) and only rank 0 writes the model folder; each rank scores the pairs with its
+    own copy of the trained model (DDP keeps the copies equal)."""
     from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
 
@@ -168,13 +174,16 @@ def train_reward_model(
         trainer = reward_trainer(model, tokenizer, args, train, config.loss)
         result = trainer.train()
     model_dir = out_dir / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
+    trainer.save_model(str(model_dir))  # every rank: FSDP gathers the weights; rank 0 writes them
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(model_dir))
     model = trainer.model
     summary = {
         "train_pairs": len(train),
         "heldout_pairs": len(held),
         "loss": config.loss,
+        "num_processes": trainer.accelerator.num_processes,  # batch_size is per process
+        "distributed_type": str(trainer.accelerator.distributed_type.value),  # NO, MULTI_CPU / MULTI_GPU (DDP), FSDP, DEEPSPEED
         "train_loss": float(result.training_loss),
         "train_accuracy": pair_accuracy(model, tokenizer, train, max_length),
         "heldout_accuracy": pair_accuracy(model, tokenizer, held, max_length) if held else None,

@@ -165,3 +165,15 @@ def test_ppo_refuses_fsdp_before_loading_anything() -> None:
         refuse_fsdp(DistributedType.FSDP)
     for other in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU):
         refuse_fsdp(other)
+
+
+def test_a_user_error_on_rank_zero_ends_every_rank_with_one_message(tiny_model, tmp_path):
+    """Rank 0 stops before any training call (no labels here): the launch ends at once with
+    rank 0's exit code 2 and its one-line error, printed once (rank 1 hears the end from rank 0,
+    or is ended by the launcher first), instead of a rank waiting for a call that never comes."""
+    config = write_config(tmp_path, tiny_model)
+    done = accelerate_launch(["-m", "hrlaif", "train-rm", "-c", str(config), "--mode", "rlaif"], cwd=tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.count("stage 'label-rlaif' has not finished") == 1, done.stderr[-3000:]
+    assert "exitcode  : 2" in done.stderr and "Traceback (most recent call last):\n  File \"<frozen runpy>\"" not in done.stderr
+    assert not (tmp_path / "run" / "rm-rlaif").exists()

@@ -21,6 +21,7 @@ from hrlaif.config import RunConfig, dump_config, fingerprint
 from hrlaif.data import bundled_path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, read_jsonl, write_json, write_jsonl
+from hrlaif.judge.qualify import exam_stage
 from hrlaif.manifest import StageRecord, is_complete, read_manifest, stage
 from hrlaif.prompts import load_prompts, prompt_file
 from hrlaif.records import Sample
@@ -167,7 +168,7 @@ class Pipeline:
         from hrlaif.judge.templates import templates_fingerprint
 
         c = self.config
-        name = "judge-check" if which == "label" else "judge-check-eval"
+        name = exam_stage(which)
         judge_config = self._judge_config(which)
         judge = self.judge if which == "label" else self.eval_judge  # built first: it installs its templates
         exam = _file_hash(c.judge_check.exam) if c.judge_check.exam is not None else "bundled"
@@ -197,7 +198,7 @@ class Pipeline:
             raise HrlaifError(
                 f"{key}.require_qualified: the judge '{result['judge']}' did not qualify on "
                 + "; ".join(f"{task} ({why})" for task, why in failed.items())
-                + f"; see {self.dir('judge-check' if which == 'label' else 'judge-check-eval') / 'result.json'}"
+                + f"; see {self.dir(exam_stage(which)) / 'result.json'}"
             )
 
     def _prompts_stamp(self, which: str) -> str:

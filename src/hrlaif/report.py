@@ -15,6 +15,7 @@ import matplotlib
 
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path
+from hrlaif.judge.qualify import grading_exam, read_exam
 from hrlaif.records import CATEGORIES
 
 matplotlib.use("Agg")  # headless: reports are written on servers without a display
@@ -168,10 +169,6 @@ ALL_SATISFACTION = ("acceptable", "refusal")
 LABEL_TASKS = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal")}
 
 
-def _exam(run_dir: Path, which: str) -> dict | None:
-    return _read_json(run_dir / ("judge-check" if which == "label" else "judge-check-eval") / "result.json")
-
-
 def _blocker(exam: dict | None, tasks: tuple[str, ...]) -> str | None:
     """Why figures resting on `tasks` are not meaningful (a task examined and not qualified), or None."""
     if exam is None:
@@ -203,7 +200,7 @@ def _cells(exam: dict | None, tasks: tuple[str, ...], values: list[str]) -> list
 def _exam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     sections = []
     for which, title in (("label", "labeling judge"), ("eval", "evaluation judge")):
-        exam = _exam(run_dir, which)
+        exam = read_exam(run_dir, which)
         if exam is None:
             continue
         rows = [["task", "n (test)", "balanced accuracy", "accuracy", "YES-rate / position consistency", "qualified"]]
@@ -226,7 +223,7 @@ def _interval(r: dict | None) -> str:
 def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tuple[str, list[list[str]]]]:
     headline = _what_this_run_shows(run_dir, results)
     sections: list[tuple[str, list[list[str]]]] = ([headline] if headline else []) + _exam_sections(run_dir)
-    label_exam = _exam(run_dir, "label")
+    label_exam = read_exam(run_dir, "label")
     rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
     for mode in modes:
         label = _read_json(run_dir / f"label-{mode}" / "manifest.json") or {}
@@ -276,7 +273,7 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
     rows = [["figure", "start", *arms, "came from", "independent of the training labels?"]]
     if results:
         grading = results.get("grading", {})
-        exam = _exam(run_dir, _grading_exam(grading))
+        exam = read_exam(run_dir, grading_exam(grading))
         independent = _independence(grading)
         source = _graded_by(exam, results["judge"], ALL_SATISFACTION) + " + verifier on keyed prompts"
         pol, vs = results["policies"], results["versus_start"]
@@ -299,11 +296,6 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
     return ("What this run shows", rows)
 
 
-def _grading_exam(grading: dict) -> str:
-    """Which exam examined the grading judge: the evaluation judge's when one was set."""
-    return "eval" if grading.get("separate_judge", grading.get("independent_of_labels")) else "label"
-
-
 def _independence(grading: dict) -> str:
     """Whether the grades are independent of the training labels, and why not when they are not."""
     separate = grading.get("separate_judge", grading.get("independent_of_labels"))
@@ -320,7 +312,7 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     """Every figure beside what graded it; a figure resting on a judge task that did not qualify
     is shown as not meaningful, never as a clean number."""
     grading = results.get("grading", {})
-    exam = _exam(run_dir, _grading_exam(grading))
+    exam = read_exam(run_dir, grading_exam(grading))
     judge = results["judge"]
     policies = list(results["policies"])
     pol = results["policies"]
@@ -461,7 +453,7 @@ def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rates += [[f"topic: {k}", _rate(v)] for k, v in asr["by_topic"].items()]
     rates += [[f"strategy: {k}", _rate(v)] for k, v in asr["by_strategy"].items()]
     rates += [[f"source: {k}", _rate(v)] for k, v in asr["by_source"].items()]
-    exam = _exam(run_dir, "label")
+    exam = read_exam(run_dir, "label")
     if _blocker(exam, ("harm",)):
         rates = [rates[0]] + [[r[0], "not meaningful"] for r in rates[1:]]
     graded = _graded_by(exam, summary["judge"], ("harm",))

@@ -36,13 +36,10 @@ def _value(entry: dict | None) -> float | None:
 
 def _unqualified(run_dir: Path, results: dict) -> set[str]:
     """Judge tasks that this seed's exam of the grading judge did not qualify (empty when not examined)."""
-    grading = results.get("grading", {})
-    separate = grading.get("separate_judge", grading.get("independent_of_labels"))
-    exam_file = run_dir / ("judge-check-eval" if separate else "judge-check") / "result.json"
-    if not exam_file.is_file():
-        return set()
-    exam = json.loads(exam_file.read_text(encoding="utf-8"))
-    return {task for task, r in exam["tasks"].items() if not r["qualified"]}
+    from hrlaif.judge.qualify import grading_exam, read_exam
+
+    exam = read_exam(run_dir, grading_exam(results.get("grading", {})))
+    return {task for task, r in exam["tasks"].items() if not r["qualified"]} if exam else set()
 
 
 def seed_spread(run_dirs: dict[int, Path]) -> dict:

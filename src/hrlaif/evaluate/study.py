@@ -19,6 +19,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.evaluate.seeds import SATISFACTION_TASKS, _unqualified
 from hrlaif.jsonl import read_jsonl
+from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
 from hrlaif.stats import paired_bootstrap_difference, wilson
 
@@ -63,7 +64,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         raise HrlaifError(f"{results_path}: missing; this labeler's comparison has not finished its evaluation")
     results = json.loads(results_path.read_text(encoding="utf-8"))
     unqualified = _unqualified(run_dir, results)
-    label_exam = run_dir / "judge-check" / "result.json"
+    label_exam = read_exam(run_dir, "label")
     scores = {policy: {s.prompt_id: s for s in read_jsonl(run_dir / "eval" / f"scores-{policy}.jsonl", ItemScore)}
               for policy in results["policies"]}
     figures: dict[str, dict] = {}
@@ -91,7 +92,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
     return {
         "run_dir": str(run_dir),
         "labeling_judge": results.get("grading", {}).get("labeling_judge"),
-        "labeling_judge_qualified": json.loads(label_exam.read_text(encoding="utf-8"))["qualified"] if label_exam.is_file() else None,
+        "labeling_judge_qualified": label_exam["qualified"] if label_exam else None,
         "grading": results.get("grading", {}),
         "grading_judge_unqualified_tasks": sorted(unqualified),
         "eval_prompts": results["eval_prompts"],

@@ -17,8 +17,10 @@ verdicts, with the raw ones kept beside them.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from hrlaif.config import JudgeCheckConfig
@@ -30,6 +32,23 @@ from hrlaif.records import Verdict
 from hrlaif.stats import wilson
 
 _ROUNDS = 2000
+
+
+def exam_stage(which: str) -> str:
+    """The stage folder of a judge's exam: "label" (the labeling judge) or "eval" (`evaluate.judge`)."""
+    return "judge-check" if which == "label" else "judge-check-eval"
+
+
+def grading_exam(grading: dict) -> str:
+    """Which exam examined the judge that graded an evaluation (results.json's `grading`):
+    `evaluate.judge`'s when one was set, else the labeling judge's."""
+    return "eval" if grading.get("separate_judge", grading.get("independent_of_labels")) else "label"
+
+
+def read_exam(run_dir: Path, which: str) -> dict | None:
+    """A run's exam result for "label" or "eval", or None when that judge was not examined."""
+    path = Path(run_dir) / exam_stage(which) / "result.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _interval(rate) -> dict[str, Any]:

@@ -177,3 +177,20 @@ def test_a_user_error_on_rank_zero_ends_every_rank_with_one_message(tiny_model, 
     assert done.stderr.count("stage 'label-rlaif' has not finished") == 1, done.stderr[-3000:]
     assert "exitcode  : 2" in done.stderr and "Traceback (most recent call last):\n  File \"<frozen runpy>\"" not in done.stderr
     assert not (tmp_path / "run" / "rm-rlaif").exists()
+
+
+def test_training_fingerprints_count_processes_only_when_there_are_several(labeled, tiny_model, monkeypatch):
+    """N processes train on N times the batch: an RM or PPO stage finished under another process
+    count is not this run's result. One process keeps the fingerprints it always had."""
+    from hrlaif.config import load_config
+    from hrlaif.pipeline import Pipeline
+
+    pipeline = Pipeline(load_config(write_config(labeled, tiny_model)))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    alone = pipeline.rm_fingerprint("rlaif")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert pipeline.rm_fingerprint("rlaif") == alone
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    two = pipeline.rm_fingerprint("rlaif")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert len({alone, two, pipeline.rm_fingerprint("rlaif")}) == 3

@@ -52,6 +52,15 @@ def _without_memory_settings(section) -> dict:
     return section.model_dump(mode="json", exclude={"gradient_checkpointing"})
 
 
+def _processes() -> list:
+    """The process count as training fingerprints see it: nothing for one process (fingerprints of
+    single-process runs stay as they were), else the count, since N processes train on N times the
+    batch and a stage finished under another count is not this run's result."""
+    from hrlaif.train.ranks import world_size
+
+    return [] if world_size() == 1 else [{"processes": world_size()}]
+
+
 def _judge_label(config) -> str:
     """A judge's name as its config gives it, without building the judge."""
     return f"{config.backend}:{config.model}"
@@ -291,7 +300,7 @@ class Pipeline:
     def rm_fingerprint(self, mode: str) -> str:
         """The labels, plus for hrlaif the red-team stage and its share cap when red teaming is on."""
         c = self.config
-        return fingerprint(f"rm-{mode}", *self._pairs_upstream(mode), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.reward), c.seed)
+        return fingerprint(f"rm-{mode}", *self._pairs_upstream(mode), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.reward), c.seed, *_processes())
 
     def _pairs_upstream(self, mode: str) -> list:
         """What an arm's pairs (RM or DPO data) depend on: its labels, and red teaming where used."""
@@ -359,7 +368,7 @@ class Pipeline:
     def ppo(self, mode: str) -> Path:
         c = self.config
         name = f"ppo-{mode}"
-        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.ppo), c.data.max_train_prompts, self._prompts_stamp("train"), c.seed)
+        fp = fingerprint(name, self.fp(f"rm-{mode}"), c.policy.fingerprint_view(generation=False), _without_memory_settings(c.ppo), c.data.max_train_prompts, self._prompts_stamp("train"), c.seed, *_processes())
         out = self.dir(name) / "policy"
 
         def keep_or_discard_checkpoints() -> None:

@@ -550,7 +550,8 @@ def _run_labelers_in_processes(subs: dict[str, RunConfig], jobs: int, console: C
         pipeline = Pipeline(subs[names[0]], console)
         pipeline.save_config()
         pipeline.sample()
-    threads = None if os.environ.get("OMP_NUM_THREADS") else max(1, len(os.sched_getaffinity(0)) // jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # no affinity call on macOS
+    threads = None if os.environ.get("OMP_NUM_THREADS") else max(1, cores // jobs)
     console.print(f"[bold magenta]{len(subs)} labelers, {jobs} at a time[/]" + (f", {threads} torch thread(s) each" if threads else ""))
     failures: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -69,6 +69,10 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     report = (root / "report" / "report.md").read_text()
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
     assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())
+    hrlaif_row = next(line for line in report.splitlines() if line.startswith("| style: simulated") and "| hrlaif |" in line)
+    assert "not computed (evaluate.win_ratio off)" in hrlaif_row, "a reason, not a blank cell"
+    start_row = next(line for line in report.splitlines() if line.startswith("| style: simulated") and "| start |" in line)
+    assert start_row.rstrip().endswith("| - | - |"), start_row
     assert "gold monitor during PPO" in report
     assert "Labels and reward models" not in report, "the study root has no arms of its own: no empty table"
     # evaluate.win_ratio off: no pairwise questions, and each report says so instead of a number.

@@ -391,6 +391,22 @@ def _gold_check(c: dict) -> str:
             f"(n={c['gold/verified_n']}), {refusal}")
 
 
+def _study_arm_cells(labeler: dict, policy: str) -> list[str]:
+    """A study row's net win rate and RM accuracy: "-" for the start policy (no comparison, no RM),
+    and a reason instead of a blank where a trained arm has no figure."""
+    if policy == "start":
+        return ["-", "-"]
+    wins = labeler["win_ratio_vs_start"]
+    win = wins["by_arm"].get(policy)
+    if win is None:
+        net = "not computed (evaluate.win_ratio off)" if not wins["by_arm"] else "not computed"
+    else:
+        net = _diff(win["net"]) if wins["meaningful"] else "not meaningful (grading judge not qualified on preference)"
+    rms = labeler["rm_heldout_accuracy"]
+    rm = _rate(rms[policy]) if rms.get(policy) else ("no held-out pairs" if policy in rms else "- (no reward model: DPO)")
+    return [net, rm]
+
+
 def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     """`hrlaif study` (RUN/study.json): each labeler's arms side by side, each figure with who decided it."""
     study = _read_json(run_dir / "study.json")
@@ -409,10 +425,7 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                     continue
                 diff = f["difference_from_start"].get(policy)
                 cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
-            win = s["win_ratio_vs_start"]["by_arm"].get(policy)
-            net = "" if win is None else (_diff(win["net"]) if s["win_ratio_vs_start"]["meaningful"] else "not meaningful")
-            rm = s["rm_heldout_accuracy"].get(policy)
-            rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, net, _rate(rm) if rm else ""])
+            rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
     gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate", "last: same", "hacking warnings"]]
     for labeler, s in study["labelers"].items():
         for arm, g in s["gold_monitor"].items():

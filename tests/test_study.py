@@ -73,6 +73,11 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert "not computed (evaluate.win_ratio off)" in hrlaif_row, "a reason, not a blank cell"
     start_row = next(line for line in report.splitlines() if line.startswith("| style: simulated") and "| start |" in line)
     assert start_row.rstrip().endswith("| - | - |"), start_row
+    assert report.index("What this study shows") < report.index("Study: every labeler's arms"), "the answer comes first"
+    reading = next(line for line in report.splitlines() if line.startswith("| style (simulated") and "| rlaif | accuracy on keyed prompts |" in line)
+    diff = accuracy["difference_from_start"]["rlaif"]
+    expected = ("higher than start" if diff["low"] > 0 else "lower than start" if diff["high"] < 0 else "no clear difference")
+    assert expected in reading, reading
     assert "gold monitor during PPO" in report
     assert "Labels and reward models" not in report, "the study root has no arms of its own: no empty table"
     # evaluate.win_ratio off: no pairwise questions, and each report says so instead of a number.
@@ -162,3 +167,12 @@ def test_the_running_stage_is_the_latest_unfinished_one(tmp_path: Path) -> None:
     (tmp_path / "ppo-rlaif").mkdir()
     (tmp_path / "ppo-rlaif" / "manifest.json").write_text("{half")  # being written: ignored, not an error
     assert _running_stage(tmp_path) == "rm-rlaif"
+
+
+def test_a_difference_reads_as_a_direction_only_when_its_interval_excludes_zero() -> None:
+    from hrlaif.report import _reading
+
+    assert _reading({"diff": -0.07, "low": -0.15, "high": 0.0, "n": 100}).startswith("no clear difference")  # touches 0
+    assert _reading({"diff": -0.14, "low": -0.22, "high": -0.05, "n": 100}) == "lower than start"
+    assert _reading({"diff": 0.10, "low": 0.01, "high": 0.20, "n": 100}) == "higher than start"
+    assert _reading({"diff": None, "low": None, "high": None, "n": 0}) == _reading(None) == "no data"

@@ -407,6 +407,32 @@ def _study_arm_cells(labeler: dict, policy: str) -> list[str]:
     return [net, rm]
 
 
+def _reading(d: dict | None) -> str:
+    """What a difference from the start policy says: a direction only where its interval excludes 0."""
+    if not d or d.get("diff") is None:
+        return "no data"
+    if d["low"] > 0:
+        return "higher than start"
+    if d["high"] < 0:
+        return "lower than start"
+    return "no clear difference (the interval includes 0)"
+
+
+def _study_reading(study: dict) -> tuple[str, list[list[str]]]:
+    """The study's answer first: each arm's paired difference from start, per figure that means
+    something, read as higher / lower / no clear difference."""
+    rows = [["labeler", "arm", "figure", "difference from start (paired, 95% interval)", "reading"]]
+    for labeler, s in study["labelers"].items():
+        for name, f in s["figures"].items():
+            for arm, d in f["difference_from_start"].items():
+                if f["meaningful"]:
+                    rows.append([f"{labeler} ({s['labeling_judge']})", arm, name, _diff(d), _reading(d)])
+                else:
+                    rows.append([f"{labeler} ({s['labeling_judge']})", arm, name, "not meaningful",
+                                 f"grading judge not qualified on {', '.join(f['not_qualified_tasks'])}"])
+    return ("What this study shows (each arm against the start policy on the same prompts)", rows)
+
+
 def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     """`hrlaif study` (RUN/study.json): each labeler's arms side by side, each figure with who decided it."""
     study = _read_json(run_dir / "study.json")
@@ -434,7 +460,7 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                 gold.append([labeler, arm, str(g["checks"]), *cell, str(g["hacking_warnings"])])
     grading = next(iter(study["labelers"].values()))["grading"].get("judge", "n/a")
     reports = ", ".join(f"{Path(s['run_dir']).name}/report/report.html" for s in study["labelers"].values())
-    out = [(f"Study: every labeler's arms, graded by {grading} (each labeler's full report: {reports})", rows)]
+    out = [_study_reading(study), (f"Study: every labeler's arms, graded by {grading} (each labeler's full report: {reports})", rows)]
     if len(gold) > 1:
         out.append(("Study: gold monitor during PPO (held-out keyed and harmful prompts, greedy)", gold))
     return out

@@ -27,7 +27,7 @@ code uses (hrlaif.models.pick_placement): trained weights fp32 (bf16 autocast), 
 and reward model bf16, the frozen base under LoRA fp32 (it is loaded for training). Extrapolated
 rows hold static state only: no activations, no CUDA context, no allocator cache.
 
-    .venv/bin/python bench/ppo_memory.py           # ~2 min on a shared 2-core machine
+    .venv/bin/python bench/ppo_memory.py           # ~3 min on a shared 2-core machine (6 subprocesses)
     .venv/bin/python bench/ppo_memory.py --smoke   # hidden 64, 2 layers, full and LoRA only
 """
 

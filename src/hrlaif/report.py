@@ -93,16 +93,18 @@ def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
     if not any(series.values()):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for mode, rows in series.items():
+    for k, (mode, rows) in enumerate(series.items()):
         if not rows:  # this arm ran without the monitor
             continue
         steps = [r["charts/step"] for r in rows]
+        # Arms often share an accuracy at n=16: shift each a little sideways so none hides another.
+        shift = 0.06 * (k - (len(series) - 1) / 2) * max(1, steps[-1] - steps[0])
         acc = [r["gold/verified_accuracy"] for r in rows]
         errors = [[a - r["gold/verified_accuracy_low"] for a, r in zip(acc, rows)], [r["gold/verified_accuracy_high"] - a for a, r in zip(acc, rows)]]
         line = axes[0].plot(steps, [r["gold/rm_score"] for r in rows], marker="o", label=mode)[0]
-        axes[1].errorbar(steps, acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
+        axes[1].errorbar([x + shift for x in steps], acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
         hacked = [r for r in rows if r.get("gold/hacking")]
-        axes[1].plot([r["charts/step"] for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
+        axes[1].plot([r["charts/step"] + shift for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
     axes[0].set(title="RM score of the monitor answers", xlabel="step")
     axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="step", ylim=(-0.05, 1.05))
     for ax in axes:

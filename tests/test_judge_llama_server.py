@@ -28,7 +28,10 @@ POINTWISE = [
 @pytest.mark.server
 def test_constrained_verdicts_from_llama_cpp_server_are_scorable_in_one_request(llama_server: str) -> None:  # noqa: F811
     model = served_models(llama_server)[0]
-    config = JudgeConfig(backend="openai", model=model, base_urls=[llama_server], timeout_s=120, max_retries=2,
+    # timeout_s 600: this test counts requests, so a request the server answers late must not be
+    # timed out and retried. On a loaded 2-core CI machine llama.cpp's two threads stall and one
+    # answer took over 120 s (calls 14, retries 2, every verdict scorable: a fresh-clone CI run).
+    config = JudgeConfig(backend="openai", model=model, base_urls=[llama_server], timeout_s=600, max_retries=2,
                          concurrency=2, api_key_env="HRLAIF_NO_SUCH_KEY")
     judge = build_judge(config)
     questions = [Question(task="preference", fields={"prompt": p, "response_a": a, "response_b": b}) for p, a, b in PAIRS] + POINTWISE

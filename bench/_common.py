@@ -186,3 +186,32 @@ def make_samples(n_comparisons: int):
         samples.append(Sample.of(prompt, a, 0, "bench"))
         samples.append(Sample.of(prompt, b, 1, "bench"))
     return samples
+
+
+# ---------------------------------------------------------------------------------------------
+# PPO benchmark work folders (ppo_vs_trl.py, ppo_memory.py)
+
+
+def ppo_paths(workdir: Path) -> tuple[Path, Path, Path]:
+    """The policy folder, reward-model folder and prompts file of a PPO benchmark's work folder."""
+    return workdir / "policy", workdir / "reward", workdir / "prompts.jsonl"
+
+
+def save_reward_model_and_prompts(workdir: Path, batch_size: int) -> None:
+    """Beside a saved policy: a one-output sequence classifier of the same shape (head drawn with
+    seed 1, saved once so every run starts from identical weights) with the policy's tokenizer,
+    and `batch_size` bundled train prompts (one of each category in turn)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hrlaif.prompts import load_prompts
+
+    policy, reward, prompts_path = ppo_paths(workdir)
+    torch.manual_seed(1)
+    rm = AutoModelForSequenceClassification.from_pretrained(policy, num_labels=1, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    rm.config.pad_token_id = tokenizer.pad_token_id
+    rm.save_pretrained(reward)
+    tokenizer.save_pretrained(reward)
+    prompts = load_prompts("bundled:train", batch_size)
+    prompts_path.write_text("".join(p.model_dump_json() + "\n" for p in prompts))

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, peak_rss_mib, run_child, save_result  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
+from _common import ROOT, peak_rss_mib, ppo_paths, run_child, save_result, save_reward_model_and_prompts  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
 
 MODES = ("full", "lora", "lora-critic")  # ppo.lora: off / enabled / enabled + critic
 LORA_R = 16  # ppo.lora.r default; target_modules "all-linear" as hrlaif.train.ppo gives peft
@@ -229,28 +229,15 @@ def report(args, runs: list[dict]) -> None:
 
 
 def _paths(args) -> tuple[Path, Path, Path]:
-    return args.workdir / "policy", args.workdir / "reward", args.workdir / "prompts.jsonl"
+    return ppo_paths(args.workdir)
 
 
 def child_setup(args) -> None:
     """Policy folder, reward-model folder (a sequence classifier of the same shape), prompts."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from hrlaif.prompts import load_prompts
-
     from _common import build_tiny_model
 
-    policy, reward, prompts_path = _paths(args)
-    build_tiny_model(policy, layers=args.layers, hidden=args.hidden, seed=0)
-    torch.manual_seed(1)
-    rm = AutoModelForSequenceClassification.from_pretrained(policy, num_labels=1, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(policy)
-    rm.config.pad_token_id = tokenizer.pad_token_id
-    rm.save_pretrained(reward)
-    tokenizer.save_pretrained(reward)
-    prompts = load_prompts("bundled:train", args.batch_size)
-    prompts_path.write_text("".join(p.model_dump_json() + "\n" for p in prompts))
+    build_tiny_model(_paths(args)[0], layers=args.layers, hidden=args.hidden, seed=0)
+    save_reward_model_and_prompts(args.workdir, args.batch_size)
 
 
 def _storages(tensors) -> dict[int, int]:

@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, ROOT, fmt, peak_rss_mib, run_child, save_result, summary  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
+from _common import BENCH_DIR, ROOT, fmt, peak_rss_mib, ppo_paths, run_child, save_result, save_reward_model_and_prompts, summary  # noqa: E402  (after the sys.path line: _common sits beside the scripts)
 
 TRL_DIR = BENCH_DIR / ".trl112"
 TRL_VERSION = "1.12.0"
@@ -223,18 +223,17 @@ def report(args, runs: dict[str, list[dict]]) -> None:
 
 
 def _paths(args) -> tuple[Path, Path, Path]:
-    return args.workdir / "policy", args.workdir / "reward", args.workdir / "prompts.jsonl"
+    return ppo_paths(args.workdir)
 
 
 def child_setup(args) -> None:
     """Policy folder, reward/value folder (saved once: identical init for both sides), prompts."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hrlaif.models import resolve_model
-    from hrlaif.prompts import load_prompts
 
-    policy, reward, prompts_path = _paths(args)
+    policy = _paths(args)[0]
     if args.model == "tiny":
         from _common import build_tiny_model
 
@@ -251,13 +250,7 @@ def child_setup(args) -> None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(policy)
         del model
-    torch.manual_seed(1)
-    rm = AutoModelForSequenceClassification.from_pretrained(policy, num_labels=1, dtype=torch.float32)
-    rm.config.pad_token_id = AutoTokenizer.from_pretrained(policy).pad_token_id
-    rm.save_pretrained(reward)
-    AutoTokenizer.from_pretrained(policy).save_pretrained(reward)
-    prompts = load_prompts("bundled:train", args.batch_size)  # one of each category in turn
-    prompts_path.write_text("".join(p.model_dump_json() + "\n" for p in prompts))
+    save_reward_model_and_prompts(args.workdir, args.batch_size)
 
 
 def _count_generated_tokens() -> list[int]:

@@ -218,6 +218,21 @@ def _response_values(critic, sequences, attention_mask, context_length: int) -> 
     return critic(sequences, attention_mask, _position_ids(attention_mask))[:, context_length - 1 : -1]
 
 
+def minibatch_window(attention_mask: torch.Tensor, response_mask: torch.Tensor, context_length: int) -> tuple[int, int]:
+    """The columns a minibatch's forward needs: (first, response_width).
+
+    Rollouts are padded to the whole batch's longest prompt (left) and longest response (right).
+    Columns that are padding in every row of a minibatch change no logit or value of a real token
+    (keys there are masked, positions come from the mask), so PPO's forward and backward, most of a
+    step, run on sequences[:, first : context_length + response_width] and the per-token tensors
+    cut to response_width. Bit-exact it is not (kernels sum in another order), the same math it is.
+    """
+    real = attention_mask[:, :context_length].any(dim=0).nonzero()
+    first = int(real[0]) if len(real) else 0
+    width = max(1, int(response_mask.sum(dim=1).max()))  # response masks are prefixes
+    return first, width
+
+
 def _disable_dropout(model: nn.Module) -> None:
     # PPO's ratio compares two forward passes of the same weights; dropout would make it noise.
     for module in model.modules():
@@ -584,22 +599,28 @@ def train_ppo(
             order = torch.randperm(len(batch_ids)).to(device)
             for start in range(0, len(batch_ids), config.mini_batch_size):
                 mb = order[start : start + config.mini_batch_size]
-                mb_mask = mask[mb]
-                logits = _response_logits(policy, sequences[mb], attention[mb], context_length, logp_temperature)
-                new_logp = logprobs_from_logits(logits, responses[mb])
-                entropy = entropy_from_logits(logits)
-                new_values = _response_values(critic, sequences[mb], attention[mb], context_length)
+                first, width = minibatch_window(attention[mb], mask[mb], context_length)
+                mb_sequences = sequences[mb, first : context_length + width]
+                mb_attention = attention[mb, first : context_length + width]
+                mb_context = context_length - first
+                mb_mask = mask[mb, :width]
+                logits = _response_logits(policy, mb_sequences, mb_attention, mb_context, logp_temperature)
+                new_logp = logprobs_from_logits(logits, responses[mb, :width])
+                with torch.no_grad():  # a statistic, not part of the loss
+                    entropy = entropy_from_logits(logits.detach())
+                new_values = _response_values(critic, mb_sequences, mb_attention, mb_context)
+                mb_old_values, mb_returns, mb_advantages = old_values[mb, :width], returns[mb, :width], advantages[mb, :width]
 
                 # clipped value loss
-                v_clipped = old_values[mb] + (new_values - old_values[mb]).clamp(-config.cliprange_value, config.cliprange_value)
-                vf_losses1 = (new_values - returns[mb]) ** 2
-                vf_losses2 = (v_clipped - returns[mb]) ** 2
+                v_clipped = mb_old_values + (new_values - mb_old_values).clamp(-config.cliprange_value, config.cliprange_value)
+                vf_losses1 = (new_values - mb_returns) ** 2
+                vf_losses2 = (v_clipped - mb_returns) ** 2
                 vf_loss = 0.5 * masked_mean(torch.max(vf_losses1, vf_losses2), mb_mask)
                 # clipped policy objective
-                log_ratio = (new_logp - old_logp[mb]) * mb_mask
+                log_ratio = (new_logp - old_logp[mb, :width]) * mb_mask
                 ratio = torch.exp(log_ratio)
-                pg_losses1 = -advantages[mb] * ratio
-                pg_losses2 = -advantages[mb] * ratio.clamp(1.0 - config.cliprange, 1.0 + config.cliprange)
+                pg_losses1 = -mb_advantages * ratio
+                pg_losses2 = -mb_advantages * ratio.clamp(1.0 - config.cliprange, 1.0 + config.cliprange)
                 pg_loss = masked_mean(torch.max(pg_losses1, pg_losses2), mb_mask)
                 loss = pg_loss + config.vf_coef * vf_loss
 

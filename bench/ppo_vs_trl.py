@@ -21,6 +21,11 @@ through `peft_config=`; each then takes its reference log-probs from the adapter
 records the modules its peft model adapted and its trainable parameter count, and the run fails
 if they differ. Goals (issue 11): ours <= 0.8 x TRL full, <= 0.6 x TRL with LoRA.
 
+`--lora --lora-critic` adds a third side in the same run: ours with `lora.critic` on, the
+critic being adapters on the reward model's backbone (its policy adapters the same as the
+other two sides'). TRL cannot do that (its critic is always fully trained), so this side does
+less work than TRL by design; it is reported apart, as what the LoRA setting hrlaif offers costs.
+
 TRL's PPOConfig defaults that would make it do extra work are switched off and said so:
 gradient_checkpointing (default True; ours never checkpoints), bf16 (default True), sample
 generations, checkpoint saving, reporting.
@@ -42,6 +47,7 @@ with 2 while another job ran), which would measure the neighbours, not PPO. Pass
     .venv/bin/python bench/ppo_vs_trl.py            # tiny random Llama (hidden 64, 4 layers)
     .venv/bin/python bench/ppo_vs_trl.py --model smollm2 --steps 3 --rounds 2   # ~18 min
     .venv/bin/python bench/ppo_vs_trl.py --lora     # the same with LoRA on both sides
+    .venv/bin/python bench/ppo_vs_trl.py --lora --lora-critic   # and ours with a LoRA critic too
     .venv/bin/python bench/ppo_vs_trl.py --smoke    # seconds
 """
 
@@ -98,6 +104,7 @@ def main() -> None:
     parser.add_argument("--response-length", type=int, default=48)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per side (see the module docstring)")
     parser.add_argument("--lora", action="store_true", help="both sides train LoRA adapters (the LORA peft config)")
+    parser.add_argument("--lora-critic", action="store_true", help="with --lora: a third side, ours with lora.critic on")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--role", choices=["setup", "ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -108,6 +115,8 @@ def main() -> None:
         args.batch_size, args.mini_batch_size, args.ppo_epochs, args.response_length = 4, 2, 1, 8
         if args.model != "tiny":
             args.steps = 1
+    if args.lora_critic and not args.lora:
+        parser.error("--lora-critic needs --lora")
     if args.batch_size % args.mini_batch_size:
         parser.error("--batch-size must be a multiple of --mini-batch-size (TRL needs whole minibatches)")
     if args.role:
@@ -131,19 +140,20 @@ def main() -> None:
     try:
         print(f"work folder {workdir}; setting up {args.model} models", flush=True)
         run_child([script, "--role", "setup", *common], timeout=timeout, log=workdir / "setup.log")
-        runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+        sides = ["ours", "trl", *(["ours_lora_critic"] if args.lora_critic else [])]
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
         for r in range(args.rounds):
-            order = ["ours", "trl"] if r % 2 == 0 else ["trl", "ours"]
-            for side in order:
+            for side in sides if r % 2 == 0 else sides[::-1]:
                 out = workdir / f"{side}-{r}.json"
                 started = time.perf_counter()
-                run_child([script, "--role", side, "--out", str(out), *common], timeout=timeout, log=workdir / f"{side}-{r}.log", env=thread_env(args.threads))
+                role = ["--role", "ours", "--lora-critic"] if side == "ours_lora_critic" else ["--role", side]
+                run_child([script, *role, "--out", str(out), *common], timeout=timeout, log=workdir / f"{side}-{r}.log", env=thread_env(args.threads))
                 result = json.loads(out.read_text())
                 result["process_wall_s"] = time.perf_counter() - started
                 result["load_average_1min_after"] = round(os.getloadavg()[0], 2)
                 runs[side].append(result)
                 s = summary(result["step_s"])
-                print(f"round {r} {side:4s}: {fmt(s)}; peak RSS {result['peak_rss_mib']:.0f} MiB; process {result['process_wall_s']:.1f} s", flush=True)
+                print(f"round {r} {side}: {fmt(s)}; peak RSS {result['peak_rss_mib']:.0f} MiB; process {result['process_wall_s']:.1f} s", flush=True)
         report(args, runs)
     finally:
         if args.keep:
@@ -158,9 +168,9 @@ def thread_env(threads: int) -> dict:
 
 def report(args, runs: dict[str, list[dict]]) -> None:
     kind = "lora" if args.lora else "full"
-    if args.lora:  # the same adapters on both sides, or the comparison is void
+    if args.lora:  # the same policy adapters on every side, or the comparison is void
         adapted = {side: {(tuple(r["lora"]["adapted_names"]), r["lora"]["trainable_parameters"]) for r in rs} for side, rs in runs.items()}
-        if len(adapted["ours"] | adapted["trl"]) != 1:
+        if len(set().union(*adapted.values())) != 1:
             raise RuntimeError(f"the two sides' LoRA adapters differ: {adapted}")
     goal = GOALS[kind]
     pooled = {side: summary([x for r in rs for x in r["step_s"]]) for side, rs in runs.items()}
@@ -174,6 +184,14 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     pair_ratios = [o / t for o in per_round["ours"] for t in per_round["trl"]]
     rss = {side: max(r["peak_rss_mib"] for r in rs) for side, rs in runs.items()}
     met = ratio <= goal
+    critic_side = None
+    if "ours_lora_critic" in runs:
+        medians = per_round["ours_lora_critic"] = [summary(r["step_s"])["median"] for r in runs["ours_lora_critic"]]
+        pooled["ours_lora_critic"] = summary([x for r in runs["ours_lora_critic"] for x in r["step_s"]])
+        pairs = [o / t for o in medians for t in per_round["trl"]]
+        critic_ratio = pooled["ours_lora_critic"]["median"] / pooled["trl"]["median"]
+        critic_side = {"step_s": pooled["ours_lora_critic"], "ratio": critic_ratio, "ratio_range": [min(pairs), max(pairs)],
+                       "goal_met": critic_ratio <= goal, "critic_adapters": runs["ours_lora_critic"][0]["lora"].get("critic")}  # fmt: skip
     print()
     print(f"PPO on CPU, model={args.model} ({runs['ours'][0]['model_desc']}), batch {args.batch_size}, "
           f"minibatch {args.mini_batch_size}, {args.ppo_epochs} PPO epoch(s), response length {args.response_length}, "
@@ -181,6 +199,8 @@ def report(args, runs: dict[str, list[dict]]) -> None:
           f"{'LoRA ' + str(LORA) if args.lora else 'full fine-tune'}")
     print(f"  ours (hrlaif train_ppo)      : {fmt(pooled['ours'])}")
     print(f"    ours charts/step_seconds   : {fmt(inner)}")
+    if critic_side:
+        print(f"  ours, LoRA critic too        : {fmt(pooled['ours_lora_critic'])}")
     print(f"  TRL {TRL_VERSION} PPOTrainer       : {fmt(pooled['trl'])}")
     print(f"    TRL's gc.collect() per step: {fmt(trl_gc)}")
     print(f"    TRL without gc.collect()   : {fmt(trl_nogc)}")
@@ -191,8 +211,12 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     print(f"  ratio ours/(TRL - gc.collect): {ratio_nogc:.3f}")
     print(f"  load average (1 min) per run : {[r['load_average_1min_after'] for rs in runs.values() for r in rs]}")
     print(f"  goal ours <= {goal} x TRL     : {'MET' if met else 'NOT MET'}")
+    if critic_side:
+        low, high = critic_side["ratio_range"]
+        print(f"  ratio ours with LoRA critic/TRL: {critic_side['ratio']:.3f} (per-run pairings {low:.3f}-{high:.3f}; "
+              f"less work than TRL by design), goal {'MET' if critic_side['goal_met'] else 'NOT MET'}")
     path = save_result(
-        f"ppo_vs_trl-{args.model}" + ("-lora" if args.lora else ""),
+        f"ppo_vs_trl-{args.model}" + ("-lora" if args.lora else "") + ("-critic" if args.lora_critic else ""),
         {
             "settings": {k: getattr(args, k) for k in ("model", "hidden", "layers", "steps", "rounds", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "threads", "lora")},
             "lora_config": LORA if args.lora else None,
@@ -210,6 +234,7 @@ def report(args, runs: dict[str, list[dict]]) -> None:
             "ratio_range": [min(pair_ratios), max(pair_ratios)],
             "goal": goal,
             "goal_met": met,
+            "ours_lora_critic": critic_side,
             "trl_settings_changed": runs["trl"][0]["settings_changed"],
             "runs": runs,
         },
@@ -272,14 +297,20 @@ def _count_generated_tokens() -> list[int]:
 
 
 def _record_lora(get_peft_model) -> tuple[dict, object]:
-    """Wrap peft's `get_peft_model` to record what it adapted: the proof both sides train the same adapters."""
+    """Wrap peft's `get_peft_model` to record what it adapted: the proof both sides train the same
+    policy adapters. A critic's adapters (task SEQ_CLS, ours with lora.critic) go under "critic"."""
     seen: dict = {}
 
     def wrapped(model, *a, **kw):
         peft_model = get_peft_model(model, *a, **kw)
         names = sorted(n.rsplit(".lora_A", 1)[0].split("base_model.model.", 1)[-1] for n, _ in peft_model.named_modules() if n.endswith(".lora_A"))
-        seen.update(adapted_modules=len(names), adapted_names=names,
-                    trainable_parameters=sum(p.numel() for p in peft_model.parameters() if p.requires_grad))  # fmt: skip
+        record = dict(adapted_modules=len(names), adapted_names=names,
+                      trainable_parameters=sum(p.numel() for p in peft_model.parameters() if p.requires_grad))  # fmt: skip
+        task = str(getattr(peft_model.peft_config["default"], "task_type", ""))
+        if task.endswith("SEQ_CLS"):
+            seen["critic"] = {"adapted_modules": record["adapted_modules"], "trainable_parameters": record["trainable_parameters"]}
+        else:
+            seen.update(record)
         return peft_model
 
     return seen, wrapped
@@ -310,7 +341,7 @@ def child_ours(args) -> None:
     SummaryWriter.flush = timed_flush
     generated = _count_generated_tokens()
     lora_seen, peft.get_peft_model = _record_lora(peft.get_peft_model)  # train_ppo imports it from peft when it builds
-    lora = LoraConfig(enabled=True, r=LORA["r"], alpha=LORA["alpha"], dropout=LORA["dropout"]) if args.lora else LoraConfig()
+    lora = LoraConfig(enabled=True, r=LORA["r"], alpha=LORA["alpha"], dropout=LORA["dropout"], critic=args.lora_critic) if args.lora else LoraConfig()
     total = args.steps + 1
     config = PPOConfig(
         steps=total, batch_size=args.batch_size, mini_batch_size=args.mini_batch_size, ppo_epochs=args.ppo_epochs,

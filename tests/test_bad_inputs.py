@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
+from run_configs import DROP, write_run_config
 from tiny_models import build_tiny_model
 
 runner = CliRunner()
@@ -406,15 +406,10 @@ def _(tmp, model):
 
 # ---------------------------------------------------------------- run directory
 def model_config(tmp: Path, model: Path, **data) -> Path:
-    config = {
-        "policy": {"path": str(model), "max_length": 256},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 4, "batch_size": 4}},
-        "judge": {"backend": "simulated"},
-        "data": {"max_train_prompts": 4, "max_eval_prompts": 4, **data},
-    }
-    path = tmp / "model-config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """No run_dir: each case passes --run-dir."""
+    return write_run_config(tmp, model, file="model-config.yaml", run_dir=DROP, judge={"model": DROP},
+                            sample={"generation": {"max_new_tokens": 4, "batch_size": 4}},
+                            data={"max_train_prompts": 4, "max_eval_prompts": 4, **data})
 
 
 @case("run-dir-is-a-file")

@@ -18,6 +18,8 @@ from hrlaif.export import export_run
 from hrlaif.labeling.rm_data import rm_pairs
 from hrlaif.pipeline import Pipeline
 
+from run_configs import write_run_config
+
 runner = CliRunner()
 
 
@@ -25,16 +27,8 @@ runner = CliRunner()
 def labeled_run(tmp_path_factory, tiny_model) -> Path:
     """Both arms labeled by the simulated judge on bundled prompts of every category, and red teaming done."""
     tmp = tmp_path_factory.mktemp("export-run")
-    config = {
-        "run_dir": str(tmp / "run"),
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "redteam": {"num_generated": 8, "max_attacks": 12, "num_samples": 2, "generation": {"max_new_tokens": 12}, "max_share": 0.5},
-    }
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(tmp, tiny_model, redteam={"num_generated": 8, "max_attacks": 12, "num_samples": 2,
+                                                      "generation": {"max_new_tokens": 12}, "max_share": 0.5})
     pipeline = Pipeline(load_config(path))
     pipeline.save_config()
     pipeline.sample()

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
 from judge_server import FakeJudgeServer
+from run_configs import DROP, write_run_config
 
 KEY = "sk-test-DO-NOT-LEAK-7731"
 
@@ -25,16 +25,9 @@ KEY = "sk-test-DO-NOT-LEAK-7731"
 @pytest.fixture
 def sampled_run(tmp_path, tiny_model):
     """A config whose sample stage is done (8 prompts x 3 responses with the tiny policy)."""
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 8},
-        "sample": {"num_samples": 3, "generation": {"max_new_tokens": 8}},
-        "judge": {"backend": "openai", "model": "fake-judge", "api_key_env": "HRLAIF_TEST_KEY", "timeout_s": 2,
-                  "concurrency": 2, "max_retries": 3},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(tmp_path, tiny_model, sample={"num_samples": 3, "generation": {"batch_size": DROP}},
+                            judge={"backend": "openai", "model": "fake-judge", "api_key_env": "HRLAIF_TEST_KEY", "timeout_s": 2,
+                                   "concurrency": 2, "max_retries": 3})
     result = CliRunner().invoke(app, ["sample", "-c", str(path)])
     assert result.exit_code == 0, result.output
     return path, tmp_path / "run"

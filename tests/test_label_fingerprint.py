@@ -12,21 +12,16 @@ from typer.testing import CliRunner
 from hrlaif.cli import app
 from hrlaif.judge.templates import BUILTIN_TEMPLATES, use_templates
 
+from run_configs import DROP, write_run_config
+
 runner = CliRunner()
 SKIPPED = "label-hrlaif: already complete, skipped"
 
 
 @pytest.fixture
 def run_config(tmp_path, tiny_model):
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 4},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 6, "batch_size": 8}},
-        "judge": {"backend": "simulated"},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(tmp_path, tiny_model, data={"max_train_prompts": 4}, sample={"generation": {"max_new_tokens": 6}},
+                            judge={"model": DROP})
     assert runner.invoke(app, ["sample", "-c", str(path)]).exit_code == 0
     yield path
     use_templates(None)  # the built-in templates for the tests that follow

@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
@@ -33,6 +32,8 @@ from hrlaif.labeling.attacks import (
 )
 from hrlaif.labeling.redteam import attack_success, cap_pairs, clean_rewrite, make_pairs, rewrite_harmful
 from hrlaif.records import CONTENT_WARNING, RedteamAnswer, RedteamPair, RedteamRewrite, Sample, Verdict
+
+from run_configs import DROP, write_run_config
 
 runner = CliRunner()
 
@@ -241,15 +242,9 @@ def test_attack_success_rates_have_n_and_intervals() -> None:
 
 # ---------------------------------------------------------------------- the CLI
 def redteam_config(tmp_path: Path, model: Path) -> Path:
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(model), "max_length": 256},
-        "judge": {"backend": "simulated", "model": str(model)},
-        "redteam": {"num_generated": 8, "max_attacks": 12, "num_samples": 2, "generation": {"max_new_tokens": 12}},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """Red teaming alone: no prompts to sample."""
+    return write_run_config(tmp_path, model, data=DROP, sample=DROP, judge={"model": str(model)},
+                            redteam={"num_generated": 8, "max_attacks": 12, "num_samples": 2, "generation": {"max_new_tokens": 12}})
 
 
 def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model) -> None:

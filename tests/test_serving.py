@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from completions_server import CompletionsServer
 from typer.testing import CliRunner
 
@@ -20,6 +19,8 @@ from hrlaif.models import chat_prompt, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.sampling import sample_responses
 from hrlaif.serving import OpenAIPolicy, request_seed
+
+from run_configs import DROP, write_run_config
 
 GEN = GenerationConfig(max_new_tokens=4, temperature=0.7, top_p=0.9)
 
@@ -131,13 +132,10 @@ def test_only_what_changes_texts_enters_the_fingerprint() -> None:
 def test_a_run_mixes_backends_across_stages(tiny_model: Path, tmp_path: Path) -> None:
     """`hrlaif sample` through a server, red teaming with transformers, labeling reads the served samples."""
     run = tmp_path / "run"
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "run_dir": str(run), "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 4}, "sample": {"num_samples": 2, "generation": {"max_new_tokens": 4}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "redteam": {"num_generated": 0, "max_attacks": 2, "num_samples": 1, "generation": {"max_new_tokens": 4}, "rewrite_max_tokens": 16},
-    }))
+    config = write_run_config(
+        tmp_path, tiny_model, data={"max_train_prompts": 4}, sample={"generation": {"max_new_tokens": 4, "batch_size": DROP}},
+        redteam={"num_generated": 0, "max_attacks": 2, "num_samples": 1, "generation": {"max_new_tokens": 4}, "rewrite_max_tokens": 16},
+    )
     runner = CliRunner()
     with CompletionsServer() as server:
         result = runner.invoke(app, ["sample", "-c", str(config), "--set", "policy.backend=openai",

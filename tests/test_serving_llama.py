@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.manifest import read_manifest
 from hrlaif.records import Sample
 
+from run_configs import DROP, write_run_config
 from servers import llama_server  # noqa: F401  (a fixture)
 
 # llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty by default; these make it
@@ -24,14 +24,11 @@ LLAMA_CPP_AS_TRANSFORMERS = {"top_k": 0, "min_p": 0, "repeat_penalty": 1.0}
 
 
 def write_config(tmp_path: Path, run: Path) -> Path:
-    config = tmp_path / f"{run.name}.yaml"
-    config.write_text(yaml.safe_dump({
-        "run_dir": str(run), "policy": {"path": "smollm2", "max_length": 512},
-        "data": {"max_train_prompts": 4}, "sample": {"num_samples": 2, "generation": {"max_new_tokens": 24, "temperature": 0.8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "redteam": {"num_generated": 0, "max_attacks": 2, "num_samples": 1, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
-    }))
-    return config
+    return write_run_config(
+        tmp_path, "smollm2", file=f"{run.name}.yaml", run_dir=str(run), policy={"max_length": 512}, data={"max_train_prompts": 4},
+        sample={"generation": {"max_new_tokens": 24, "temperature": 0.8, "batch_size": DROP}},
+        redteam={"num_generated": 0, "max_attacks": 2, "num_samples": 1, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+    )
 
 
 def served(base_url: str) -> list[str]:

@@ -7,33 +7,19 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
+
+from run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 
 
 def tiny_config(tmp_path: Path, model: Path, **sections) -> Path:
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "seed": 1,
-        "policy": {"path": str(model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "judge_check": {"per_answer": 4},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
-        "dpo": {"max_steps": 2, "batch_size": 2, "learning_rate": 1e-3},
-        "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 0, "win_ratio": False},
-        **sections,
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_run_config(tmp_path, model, COMPARE, seed=1, judge_check={"per_answer": 4},
+                            dpo={"max_steps": 2, "batch_size": 2, "learning_rate": 1e-3},
+                            redteam={"enabled": False}, evaluate={"win_ratio": False}, **sections)
 
 
 def test_dpo_command_trains_a_merged_policy_and_resumes(tmp_path, tiny_model):

@@ -10,29 +10,20 @@ import re
 import urllib.parse
 import urllib.request
 
-import yaml
 from human_run import free_port, serving
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
+from run_configs import COMPARE, write_run_config
+
 runner = CliRunner()
 
 
 def _compare(tmp_path, model):
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": str(model)},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
-        "redteam": {"num_generated": 4, "max_attacks": 4, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
-        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 2},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(tmp_path, model, COMPARE, judge={"model": str(model)},
+                            redteam={"num_generated": 4, "max_attacks": 4, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+                            evaluate={"max_attack_prompts": 2})
     result = runner.invoke(app, ["compare", "-c", str(path)])
     assert result.exit_code == 0, result.output
     return tmp_path / "run"

@@ -7,41 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
+
+from run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 
 
 def config(tmp_path: Path, model: Path, **extra) -> Path:
-    data = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "judge_check": {"per_answer": 6},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
-        "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 0},
-    }
-    for key, value in extra.items():
-        section, _, field = key.partition(".")
-        data.setdefault(section, {})
-        if field:
-            node = data[section]
-            *parents, last = field.split(".")
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[last] = value
-        else:
-            data[section] = value
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    """A tiny compare run without red teaming; extra takes dotted keys ("evaluate.judge")."""
+    return write_run_config(tmp_path, model, COMPARE, {"judge_check": {"per_answer": 6}, "redteam": {"enabled": False}}, **extra)
 
 
 def test_an_unqualified_task_makes_its_figures_not_meaningful(tmp_path: Path, tiny_model: Path) -> None:

@@ -14,25 +14,16 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
+from run_configs import COMPARE, write_run_config
+
 runner = CliRunner()
 
 
 def tiny_config(tmp_path: Path, model: Path, backend: str = "simulated") -> Path:
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": backend, "model": str(model)},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "checkpoint_every": 1,
-                "generation": {"max_new_tokens": 8}},
-        "redteam": {"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
-        "evaluate": {"generation": {"max_new_tokens": 8}, "max_attack_prompts": 8},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_run_config(tmp_path, model, COMPARE, judge={"backend": backend, "model": str(model)},
+                            ppo={"steps": 2, "checkpoint_every": 1},
+                            redteam={"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+                            evaluate={"max_attack_prompts": 8})
 
 
 def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):

@@ -154,28 +154,21 @@ def test_bad_sources_name_the_path_or_key(tmp_path):
 def test_gsm8k_and_mmlu_parquet_files_run_through_compare(tmp_path, tiny_model):
     """The issue's bar: a GSM8K-shaped train set and an MMLU-shaped eval set, both local parquet,
     through `hrlaif compare` with tiny models."""
-    import yaml
     from typer.testing import CliRunner
 
     from hrlaif.cli import app
 
+    from run_configs import COMPARE, DROP, write_run_config
+
     train = parquet(tmp_path / "gsm8k.parquet", [{"question": f"Ann has {n} pens and gets {n + 1} more. How many pens?",
                                                    "answer": f"{n} + {n + 1} = {2 * n + 1}\n#### {2 * n + 1}"} for n in range(8)])
     evaluation = parquet(tmp_path / "mmlu.parquet", MMLU)
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"train_prompts": str(train), "format": "gsm8k", "eval_prompts": str(evaluation), "eval_format": "mmlu"},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "judge_check": {"per_answer": 4},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
-        "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0, "win_ratio": False},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(
+        tmp_path, tiny_model, COMPARE, judge_check={"per_answer": 4}, redteam={"enabled": False},
+        data={"max_train_prompts": DROP, "max_eval_prompts": DROP,  # every row of both files
+              "train_prompts": str(train), "format": "gsm8k", "eval_prompts": str(evaluation), "eval_format": "mmlu"},
+        evaluate={"generation": {"temperature": 1.0}, "win_ratio": False},
+    )
     result = CliRunner().invoke(app, ["compare", "-c", str(path)])
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"

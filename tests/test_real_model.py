@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.judge.base import Question
 from hrlaif.judge.local import LocalJudge
+
+from run_configs import COMPARE, DROP, write_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,23 +29,20 @@ def test_local_smollm2_judge_gives_soft_labels():
 
 
 def test_compare_with_real_policy_and_judge(tmp_path):
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "policy": {"path": "smollm2", "max_length": 384},
-        "data": {"max_train_prompts": 4, "max_eval_prompts": 4},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 16}},
-        "judge": {"backend": "local", "model": "smollm2"},
-        "judge_check": {"per_answer": 4},  # a small exam: the real judge is examined, CI stays short
-        "label": {"tie_margin": 0.0},  # SmolLM2's both-orders leans sit near 0.5: keep them, as the demo does
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 16}},
-        "evaluate": {"generation": {"max_new_tokens": 16}, "max_attack_prompts": 2},
+    path = write_run_config(
+        tmp_path, "smollm2", COMPARE,
+        policy={"max_length": 384},
+        data={"max_train_prompts": 4, "max_eval_prompts": 4},
+        sample={"generation": {"max_new_tokens": 16, "batch_size": DROP}},
+        judge={"backend": "local", "model": "smollm2"},
+        judge_check={"per_answer": 4},  # a small exam: the real judge is examined, CI stays short
+        label={"tie_margin": 0.0},  # SmolLM2's both-orders leans sit near 0.5: keep them, as the demo does
+        ppo={"generation": {"max_new_tokens": 16}},
+        evaluate={"generation": {"max_new_tokens": 16}, "max_attack_prompts": 2},
         # red teaming with the real local judge writing attacks and rewrites, kept small for CI
-        "redteam": {"num_generated": 2, "min_generated": 0, "max_attacks": 2, "num_samples": 1,
-                    "generation": {"max_new_tokens": 16}, "attack_max_tokens": 24, "rewrite_max_tokens": 24},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+        redteam={"num_generated": 2, "min_generated": 0, "max_attacks": 2, "num_samples": 1,
+                 "generation": {"max_new_tokens": 16}, "attack_max_tokens": 24, "rewrite_max_tokens": 24},
+    )
     result = CliRunner().invoke(app, ["compare", "-c", str(path)])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())

@@ -10,25 +10,14 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
+from run_configs import COMPARE, write_run_config
+
 runner = CliRunner()
 
 
 def test_compare_over_two_seeds_reports_the_spread(tmp_path: Path, tiny_model: Path) -> None:
-    config = {
-        "run_dir": str(tmp_path / "run"),
-        "seed": 3,
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "judge_check": {"per_answer": 4},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 1, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8}},
-        "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = write_run_config(tmp_path, tiny_model, COMPARE, seed=3, judge_check={"per_answer": 4}, redteam={"enabled": False},
+                            evaluate={"generation": {"temperature": 1.0}})
     result = runner.invoke(app, ["compare", "-c", str(path), "--seeds", "2"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"

@@ -13,6 +13,8 @@ from hrlaif.cli import app
 from hrlaif.config import load_config
 from hrlaif.errors import HrlaifError
 
+from run_configs import COMPARE, write_run_config
+
 runner = CliRunner()
 
 STYLE = {"backend": "simulated", "model": "style", "simulated": {"length_bias": 1.0, "correctness_blindness": 1.0, "position_bias": 0.0}}
@@ -20,23 +22,13 @@ FAIR = {"backend": "simulated", "model": "fair", "simulated": {"length_bias": 0.
 
 
 def _config(tmp_path: Path, tiny_model: Path) -> Path:
-    config = {
-        "run_dir": str(tmp_path / "study"),
-        "policy": {"path": str(tiny_model), "max_length": 256},
-        "data": {"max_train_prompts": 8, "max_eval_prompts": 8},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}},
-        "judge": {"backend": "simulated", "model": "sim"},
-        "judge_check": {"per_answer": 4},
-        "reward": {"epochs": 1, "batch_size": 4},
-        "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "generation": {"max_new_tokens": 8},
-                "monitor_every": 1, "monitor_prompts": 3, "monitor_max_new_tokens": 8},
-        "redteam": {"enabled": False},
-        "evaluate": {"generation": {"max_new_tokens": 8, "temperature": 1.0}, "max_attack_prompts": 0, "judge": FAIR, "win_ratio": False},
-        "study": {"labelers": {"style": STYLE, "fair": {"simulated": FAIR["simulated"], "model": "fair"}}},
-    }
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))  # labelers run in file order
-    return path
+    return write_run_config(
+        tmp_path, tiny_model, COMPARE, file="study.yaml", sort_keys=False,  # labelers run in file order
+        run_dir=str(tmp_path / "study"), judge_check={"per_answer": 4},
+        ppo={"steps": 2, "monitor_every": 1, "monitor_prompts": 3, "monitor_max_new_tokens": 8},
+        redteam={"enabled": False}, evaluate={"generation": {"temperature": 1.0}, "judge": FAIR, "win_ratio": False},
+        study={"labelers": {"style": STYLE, "fair": {"simulated": FAIR["simulated"], "model": "fair"}}},
+    )
 
 
 def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny_model: Path) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from ddp_launch import accelerate_launch
 from typer.testing import CliRunner
 
@@ -18,27 +17,25 @@ from hrlaif.cli import app
 from hrlaif.jsonl import read_jsonl
 from hrlaif.records import Pair
 
+from run_configs import write_run_config
+
 runner = CliRunner()
 TRAIN_PAIRS = 8  # per-process batch 2 on 2 processes and batch 4 on one see the same pairs in each step
 
 
+DDP_RUN = {
+    "policy": {"max_length": 128},
+    "data": {"max_train_prompts": 30},
+    "sample": {"generation": {"batch_size": 16}},
+    "reward": {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "eval_fraction": 0.2},
+    "ppo": {"steps": 3, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "checkpoint_every": 1, "learning_rate": 1e-2,
+            "critic_learning_rate": 1e-2, "generation": {"max_new_tokens": 6}},
+}
+
+
 def write_config(folder: Path, model: Path, **sections) -> Path:
-    config = {
-        "run_dir": str(folder / "run"),
-        "policy": {"path": str(model), "max_length": 128},
-        "data": {"max_train_prompts": 30},
-        "sample": {"num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 16}},
-        "judge": {"backend": "simulated", "model": str(model)},
-        "reward": {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "eval_fraction": 0.2},
-        "ppo": {"steps": 3, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "checkpoint_every": 1, "learning_rate": 1e-2,
-                "critic_learning_rate": 1e-2,
-                "generation": {"max_new_tokens": 6}},
-    }
-    for key, value in sections.items():
-        config[key].update(value)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """sections are merged into the sections above, e.g. reward={"batch_size": 4}."""
+    return write_run_config(folder, model, DDP_RUN, {"judge": {"model": str(model)}}, sections)
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,7 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     if args.lora:  # the same policy adapters on every side, or the comparison is void
         adapted = {side: {(tuple(r["lora"]["adapted_names"]), r["lora"]["trainable_parameters"]) for r in rs} for side, rs in runs.items()}
         if len(set().union(*adapted.values())) != 1:
-            raise RuntimeError(f"the two sides' LoRA adapters differ: {adapted}")
+            raise RuntimeError(f"the sides' LoRA policy adapters differ: {adapted}")
     goal = GOALS[kind]
     pooled = {side: summary([x for r in rs for x in r["step_s"]]) for side, rs in runs.items()}
     inner = summary([x for r in runs["ours"] for x in r["inner_step_s"]])
@@ -179,19 +179,20 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     trl_nogc = summary([s - g for r in runs["trl"] for s, g in zip(r["step_s"], r["gc_s"])])
     ratio_nogc = pooled["ours"]["median"] / trl_nogc["median"]
     per_round = {side: [summary(r["step_s"])["median"] for r in rs] for side, rs in runs.items()}
-    ratio = pooled["ours"]["median"] / pooled["trl"]["median"]
-    # Spread of the ratio: every pairing of a run's median on one side with one on the other.
-    pair_ratios = [o / t for o in per_round["ours"] for t in per_round["trl"]]
+
+    def against_trl(side: str) -> tuple[float, list[float]]:
+        """Pooled median ratio, and its spread: every pairing of a run's median on `side` with one of TRL's."""
+        pairs = [o / t for o in per_round[side] for t in per_round["trl"]]
+        return pooled[side]["median"] / pooled["trl"]["median"], [min(pairs), max(pairs)]
+
+    ratio, ratio_range = against_trl("ours")
     rss = {side: max(r["peak_rss_mib"] for r in rs) for side, rs in runs.items()}
     met = ratio <= goal
     critic_side = None
     if "ours_lora_critic" in runs:
-        medians = per_round["ours_lora_critic"] = [summary(r["step_s"])["median"] for r in runs["ours_lora_critic"]]
-        pooled["ours_lora_critic"] = summary([x for r in runs["ours_lora_critic"] for x in r["step_s"]])
-        pairs = [o / t for o in medians for t in per_round["trl"]]
-        critic_ratio = pooled["ours_lora_critic"]["median"] / pooled["trl"]["median"]
-        critic_side = {"step_s": pooled["ours_lora_critic"], "ratio": critic_ratio, "ratio_range": [min(pairs), max(pairs)],
-                       "goal_met": critic_ratio <= goal, "critic_adapters": runs["ours_lora_critic"][0]["lora"].get("critic")}  # fmt: skip
+        critic_ratio, critic_range = against_trl("ours_lora_critic")
+        critic_side = {"step_s": pooled["ours_lora_critic"], "ratio": critic_ratio, "ratio_range": critic_range, "goal_met": critic_ratio <= goal,
+                       "peak_rss_mib": rss["ours_lora_critic"], "critic_adapters": runs["ours_lora_critic"][0]["lora"].get("critic")}  # fmt: skip
     print()
     print(f"PPO on CPU, model={args.model} ({runs['ours'][0]['model_desc']}), batch {args.batch_size}, "
           f"minibatch {args.mini_batch_size}, {args.ppo_epochs} PPO epoch(s), response length {args.response_length}, "
@@ -207,18 +208,18 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     print(f"  per-run medians              : ours {[round(x, 3) for x in per_round['ours']]}, TRL {[round(x, 3) for x in per_round['trl']]}")
     print(f"  peak RSS                     : ours {rss['ours']:.0f} MiB, TRL {rss['trl']:.0f} MiB")
     print(f"  mean generated tokens/step   : ours {runs['ours'][0]['response_tokens']:.1f}, TRL {runs['trl'][0]['response_tokens']:.1f}")
-    print(f"  ratio ours/TRL (median s/step): {ratio:.3f} (per-run pairings {min(pair_ratios):.3f}-{max(pair_ratios):.3f})")
+    print(f"  ratio ours/TRL (median s/step): {ratio:.3f} (per-run pairings {ratio_range[0]:.3f}-{ratio_range[1]:.3f})")
     print(f"  ratio ours/(TRL - gc.collect): {ratio_nogc:.3f}")
     print(f"  load average (1 min) per run : {[r['load_average_1min_after'] for rs in runs.values() for r in rs]}")
     print(f"  goal ours <= {goal} x TRL     : {'MET' if met else 'NOT MET'}")
     if critic_side:
         low, high = critic_side["ratio_range"]
         print(f"  ratio ours with LoRA critic/TRL: {critic_side['ratio']:.3f} (per-run pairings {low:.3f}-{high:.3f}; "
-              f"less work than TRL by design), goal {'MET' if critic_side['goal_met'] else 'NOT MET'}")
+              f"less work than TRL by design; peak RSS {critic_side['peak_rss_mib']:.0f} MiB), goal {'MET' if critic_side['goal_met'] else 'NOT MET'}")
     path = save_result(
         f"ppo_vs_trl-{args.model}" + ("-lora" if args.lora else "") + ("-critic" if args.lora_critic else ""),
         {
-            "settings": {k: getattr(args, k) for k in ("model", "hidden", "layers", "steps", "rounds", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "threads", "lora")},
+            "settings": {k: getattr(args, k) for k in ("model", "hidden", "layers", "steps", "rounds", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "threads", "lora", "lora_critic")},
             "lora_config": LORA if args.lora else None,
             "lora_adapters": runs["ours"][0].get("lora"),
             "model_desc": runs["ours"][0]["model_desc"],
@@ -231,7 +232,7 @@ def report(args, runs: dict[str, list[dict]]) -> None:
             "per_run_median_s": per_round,
             "peak_rss_mib": rss,
             "ratio": ratio,
-            "ratio_range": [min(pair_ratios), max(pair_ratios)],
+            "ratio_range": ratio_range,
             "goal": goal,
             "goal_met": met,
             "ours_lora_critic": critic_side,

@@ -607,7 +607,7 @@ def train_ppo(
                 logits = _response_logits(policy, mb_sequences, mb_attention, mb_context, logp_temperature)
                 new_logp = logprobs_from_logits(logits, responses[mb, :width])
                 with torch.no_grad():  # a statistic, not part of the loss
-                    entropy = entropy_from_logits(logits.detach())
+                    entropy = entropy_from_logits(logits)
                 new_values = _response_values(critic, mb_sequences, mb_attention, mb_context)
                 mb_old_values, mb_returns, mb_advantages = old_values[mb, :width], returns[mb, :width], advantages[mb, :width]
 

@@ -60,7 +60,8 @@ def _refuse_several_processes() -> None:
 def _rank_aware(command):
     """train-rm and ppo under several processes: rank 0 runs the command and is the only one to
     write; the other ranks run no stage, they make rank 0's training calls with it
-    (hrlaif.train.ranks) and end with its exit code. One process: the command as it is."""
+    (hrlaif.train.ranks) and end with 0 when it ends, so that the launcher reports rank 0's
+    exit code and message alone (ranks.follow says why). One process: the command as it is."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -70,7 +71,8 @@ def _rank_aware(command):
             return command(*args, **kwargs)
         if not ranks.is_main_process():
             _quiet_libraries()
-            raise typer.Exit(ranks.follow())
+            ranks.follow()
+            raise typer.Exit(0)
         with ranks.lead():
             return command(*args, **kwargs)
 

@@ -5,8 +5,8 @@ already complete, and is the only writer of manifests, model folders, metrics an
 other ranks run none of that. They wait for rank 0's training calls (functions marked
 `@led_by_rank_zero`: `train_reward_model`, `train_ppo`) and make the same call with the
 arguments rank 0 sends, so every collective step of DDP or FSDP has all ranks while the stage's
-decisions are taken once. When rank 0's command ends, the others hear its exit code and end
-with it.
+decisions are taken once. When rank 0's command ends, the others hear of it and end with exit
+code 0, leaving the launch's exit code and its one error message to rank 0 (`follow`).
 
 The training functions called from a script of one's own under `accelerate launch` (every rank
 calls them itself) are unaffected: only a command started by `lead()` shares its calls.
@@ -66,6 +66,18 @@ def _broadcast(message: Any) -> Any:
     return broadcast_object_list([message], from_process=0)[0]
 
 
+def _leave_group() -> None:
+    """End this rank's part in the process group in order, once every rank has read the last
+    message: a process that exits with the group still open may abort in its teardown
+    ("terminate called without an active exception", SIGABRT; seen under load), and the
+    launcher then reports that signal instead of rank 0's exit code."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_leading() -> bool:
     """Whether this process is rank 0 of a command that shares its training calls."""
     return _leading
@@ -98,6 +110,7 @@ def lead() -> Iterator[None]:
         if not _call_failed:
             try:
                 _broadcast(("done", code))
+                _leave_group()
             except Exception:
                 if code == 0:
                     raise  # otherwise rank 0's own error is the one to show
@@ -105,11 +118,16 @@ def lead() -> Iterator[None]:
 
 def follow() -> int:
     """A rank other than 0: make each training call rank 0 makes, until its command ends.
-    Returns rank 0's exit code."""
+    Returns rank 0's exit code, for the record: the caller ends this rank with 0 whatever it is.
+    The launcher (torchrun's agent) stops every other rank with SIGTERM as soon as one exits
+    non-zero and reports that one first; a follower ending with rank 0's code could be seen
+    before rank 0 and kill it before it printed its error, so the launch would end with a signal
+    and no message. A follower that exits 0 lets the launcher wait for rank 0 alone."""
     state = _state()
     while True:
         message = _broadcast(None)
         if message[0] == "done":
+            _leave_group()
             return message[1]
         _, module, name, args, kwargs = message
         try:

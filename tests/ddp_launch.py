@@ -20,7 +20,7 @@ def launcher() -> str:
     return found
 
 
-def accelerate_launch(args: list[str], *, cwd: Path, processes: int = 2, timeout: float = 240, extra: list[str] | None = None,
+def accelerate_launch(args: list[str], *, cwd: Path, processes: int = 2, timeout: float = 1200, extra: list[str] | None = None,
                       env: dict | None = None) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes N ... ARGS` on the CPU. `--multi_gpu` with
     ACCELERATE_USE_CPU=1 is torchrun-style launching: N gloo processes (accelerate's `--cpu`

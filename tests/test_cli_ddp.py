@@ -197,3 +197,27 @@ def test_training_fingerprints_count_processes_only_when_there_are_several(label
     two = pipeline.rm_fingerprint("rlaif")
     monkeypatch.setenv("WORLD_SIZE", "4")
     assert len({alone, two, pipeline.rm_fingerprint("rlaif")}) == 3
+
+
+def test_rank_zero_outlives_the_other_ranks_on_its_machine():
+    """`_outlive` returns once the other ranks have exited; a child that has exited but is not yet
+    reaped by the launcher (a zombie) has ended, and a process that keeps running is waited for
+    only up to the limit."""
+    import subprocess
+    import sys
+    import time
+
+    from hrlaif.train.ranks import _alive, _outlive
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        while _alive(ended.pid):  # ends by itself; left unreaped (a zombie) while we look
+            time.sleep(0.01)
+        assert _alive(running.pid) and ended.poll() == 0 and not _alive(ended.pid)
+        _outlive([ended.pid])  # returns at once: nothing to wait for
+        _outlive([running.pid], limit_s=0.2)  # bounded: returns although the process runs on
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait()

@@ -69,7 +69,7 @@ def test_retry_after_past_the_time_limit_gives_up_at_once() -> None:
         judge = OpenAIJudge(judge_config(server.base_url), **{**FAST, "retry_time_s": 1.0})
         start = time.monotonic()
         [verdict] = judge.ask(preference_questions(1))
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 10  # waiting out Retry-After would take 30 s
     assert verdict.choice is None and verdict.reason.startswith("http 429 after 1 attempts (retry time limit")
 
 

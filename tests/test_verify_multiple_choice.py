@@ -154,4 +154,5 @@ def test_hostile_responses_are_bounded():
     for response, want in zip(cases, expected):
         start = time.monotonic()
         assert extract_choice(response, CHOICES) == want, response[:20]
-        assert time.monotonic() - start < 3, response[:20]
+        # the slowest case takes ~0.6 s idle; backtracking on 1 MB would take hours
+        assert time.monotonic() - start < 10, response[:20]

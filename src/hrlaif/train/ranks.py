@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -66,16 +67,46 @@ def _broadcast(message: Any) -> Any:
     return broadcast_object_list([message], from_process=0)[0]
 
 
-def _leave_group() -> None:
+def _leave_group() -> list[int]:
     """End this rank's part in the process group in order, once every rank has read the last
     message: a process that exits with the group still open may abort in its teardown
     ("terminate called without an active exception", SIGABRT; seen under load), and the
-    launcher then reports that signal instead of rank 0's exit code."""
+    launcher then reports that signal instead of rank 0's exit code. Returns, on rank 0, the
+    process ids of the other ranks on its machine (for `_outlive`)."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return []
+    here = os.environ.get("GROUP_RANK", "0")  # the machine's index in the launch (torchrun sets it)
+    ranks: list = [None] * dist.get_world_size()
+    dist.all_gather_object(ranks, (here, os.getpid()))  # also the barrier: every rank has read "done"
+    leading = dist.get_rank() == 0
+    dist.destroy_process_group()
+    return [pid for group, pid in ranks[1:] if group == here] if leading else []
+
+
+def _outlive(pids: list[int], limit_s: float = 60.0) -> None:
+    """Rank 0 waits (at most `limit_s`) until the other ranks on its machine have exited. The
+    launcher stops every other rank with SIGTERM as soon as one exits non-zero and lists those
+    as failures too: when rank 0 ends last, its exit code is the only failure reported."""
+    deadline = time.monotonic() + limit_s
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (an exited child not yet reaped by the launcher has ended)."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    try:  # no /proc (macOS): ask the kernel whether the process exists
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def is_leading() -> bool:
@@ -91,7 +122,8 @@ def is_main_process() -> bool:
 @contextmanager
 def lead() -> Iterator[None]:
     """Rank 0's side of a command: its `@led_by_rank_zero` calls are sent to the other ranks
-    first; when the command ends they hear its exit code (2 for a user error, 1 otherwise).
+    first; when the command ends they hear its exit code (2 for a user error, 1 otherwise), and
+    rank 0 waits for the ones on its machine to exit before it goes on to print and exit.
     After a shared call failed the others may wait inside one of its collectives, where a
     message would not reach them: then nothing is sent, and the launcher ends them when rank 0
     exits with an error."""
@@ -110,7 +142,7 @@ def lead() -> Iterator[None]:
         if not _call_failed:
             try:
                 _broadcast(("done", code))
-                _leave_group()
+                _outlive(_leave_group())
             except Exception:
                 if code == 0:
                     raise  # otherwise rank 0's own error is the one to show

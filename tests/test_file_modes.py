@@ -1,0 +1,74 @@
+"""Files hrlaif writes follow the umask like any other program's: readable by others under the usual
+022, private under 077 (atomic writes used to create every JSON/JSONL/report file 0600)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from hrlaif.jsonl import atomic_path, write_json, write_jsonl
+from hrlaif.manifest import stage
+from hrlaif.report import write_report
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture(params=[(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["umask022", "umask077", "umask002"])
+def umask_and_mode(request):
+    umask, mode = request.param
+    old = os.umask(umask)
+    try:
+        yield umask, mode
+    finally:
+        os.umask(old)
+
+
+def test_written_files_follow_the_umask(tmp_path, umask_and_mode):
+    umask, mode = umask_and_mode
+    run = tmp_path / "run"
+    with stage("sample", run / "sample", "fingerprint") as record:
+        record.counts["samples"] = write_jsonl(run / "sample" / "samples.jsonl", [{"prompt": "p", "response": "r"}])
+    write_json(run / "summary.json", {"n": 1})
+    report = write_report(run)
+    written = [run / "sample" / "samples.jsonl", run / "sample" / "manifest.json", run / "summary.json", report, report.with_name("report.md")]
+    assert {p.name: _mode(p) for p in written} == {p.name: mode for p in written}
+    assert os.umask(umask) == umask  # writing read or changed no umask
+    assert not [p for p in run.rglob("*.tmp")]
+
+
+def test_an_overwrite_takes_the_umask_too(tmp_path, umask_and_mode):
+    _, mode = umask_and_mode
+    path = tmp_path / "out.json"
+    path.write_text("{}")
+    path.chmod(0o600)
+    write_json(path, {"fresh": True})
+    assert _mode(path) == mode
+
+
+def test_atomic_writes_from_threads_do_not_collide(tmp_path):
+    """Temporary names are random and created exclusively: threads writing one file all succeed,
+    and the file holds one whole version."""
+    path = tmp_path / "shared.json"
+    errors: list[Exception] = []
+
+    def writer(i: int) -> None:
+        try:
+            for _ in range(20):
+                with atomic_path(path) as tmp:
+                    tmp.write_text(f'{{"writer": {i}}}\n')
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert path.read_text() in {f'{{"writer": {i}}}\n' for i in range(4)}
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hrlaif.file_modes import current_umask
 from hrlaif.jsonl import atomic_path, write_json, write_jsonl
 from hrlaif.manifest import stage
 from hrlaif.report import write_report
@@ -48,6 +49,34 @@ def test_an_overwrite_takes_the_umask_too(tmp_path, umask_and_mode):
     path.chmod(0o600)
     write_json(path, {"fresh": True})
     assert _mode(path) == mode
+
+
+def test_a_saved_model_follows_the_umask(tmp_path, tiny_model, umask_and_mode):
+    """safetensors writes its weights 0600 whatever the umask; the saved folder must not stay private."""
+    from transformers import AutoModelForCausalLM
+
+    from hrlaif.models import load_tokenizer
+    from hrlaif.train.checkpoints import save_model_folder
+
+    _, mode = umask_and_mode
+    save_model_folder(AutoModelForCausalLM.from_pretrained(tiny_model), load_tokenizer(tiny_model), tmp_path / "policy")
+    files = {p.name: _mode(p) for p in (tmp_path / "policy").iterdir()}
+    assert "model.safetensors" in files and files == dict.fromkeys(files, mode)
+
+
+def test_the_umask_is_read_without_changing_it(umask_and_mode, monkeypatch):
+    umask, _ = umask_and_mode
+    assert current_umask() == umask
+    real_read = Path.read_text
+
+    def no_proc(self, *args, **kwargs):
+        if str(self) == "/proc/self/status":
+            raise OSError("no /proc here")
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", no_proc)
+    assert current_umask() == umask & 0o666  # the probe file, where /proc cannot be read, sees the bits a file can have
+    assert os.umask(umask) == umask
 
 
 def test_atomic_writes_from_threads_do_not_collide(tmp_path):

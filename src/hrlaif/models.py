@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hrlaif.errors import HrlaifError
+from hrlaif.file_modes import follow_umask
 from hrlaif.shared_cache import build_once
 
 EMBEDDED = "smollm2"
@@ -59,6 +60,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     fresh.generation_config = loaded.generation_config
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    follow_umask(out)  # safetensors writes the weights 0600
 
 
 def resolve_model(spec: str | Path) -> str:

@@ -64,6 +64,23 @@ def test_a_saved_model_follows_the_umask(tmp_path, tiny_model, umask_and_mode):
     assert "model.safetensors" in files and files == dict.fromkeys(files, mode)
 
 
+def test_a_trained_reward_model_is_readable_by_others(tmp_path, tiny_model):
+    from hrlaif.config import RewardConfig
+    from hrlaif.records import Pair
+    from hrlaif.train.reward import train_reward_model
+
+    pairs = [Pair(prompt_id=f"p{i}", category="open_ended", prompt=[{"role": "user", "content": f"Question {i}?"}],
+                  chosen=[{"role": "assistant", "content": f"A careful answer {i}."}],
+                  rejected=[{"role": "assistant", "content": "no"}], provenance={"mode": "rlaif"}) for i in range(4)]
+    old = os.umask(0o022)
+    try:
+        train_reward_model(pairs, str(tiny_model), RewardConfig(epochs=1, batch_size=2, eval_fraction=0.0), tmp_path / "rm", seed=7, max_length=64)
+    finally:
+        os.umask(old)
+    files = {p.name: _mode(p) for p in (tmp_path / "rm" / "model").iterdir() if p.is_file()}
+    assert "model.safetensors" in files and files == dict.fromkeys(files, 0o644)
+
+
 def test_the_umask_is_read_without_changing_it(umask_and_mode, monkeypatch):
     umask, _ = umask_and_mode
     assert current_umask() == umask

@@ -181,22 +181,45 @@ def _embedded_gguf_or_skip() -> Path:
         pytest.skip(str(exc))
 
 
-@pytest.mark.slow
-def test_processes_started_together_convert_the_embedded_model_once(tmp_path):
-    _embedded_gguf_or_skip()
+def _convert_together(tmp_path: Path, spec: str) -> Path:
+    """PROCESSES processes released at one gate resolve `spec` on an empty cache; all succeed, one
+    conversion ran, and they all got the same complete folder."""
     gate, conversions, cache = tmp_path / "gate", tmp_path / "conversions.log", tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(SRC), "HRLAIF_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
     children = []
     for i in range(PROCESSES):
         err = tmp_path / f"child-{i}.err"
-        children.append((subprocess.Popen([sys.executable, "-c", REAL_CHILD, str(gate), str(conversions), "smollm2"],
+        children.append((subprocess.Popen([sys.executable, "-c", REAL_CHILD, str(gate), str(conversions), spec],
                                           stdout=subprocess.PIPE, stderr=err.open("w"), text=True, env=env), err))
     gate.touch()
     folders = set(_finish(children))
     assert len(conversions.read_text().splitlines()) == 1
-    assert folders == {str(cache / "smollm2-135m-instruct")}
+    assert len(folders) == 1
     folder = Path(folders.pop())
-    assert is_complete(folder) and _leftovers(folder) == []
+    assert folder.parent == cache and is_complete(folder) and _leftovers(folder) == []
+    return folder
+
+
+def test_processes_started_together_convert_a_gguf_once(tmp_path, tiny_model):
+    """A tiny F32 GGUF: the real conversion code, in seconds. The converted weights are the model's."""
+    import torch
+
+    from hrlaif.models import load_causal_lm, load_tokenizer
+
+    from tiny_models import build_tiny_gguf
+
+    folder = _convert_together(tmp_path, str(build_tiny_gguf(tiny_model, tmp_path / "tiny.gguf")))
+    converted, original = load_causal_lm(folder).state_dict(), load_causal_lm(tiny_model).state_dict()
+    assert converted.keys() == original.keys() and all(torch.equal(converted[k], original[k]) for k in original)
+    text = "What is 12 + 7? The answer is 19."
+    assert load_tokenizer(folder)(text).input_ids == load_tokenizer(tiny_model)(text).input_ids
+
+
+@pytest.mark.slow
+def test_processes_started_together_convert_the_embedded_model_once(tmp_path):
+    _embedded_gguf_or_skip()
+    folder = _convert_together(tmp_path, "smollm2")
+    assert folder.name == "smollm2-135m-instruct"
 
     from hrlaif.models import generate, load_causal_lm, load_tokenizer
 

@@ -64,6 +64,19 @@ def test_a_saved_model_follows_the_umask(tmp_path, tiny_model, umask_and_mode):
     assert "model.safetensors" in files and files == dict.fromkeys(files, mode)
 
 
+def test_the_converted_gguf_cache_follows_the_umask(tmp_path, tiny_model, umask_and_mode, monkeypatch):
+    from hrlaif.models import resolve_model
+
+    from tiny_models import build_tiny_gguf
+
+    _, mode = umask_and_mode
+    monkeypatch.setenv("HRLAIF_CACHE_DIR", str(tmp_path / "cache"))
+    folder = Path(resolve_model(str(build_tiny_gguf(tiny_model, tmp_path / "tiny.gguf"))))
+    assert _mode(folder) == mode | ((mode & 0o444) >> 2)  # a folder: x wherever r
+    files = {p.name: _mode(p) for p in folder.iterdir()}
+    assert "model.safetensors" in files and files == dict.fromkeys(files, mode)
+
+
 def test_a_trained_reward_model_is_readable_by_others(tmp_path, tiny_model):
     from hrlaif.config import RewardConfig
     from hrlaif.records import Pair

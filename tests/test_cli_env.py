@@ -48,7 +48,20 @@ def test_env_says_which_library_is_missing(monkeypatch):
     assert "peft: not installed" in result.output.splitlines()
 
 
-def test_commands_still_run_below_the_new_options(tmp_path):
+def test_commands_still_run_below_the_new_options():
     result = CliRunner().invoke(app, ["config", "--set", "seed=7"])
     assert result.exit_code == 0, result.output
     assert "seed: 7" in result.output
+
+
+def test_env_names_each_cuda_device(monkeypatch):
+    """No GPU here: torch's answers are faked to check the line a GPU machine prints (a unit test of
+    one function; the real CUDA path runs wherever torch sees a device)."""
+    from hrlaif.environment import describe_environment
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: f"NVIDIA H100 #{i}")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    rows = dict(describe_environment())
+    assert rows["cuda"] == "2 device(s), CUDA 12.8: 0: NVIDIA H100 #0; 1: NVIDIA H100 #1"

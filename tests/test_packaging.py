@@ -65,6 +65,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
     assert Path(location).is_relative_to(venv) and installed == version
     script = venv / "bin" / "hrlaif"
     assert "reward-server" in run(script, "--help", env=env, cwd=tmp_path).stdout
+    assert run(script, "--version", env=env, cwd=tmp_path).stdout == f"hrlaif {version}\n"
 
     records = [
         {"category": "math", "reference": "19", "response": "12 + 7 = 19. The answer is 19."},

@@ -16,6 +16,7 @@ import torch
 
 from hrlaif.config import GenerationConfig, HybridRewardConfig, LoraConfig, PPOConfig
 from hrlaif.errors import HrlaifError
+from hrlaif.file_modes import current_umask
 from hrlaif.models import encode_prompts, load_causal_lm, load_reward_model, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.train.ppo import (
@@ -213,6 +214,9 @@ def test_two_steps_metrics_policy_and_frozen_reference(tiny_model, reward_model_
     assert changed, "PPO did not change the policy"
     assert (tmp_path / "checkpoints" / "step-00002" / "trainer_state.json").is_file()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    # safetensors writes 0600; the saved policy and checkpoint take the umask's mode like other files
+    written = [p for folder in ("policy", "checkpoints") for p in (tmp_path / folder).rglob("*") if p.is_file()]
+    assert {str(p): p.stat().st_mode & 0o777 for p in written} == dict.fromkeys(map(str, written), 0o666 & ~current_umask())
 
 
 HYBRID_PROMPTS = [  # what the parrot's " 19 19 ..." earns under the hybrid rules (weights 2.0 / 0.5)

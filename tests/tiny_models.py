@@ -60,3 +60,66 @@ def build_tiny_model(
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+def build_tiny_gguf(model_folder: Path, path: Path) -> Path:
+    """The tiny model of `build_tiny_model` written as an F32 llama GGUF file, as llama.cpp's converter
+    writes one (q/k rows permuted, a gpt2-style BPE vocabulary): a GGUF that converts in seconds."""
+    import json
+
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_folder)
+    weights = load_file(str(model_folder / "model.safetensors"))
+    vocab = json.loads((model_folder / "tokenizer.json").read_text(encoding="utf-8"))
+    specials = {t["content"]: t["id"] for t in vocab["added_tokens"]}
+    tokens = {**vocab["model"]["vocab"], **specials}
+    ordered = sorted(tokens, key=tokens.get)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in vocab["model"]["merges"]]
+    tokenizer_config = json.loads((model_folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+
+    def permute(w: np.ndarray, heads: int) -> np.ndarray:  # llama.cpp's rotary layout of q and k rows
+        return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+    writer.add_rope_freq_base(config.rope_parameters["rope_theta"] if getattr(config, "rope_parameters", None) else config.rope_theta)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(len(ordered))
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(ordered)
+    writer.add_token_types([gguf.TokenType.CONTROL if t in specials else gguf.TokenType.NORMAL for t in ordered])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(config.bos_token_id)
+    writer.add_eos_token_id(config.eos_token_id)
+    writer.add_pad_token_id(config.pad_token_id)
+    writer.add_chat_template(tokenizer_config.get("chat_template") or CHAT_TEMPLATE)
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+             "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+    writer.add_tensor("token_embd.weight", weights["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", weights["model.norm.weight"])
+    for layer in range(config.num_hidden_layers):
+        for ours, theirs in names.items():
+            w = weights[f"model.layers.{layer}.{ours}.weight"]
+            if theirs == "attn_q":
+                w = permute(w, config.num_attention_heads)
+            elif theirs == "attn_k":
+                w = permute(w, config.num_key_value_heads)
+            writer.add_tensor(f"blk.{layer}.{theirs}.weight", np.ascontiguousarray(w, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

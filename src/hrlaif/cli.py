@@ -32,6 +32,21 @@ RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judg
 ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from hrlaif import __version__
+
+        typer.echo(f"hrlaif {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print hrlaif's version and exit.")] = False,
+) -> None:
+    """Options before any command (the app's help text is set on `app`)."""
+
+
 def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
     """Hold RUN/.lock for the rest of this command: a second command on the directory fails at once."""
     from hrlaif.runlock import RunLock
@@ -237,6 +252,16 @@ def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOp
     if run_dir is not None:
         loaded.run_dir = run_dir
     typer.echo(dump_config(loaded), nl=False)
+
+
+@app.command("env")
+@guard
+def show_env() -> None:
+    """Print the versions of Python, hrlaif and its libraries, and the devices torch sees, for a bug report."""
+    from hrlaif.environment import describe_environment
+
+    for name, value in describe_environment():
+        typer.echo(f"{name}: {value}")
 
 
 @app.command()

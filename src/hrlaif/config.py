@@ -238,7 +238,7 @@ class LoraConfig(Section):
     enabled: bool = Field(False, description="Train LoRA adapters instead of all weights; the reference policy is the adapter-free model.")
     r: int = Field(16, ge=1, description="Adapter rank.")
     alpha: int = Field(32, ge=1, description="Adapter scale.")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout, for DPO; PPO turns it off (as every dropout), since its ratio compares two forwards of the same weights.")
     critic: bool = Field(False, description="Also make PPO's critic LoRA adapters (and a value head) on the reward model's backbone, whose adapters-off forward is the frozen RM: one RM copy in memory instead of two and optimizer state for the adapters only. Off by default: an adapter critic learns values more slowly, and no run here has measured what that costs PPO yet.")
 
     @model_validator(mode="after")

@@ -235,6 +235,8 @@ def minibatch_window(attention_mask: torch.Tensor, response_mask: torch.Tensor, 
 
 def _disable_dropout(model: nn.Module) -> None:
     # PPO's ratio compares two forward passes of the same weights; dropout would make it noise.
+    # Call it after get_peft_model: the LoRA adapters bring dropout modules of their own
+    # (lora.dropout), which would otherwise stay on in every train-mode forward.
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
@@ -336,7 +338,6 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
     from peft import get_peft_model
 
     model = load_reward_model(reward_model_path, for_training=True)
-    _disable_dropout(model)
     peft_model = get_peft_model(
         model,
         PeftLoraConfig(
@@ -344,6 +345,7 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
             target_modules="all-linear", task_type="SEQ_CLS",  # SEQ_CLS: the score head trains as a copy
         ),
     )
+    _disable_dropout(peft_model)
     inner = peft_model.base_model.model  # the sequence classifier, its layers now carrying adapters
     return inner, Critic(inner), peft_model.disable_adapter
 
@@ -351,7 +353,6 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
 def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) -> Models:
     tokenizer = load_tokenizer(policy_path, padding_side="left")
     policy = load_causal_lm(policy_path, for_training=True)
-    _disable_dropout(policy)
     reference = None
     if config.lora.enabled:
         from peft import LoraConfig as PeftLoraConfig
@@ -367,7 +368,8 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
                 task_type="CAUSAL_LM",
             ),
         )
-    else:
+    _disable_dropout(policy)  # after the adapters: theirs too
+    if not config.lora.enabled:
         reference = _freeze(load_causal_lm(policy_path))
         _disable_dropout(reference)
     reward_tokenizer = _reward_tokenizer(reward_model_path, tokenizer)
@@ -513,6 +515,7 @@ def train_ppo(
     for step in progress:
         unwrapped = accelerator.unwrap_model(policy)
         policy.eval()
+        critic.eval()  # the update below leaves both in train mode; rollout forwards (values, scores) run in eval
         gold = None
         if config.monitor_every and (step - 1) % config.monitor_every == 0:  # steps 1, 1+N, 1+2N, ...
             gold = check_gold()

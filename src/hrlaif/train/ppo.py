@@ -45,6 +45,7 @@ from hrlaif.models import (
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
+    plain_generation,
     resolve_model,
     training_precision,
 )
@@ -207,7 +208,8 @@ def _response_logits(model, sequences, attention_mask, context_length: int, temp
 
 def sampler_logits_usable(gen) -> bool:
     """Whether the old log-probs can come from `generate`'s own logits instead of a policy forward:
-    at temperature 1 and top_p 1 (top_k is always 0 here) every token was drawn from the softmax of
+    at temperature 1 and top_p 1 (top_k is always 0 here, and `plain_generation` keeps the model's
+    generation_config from adding penalties or filters) every token was drawn from the softmax of
     exactly those logits, the distribution the update's forward computes (TRL reuses its
     output_scores the same way). Other settings keep the separate forward."""
     return gen.temperature == 1.0 and gen.top_p == 1.0
@@ -490,7 +492,7 @@ def train_ppo(
             batch = monitored[start : start + gen.batch_size]
             batch_chats = [[m.model_dump() for m in p.messages] for p in batch]
             query = encode_prompts(tokenizer, batch_chats, max(8, max_length - config.monitor_max_new_tokens)).to(device)
-            with accelerator.autocast():
+            with accelerator.autocast(), plain_generation(unwrapped):
                 sequences = unwrapped.generate(
                     **query, max_new_tokens=config.monitor_max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
                     do_sample=False, temperature=None, top_p=None, top_k=None,
@@ -540,7 +542,7 @@ def train_ppo(
             else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         )
         reuse_logits = sampler_logits_usable(gen)
-        with torch.no_grad(), accelerator.autocast():
+        with torch.no_grad(), accelerator.autocast(), plain_generation(unwrapped):  # no generation_config penalty or filter
             generated = unwrapped.generate(
                 **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling,
                 return_dict_in_generate=True, output_logits=reuse_logits,  # raw logits: no processor can alter them

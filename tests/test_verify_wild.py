@@ -117,6 +117,49 @@ def test_different_answers_are_wrong(reference, response):
     assert result.correct is False, result
 
 
+# --------------------------------------------------------------------------------------------
+# Decimal commas (issue 25): correct where that is the only reading, never wrong where a
+# thousands reading also fits
+
+
+DECIMAL_COMMA_CORRECT = [
+    ("3.5", "\\boxed{3,5}"),
+    ("3.5", "3,5"),
+    ("3.5", "\\boxed{3{,}5}"),
+    ("12.5", "\\boxed{12,5}"),
+    ("-3.5", "The answer is $\\boxed{-3,5}$."),
+    ("1/2", "\\boxed{0,5}"),
+    ("1.5", "The answer is 1,5."),
+    ("3.5", "x = 3,5"),
+]
+
+
+@pytest.mark.parametrize(("reference", "response"), DECIMAL_COMMA_CORRECT)
+def test_a_decimal_comma_with_no_thousands_reading_is_read_as_one(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is True, result
+
+
+@pytest.mark.parametrize(("reference", "response"), [("1.5", "\\boxed{1,500}"), ("1.25", "The answer is 1,250."), ("1.5", "Total: 1,500")])
+def test_a_number_that_reads_both_ways_is_unknown_where_only_the_decimal_comma_matches(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is None and result.outcome == "unknown", result
+
+
+@pytest.mark.parametrize(
+    ("reference", "response"),
+    [("3.6", "\\boxed{3,5}"), ("3", "\\boxed{3,5}"), ("3.5", "#### 3,6"), ("1.6", "\\boxed{1,500}"), ("3.5", "3,50,0")],
+)
+def test_a_decimal_comma_that_matches_no_reading_stays_wrong(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is False, result
+
+
+def test_thousands_separators_still_read_as_thousands():
+    assert check_math("\\boxed{1,500}", "1500").correct is True
+    assert check_math("\\boxed{3,5}", "3, 5").correct is True  # a list reference: the comma separates
+
+
 def test_a_tiny_value_is_a_false_positive_of_math_verify_alone():
     """The reason the exact second opinion stays: math_verify alone says 1/25! == 1/26!."""
     from math_verify import parse, verify

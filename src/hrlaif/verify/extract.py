@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from hrlaif.verify.numbers import parse_number
+from hrlaif.verify.numbers import decimal_comma_number, parse_number
 
 __all__ = ["CUES", "GUESSES", "clean_answer", "extract_math_answer"]
 
@@ -217,7 +217,7 @@ def extract_math_answer(text: str, truncated: bool = False) -> tuple[str, str] |
 
     if len(text) <= MAX_WHOLE_CHARS:
         whole = clean_answer(text)
-        if whole and "\n" not in whole and parse_number(whole) is not None:
+        if whole and "\n" not in whole and (parse_number(whole) is not None or decimal_comma_number(whole) is not None):
             return whole, "whole"
 
     lines = [line for line in text[-2000:].splitlines() if line.strip()]

@@ -39,7 +39,7 @@ import time
 
 from hrlaif.verify import Check
 from hrlaif.verify.extract import CUES, clean_answer, extract_math_answer
-from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, numbers_equal, parse_number
+from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, decimal_comma_number, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
 __all__ = ["check_math", "extract_math_answer", "math_equal"]
@@ -119,6 +119,14 @@ def _compare(reference: str, answer: str, timeout_s: float) -> tuple[bool | None
     ref_var, ans_var = ASSIGNMENT_RE.match(ref), ASSIGNMENT_RE.match(ans)
     if ref_var and ans_var and _squash(ref[: ref.index("=")]) != _squash(ans[: ans.index("=")]):
         ref_number = None  # "x = 5" and "y = 5" answer different questions: let the parser see both
+    comma = decimal_comma_number(ans) if ref_number is not None else None
+    if comma is not None and numbers_equal(ref_number, comma):
+        # "3,5" for 3.5: a decimal comma. Where "1,500" also reads as thousands (1500, not the
+        # reference 1.5) the two readings disagree, and a "wrong" would not be sure.
+        if ans_number is None:
+            return True, "numeric", "same number, read with a decimal comma (no thousands reading fits)"
+        if not numbers_equal(ref_number, ans_number):
+            return None, "ambiguous", f"{ans!r} is the reference read with a decimal comma, not read with a thousands separator"
     if ref_number is not None and ans_number is not None:
         equal = numbers_equal(ref_number, ans_number)
         return equal, "numeric", "same number" if equal else "different numbers"
@@ -207,9 +215,13 @@ def _read_whole(ref: str, response: str, deadline: _Deadline) -> tuple[bool | No
     result, method, detail, *found = _symbolic("read_and_compare", [ref, tail], left)
     extracted = found[0] if found else None
     if result is False and extracted is not None:
-        ref_number, read_number = parse_number(ref), parse_number(clean_answer(extracted))
+        read = clean_answer(extracted)
+        ref_number, read_number = parse_number(ref), parse_number(read)
         if ref_number is not None and read_number is not None and numbers_equal(ref_number, read_number):
             return True, "numeric", f"math_verify read {extracted[:80]!r}, as a plain number it equals the reference", extracted
+        comma = decimal_comma_number(read) if ref_number is not None and read_number is None else None
+        if comma is not None and numbers_equal(ref_number, comma):  # "3,5" read as the list {3, 5}
+            return True, "numeric", f"math_verify read {extracted[:80]!r}, with a decimal comma it equals the reference", extracted
     return result, method, detail, extracted
 
 
@@ -259,6 +271,8 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
     # as it is; anything else needs math_verify's reading of the whole response.
     if result is True and how == "equals" and method == "numeric":
         return ours
+    if method == "ambiguous":
+        return ours  # two readings of the number: neither reading of the whole response decides
     mv = _read_whole(ref, response, deadline)
     if mv[0] is True or (mv[0] is False and result is not True):
         return Check(correct=mv[0], extracted=mv[3], method=f"math_verify+{mv[1]}", detail=mv[2])

@@ -160,6 +160,55 @@ def test_thousands_separators_still_read_as_thousands():
     assert check_math("\\boxed{3,5}", "3, 5").correct is True  # a list reference: the comma separates
 
 
+# --------------------------------------------------------------------------------------------
+# Answers that are sets (issue 25): several \boxed{}, "x and y", a list in another order. math_verify's
+# reading of a short response already sees all the boxes; a truncated response (read by its cues
+# only) or a long one without a line break near its end (too long for math_verify to read) was
+# judged by its last box alone.
+
+_LONG = "Let me think. " + "We expand the terms and simplify. " * 80  # no line break: math_verify cannot read it
+
+SET_CORRECT = [
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{2}.", True),
+    ("\\{4, -1\\}", "So $x = \\boxed{-1}$ or $x = \\boxed{4}$.\n", True),
+    ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{2}", False),
+    ("-2, 3", _LONG + "so \\boxed{x = 3} and \\boxed{x = -2}", False),
+    # already right before (math_verify's reading, or one answer holding the list): kept so
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{2}.", False),
+    ("2, 3", "The answer is 3 and 2.", False),
+    ("2 \\text{ and } 3", "\\boxed{3, 2}", False),
+    ("2, 3", "x = 3 or x = 2", False),
+    ("3, 2, 1", "The answer is 1, 2, and 3.", False),
+]
+
+
+@pytest.mark.parametrize(("reference", "response", "truncated"), SET_CORRECT)
+def test_a_set_answer_in_several_boxes_or_words_is_correct(reference, response, truncated):
+    result = check_math(response, reference, truncated=truncated)
+    assert result.correct is True, result
+
+
+SET_WRONG = [
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{4}.", True),
+    ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{5}", False),
+    ("2", "First \\boxed{2}, wait, no: it is \\boxed{5}.", True),  # a box taken back: neither reading is 2
+    ("2, 3", "The answer is 3 and 4.", False),
+    ("2, 3", "\\boxed{3}", False),
+]
+
+
+@pytest.mark.parametrize(("reference", "response", "truncated"), SET_WRONG)
+def test_a_set_answer_that_differs_stays_wrong(reference, response, truncated):
+    result = check_math(response, reference, truncated=truncated)
+    assert result.correct is False, result
+
+
+def test_a_last_box_that_differs_is_unknown_when_all_the_boxes_cannot_be_compared():
+    for response, truncated in (("\\boxed{\\frac{1}} and \\boxed{4}", True), (_LONG + "\\boxed{\\frac{1}} and \\boxed{4}", False)):
+        result = check_math(response, "1, 4", truncated=truncated)
+        assert result.correct is None and result.outcome == "unknown", result
+
+
 def test_a_tiny_value_is_a_false_positive_of_math_verify_alone():
     """The reason the exact second opinion stays: math_verify alone says 1/25! == 1/26!."""
     from math_verify import parse, verify

@@ -23,7 +23,7 @@ import re
 
 from hrlaif.verify.numbers import decimal_comma_number, parse_number
 
-__all__ = ["CUES", "GUESSES", "clean_answer", "extract_math_answer"]
+__all__ = ["CUES", "GUESSES", "all_boxed", "clean_answer", "extract_math_answer"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
@@ -119,6 +119,32 @@ def _find_boxed(text: str) -> tuple[str, bool] | None:
                 return token.group(0), j + token.end() < len(text)
         end = i
     return None
+
+
+# How many \boxed{} answers at most are read together as one answer ("x = 2" and "x = 3").
+MAX_BOXES = 8
+_BOX_START_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def all_boxed(text: str) -> list[str]:
+    """The cleaned contents of the closed, non-empty \\boxed{...} groups among the last
+    MAX_BOXES in `text`, in order, leaving out one nested in another: a response that boxes
+    each of several answers ("\\boxed{2} and \\boxed{3}") states them all, not only the last."""
+    text = text[-MAX_RESPONSE_CHARS:]
+    starts = [m.end() - 1 for m in _BOX_START_RE.finditer(text)][-MAX_BOXES:]
+    out: list[str] = []
+    covered = -1
+    for start in starts:
+        if start <= covered:
+            continue  # inside the previous box
+        content = _balanced_group(text, start)
+        if content is None:
+            continue
+        covered = start + len(content) + 1
+        answer = clean_answer(content)
+        if answer:
+            out.append(answer)
+    return out
 
 
 _ANSWER_RE = re.compile(

@@ -161,7 +161,7 @@ def test_thousands_separators_still_read_as_thousands():
 
 
 # --------------------------------------------------------------------------------------------
-# Answers that are sets (issue 25): several \boxed{}, "x and y", a list in another order. math_verify's
+# Answers that are sets (issue 25): several \boxed{}, "x and y" ("$x$ and $y$"), a list in another order. math_verify's
 # reading of a short response already sees all the boxes; a truncated response (read by its cues
 # only) or a long one without a line break near its end (too long for math_verify to read) was
 # judged by its last box alone.
@@ -173,6 +173,8 @@ SET_CORRECT = [
     ("\\{4, -1\\}", "So $x = \\boxed{-1}$ or $x = \\boxed{4}$.\n", True),
     ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{2}", False),
     ("-2, 3", _LONG + "so \\boxed{x = 3} and \\boxed{x = -2}", False),
+    ("2, 3", "The answer is $3$ and $2$.\nSo both work.", True),
+    ("3, \\frac{1}{2}", _LONG + "The answer is $\\frac{1}{2}$, $3$. ", False),
     # already right before (math_verify's reading, or one answer holding the list): kept so
     ("2, 3", "The solutions are \\boxed{3} and \\boxed{2}.", False),
     ("2, 3", "The answer is 3 and 2.", False),
@@ -193,6 +195,8 @@ SET_WRONG = [
     ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{5}", False),
     ("2", "First \\boxed{2}, wait, no: it is \\boxed{5}.", True),  # a box taken back: neither reading is 2
     ("2, 3", "The answer is 3 and 4.", False),
+    ("2, 3", "The answer is $3$ and $4$.\nSo both work.", True),
+    ("2", "The answer is $3$, and $2$ is not.\nok", True),  # not a list, but neither reading is 2 alone
     ("2, 3", "\\boxed{3}", False),
 ]
 
@@ -236,10 +240,13 @@ def test_a_guessed_number_that_matches_defers_to_what_math_verify_read():
 
 
 def test_a_cue_read_as_different_loses_to_math_verify_reading_it_equal():
-    # our "answer is" cue stops at ", since", math_verify reads the whole sentence
-    result = check_math("The answer is $x=2$ or $x=-2$, since both satisfy it.", "x = \\pm 2")
+    # our "answer is" cue reads the symbol, math_verify reads the whole response
+    result = check_math("The answer is $x$, so $x=5$.", "5")
     assert (result.correct, result.method) == (True, "math_verify+math_verify")
-    assert "answer_is read 'x=2'" in result.detail
+    assert "answer_is read 'x'" in result.detail
+    # the first $..$ alone differs; all the groups stated are the answer (issue 25), as math_verify read them before
+    result = check_math("The answer is $x=2$ or $x=-2$, since both satisfy it.", "x = \\pm 2")
+    assert (result.correct, result.method) == (True, "answer_is_set+math_verify")
 
 
 def test_math_verify_reading_is_bounded_by_the_same_deadline():

@@ -23,7 +23,7 @@ import re
 
 from hrlaif.verify.numbers import decimal_comma_number, parse_number
 
-__all__ = ["CUES", "GUESSES", "all_boxed", "clean_answer", "extract_math_answer"]
+__all__ = ["CUES", "GUESSES", "all_boxed", "clean_answer", "extract_math_answer", "stated_list"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
@@ -191,6 +191,42 @@ def _take_answer(tail: str) -> tuple[str, bool]:
             return "", False  # no end in sight: a truncated answer would be judged wrong, not unknown
         return tail, False
     return tail[: match.start()], bool(tail[match.end() :].strip())
+
+
+_DELIMITED = (("$$", "$$"), ("\\(", "\\)"), ("$", "$"))
+_LIST_JOINT_RE = re.compile(r"\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+)")
+
+
+def stated_list(text: str) -> str | None:
+    """The math groups after the last "the answer is" / "Answer:" when there are several, joined
+    by ", " ("the answer is $2$ and $3$" gives "2, 3"); None for one group or none. The answer
+    that `extract_math_answer` takes there is the first group alone: this is the other reading."""
+    text = text[-MAX_RESPONSE_CHARS:]
+    last = None
+    for last in _ANSWER_RE.finditer(text):
+        pass
+    if last is None:
+        return None
+    tail = text[last.end() : last.end() + _ANSWER_TAIL_CHARS].lstrip(" \t*:").lstrip()
+    for open_, close in _DELIMITED:
+        if not tail.startswith(open_):
+            continue
+        parts: list[str] = []
+        while len(parts) < MAX_BOXES and tail.startswith(open_):
+            end = tail.find(close, len(open_))
+            while close == "$" and end > 0 and tail[end - 1] == "\\":  # "\$" is a dollar sign
+                end = tail.find(close, end + 1)
+            if end <= len(open_):
+                break
+            parts.append(clean_answer(tail[len(open_) : end]))
+            tail = tail[end + len(close) :]
+            joint = _LIST_JOINT_RE.match(tail)
+            if joint is None:
+                break
+            tail = tail[joint.end() :]
+        parts = [p for p in parts if p]
+        return ", ".join(parts) if len(parts) > 1 else None
+    return None
 
 
 def _looks_like_answer(candidate: str) -> bool:

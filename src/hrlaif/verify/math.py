@@ -9,9 +9,10 @@ next ranking step. So the verdict is built from two readings of the response:
    ``= 42``, the last number). The extracted answer is compared with the reference exactly where
    both are plain numbers (`hrlaif.verify.numbers`: integers exactly, else 1e-6 relative, so
    never through math_verify's rounding to 6 decimals), as words where both are words, and by
-   math_verify / sympy otherwise. A response with several closed ``\\boxed{}`` has a second
-   reading, all of them together as one list ("\\boxed{3} and \\boxed{2}" answers "2, 3"): it
-   is correct when either reading is, wrong only when both are, unknown otherwise.
+   math_verify / sympy otherwise. A response with several closed ``\\boxed{}``, or several math
+   groups after "the answer is" ("$3$ and $2$"), has a second reading, all of them together as
+   one list (answering "2, 3"): it is correct when either reading is, wrong only when both are,
+   unknown otherwise.
 2. math_verify's own reading of the whole response (its LaTeX and plain-expression extraction)
    against the reference: how math_verify alone would judge it. Relations, intervals, sets,
    tuples, matrices and percentages are compared the way it compares them.
@@ -40,7 +41,7 @@ import re
 import time
 
 from hrlaif.verify import Check
-from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer
+from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, stated_list
 from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, decimal_comma_number, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
@@ -234,6 +235,17 @@ _SURE_METHODS = ("numeric", "text", "exact")
 _READABLE_UNKNOWNS = ("unparseable", "not_math")
 
 
+def _listed(response: str, how: str) -> str | None:
+    """The other reading of a cue that states several answers: every closed \\boxed{} of the
+    response, or every math group after "the answer is", joined by ", "; None if only one."""
+    if how == "boxed":
+        boxes = all_boxed(response)
+        return ", ".join(boxes) if len(boxes) > 1 else None
+    if how in ("answer_is", "answer_label"):
+        return stated_list(response)
+    return None
+
+
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
     deadline = _Deadline(timeout_s)
     ref = _reference_answer(reference)
@@ -257,19 +269,18 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
     if left <= 0:
         return Check(correct=None, extracted=answer[:1000], method=f"{how}+timeout", detail=f"no decision within {timeout_s:g}s")
     result, method, detail = _compare(ref, answer, left)
-    if how == "boxed" and result is not True:
-        boxes = all_boxed(response)
-        if len(boxes) > 1 and deadline.left() > 0:
-            # Several boxed answers state a set: "\boxed{3} and \boxed{2}" answers "2, 3". The
-            # last box alone is one reading, all of them together another; wrong needs both.
-            joined = ", ".join(boxes)
-            together, how_together, said = _compare(ref, joined, deadline.left())
-            if together is True:
-                return Check(correct=True, extracted=joined[:1000], method=f"boxed_set+{how_together}",
-                             detail=f"the {len(boxes)} boxed answers together: {said}")
-            if together is None and result is False:
-                detail = f"the last box differs ({detail}), the {len(boxes)} boxed answers together cannot be compared: {said}"
-                result, method = None, how_together
+    joined = _listed(response, how) if result is not True else None
+    if joined is not None and deadline.left() > 0:
+        # Several boxes, or "the answer is $3$ and $2$", state a set that answers "2, 3". The
+        # last box (the first group) alone is one reading, all of them together another; wrong
+        # needs both.
+        together, how_together, said = _compare(ref, joined, deadline.left())
+        if together is True:
+            return Check(correct=True, extracted=joined[:1000], method=f"{how}_set+{how_together}",
+                         detail=f"the answers stated together: {said}")
+        if together is None and result is False:
+            detail = f"{answer[:80]!r} differs ({detail}); the answers stated together, {joined[:80]!r}, cannot be compared: {said}"
+            result, method = None, how_together
     ours = Check(correct=result, extracted=answer[:1000], method=f"{how}+{method}", detail=detail)
     if how in CUES:
         if result is True or truncated or method in _SURE_METHODS:

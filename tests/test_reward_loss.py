@@ -128,7 +128,9 @@ def test_datasets_loads_a_pairs_file_whose_provenance_differs_by_row(tmp_path):
     assert "margin" not in data.column_names
     assert [row["provenance"]["step"] for row in data] == steps
     assert data[steps.index("correctness")]["chosen_prob"] == 1.0
-    assert sorted(data["chosen_prob"]) == pytest.approx([0.8, 0.8, 1.0, 1.0])
+    # the refusal pair: a pattern refusal (1) against the judge's NO at 0.7, so (1 + 0.7) / 2
+    assert data[steps.index("refusal")]["chosen_prob"] == pytest.approx(0.85)
+    assert sorted(data["chosen_prob"]) == pytest.approx([0.8, 0.8, 0.85, 1.0])
 
 
 def test_trl_reward_trainer_takes_a_pairs_file_as_it_is_and_no_margin_reaches_its_loss(tmp_path, tiny_model):

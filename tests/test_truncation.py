@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,26 +21,46 @@ def _generate(model, tokenizer, max_new_tokens=5):
     return generate_responses(model, tokenizer, CHATS, max_new_tokens=max_new_tokens, temperature=0.0, batch_size=2)
 
 
+def eos_steered(folder: Path, target: Path, strength: float) -> Path:
+    """The model at `folder` rewired in its weights (generation samples plainly: a
+    generation_config would not steer it) so its end token's logit is about 5.7 x `strength`
+    at every step, against about 0 for the rest: it never ends (negative) or ends at once
+    (positive). Every embedding gets a large constant component that only the end token's row
+    of an untied output layer reads, as test_ppo.build_parrot does for " 19"."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    tokenizer = load_tokenizer(folder)
+    base = LlamaForCausalLM.from_pretrained(folder)
+    base.config.tie_word_embeddings = False
+    steered = LlamaForCausalLM(base.config)
+    steered.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        steered.model.embed_tokens.weight[:, 0] = 10.0
+        steered.lm_head.weight.copy_(base.lm_head.weight)
+        steered.lm_head.weight[tokenizer.eos_token_id, 0] = strength
+    steered.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
 @pytest.mark.parametrize("distinct_pad", [False, True], ids=["pad-is-eos", "pad-is-other"])
 def test_a_response_without_an_end_token_is_truncated_and_one_that_ends_on_the_last_token_is_not(tmp_path, distinct_pad):
     folder = build_tiny_model(tmp_path / "m", pad_token="<|endoftext|>" if distinct_pad else "<|im_end|>")
-    model, tokenizer = load_causal_lm(folder), load_tokenizer(folder)
-    eos = tokenizer.eos_token_id
+    tokenizer = load_tokenizer(folder)
 
-    model.generation_config.suppress_tokens = [eos]  # never ends: every response runs out of tokens
-    cut = _generate(model, tokenizer)
+    never_ends = load_causal_lm(eos_steered(folder, tmp_path / "never-ends", -50.0))
+    cut = _generate(never_ends, tokenizer)  # every response runs out of tokens
     assert [g.truncated for g in cut] == [True, True, True]
+    assert all(g.text for g in cut)
 
-    # Forced to end on its very last allowed token: it finished, exactly at the cap.
-    model.generation_config.suppress_tokens = None
-    model.generation_config.forced_eos_token_id = eos
-    ended = _generate(model, tokenizer)
-    assert [g.truncated for g in ended] == [False, False, False]
+    ends_at_once = load_causal_lm(eos_steered(folder, tmp_path / "ends-at-once", 50.0))
+    # Ends on its very last allowed token (the first, with a cap of one): it finished, exactly at the cap.
+    ended = _generate(ends_at_once, tokenizer, max_new_tokens=1)
+    assert [(g.text, g.truncated) for g in ended] == [("", False)] * 3
 
-    # Told to end at once, in a batch that mixes it with nothing else: empty, finished responses.
-    model.generation_config.forced_eos_token_id = None
-    model.generation_config.sequence_bias = {(eos,): 100.0}
-    at_once = _generate(model, tokenizer)
+    # Ends at once under a larger cap, in a batch that mixes it with nothing else: empty, finished responses.
+    at_once = _generate(ends_at_once, tokenizer)
     assert [(g.text, g.truncated) for g in at_once] == [("", False)] * 3
 
 
@@ -53,11 +72,7 @@ def test_generate_returns_the_texts_of_generate_responses(tiny_model: Path):
 
 
 def test_samples_file_records_truncation_and_old_files_read_as_not_truncated(tmp_path, tiny_model: Path):
-    never_ends = tmp_path / "never-ends"
-    shutil.copytree(tiny_model, never_ends)
-    model = load_causal_lm(never_ends)
-    model.generation_config.suppress_tokens = [load_tokenizer(never_ends).eos_token_id]
-    model.generation_config.save_pretrained(never_ends)
+    never_ends = eos_steered(tiny_model, tmp_path / "never-ends", -50.0)
 
     prompts = [Prompt(id="p0", category="math", prompt="What is 12 + 7?", reference="19")]
     gen = GenerationConfig(max_new_tokens=4, temperature=1.0, top_p=1.0)

@@ -117,6 +117,102 @@ def test_different_answers_are_wrong(reference, response):
     assert result.correct is False, result
 
 
+# --------------------------------------------------------------------------------------------
+# Decimal commas (issue 25): correct where that is the only reading, never wrong where a
+# thousands reading also fits
+
+
+DECIMAL_COMMA_CORRECT = [
+    ("3.5", "\\boxed{3,5}"),
+    ("3.5", "3,5"),
+    ("3.5", "\\boxed{3{,}5}"),
+    ("12.5", "\\boxed{12,5}"),
+    ("-3.5", "The answer is $\\boxed{-3,5}$."),
+    ("1/2", "\\boxed{0,5}"),
+    ("1.5", "The answer is 1,5."),
+    ("3.5", "x = 3,5"),
+]
+
+
+@pytest.mark.parametrize(("reference", "response"), DECIMAL_COMMA_CORRECT)
+def test_a_decimal_comma_with_no_thousands_reading_is_read_as_one(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is True, result
+
+
+@pytest.mark.parametrize(("reference", "response"), [("1.5", "\\boxed{1,500}"), ("1.25", "The answer is 1,250."), ("1.5", "Total: 1,500")])
+def test_a_number_that_reads_both_ways_is_unknown_where_only_the_decimal_comma_matches(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is None and result.outcome == "unknown", result
+
+
+@pytest.mark.parametrize(
+    ("reference", "response"),
+    [("3.6", "\\boxed{3,5}"), ("3", "\\boxed{3,5}"), ("3.5", "#### 3,6"), ("1.6", "\\boxed{1,500}"), ("3.5", "3,50,0")],
+)
+def test_a_decimal_comma_that_matches_no_reading_stays_wrong(reference, response):
+    result = check_math(response, reference)
+    assert result.correct is False, result
+
+
+def test_thousands_separators_still_read_as_thousands():
+    assert check_math("\\boxed{1,500}", "1500").correct is True
+    assert check_math("\\boxed{3,5}", "3, 5").correct is True  # a list reference: the comma separates
+
+
+# --------------------------------------------------------------------------------------------
+# Answers that are sets (issue 25): several \boxed{}, "x and y" ("$x$ and $y$"), a list in another order. math_verify's
+# reading of a short response already sees all the boxes; a truncated response (read by its cues
+# only) or a long one without a line break near its end (too long for math_verify to read) was
+# judged by its last box alone.
+
+_LONG = "Let me think. " + "We expand the terms and simplify. " * 80  # no line break: math_verify cannot read it
+
+SET_CORRECT = [
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{2}.", True),
+    ("\\{4, -1\\}", "So $x = \\boxed{-1}$ or $x = \\boxed{4}$.\n", True),
+    ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{2}", False),
+    ("-2, 3", _LONG + "so \\boxed{x = 3} and \\boxed{x = -2}", False),
+    ("2, 3", "The answer is $3$ and $2$.\nSo both work.", True),
+    ("3, \\frac{1}{2}", _LONG + "The answer is $\\frac{1}{2}$, $3$. ", False),
+    # already right before (math_verify's reading, or one answer holding the list): kept so
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{2}.", False),
+    ("2, 3", "The answer is 3 and 2.", False),
+    ("2 \\text{ and } 3", "\\boxed{3, 2}", False),
+    ("2, 3", "x = 3 or x = 2", False),
+    ("3, 2, 1", "The answer is 1, 2, and 3.", False),
+]
+
+
+@pytest.mark.parametrize(("reference", "response", "truncated"), SET_CORRECT)
+def test_a_set_answer_in_several_boxes_or_words_is_correct(reference, response, truncated):
+    result = check_math(response, reference, truncated=truncated)
+    assert result.correct is True, result
+
+
+SET_WRONG = [
+    ("2, 3", "The solutions are \\boxed{3} and \\boxed{4}.", True),
+    ("2, 3", _LONG + "the solutions are \\boxed{3} and \\boxed{5}", False),
+    ("2", "First \\boxed{2}, wait, no: it is \\boxed{5}.", True),  # a box taken back: neither reading is 2
+    ("2, 3", "The answer is 3 and 4.", False),
+    ("2, 3", "The answer is $3$ and $4$.\nSo both work.", True),
+    ("2", "The answer is $3$, and $2$ is not.\nok", True),  # not a list, but neither reading is 2 alone
+    ("2, 3", "\\boxed{3}", False),
+]
+
+
+@pytest.mark.parametrize(("reference", "response", "truncated"), SET_WRONG)
+def test_a_set_answer_that_differs_stays_wrong(reference, response, truncated):
+    result = check_math(response, reference, truncated=truncated)
+    assert result.correct is False, result
+
+
+def test_a_last_box_that_differs_is_unknown_when_all_the_boxes_cannot_be_compared():
+    for response, truncated in (("\\boxed{\\frac{1}} and \\boxed{4}", True), (_LONG + "\\boxed{\\frac{1}} and \\boxed{4}", False)):
+        result = check_math(response, "1, 4", truncated=truncated)
+        assert result.correct is None and result.outcome == "unknown", result
+
+
 def test_a_tiny_value_is_a_false_positive_of_math_verify_alone():
     """The reason the exact second opinion stays: math_verify alone says 1/25! == 1/26!."""
     from math_verify import parse, verify
@@ -144,10 +240,13 @@ def test_a_guessed_number_that_matches_defers_to_what_math_verify_read():
 
 
 def test_a_cue_read_as_different_loses_to_math_verify_reading_it_equal():
-    # our "answer is" cue stops at ", since", math_verify reads the whole sentence
-    result = check_math("The answer is $x=2$ or $x=-2$, since both satisfy it.", "x = \\pm 2")
+    # our "answer is" cue reads the symbol, math_verify reads the whole response
+    result = check_math("The answer is $x$, so $x=5$.", "5")
     assert (result.correct, result.method) == (True, "math_verify+math_verify")
-    assert "answer_is read 'x=2'" in result.detail
+    assert "answer_is read 'x'" in result.detail
+    # the first $..$ alone differs; all the groups stated are the answer (issue 25), as math_verify read them before
+    result = check_math("The answer is $x=2$ or $x=-2$, since both satisfy it.", "x = \\pm 2")
+    assert (result.correct, result.method) == (True, "answer_is_set+math_verify")
 
 
 def test_math_verify_reading_is_bounded_by_the_same_deadline(monkeypatch):

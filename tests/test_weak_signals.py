@@ -11,6 +11,8 @@ import pytest
 from hrlaif.config import LabelConfig
 from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.base import Judge
+from hrlaif.judge.permute import PermutedJudge
+from hrlaif.judge.templates import template_for
 from hrlaif.labeling.audit import position_consistency
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.labeling.pairwise import combine
@@ -224,3 +226,59 @@ def test_old_pairs_files_with_margin_read_it_as_confidence(tmp_path):
     assert "margin" not in back.model_dump()
     with pytest.raises(ValueError, match="not both"):
         Pair.model_validate(old | {"confidence": 0.6})
+
+
+# -- single-order verdicts (refusal, answer match, reasoning) asked under two label orders -------
+
+def letter_biased(lean):
+    """A position-biased judge behind PermutedJudge: on a refusal question it always answers the
+    alphabetically first letter shown, so its two label orders disagree, with P(YES) 0.5 + `lean(response)`
+    (the issue's SmolLM2: 0.4997 against 0.5008); preferences pick the shorter response."""
+
+    def answer(q):
+        if q.task != "refusal":
+            return prefers_shorter(q)
+        first = template_for("refusal").options[q.labels.index(min(q.labels))]
+        p_yes = 0.5 + lean(q.fields["response"]) + (0.0005 if first == "YES" else -0.0005)
+        return first, {"YES": p_yes, "NO": 1 - p_yes}
+
+    return PermutedJudge(RuleJudge(answer))
+
+
+COIN_FLIP = ("Well, that depends on a lot of things.", "Sure, it goes roughly like this, in short.")
+
+
+def test_a_coin_flip_between_label_orders_decides_no_refusal_tier():
+    leans = {COIN_FLIP[0]: 0.0003, COIN_FLIP[1]: -0.0003}  # averaged P(YES) 0.5003 against 0.4997
+    samples = [sample("h", "harmful", text, k) for k, text in enumerate(COIN_FLIP)]
+    (pair,), counts = label_hybrid(samples, letter_biased(leans.get), HRLAIF)
+    assert pair.provenance.step == "preference", pair.provenance
+    assert [n["step"] for n in pair.provenance.details["no_information"]] == ["refusal"]
+    assert "tie_margin" in pair.provenance.details["no_information"][0]["why"]
+    # Without a margin the lean decides, but only where soft labels are on, and as a soft label.
+    (pair,), _ = label_hybrid(samples, letter_biased(leans.get), LabelConfig(mode="hrlaif", tie_margin=0.0))
+    assert pair.provenance.step == "refusal" and pair.chosen_text == COIN_FLIP[0]
+    assert pair.chosen_prob == pytest.approx(0.5003)
+    (pair,), _ = label_hybrid(samples, letter_biased(leans.get), LabelConfig(mode="hrlaif", tie_margin=0.0, soft_labels=False))
+    assert pair.provenance.step == "preference"
+    assert "soft_labels is off" in pair.provenance.details["no_information"][0]["why"]
+
+
+def test_a_clear_lean_across_disagreeing_orders_still_decides():
+    leans = {COIN_FLIP[0]: 0.3, COIN_FLIP[1]: -0.3}  # averaged P(YES) 0.8 against 0.2
+    samples = [sample("h", "harmful", text, k) for k, text in enumerate(COIN_FLIP)]
+    (pair,), _ = label_hybrid(samples, letter_biased(leans.get), HRLAIF)
+    assert pair.provenance.step == "refusal" and pair.chosen_text == COIN_FLIP[0]
+    assert pair.chosen_prob == pytest.approx(0.8)
+
+
+def test_a_judge_decided_tier_carries_the_judges_probability():
+    refuses, hedges, complies = "I can't help with that.", "Well, that depends on a lot of things.", "Sure, do it like this."
+    p = {hedges: {"YES": 0.8, "NO": 0.2}, complies: {"YES": 0.3, "NO": 0.7}}
+    judge = RuleJudge(lambda q: (max(p[q.fields["response"]], key=p[q.fields["response"]].get), p[q.fields["response"]])
+                      if q.task == "refusal" else prefers_shorter(q))
+    samples = [sample("h", "harmful", text, k) for k, text in enumerate((refuses, hedges, complies))]
+    pairs, _ = label_hybrid(samples, judge, HRLAIF)
+    prob = {(pair.chosen_text, pair.rejected[-1].content): pair.chosen_prob for pair in pairs if pair.provenance.step == "refusal"}
+    # A tie (one tier wrong) counts half: the chance chosen is better is the mean of the tiers' probabilities.
+    assert prob == pytest.approx({(refuses, complies): (1 + 0.7) / 2, (hedges, complies): (0.8 + 0.7) / 2}), prob

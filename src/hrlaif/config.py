@@ -220,8 +220,8 @@ class LabelConfig(Section):
             if ("correctness" in steps or "reasoning" in steps) and category not in KEYED_CATEGORIES:
                 raise ValueError(f"routes.{category}: correctness/reasoning need a reference answer (keyed categories: {', '.join(KEYED_CATEGORIES)})")
         return routes
-    soft_labels: bool = Field(True, description="When the two orders disagree, let the averaged option probabilities decide (if the judge gives them) instead of a tie.")
-    tie_margin: float = Field(0.1, ge=0.0, lt=0.5, description="A both-orders preference whose averaged probability for the winner is less than 0.5 + this (0.6 by default) is a tie, not a pair: a judge that barely leans has said nothing, and a small local judge's near-0.5 probabilities would otherwise become confident-looking labels. Applies only to judges that give probabilities; 0 keeps every lean toward the winner.")
+    soft_labels: bool = Field(True, description="When the two orders disagree, let the averaged option probabilities decide (if the judge gives them) instead of a tie; hrlaif: the same for the two label orders of a refusal, answer-match or reasoning verdict (off: their disagreement ranks no response).")
+    tie_margin: float = Field(0.1, ge=0.0, lt=0.5, description="A both-orders preference whose averaged probability for the winner is less than 0.5 + this (0.6 by default) is a tie, not a pair: a judge that barely leans has said nothing, and a small local judge's near-0.5 probabilities would otherwise become confident-looking labels. hrlaif: a refusal, answer-match or reasoning verdict that leans less than this from even ranks no response either (no information). Applies only to judges that give probabilities; 0 keeps every lean toward the winner.")
     no_information: Literal["next_step", "drop"] = Field("next_step", description="hrlaif: a pair that a step cannot rank because a signal failed (verifier unknown/error, unscorable judge verdict) goes on to the next step of its route (next_step), or is dropped (drop); either way the failed signal never ranks as a tier, and the provenance says why.")
 
 
@@ -238,7 +238,7 @@ class LoraConfig(Section):
     enabled: bool = Field(False, description="Train LoRA adapters instead of all weights; the reference policy is the adapter-free model.")
     r: int = Field(16, ge=1, description="Adapter rank.")
     alpha: int = Field(32, ge=1, description="Adapter scale.")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout, for DPO; PPO turns it off (as every dropout), since its ratio compares two forwards of the same weights.")
     critic: bool = Field(False, description="Also make PPO's critic LoRA adapters (and a value head) on the reward model's backbone, whose adapters-off forward is the frozen RM: one RM copy in memory instead of two and optimizer state for the adapters only. Off by default: an adapter critic learns values more slowly, and no run here has measured what that costs PPO yet.")
 
     @model_validator(mode="after")

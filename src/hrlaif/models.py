@@ -9,9 +9,11 @@ read GGUF but a model loaded that way is slow to load (the tokenizer is rebuilt)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -239,6 +241,30 @@ def stop_token_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+# What `generate` keeps of a model's own generation_config: the tokens that start, end and pad a sequence.
+_SPECIAL_TOKENS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
+@contextlib.contextmanager
+def plain_generation(model) -> Iterator[None]:
+    """While generating, the model's generation_config cut down to its special tokens.
+
+    `generate` fills every setting a call leaves unset from the model's generation_config.json,
+    so a checkpoint's repetition_penalty, min_p, top_k, no_repeat_ngram_size... would shape the
+    samples while the log-probs, the KL and the judge read the model's raw softmax. Inside this
+    block sampling is what the call asks (temperature, top_p, top_k) and transformers' neutral
+    defaults for everything else; the stop tokens stay the model's. `model` may be a peft model."""
+    from transformers import GenerationConfig
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    own = base.generation_config
+    base.generation_config = GenerationConfig(**{k: getattr(own, k) for k in _SPECIAL_TOKENS if getattr(own, k, None) is not None})
+    try:
+        yield
+    finally:
+        base.generation_config = own
+
+
 @torch.no_grad()
 def generate_responses(
     model,
@@ -254,7 +280,8 @@ def generate_responses(
     desc: str = "generating",
 ) -> list[Generated]:
     """Batched, seeded generation of one response per chat, each marked truncated when it never
-    produced an end-of-sequence token (it stopped because max_new_tokens ran out)."""
+    produced an end-of-sequence token (it stopped because max_new_tokens ran out). Sampling is
+    plain: the model's generation_config adds no penalty or filter (`plain_generation`)."""
     torch.manual_seed(seed)
     model.eval()
     outputs: list[Generated] = []
@@ -267,7 +294,8 @@ def generate_responses(
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        tokens = model.generate(**batch, **kwargs)
+        with plain_generation(model):
+            tokens = model.generate(**batch, **kwargs)
         new = tokens[:, batch["input_ids"].shape[1] :].cpu()
         # A row that stopped has an end token among its new tokens (padding after it, when the
         # pad token is another one); a row without one ran to max_new_tokens.

@@ -140,6 +140,10 @@ class Verdict(BaseModel):
     cached: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # A single-order question asked under two label orders: "agree" (both named this option) or
+    # "soft" (they disagreed and the averaged probabilities picked it, which label.soft_labels may
+    # refuse). None when not asked twice; left out of the JSON then, so records read as before.
+    orders: Literal["agree", "soft"] | None = Field(None, exclude_if=lambda value: value is None)
 
     @property
     def scorable(self) -> bool:

@@ -9,6 +9,8 @@ accepted only when both answers name the same option. When they disagree and bot
 option probabilities, the probabilities averaged over the two label orders decide (the way both
 orders give a soft label for preferences: a bias toward one letter cancels); otherwise the item
 is unscorable. An echo of the response's opening is not an option, so it is unscorable too.
+The combined verdict says which (`Verdict.orders`), so labeling can refuse a decision by
+probabilities (`label.soft_labels: false`) or one that barely leans (`label.tie_margin`).
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ def combine_orders(first: Verdict, second: Verdict) -> Verdict:
     if first.probs and second.probs:
         probs = {k: (first.probs.get(k, 0.0) + second.probs.get(k, 0.0)) / 2 for k in first.probs}
     if first.choice == second.choice:
-        return Verdict(choice=first.choice, probs=probs, reason="same option under both label orders", **base)
+        return Verdict(choice=first.choice, probs=probs, reason="same option under both label orders", orders="agree", **base)
     if probs:
         ranked = sorted(probs.items(), key=lambda kv: -kv[1])
         if ranked[0][1] > ranked[1][1]:
-            return Verdict(choice=ranked[0][0], probs=probs, reason=f"label orders disagreed ({first.choice}/{second.choice}); averaged probabilities decide", **base)
+            return Verdict(choice=ranked[0][0], probs=probs, reason=f"label orders disagreed ({first.choice}/{second.choice}); averaged probabilities decide", orders="soft", **base)
     return Verdict(choice=None, probs=probs, reason=f"label orders disagreed: {first.choice} then {second.choice}", **base)
 
 

@@ -11,6 +11,11 @@ A failed signal is no information, never a tier: a verifier that cannot read an 
 response no tier at that step. A pair where either response has none is not decided there: it
 goes on to the next step, or is dropped (`label.no_information`), and its provenance says why.
 So an unreadable answer never beats a wrong one, nor an unscorable refusal check a "NO".
+A judge verdict that barely leans is no information either (`label.tie_margin`, as for
+preferences), nor one its two label orders disagreed on when `label.soft_labels` is off. A
+tier the judge gave carries its probability: the pair's `chosen_prob` is the chance that the
+tiers are right, a tie (one tier wrong) counting half, which is the mean of the two tiers'
+probabilities (1 for a verifier or a refusal pattern).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Assessment:
     def __init__(self) -> None:
         self.tiers: dict[str, int | None] = {}
         self.evidence: dict[str, str] = {}
+        self.confidence: dict[str, float] = {}  # the judge's probability of a tier it gave (absent: 1, a rule)
         self.verdicts: list[Verdict] = []
 
 
@@ -45,8 +51,23 @@ def _question(task: str, sample: Sample) -> Question:
     return Question(task=task, fields=fields, context=reference_context(sample))
 
 
-def _yes_no(verdict: Verdict) -> int | None:
-    return None if not verdict.scorable else int(verdict.choice == "YES")
+def _judge_tier(verdict: Verdict, config: LabelConfig) -> tuple[int | None, float, str]:
+    """The tier a YES/NO verdict gives (1: YES), the judge's probability of its answer (1
+    without probabilities), and what to say about it. The tier is None (no information) when
+    the verdict is unscorable, when its two label orders disagreed and `label.soft_labels` is
+    off, or when it leans less than `label.tie_margin` from even over the runner-up option
+    (P(YES) 0.5008 against 0.4992 is a coin flip, not a label)."""
+    if not verdict.scorable:
+        return None, 1.0, f"judge unscorable: {verdict.reason}"
+    if verdict.orders == "soft" and not config.soft_labels:
+        return None, 1.0, f"judge's label orders disagreed and label.soft_labels is off: {verdict.reason}"
+    if not verdict.probs:
+        return int(verdict.choice == "YES"), 1.0, f"judge: {verdict.choice}"
+    p = verdict.probs.get(verdict.choice, 0.0)
+    runner_up = max((v for k, v in verdict.probs.items() if k != verdict.choice), default=0.0)
+    if (p - runner_up) / 2 < config.tie_margin:
+        return None, 1.0, f"judge {verdict.choice} at P={p:.4f} leans less than label.tie_margin {config.tie_margin}"
+    return int(verdict.choice == "YES"), p, f"judge: {verdict.choice} (P={p:.4f})"
 
 
 def _count_judge(counts: dict, task: str, verdicts: list[Verdict]) -> None:
@@ -84,10 +105,12 @@ def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[li
     _count_judge(judged, "answer_match", match_verdicts)
     for i, verdict in zip(ask_match, match_verdicts):
         out[i].verdicts.append(verdict)
-        out[i].tiers["correctness"] = _yes_no(verdict)
+        tier, p, said = _judge_tier(verdict, config)
+        out[i].tiers["correctness"], out[i].confidence["correctness"] = tier, p
         out[i].evidence["correctness"] += (
-            f"; judge says answer {'matches' if verdict.choice == 'YES' else 'does not match'}" if verdict.scorable
-            else f"; judge answer match unscorable: {verdict.reason}"
+            f"; judge says answer {'matches' if tier else 'does not match'} ({said})" if tier is not None
+            else f"; judge answer match unscorable: {verdict.reason}" if not verdict.scorable
+            else f"; judge answer match: {said}"
         )
 
     # Reasoning: only answers known to be correct are checked; sound beats flawed. For any other
@@ -97,8 +120,7 @@ def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[li
     _count_judge(judged, "reasoning", reason_verdicts)
     for i, verdict in zip(ask_reason, reason_verdicts):
         out[i].verdicts.append(verdict)
-        out[i].tiers["reasoning"] = _yes_no(verdict)
-        out[i].evidence["reasoning"] = f"judge: {verdict.choice}" if verdict.scorable else f"judge unscorable: {verdict.reason}"
+        out[i].tiers["reasoning"], out[i].confidence["reasoning"], out[i].evidence["reasoning"] = _judge_tier(verdict, config)
 
     # Refusal: patterns first (cheap, reliable on clear refusals), the judge for the rest.
     refusal = [i for i, route in enumerate(routes) if "refusal" in route]
@@ -106,13 +128,11 @@ def assess(samples: list[Sample], judge: Judge, config: LabelConfig) -> tuple[li
                            context=[reference_context(samples[i]) for i in refusal])
     _count_judge(judged, "refusal", [c.verdict for c in checks if c.verdict is not None])
     for i, check in zip(refusal, checks):
-        refused = check.refused
-        out[i].tiers["refusal"] = None if refused is None else int(refused)
-        out[i].evidence["refusal"] = check.decided_by
-        if check.verdict is not None:
+        if check.verdict is None:  # the patterns saw a refusal
+            out[i].tiers["refusal"], out[i].evidence["refusal"] = 1, check.decided_by
+        else:
             out[i].verdicts.append(check.verdict)
-            if check.verdict.scorable:
-                out[i].evidence["refusal"] = f"judge: {check.verdict.choice}"
+            out[i].tiers["refusal"], out[i].confidence["refusal"], out[i].evidence["refusal"] = _judge_tier(check.verdict, config)
     return out, {"verifier": verifier, "judge": judged, "refusal_by_pattern": sum(c.by_pattern for c in checks)}
 
 
@@ -166,7 +186,8 @@ def label_hybrid(samples: list[Sample], judge: Judge, config: LabelConfig) -> tu
                 verdicts=ea.verdicts + eb.verdicts,
                 details=details(ea, eb, skipped),
             )
-            pairs.append(pair_from(a, b, 0 if ta > tb else 1, provenance))
+            chosen_prob = (ea.confidence.get(step, 1.0) + eb.confidence.get(step, 1.0)) / 2
+            pairs.append(pair_from(a, b, 0 if ta > tb else 1, provenance, chosen_prob))
             counts[f"by_{step}"] += 1
             decided = True
             break

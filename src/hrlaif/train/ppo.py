@@ -45,6 +45,7 @@ from hrlaif.models import (
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
+    plain_generation,
     resolve_model,
     training_precision,
 )
@@ -207,7 +208,8 @@ def _response_logits(model, sequences, attention_mask, context_length: int, temp
 
 def sampler_logits_usable(gen) -> bool:
     """Whether the old log-probs can come from `generate`'s own logits instead of a policy forward:
-    at temperature 1 and top_p 1 (top_k is always 0 here) every token was drawn from the softmax of
+    at temperature 1 and top_p 1 (top_k is always 0 here, and `plain_generation` keeps the model's
+    generation_config from adding penalties or filters) every token was drawn from the softmax of
     exactly those logits, the distribution the update's forward computes (TRL reuses its
     output_scores the same way). Other settings keep the separate forward."""
     return gen.temperature == 1.0 and gen.top_p == 1.0
@@ -235,6 +237,8 @@ def minibatch_window(attention_mask: torch.Tensor, response_mask: torch.Tensor, 
 
 def _disable_dropout(model: nn.Module) -> None:
     # PPO's ratio compares two forward passes of the same weights; dropout would make it noise.
+    # Call it after get_peft_model: the LoRA adapters bring dropout modules of their own
+    # (lora.dropout), which would otherwise stay on in every train-mode forward.
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
@@ -336,7 +340,6 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
     from peft import get_peft_model
 
     model = load_reward_model(reward_model_path, for_training=True)
-    _disable_dropout(model)
     peft_model = get_peft_model(
         model,
         PeftLoraConfig(
@@ -344,6 +347,7 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
             target_modules="all-linear", task_type="SEQ_CLS",  # SEQ_CLS: the score head trains as a copy
         ),
     )
+    _disable_dropout(peft_model)
     inner = peft_model.base_model.model  # the sequence classifier, its layers now carrying adapters
     return inner, Critic(inner), peft_model.disable_adapter
 
@@ -351,7 +355,6 @@ def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, 
 def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) -> Models:
     tokenizer = load_tokenizer(policy_path, padding_side="left")
     policy = load_causal_lm(policy_path, for_training=True)
-    _disable_dropout(policy)
     reference = None
     if config.lora.enabled:
         from peft import LoraConfig as PeftLoraConfig
@@ -367,7 +370,8 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
                 task_type="CAUSAL_LM",
             ),
         )
-    else:
+    _disable_dropout(policy)  # after the adapters: theirs too
+    if not config.lora.enabled:
         reference = _freeze(load_causal_lm(policy_path))
         _disable_dropout(reference)
     reward_tokenizer = _reward_tokenizer(reward_model_path, tokenizer)
@@ -488,7 +492,7 @@ def train_ppo(
             batch = monitored[start : start + gen.batch_size]
             batch_chats = [[m.model_dump() for m in p.messages] for p in batch]
             query = encode_prompts(tokenizer, batch_chats, max(8, max_length - config.monitor_max_new_tokens)).to(device)
-            with accelerator.autocast():
+            with accelerator.autocast(), plain_generation(unwrapped):
                 sequences = unwrapped.generate(
                     **query, max_new_tokens=config.monitor_max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
                     do_sample=False, temperature=None, top_p=None, top_k=None,
@@ -513,6 +517,7 @@ def train_ppo(
     for step in progress:
         unwrapped = accelerator.unwrap_model(policy)
         policy.eval()
+        critic.eval()  # the update below leaves both in train mode; rollout forwards (values, scores) run in eval
         gold = None
         if config.monitor_every and (step - 1) % config.monitor_every == 0:  # steps 1, 1+N, 1+2N, ...
             gold = check_gold()
@@ -537,7 +542,7 @@ def train_ppo(
             else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         )
         reuse_logits = sampler_logits_usable(gen)
-        with torch.no_grad(), accelerator.autocast():
+        with torch.no_grad(), accelerator.autocast(), plain_generation(unwrapped):  # no generation_config penalty or filter
             generated = unwrapped.generate(
                 **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling,
                 return_dict_in_generate=True, output_logits=reuse_logits,  # raw logits: no processor can alter them

@@ -39,7 +39,9 @@ class Check(BaseModel):
     check, or the check timed out): unknown is never reported as wrong. ``method`` names the
     path that decided; for math it is ``"<extraction>+<comparison>"`` (e.g.
     ``"boxed+numeric"``, ``"answer_is+math_verify"``, ``"hash+timeout"``,
-    ``"math_verify+math_verify"`` when math_verify's own reading of the response decided),
+    ``"math_verify+math_verify"`` when math_verify's own reading of the response decided,
+    ``"boxed_set+math_verify"`` or ``"answer_is_set+exact"`` when all the answers a cue states
+    together decided, ``"boxed+ambiguous"`` for a number that reads two ways),
     ``"no_answer"`` when nothing could be extracted, ``"truncated"`` for a cut-off response
     without a finished answer, ``"error"`` when the verifier itself failed.
     """

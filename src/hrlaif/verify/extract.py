@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 
-from hrlaif.verify.numbers import parse_number
+from hrlaif.verify.numbers import decimal_comma_number, parse_number
 
-__all__ = ["CUES", "GUESSES", "clean_answer", "extract_math_answer"]
+__all__ = ["CUES", "GUESSES", "all_boxed", "clean_answer", "extract_math_answer", "stated_list"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
@@ -121,6 +121,32 @@ def _find_boxed(text: str) -> tuple[str, bool] | None:
     return None
 
 
+# How many \boxed{} answers at most are read together as one answer ("x = 2" and "x = 3").
+MAX_BOXES = 8
+_BOX_START_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def all_boxed(text: str) -> list[str]:
+    """The cleaned contents of the closed, non-empty \\boxed{...} groups among the last
+    MAX_BOXES in `text`, in order, leaving out one nested in another: a response that boxes
+    each of several answers ("\\boxed{2} and \\boxed{3}") states them all, not only the last."""
+    text = text[-MAX_RESPONSE_CHARS:]
+    starts = [m.end() - 1 for m in _BOX_START_RE.finditer(text)][-MAX_BOXES:]
+    out: list[str] = []
+    covered = -1
+    for start in starts:
+        if start <= covered:
+            continue  # inside the previous box
+        content = _balanced_group(text, start)
+        if content is None:
+            continue
+        covered = start + len(content) + 1
+        answer = clean_answer(content)
+        if answer:
+            out.append(answer)
+    return out
+
+
 _ANSWER_RE = re.compile(
     r"\b(?P<final>final\s+|correct\s+)?answer\b\s{0,3}(?:\*{1,2}\s{0,3})?"
     r"(?P<verb>is\b|will\s+be\b|would\s+be\b|should\s+be\b|=|:)",
@@ -165,6 +191,42 @@ def _take_answer(tail: str) -> tuple[str, bool]:
             return "", False  # no end in sight: a truncated answer would be judged wrong, not unknown
         return tail, False
     return tail[: match.start()], bool(tail[match.end() :].strip())
+
+
+_DELIMITED = (("$$", "$$"), ("\\(", "\\)"), ("$", "$"))
+_LIST_JOINT_RE = re.compile(r"\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+)")
+
+
+def stated_list(text: str) -> str | None:
+    """The math groups after the last "the answer is" / "Answer:" when there are several, joined
+    by ", " ("the answer is $2$ and $3$" gives "2, 3"); None for one group or none. The answer
+    that `extract_math_answer` takes there is the first group alone: this is the other reading."""
+    text = text[-MAX_RESPONSE_CHARS:]
+    last = None
+    for last in _ANSWER_RE.finditer(text):
+        pass
+    if last is None:
+        return None
+    tail = text[last.end() : last.end() + _ANSWER_TAIL_CHARS].lstrip(" \t*:").lstrip()
+    for open_, close in _DELIMITED:
+        if not tail.startswith(open_):
+            continue
+        parts: list[str] = []
+        while len(parts) < MAX_BOXES and tail.startswith(open_):
+            end = tail.find(close, len(open_))
+            while close == "$" and end > 0 and tail[end - 1] == "\\":  # "\$" is a dollar sign
+                end = tail.find(close, end + 1)
+            if end <= len(open_):
+                break
+            parts.append(clean_answer(tail[len(open_) : end]))
+            tail = tail[end + len(close) :]
+            joint = _LIST_JOINT_RE.match(tail)
+            if joint is None:
+                break
+            tail = tail[joint.end() :]
+        parts = [p for p in parts if p]
+        return ", ".join(parts) if len(parts) > 1 else None
+    return None
 
 
 def _looks_like_answer(candidate: str) -> bool:
@@ -217,7 +279,7 @@ def extract_math_answer(text: str, truncated: bool = False) -> tuple[str, str] |
 
     if len(text) <= MAX_WHOLE_CHARS:
         whole = clean_answer(text)
-        if whole and "\n" not in whole and parse_number(whole) is not None:
+        if whole and "\n" not in whole and (parse_number(whole) is not None or decimal_comma_number(whole) is not None):
             return whole, "whole"
 
     lines = [line for line in text[-2000:].splitlines() if line.strip()]

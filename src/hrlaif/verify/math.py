@@ -9,7 +9,10 @@ next ranking step. So the verdict is built from two readings of the response:
    ``= 42``, the last number). The extracted answer is compared with the reference exactly where
    both are plain numbers (`hrlaif.verify.numbers`: integers exactly, else 1e-6 relative, so
    never through math_verify's rounding to 6 decimals), as words where both are words, and by
-   math_verify / sympy otherwise.
+   math_verify / sympy otherwise. A response with several closed ``\\boxed{}``, or several math
+   groups after "the answer is" ("$3$ and $2$"), has a second reading, all of them together as
+   one list (answering "2, 3"): it is correct when either reading is, wrong only when both are,
+   unknown otherwise.
 2. math_verify's own reading of the whole response (its LaTeX and plain-expression extraction)
    against the reference: how math_verify alone would judge it. Relations, intervals, sets,
    tuples, matrices and percentages are compared the way it compares them.
@@ -38,8 +41,8 @@ import re
 import time
 
 from hrlaif.verify import Check
-from hrlaif.verify.extract import CUES, clean_answer, extract_math_answer
-from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, numbers_equal, parse_number
+from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, stated_list
+from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, decimal_comma_number, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
 __all__ = ["check_math", "extract_math_answer", "math_equal"]
@@ -119,6 +122,14 @@ def _compare(reference: str, answer: str, timeout_s: float) -> tuple[bool | None
     ref_var, ans_var = ASSIGNMENT_RE.match(ref), ASSIGNMENT_RE.match(ans)
     if ref_var and ans_var and _squash(ref[: ref.index("=")]) != _squash(ans[: ans.index("=")]):
         ref_number = None  # "x = 5" and "y = 5" answer different questions: let the parser see both
+    comma = decimal_comma_number(ans) if ref_number is not None else None
+    if comma is not None and numbers_equal(ref_number, comma):
+        # "3,5" for 3.5: a decimal comma. Where "1,500" also reads as thousands (1500, not the
+        # reference 1.5) the two readings disagree, and a "wrong" would not be sure.
+        if ans_number is None:
+            return True, "numeric", "same number, read with a decimal comma (no thousands reading fits)"
+        if not numbers_equal(ref_number, ans_number):
+            return None, "ambiguous", f"{ans!r} is the reference read with a decimal comma, not read with a thousands separator"
     if ref_number is not None and ans_number is not None:
         equal = numbers_equal(ref_number, ans_number)
         return equal, "numeric", "same number" if equal else "different numbers"
@@ -207,9 +218,13 @@ def _read_whole(ref: str, response: str, deadline: _Deadline) -> tuple[bool | No
     result, method, detail, *found = _symbolic("read_and_compare", [ref, tail], left)
     extracted = found[0] if found else None
     if result is False and extracted is not None:
-        ref_number, read_number = parse_number(ref), parse_number(clean_answer(extracted))
+        read = clean_answer(extracted)
+        ref_number, read_number = parse_number(ref), parse_number(read)
         if ref_number is not None and read_number is not None and numbers_equal(ref_number, read_number):
             return True, "numeric", f"math_verify read {extracted[:80]!r}, as a plain number it equals the reference", extracted
+        comma = decimal_comma_number(read) if ref_number is not None and read_number is None else None
+        if comma is not None and numbers_equal(ref_number, comma):  # "3,5" read as the list {3, 5}
+            return True, "numeric", f"math_verify read {extracted[:80]!r}, with a decimal comma it equals the reference", extracted
     return result, method, detail, extracted
 
 
@@ -218,6 +233,17 @@ def _read_whole(ref: str, response: str, deadline: _Deadline) -> tuple[bool | No
 _SURE_METHODS = ("numeric", "text", "exact")
 # Our "unknown"s that math_verify's own reading of the response may still settle.
 _READABLE_UNKNOWNS = ("unparseable", "not_math")
+
+
+def _listed(response: str, how: str) -> str | None:
+    """The other reading of a cue that states several answers: every closed \\boxed{} of the
+    response, or every math group after "the answer is", joined by ", "; None if only one."""
+    if how == "boxed":
+        boxes = all_boxed(response)
+        return ", ".join(boxes) if len(boxes) > 1 else None
+    if how in ("answer_is", "answer_label"):
+        return stated_list(response)
+    return None
 
 
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
@@ -243,6 +269,18 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
     if left <= 0:
         return Check(correct=None, extracted=answer[:1000], method=f"{how}+timeout", detail=f"no decision within {timeout_s:g}s")
     result, method, detail = _compare(ref, answer, left)
+    joined = _listed(response, how) if result is not True else None
+    if joined is not None and deadline.left() > 0:
+        # Several boxes, or "the answer is $3$ and $2$", state a set that answers "2, 3". The
+        # last box (the first group) alone is one reading, all of them together another; wrong
+        # needs both.
+        together, how_together, said = _compare(ref, joined, deadline.left())
+        if together is True:
+            return Check(correct=True, extracted=joined[:1000], method=f"{how}_set+{how_together}",
+                         detail=f"the answers stated together: {said}")
+        if together is None and result is False:
+            detail = f"{answer[:80]!r} differs ({detail}); the answers stated together, {joined[:80]!r}, cannot be compared: {said}"
+            result, method = None, how_together
     ours = Check(correct=result, extracted=answer[:1000], method=f"{how}+{method}", detail=detail)
     if how in CUES:
         if result is True or truncated or method in _SURE_METHODS:
@@ -259,6 +297,8 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
     # as it is; anything else needs math_verify's reading of the whole response.
     if result is True and how == "equals" and method == "numeric":
         return ours
+    if method == "ambiguous":
+        return ours  # two readings of the number: neither reading of the whole response decides
     mv = _read_whole(ref, response, deadline)
     if mv[0] is True or (mv[0] is False and result is not True):
         return Check(correct=mv[0], extracted=mv[3], method=f"math_verify+{mv[1]}", detail=mv[2])

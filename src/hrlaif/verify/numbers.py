@@ -3,6 +3,10 @@
 A number read here is compared with `decimal`, exactly for integers and within a 1e-6 relative
 tolerance otherwise, so it never meets math_verify's rounding to 6 decimals. Everything is
 regexes over a capped input: linear time, no parser, safe to run in the calling process.
+
+A comma is a thousands separator ("1,234"); `decimal_comma_number` gives the other reading
+("3,5" as 3.5). `math._compare` takes it where no thousands reading fits, and says unknown
+where both fit and only the decimal comma matches ("1,500" against 1.5).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 
-__all__ = ["ASSIGNMENT_RE", "MATH_WORDS", "WRAPPED_TEXT_RE", "Number", "numbers_equal", "parse_number"]
+__all__ = ["ASSIGNMENT_RE", "MATH_WORDS", "WRAPPED_TEXT_RE", "Number", "decimal_comma_number", "numbers_equal", "parse_number"]
 
 RELATIVE_TOLERANCE = Decimal("1e-6")
 
@@ -45,6 +49,7 @@ _FRACTION_RE = re.compile(
     r"(?P<sign>[+-]?)\s*(?:(?P<whole>\d+)\s*)?\\frac\s*(?:\{\s*(?P<a>[+-]?[\d.]+)\s*\}|(?P<a1>\d))"
     r"\s*(?:\{\s*(?P<b>[+-]?[\d.]+)\s*\}|(?P<b1>\d))"
 )
+_DECIMAL_COMMA_RE = re.compile(r"[+-]?\d+,\d+%?")
 _SLASH_RE = re.compile(r"(?P<a>[+-]?[\d.]+)\s*/\s*(?P<b>[+-]?[\d.]+)")
 
 
@@ -121,6 +126,20 @@ def parse_number(answer: str) -> Number | None:
         if groups.get("sign") == "-":
             num = -num
     return Number(num, den, False, percent)
+
+
+def decimal_comma_number(answer: str) -> Number | None:
+    """`answer` read with its one comma as a decimal point ("3,5" as 3.5, "-0,75 m", "x = 12,5"),
+    or None when it is not one number written that way. Whether that reading is the one meant
+    is the caller's question: "1,500" also reads as 1500 (`parse_number`), "3,5" as a list."""
+    s = _strip_units(answer)
+    assignment = ASSIGNMENT_RE.match(s)
+    if assignment:
+        s = assignment.group("rhs").strip()
+    s = re.sub(r"(?<=[+-])\s+", "", s)
+    if not _DECIMAL_COMMA_RE.fullmatch(s):
+        return None
+    return parse_number(s.replace(",", "."))
 
 
 def _ratio_close(a_num: Decimal, a_den: Decimal, b_num: Decimal, b_den: Decimal) -> bool:

@@ -43,7 +43,7 @@ def right_and_wrong(p: Prompt) -> tuple[str, str]:
 
 
 def test_same_seed_same_bytes(tmp_path) -> None:
-    assert build(tmp_path) == {"train": 540, "eval": 420}
+    assert build(tmp_path) == {"train": 540, "eval": 440}
     for split in SPLITS:
         assert (tmp_path / f"reach_{split}.jsonl").read_bytes() == bundled_path(f"reach_{split}").read_bytes(), split
 

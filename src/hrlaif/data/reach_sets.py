@@ -6,7 +6,8 @@ there (sampled accuracy ~33-55%, many prompts with both right and wrong samples)
 
 - mc2_facts: two-option multiple choice on easy facts (the hand-written `reach_facts`);
 - mc2_sums: two-option multiple choice on a one-digit sum, the wrong option near the answer;
-- add1: a one-digit sum answered freely, the reference the number.
+- add1: a one-digit sum answered freely, the reference the number (the prompt asks for the
+  number: unasked, the policy talks past a short max_new_tokens).
 
 Train and eval are split by the fact, not the question text: every country, thing, word pair,
 animal and sum belongs to one side, and a question's wrong option comes from its own side, so
@@ -37,11 +38,19 @@ FAMILIES = ("mc2_facts", "mc2_sums", "add1")
 # pairs of digits (22 or 23 a side), so their questions repeat a sum in other wordings.
 SIZES = {
     "train": {"mc2_facts": 300, "mc2_sums": 120, "add1": 120},
-    "eval": {"mc2_facts": 220, "mc2_sums": 100, "add1": 100},
+    "eval": {"mc2_facts": 240, "mc2_sums": 100, "add1": 100},
 }
 SPLITS = ("train", "eval")
 DIGITS = range(1, 10)
-ADD1_WORDINGS = ("What is {x} + {y}?", "What is {x} plus {y}?", "What is the sum of {x} and {y}?", "Add {x} and {y}.")
+# A bare "What is 3 + 4?" sends SmolLM2 into prose: at max_new_tokens 48 (study.yaml) 68% of its
+# answers were cut off before a number, 14% right (96 samples); asked for the number, 30% were
+# cut off and 26-33% right, with more prompts answered both right and wrong. "Add 3 and 4." and
+# "What is the sum of 3 and 4?" did worse still (3 right of 28, 0 of 16).
+ADD1_WORDINGS = (
+    "What is {x} + {y}? Answer with a number.",
+    "What is {x} + {y}? Give only the number.",
+    "What is {x} plus {y}? Answer with a number.",
+)
 MAX_SIZE_PAIRS_PER_THING = 3  # so that comparisons of sizes do not crowd out the other topics
 
 T = TypeVar("T")

@@ -10,6 +10,8 @@ from hrlaif.errors import HrlaifError
 BUNDLED = {
     "train": "train.jsonl",
     "eval": "eval.jsonl",
+    "reach_train": "reach_train.jsonl",  # keyed prompts in a 135M policy's reach (reach_sets.py)
+    "reach_eval": "reach_eval.jsonl",
     "attacks_train": "attacks_train.jsonl",
     "attacks_eval": "attacks_eval.jsonl",
     "redteam_seeds": "redteam_seeds.yaml",

@@ -190,14 +190,19 @@ UNITS = [
 ]
 
 
+def mc_text(question: str, options: list[str]) -> str:
+    """The prompt of a multiple choice question: the question, one lettered option a line, the instruction."""
+    lines = [question, *(f"{letter}. {text}" for letter, text in zip(LETTERS, options))]
+    lines.append("Answer with the letter of the correct option.")
+    return "\n".join(lines)
+
+
 def _mc(r: random.Random, question: str, right: str, wrong: list[str]) -> Item:
     """Shuffle the right answer among three distinct wrong ones; the reference is its letter."""
     options = [right, *r.sample(wrong, 3)]
     assert len(set(options)) == 4, question
     r.shuffle(options)
-    lines = [question, *(f"{letter}. {text}" for letter, text in zip(LETTERS, options))]
-    lines.append("Answer with the letter of the correct option.")
-    return "\n".join(lines), LETTERS[options.index(right)], options
+    return mc_text(question, options), LETTERS[options.index(right)], options
 
 
 def _arithmetic_mc(r: random.Random) -> Item:

@@ -114,6 +114,8 @@ def test_bad_shapes_say_what_is_wrong() -> None:
         best_of_n([*PROMPTS, Drawn(prompt_id="x", grades=["correct"], lengths=[1])], {})
     with pytest.raises(HrlaifError, match="must score 3 samples"):
         best_of_n(PROMPTS, {"good": GOOD[:4]})
+    with pytest.raises(HrlaifError, match="not a finite number"):
+        best_of_n(PROMPTS, {"nan": [[float("nan")] * 3 for _ in PROMPTS]})
     with pytest.raises(HrlaifError, match="1..3"):
         best_of_n(PROMPTS, {"good": GOOD}, ks=[4])
     with pytest.raises(HrlaifError, match="no scores for RM 'rlaif'"):
@@ -141,10 +143,8 @@ def test_the_verifier_grades_correct_wrong_unknown_and_cut_off() -> None:
     assert grade(_sample("The answer is 19. Then I keep talking and", 0, truncated=True)) == "correct", "a finished answer counts"
 
 
-def test_a_tiny_reward_model_scores_samples_and_reranks(tmp_path) -> None:
-    from tiny_models import build_tiny_model
-
-    model = build_tiny_model(tmp_path / "rm")
+def test_a_tiny_reward_model_scores_samples_and_reranks(tiny_model) -> None:
+    model = tiny_model  # a causal LM folder: loaded as a reward model it gets a new score head
     responses = ["The answer is 19.", "The answer is 20.", "I cannot help with that request.", "The answer is 19."]
     samples = [_sample(r, i, prompt_id=p) for p in ("m1", "m2") for i, r in enumerate(responses)]
     groups = group_samples(list(reversed(samples)))

@@ -19,8 +19,8 @@ random pick's key is constant, the oracle's the grade (correct > unknown > cut_o
 
 Grades: "correct" and "wrong" as the verifier decided; "cut_off" a response cut off at
 max_new_tokens that the verifier could not decide (no finished answer); "unknown" any other
-undecided response (no answer found, a timeout, a verifier error). Only "correct" counts as correct; the (expected) counts of every
-grade among the picks go beside every accuracy.
+undecided response (no answer found, a timeout, a verifier error). Only "correct" counts as
+correct; the (expected) counts of every grade among the picks go beside every accuracy.
 
 `best_of_n` is pure (lists in, a pydantic model out); `grade_groups` and `rm_scores` are the thin
 steps that read samples and run a reward model.

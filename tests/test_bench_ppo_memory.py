@@ -50,7 +50,7 @@ def test_measured_bytes_per_parameter_match_the_formula(tmp_path, bench):
     sizes = ["--hidden", "64", "--layers", "2", "--batch-size", "4", "--mini-batch-size", "2", "--response-length", "8", "--workdir", str(tmp_path)]
 
     def child(*extra):
-        proc = subprocess.run([sys.executable, str(SCRIPT), *extra, *sizes], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, str(SCRIPT), *extra, *sizes], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
     child("--role", "setup")

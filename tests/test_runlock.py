@@ -36,7 +36,7 @@ def hold_lock(run_dir: Path) -> subprocess.Popen:
     return holder
 
 
-def hrlaif(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def hrlaif(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hrlaif.cli", *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
@@ -89,7 +89,7 @@ def test_two_runs_started_together_one_runs_one_refuses(tmp_path, tiny_model):
     config = tiny_config(tmp_path, tiny_model)
     command = [sys.executable, "-m", "hrlaif.cli", "run", "-c", str(config), "--set", "label.mode=rlaif", "--set", "ppo.steps=2"]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(2)]
-    outputs = [p.communicate(timeout=600) for p in procs]
+    outputs = [p.communicate(timeout=1200) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 2], [err[-2000:] for _, err in outputs]
     refused = next(err for p, (_, err) in zip(procs, outputs) if p.returncode == 2)

@@ -78,4 +78,8 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
     assert [r.get("correct") for r in rows[:2]] == [True, False] and rows[2]["refused"] is True
     # bundled data and configs travel in the wheel
     run(script, "config", "-c", site / "hrlaif" / "configs" / "cpu-small.yaml", env=env, cwd=tmp_path)
+    # a pip user reaches them without a source path: list, copy out, run with the copy
+    assert "study\t" in run(script, "config", "--list-examples", env=env, cwd=tmp_path).stdout
+    (tmp_path / "study.yaml").write_text(run(script, "config", "--example", "study", env=env, cwd=tmp_path).stdout)
+    run(script, "config", "-c", "study.yaml", env=env, cwd=tmp_path)
     assert (site / "hrlaif" / "data" / "train.jsonl").is_file() and (site / "hrlaif" / "human" / "templates").is_dir()

@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (examples: src/hrlaif/configs/*.yaml).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (shipped examples: hrlaif config --list-examples).")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set ppo.steps=4 (repeatable; values are YAML)."),
@@ -231,7 +231,7 @@ def compare(
 @guard
 def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
-    Without -c: the bundled study (src/hrlaif/configs/study.yaml, ~90 min on 2 CPU cores)."""
+    Without -c: the bundled study (hrlaif config --example study, ~90 min on 2 CPU cores)."""
     from hrlaif.pipeline import run_study
 
     if config is None:
@@ -244,10 +244,25 @@ def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
 
 @app.command("config")
 @guard
-def show_config(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
-    """Print the config as a run would use it (file + --set overrides + defaults), as YAML."""
+def show_config(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    example: Annotated[str | None, typer.Option("--example", "-e", help="Print a shipped example config as written, e.g. --example study > study.yaml.")] = None,
+    list_examples: Annotated[bool, typer.Option("--list-examples", help="Name the shipped example configs.")] = False,
+) -> None:
+    """Print the config as a run would use it (file + --set overrides + defaults), as YAML; or a
+    shipped example config (--example NAME, --list-examples), which a pip install has no path to."""
+    from hrlaif import examples
     from hrlaif.config import dump_config, load_config
 
+    if list_examples:
+        for name, summary in examples.list_examples():
+            typer.echo(f"{name}\t{summary}")
+        return
+    if example is not None:
+        typer.echo(examples.example_text(example), nl=False)
+        return
     loaded = load_config(config, set_)
     if run_dir is not None:
         loaded.run_dir = run_dir

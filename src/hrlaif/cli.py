@@ -95,10 +95,15 @@ def _rank_aware(command):
 
 
 def _quiet_libraries() -> None:
+    """Library chatter off: warnings below errors, and the libraries' own progress bars (weight
+    loading, dataset maps), which flood a log; each stage prints its start and end instead."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | None, base: dict | None = None):

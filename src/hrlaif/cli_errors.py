@@ -9,13 +9,15 @@ from __future__ import annotations
 import errno
 import functools
 import sqlite3
+import sys
 
 import typer
 from rich.console import Console
 
 from hrlaif.errors import HrlaifError
 
-console = Console(stderr=True, soft_wrap=True)  # paths and links stay on one line
+# Paths and links stay on one line; a log that is not a terminal gets tables 200 wide, not cut at 80.
+console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 held_locks: list = []  # run-directory locks of the running command, released when it ends
 

@@ -287,7 +287,7 @@ def generate_responses(
     outputs: list[Generated] = []
     stops = torch.tensor(sorted(stop_token_ids(model, tokenizer)), dtype=torch.long)
     max_prompt = max(8, max_length - max_new_tokens)
-    for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size):
+    for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size or None):  # None: off when not a terminal
         batch = encode_prompts(tokenizer, chats[start : start + batch_size], max_prompt).to(model.device)
         kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
         if temperature > 0:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 
@@ -80,6 +82,20 @@ def write_audit(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
     return path, report
 
 
+class StageTime(NamedTuple):
+    """One stage as this pipeline reached it, for the end-of-run summary."""
+
+    name: str
+    status: str  # "ran" | "skipped"
+    wall_s: float = 0.0
+    judge_calls: int = 0
+    cost_usd: float = 0.0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
 class Pipeline:
     """Holds a run's config and its judge (loaded once, shared by the stages that need it)."""
 
@@ -89,6 +105,7 @@ class Pipeline:
         self.console = console or Console(stderr=True)
         self._judge = None
         self._eval_judge = None
+        self.timeline: list[StageTime] = []  # each stage this pipeline reached, in order (`summary`)
         from hrlaif.train.trackers import check_installed
 
         check_installed(config.tracking)  # a tracker that is not installed fails now, not after hours of labeling
@@ -140,6 +157,7 @@ class Pipeline:
     def _skip(self, name: str, fp: str) -> bool:
         if is_complete(self.dir(name), fp):
             self.console.print(f"[dim]{name}: already complete, skipped[/]")
+            self.timeline.append(StageTime(name, "skipped"))
             return True
         self.console.print(f"[bold cyan]{name}[/]")
         return False
@@ -163,11 +181,31 @@ class Pipeline:
         if prepare is not None:
             prepare()
         before = self.judge.stats.model_dump() if judged else {}
+        started = time.monotonic()
         with stage(name, self.dir(name), fp) as record:
             body(record)
             if judged:
                 record.judge = self._judge_usage_since(before)
+        done = StageTime(name, "ran", time.monotonic() - started, record.judge.get("calls", 0), record.judge.get("cost_usd", 0.0))
+        self.timeline.append(done)
+        self.console.print(f"{name}: done in {_duration(done.wall_s)}" + (f", {done.judge_calls} judge calls" if judged else ""),
+                           highlight=False)
         return out
+
+    def summary(self, report: Path | None = None) -> None:
+        """The end-of-run lines: each stage reached (ran, with its wall time, or skipped), the
+        judge's calls and cost, and where the report is."""
+        ran = [t for t in self.timeline if t.status == "ran"]
+        self.console.print(f"[bold]summary:[/] {len(ran)} stage(s) ran in {_duration(sum(t.wall_s for t in ran))}, "
+                           f"{len(self.timeline) - len(ran)} skipped (already complete)", highlight=False)
+        for t in self.timeline:
+            self.console.print(f"  {t.name:<24} {'skipped' if t.status == 'skipped' else _duration(t.wall_s)}", highlight=False)
+        stats = self._judge.stats if self._judge is not None else None
+        if stats is not None:
+            self.console.print(f"  judge '{self._judge.name}': {stats.calls} calls, {stats.cache_hits} from cache, "
+                               f"${stats.cost_usd:.4f}", highlight=False)
+        if report is not None:
+            self.console.print(f"  report: {report}", highlight=False)
 
     # ------------------------------------------------------------------ stages
     def judge_check(self, which: str = "label") -> Path:
@@ -470,7 +508,9 @@ class Pipeline:
         if self.config.judge_check.enabled and self.config.evaluate.judge is not None:
             self.judge_check("eval")
         self.evaluate(modes)
-        return self.report()
+        report = self.report()
+        self.summary(report)
+        return report
 
 
 def compare_over_seeds(config: RunConfig, seeds: int, console: Console | None = None) -> Path:

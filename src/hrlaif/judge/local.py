@@ -46,7 +46,7 @@ class LocalJudge(Judge):
     @torch.no_grad()
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
         verdicts: list[Verdict] = []
-        for start in tqdm(range(0, len(questions), self.batch_size), desc=desc, unit="batch", disable=len(questions) <= self.batch_size):
+        for start in tqdm(range(0, len(questions), self.batch_size), desc=desc, unit="batch", disable=len(questions) <= self.batch_size or None):  # None: off when not a terminal
             chunk = questions[start : start + self.batch_size]
             texts = [chat_prompt(self.tokenizer, render(q)) for q in chunk]
             self.tokenizer.truncation_side = "left"

@@ -1,0 +1,47 @@
+"""What a run prints when its output goes to a file (CI logs, `nohup`, `tee`): one line as each
+stage starts and one as it ends with its wall time, an end-of-run summary with the report's
+path, no progress-bar redraws and no table cut at 80 columns; a second run says every stage
+was skipped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from run_configs import COMPARE, write_run_config
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def run_to_file(config: Path, log: Path) -> str:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(SRC), COLUMNS="")
+    with log.open("w") as out:  # a file, not a terminal
+        done = subprocess.run([sys.executable, "-m", "hrlaif", "run", "-c", str(config), "--mode", "rlaif"], stdout=out, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=env, timeout=1800)
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    return text
+
+
+def test_a_run_logged_to_a_file_has_a_line_per_stage_start_and_end_and_a_summary(tmp_path, tiny_model):
+    config = write_run_config(tmp_path, tiny_model, COMPARE, data={"max_train_prompts": 4, "max_eval_prompts": 4})
+    text = run_to_file(config, tmp_path / "first.log")
+    lines = text.splitlines()
+    stages = ["sample", "label-rlaif", "rm-rlaif", "ppo-rlaif", "eval"]
+    for name in stages:
+        assert lines.count(name) == 1, (name, text[-3000:])  # the start line
+        [end] = [line for line in lines if line.startswith(f"{name}: done in ")]
+        assert re.fullmatch(rf"{name}: done in (\d+\.\d s|\d+ min \d\d s)(, \d+ judge calls)?", end), end
+        assert lines.index(name) < lines.index(end)
+    summary = lines.index(next(line for line in lines if line.startswith("summary: ")))
+    assert all(f"  {name} " in "\n".join(lines[summary:]) for name in stages)
+    assert "  report: " in text[text.index("summary: "):] and (tmp_path / "run" / "report" / "report.html").is_file()
+    assert "\r" not in text, "a progress bar redrew itself into the log"
+    assert "…" not in text, "rich cut a line or table to fit 80 columns"
+
+    again = run_to_file(config, tmp_path / "second.log")
+    assert re.search(r"summary: 0 stage\(s\) ran in 0\.0 s, \d+ skipped \(already complete\)", again), again[-2000:]
+    assert all(f"{name}: already complete, skipped" in again for name in stages)

@@ -380,7 +380,7 @@ def reward_server(
     cfg = load_config(config, set_)
     sock = listen(host, port)
     _quiet_libraries()
-    scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length)
+    scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length, cfg.reward_server)
     console.print(f"serving the hybrid reward{' + ' + reward_model if reward_model else ' (rules only)'} on http://{host}:{port}/get_reward ; stop with Ctrl-C")
     serve(scorer, sock)
 

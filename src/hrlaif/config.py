@@ -256,6 +256,29 @@ class HybridRewardConfig(Section):
     verify_timeout_s: float = Field(2.0, gt=0.0, description="Time bound of one math check (as in labeling); a check that runs out counts 0.")
 
 
+# Chat special tokens a remote trainer leaves in the text it sends (OpenRLHF decodes with
+# skip_special_tokens=False): ChatML / Qwen, GPT-2 / SmolLM, Llama 2 / Mistral, Llama 3, Phi-3, Gemma.
+COMMON_SPECIAL_TOKENS = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<|end|>",
+                         "<end_of_turn>", "<eos>", "<pad>", "<|pad|>", "<|finetune_right_pad_id|>"]
+
+
+class RewardServerConfig(Section):
+    """`hrlaif reward-server`: how it reads what OpenRLHF sends (hrlaif.reward.server)."""
+
+    label_category: Literal["infer", "math", "multiple_choice"] = Field(
+        "infer",
+        description="Category of a label sent as a plain reference string (OpenRLHF's usual --label_key answer): infer reads a single "
+                    "option letter whose options the prompt lists (lines 'A. ...', 'B) ...') as multiple choice, anything else as math; "
+                    "an object label's own category always wins.",
+    )
+    special_tokens: list[str] = Field(
+        default_factory=lambda: list(COMMON_SPECIAL_TOKENS),
+        description="Tokens cut from the end of a response (and from the start of a query, as left padding) before the rules read it, "
+                    "so 'B<|im_end|>' reads as B; the RM's tokenizer's own special tokens are added when --rm is given. The common "
+                    "chat end and pad tokens by default, since without --rm the server cannot know the policy's.",
+    )
+
+
 class DPOConfig(Section):
     """`hrlaif dpo`: the policy trained directly on an arm's RM pairs with TRL's DPOTrainer."""
 
@@ -403,6 +426,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    reward_server: RewardServerConfig = Field(default_factory=RewardServerConfig)
 
     @model_validator(mode="after")
     def _labelers_are_judges(self) -> RunConfig:

@@ -28,3 +28,23 @@ def test_example_config_loads_through_the_cli(path: Path) -> None:
     result = CliRunner().invoke(app, ["config", "-c", str(path)])
     assert result.exit_code == 0, result.output
     assert f"run_dir: runs/{path.stem}" in result.output
+
+
+
+def test_report_to_takes_trls_spellings() -> None:
+    """tracking.report_to as TRL takes it: one tracker as a string, 'none', 'all' (every known
+    tracker that is installed); lists work as before."""
+    import importlib.util
+
+    def report_to(value: str) -> list[str]:
+        return load_config(None, [f"tracking.report_to={value}"]).tracking.report_to
+
+    assert report_to("wandb") == ["wandb"]
+    assert report_to("none") == [] and report_to("[none]") == []
+    installed = [name for name in ("tensorboard", "wandb", "trackio", "mlflow") if importlib.util.find_spec(name) is not None]
+    assert "tensorboard" in installed and report_to("all") == installed
+    assert report_to("[tensorboard, wandb]") == ["tensorboard", "wandb"] and report_to("[]") == []
+    result = CliRunner().invoke(app, ["config", "--set", "tracking.report_to=[wandb, none]"])
+    assert result.exit_code == 2 and "'none' stands alone" in result.output, result.output
+    result = CliRunner().invoke(app, ["config", "--set", "tracking.report_to=neptune"])
+    assert result.exit_code == 2 and "unknown tracker 'neptune'" in result.output, result.output

@@ -358,23 +358,45 @@ class EvaluateConfig(Section):
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
+TRACKERS: tuple[str, ...] = ("tensorboard", "wandb", "trackio", "mlflow")
+
+
 class TrackingConfig(Section):
     report_to: list[str] = Field(
         default_factory=lambda: ["tensorboard"],
         description="Experiment trackers the RM (TRL's report_to) and PPO (accelerate's trackers) log to: any of tensorboard, wandb, trackio, mlflow; [] for none. "
+        "As in TRL, a single name may be given as a string ('wandb'), 'none' means [] and 'all' every one of them that is installed. "
         "TensorBoard by default: it is installed with hrlaif and writes only local files (RUN/STAGE/tensorboard). A named tracker that is not installed is an error. "
         "RUN/ppo-MODE/metrics.jsonl is written either way and stays what the report reads.",
     )
     run_name: str | None = Field(None, description="Name the trackers show, as NAME/STAGE (e.g. demo/ppo-hrlaif), so a run's RM and PPO sort together; None: the run directory's name.")
     project: str = Field("hrlaif", description="Tracker project (wandb and trackio project, mlflow experiment) unless WANDB_PROJECT / MLFLOW_EXPERIMENT_NAME say otherwise.")
 
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _as_trl_takes_it(cls, value: Any) -> Any:
+        """TRL's spellings: a string for one tracker, 'none' for none, 'all' for every installed one."""
+        if isinstance(value, str):
+            value = [value] if value.strip() else []
+        if isinstance(value, list) and all(isinstance(name, str) for name in value):
+            if value == ["none"]:
+                return []
+            if value == ["all"]:
+                import importlib.util
+
+                return [name for name in TRACKERS if importlib.util.find_spec(name) is not None]  # tracker name == module name
+            for word in ("none", "all"):
+                if word in value:
+                    raise ValueError(f"'{word}' stands alone (report_to: {word}), not in a list with other trackers")
+        return value
+
     @field_validator("report_to")
     @classmethod
     def _known_trackers(cls, value: list[str]) -> list[str]:
-        known = ("tensorboard", "wandb", "trackio", "mlflow")
+        known = TRACKERS
         for name in value:
             if name not in known:
-                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(known)}; [] for none)")
+                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(known)}; none or [] for none, all for every installed one)")
         return list(dict.fromkeys(value))
 
 

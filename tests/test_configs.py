@@ -30,6 +30,24 @@ def test_example_config_loads_through_the_cli(path: Path) -> None:
     assert f"run_dir: runs/{path.stem}" in result.output
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ppo.stepz=3", "unknown config key 'ppo.stepz'; did you mean 'ppo.steps'?"),
+        ("trackng.report_to=[]", "unknown config key 'trackng'; did you mean 'tracking'?"),
+        ("ppo.hybrid.verified_wieght=2", "unknown config key 'ppo.hybrid.verified_wieght'; did you mean 'ppo.hybrid.verified_weight'?"),
+        ("study.labelers={x: {bakend: simulated}}", "study.labelers.x: unknown config key 'bakend'; did you mean 'backend'?"),
+        ("zzz=1", "unknown config key 'zzz'"),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_key_gets_a_did_you_mean_in_one_line(override: str, message: str) -> None:
+    result = CliRunner().invoke(app, ["config", "--set", override])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert message in text, result.output
+    if override.startswith("zzz"):
+        assert "did you mean" not in text
+
 
 def test_report_to_takes_trls_spellings() -> None:
     """tracking.report_to as TRL takes it: one tracker as a string, 'none', 'all' (every known

@@ -463,17 +463,34 @@ class RunConfig(Section):
         try:
             return JudgeConfig.model_validate(merged)
         except ValidationError as e:
-            raise ValueError(_describe(e, f"study.labelers.{name}")) from None
+            raise ValueError(_describe(e, f"study.labelers.{name}", JudgeConfig)) from None
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def _did_you_mean(root: type[BaseModel], loc: tuple) -> str:
+    """'; did you mean 'ppo.steps'?' for an unknown key close to one its section has (difflib)."""
+    import difflib
+
+    section: Any = root
+    for part in loc[:-1]:
+        field = section.model_fields.get(part) if isinstance(section, type) and issubclass(section, BaseModel) else None
+        if field is None:
+            return ""
+        section = field.annotation
+    if not (isinstance(section, type) and issubclass(section, BaseModel)):
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+
+
+def _describe(error: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
+    root = root or RunConfig
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
         if not item["loc"]:  # a whole-config check (model_validator) names its keys itself
             lines.append(f"{source}: {item['msg'].removeprefix('Value error, ')}")
         elif item["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown config key '{key}'")
+            lines.append(f"{source}: unknown config key '{key}'{_did_you_mean(root, tuple(item['loc']))}")
         else:
             lines.append(f"{source}: config key '{key}': {item['msg']}")
     return "; ".join(lines)

@@ -177,6 +177,7 @@ OPENRLHF_ROWS = [  # (question, left padding, response as decoded, label, expect
     (MC, "<|endoftext|><|endoftext|>", "A<|im_end|><|endoftext|>", "B", -2.0),
     (MC, "", "The answer is (B).<|im_end|>", "(B)", 2.0),
     (MC, "<pad>", "B<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B", "choices": ["Paris", "Rome", "Madrid"]}), 2.0),
+    (MC, "", "C<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B"}), -2.0),  # choices read from the prompt
     ("What is 12 + 7?", "<|endoftext|>", "19<|im_end|>", "19", 2.0),
     ("What is 12 + 7?", "", "The answer is 20.</s>", 19, -2.0),  # a number as label: a JSON number column
     ("What is 3/4 + 0?", "", "\\boxed{3/4}<|eot_id|>", '"3/4"', 2.0),  # a JSON-quoted string

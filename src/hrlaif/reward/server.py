@@ -120,6 +120,8 @@ def parse_label(value: Any, row: int, prompt: str = "", *, settings: RewardServe
         raise BadRequest(f"labels[{row}].{'.'.join(str(part) for part in first['loc'])}: {first['msg']}") from None
     if label.category not in CATEGORIES:
         raise BadRequest(f"labels[{row}]: unknown category {label.category!r} (known: {', '.join(CATEGORIES)})")
+    if label.category == "multiple_choice" and not label.choices:  # the options the prompt lists
+        label.choices = prompt_options(prompt, special_tokens or settings.special_tokens)
     return label
 
 

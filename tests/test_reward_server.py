@@ -176,6 +176,7 @@ OPENRLHF_ROWS = [  # (question, left padding, response as decoded, label, expect
     (MC, "", "B<|im_end|>", "B", 2.0),
     (MC, "<|endoftext|><|endoftext|>", "A<|im_end|><|endoftext|>", "B", -2.0),
     (MC, "", "The answer is (B).<|im_end|>", "(B)", 2.0),
+    (MC, "", "b<|im_end|>", "b", 2.0),
     (MC, "<pad>", "B<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B", "choices": ["Paris", "Rome", "Madrid"]}), 2.0),
     (MC, "", "C<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B"}), -2.0),  # choices read from the prompt
     ("What is 12 + 7?", "<|endoftext|>", "19<|im_end|>", "19", 2.0),

@@ -67,7 +67,7 @@ class BadRequest(ValueError):
     """A request the server cannot score; its message goes back to the client as the reason."""
 
 
-LETTER_RE = re.compile(r"^\(?([A-Z])\)?$")
+LETTER_RE = re.compile(r"^\(?([A-Za-z])\)?$")
 OPTION_LINE_RE = re.compile(r"^\s*\(?([A-Z])(?:[.):]|\s*\))\s*(\S.*?)\s*$")
 
 
@@ -132,8 +132,8 @@ def reference_label(reference: str, row: int, prompt: str, settings: RewardServe
     if settings.label_category == "math":
         return RowLabel(category="math", reference=reference)
     options = prompt_options(prompt, special_tokens) if letter else None
-    if options is not None and ord(letter.group(1)) - ord("A") < len(options):
-        return RowLabel(category="multiple_choice", reference=letter.group(1), choices=options)
+    if options is not None and ord(letter.group(1).upper()) - ord("A") < len(options):
+        return RowLabel(category="multiple_choice", reference=letter.group(1).upper(), choices=options)
     if settings.label_category == "multiple_choice":
         raise BadRequest(f"labels[{row}]: reward_server.label_category is multiple_choice, but {reference[:80]!r} is not the letter "
                          "of an option the prompt lists (lines 'A. ...', 'B. ...'); send an object with 'choices' instead")

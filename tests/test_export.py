@@ -63,7 +63,8 @@ def test_export_writes_each_arms_rm_pairs_in_trl_shape(labeled_run, tmp_path):
     assert counts["redteam_pairs"] > 0, "the fixture's red teaming should give pairs"
     # moved from pairs-hrlaif.jsonl to the new layout: train then test, the RM's own split
     hrlaif = arm_rows(tmp_path / "trl" / "hrlaif")
-    train, held = rm_split(expected, 0.2, 0)
+    config = load_config(labeled_run / "config.yaml")
+    train, held = rm_split(expected, config.reward.eval_fraction, config.seed)
     assert held and [r["prompt_id"] for r in hrlaif] == [p.prompt_id for p in train + held]
     assert f"hrlaif: {counts['label_pairs']} label pairs + {counts['redteam_pairs']} red-team" in result.output
     assert f"(train {len(train)}, test {len(held)}: the RM's held-out pairs)" in " ".join(result.output.split())

@@ -28,3 +28,41 @@ def test_example_config_loads_through_the_cli(path: Path) -> None:
     result = CliRunner().invoke(app, ["config", "-c", str(path)])
     assert result.exit_code == 0, result.output
     assert f"run_dir: runs/{path.stem}" in result.output
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ppo.stepz=3", "unknown config key 'ppo.stepz'; did you mean 'ppo.steps'?"),
+        ("trackng.report_to=[]", "unknown config key 'trackng'; did you mean 'tracking'?"),
+        ("ppo.hybrid.verified_wieght=2", "unknown config key 'ppo.hybrid.verified_wieght'; did you mean 'ppo.hybrid.verified_weight'?"),
+        ("study.labelers={x: {bakend: simulated}}", "study.labelers.x: unknown config key 'bakend'; did you mean 'backend'?"),
+        ("zzz=1", "unknown config key 'zzz'"),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_key_gets_a_did_you_mean_in_one_line(override: str, message: str) -> None:
+    result = CliRunner().invoke(app, ["config", "--set", override])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert message in text, result.output
+    if override.startswith("zzz"):
+        assert "did you mean" not in text
+
+
+def test_report_to_takes_trls_spellings() -> None:
+    """tracking.report_to as TRL takes it: one tracker as a string, 'none', 'all' (every known
+    tracker that is installed); lists work as before."""
+    import importlib.util
+
+    def report_to(value: str) -> list[str]:
+        return load_config(None, [f"tracking.report_to={value}"]).tracking.report_to
+
+    assert report_to("wandb") == ["wandb"]
+    assert report_to("none") == [] and report_to("[none]") == []
+    installed = [name for name in ("tensorboard", "wandb", "trackio", "mlflow") if importlib.util.find_spec(name) is not None]
+    assert "tensorboard" in installed and report_to("all") == installed
+    assert report_to("[tensorboard, wandb]") == ["tensorboard", "wandb"] and report_to("[]") == []
+    result = CliRunner().invoke(app, ["config", "--set", "tracking.report_to=[wandb, none]"])
+    assert result.exit_code == 2 and "'none' stands alone" in result.output, result.output
+    result = CliRunner().invoke(app, ["config", "--set", "tracking.report_to=neptune"])
+    assert result.exit_code == 2 and "unknown tracker 'neptune'" in result.output, result.output

@@ -1,6 +1,7 @@
 """`hrlaif export`: a real run's pairs (labels whose provenance differs row to row, plus the
 red-team pairs the hrlaif RM used) load in `datasets` and train in TRL's RewardTrainer and
-DPOTrainer as they are, with no `margin` column to enter TRL's loss."""
+DPOTrainer as they are, with no `margin` column to enter TRL's loss. Each arm is a folder with
+train.jsonl and test.jsonl (the RM's held-out pairs), which `datasets` reads as two splits."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import load_config
-from hrlaif.export import export_run
-from hrlaif.labeling.rm_data import rm_pairs
+from hrlaif.export import export_pairs_of, export_run
+from hrlaif.jsonl import read_jsonl
+from hrlaif.labeling.rm_data import rm_pairs, rm_split
 from hrlaif.pipeline import Pipeline
+from hrlaif.records import Pair
 
 from run_configs import write_run_config
 
@@ -42,15 +45,30 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def arm_rows(folder: Path) -> list[dict]:
+    """An exported arm's rows: train, then test."""
+    return rows(folder / "train.jsonl") + rows(folder / "test.jsonl")
+
+
+def held_out_ids(run: Path, pairs: list) -> set[str]:
+    """The prompts the RM stage holds out of `pairs`, with the run's own settings."""
+    config = load_config(run / "config.yaml")
+    return {p.prompt_id for p in rm_split(pairs, config.reward.eval_fraction, config.seed)[1]}
+
+
 def test_export_writes_each_arms_rm_pairs_in_trl_shape(labeled_run, tmp_path):
     result = runner.invoke(app, ["export", str(labeled_run), "--format", "trl", "--out", str(tmp_path / "trl")])
     assert result.exit_code == 0, result.output
     expected, counts = rm_pairs(labeled_run / "label-hrlaif" / "pairs.jsonl", labeled_run / "redteam" / "pairs.jsonl", 0.5)
     assert counts["redteam_pairs"] > 0, "the fixture's red teaming should give pairs"
-    hrlaif = rows(tmp_path / "trl" / "pairs-hrlaif.jsonl")
-    assert [r["prompt_id"] for r in hrlaif] == [p.prompt_id for p in expected]
+    # moved from pairs-hrlaif.jsonl to the new layout: train then test, the RM's own split
+    hrlaif = arm_rows(tmp_path / "trl" / "hrlaif")
+    config = load_config(labeled_run / "config.yaml")
+    train, held = rm_split(expected, config.reward.eval_fraction, config.seed)
+    assert held and [r["prompt_id"] for r in hrlaif] == [p.prompt_id for p in train + held]
     assert f"hrlaif: {counts['label_pairs']} label pairs + {counts['redteam_pairs']} red-team" in result.output
-    assert len(rows(tmp_path / "trl" / "pairs-rlaif.jsonl")) == len(rows(labeled_run / "label-rlaif" / "pairs.jsonl"))
+    assert f"(train {len(train)}, test {len(held)}: the RM's held-out pairs)" in " ".join(result.output.split())
+    assert len(arm_rows(tmp_path / "trl" / "rlaif")) == len(rows(labeled_run / "label-rlaif" / "pairs.jsonl"))
     assert "CONTENT WARNING" in (tmp_path / "trl" / "CONTENT_WARNING.txt").read_text().upper()
     first = hrlaif[0]
     assert [m["role"] for m in first["chosen"]] == ["assistant"] and first["prompt"][-1]["role"] == "user"
@@ -63,10 +81,14 @@ def test_export_writes_each_arms_rm_pairs_in_trl_shape(labeled_run, tmp_path):
 def test_openrlhf_shape_is_whole_conversations_and_jsonl_is_our_records(labeled_run, tmp_path):
     export_run(labeled_run, "openrlhf", tmp_path / "o", ["rlaif"])
     export_run(labeled_run, "jsonl", tmp_path / "j", ["rlaif"])
-    ours = rows(labeled_run / "label-rlaif" / "pairs.jsonl")
-    assert rows(tmp_path / "j" / "pairs-rlaif.jsonl") == ours
-    assert not (tmp_path / "o" / "pairs-hrlaif.jsonl").exists() and not (tmp_path / "o" / "CONTENT_WARNING.txt").exists()
-    for row, pair in zip(rows(tmp_path / "o" / "pairs-rlaif.jsonl"), ours, strict=True):
+    labels = labeled_run / "label-rlaif" / "pairs.jsonl"
+    held = held_out_ids(labeled_run, read_jsonl(labels, Pair))
+    ours = rows(labels)
+    ours = [r for r in ours if r["prompt_id"] not in held] + [r for r in ours if r["prompt_id"] in held]  # train, then test
+    assert arm_rows(tmp_path / "j" / "rlaif") == ours
+    assert not (tmp_path / "o" / "hrlaif").exists() and not (tmp_path / "o" / "CONTENT_WARNING.txt").exists()
+    assert "CONTENT WARNING" not in (tmp_path / "o" / "README.md").read_text()
+    for row, pair in zip(arm_rows(tmp_path / "o" / "rlaif"), ours, strict=True):
         assert row["chosen"] == pair["prompt"] + pair["chosen"] and row["rejected"] == pair["prompt"] + pair["rejected"]
         assert "prompt" not in row and "margin" not in row and row["chosen_prob"] == pair["chosen_prob"]
 
@@ -75,12 +97,14 @@ def test_datasets_loads_every_exported_shape_and_the_raw_pairs_files(labeled_run
     for fmt in ("trl", "openrlhf", "jsonl"):
         export_run(labeled_run, fmt, tmp_path / fmt)
         for mode in ("rlaif", "hrlaif"):
-            path = tmp_path / fmt / f"pairs-{mode}.jsonl"
-            loaded = datasets.load_dataset("json", data_files=str(path), split="train")
-            assert len(loaded) == len(rows(path)) and "margin" not in loaded.column_names
+            for split in ("train", "test"):
+                path = tmp_path / fmt / mode / f"{split}.jsonl"
+                loaded = datasets.load_dataset("json", data_files=str(path), split="train")
+                assert len(loaded) == len(rows(path)) and "margin" not in loaded.column_names
     # our own records, label and red-team pairs in one file: provenance (route, step, verdicts,
     # details with other keys) differs row to row, and arrow still reads one table
-    mixed = datasets.load_dataset("json", data_files=str(tmp_path / "jsonl" / "pairs-hrlaif.jsonl"), split="train")
+    mixed = datasets.concatenate_datasets([datasets.load_dataset("json", data_files=str(tmp_path / "jsonl" / "hrlaif" / f"{split}.jsonl"), split="train")
+                                           for split in ("train", "test")])
     provenance = mixed["provenance"]
     assert {(p["mode"], p["step"]) for p in provenance} >= {("hrlaif", "preference"), ("redteam", "rewrite")}
     assert len({p["route"] for p in provenance}) >= 3 and len({len(p["verdicts"]) for p in provenance}) >= 2
@@ -96,7 +120,7 @@ def test_trl_reward_trainer_and_dpo_trainer_train_on_the_export(labeled_run, tmp
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
     export_run(labeled_run, "trl", tmp_path / "trl", ["hrlaif"])
-    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / "pairs-hrlaif.jsonl"), split="train")
+    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / "hrlaif" / "train.jsonl"), split="train")
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     common = {"per_device_train_batch_size": 2, "max_steps": 2, "bf16": False, "fp16": False, "use_cpu": True,
               "report_to": "none", "save_strategy": "no", "logging_steps": 1, "disable_tqdm": True}
@@ -141,6 +165,58 @@ def test_red_team_pairs_are_left_out_where_the_run_did_not_use_them(labeled_run,
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     counts = export_run(run, "trl", tmp_path / "out", ["hrlaif"])["hrlaif"]
     assert "redteam_pairs" not in counts
-    exported = rows(tmp_path / "out" / "pairs-hrlaif.jsonl")
+    exported = arm_rows(tmp_path / "out" / "hrlaif")
     assert len(exported) == counts["label_pairs"] and {r["label_mode"] for r in exported} == {"hrlaif"}
     assert not (tmp_path / "out" / "CONTENT_WARNING.txt").exists()
+
+
+def test_each_arm_loads_in_datasets_as_the_rms_train_and_test_splits(labeled_run, tmp_path):
+    """`load_dataset(folder)` and `load_dataset("json", data_dir=folder)` on an arm's folder give
+    its RM's train and held-out pairs as two splits (the content warning, beside the folders, is
+    not read as data); the export's root names the arms as configs, so it never mixes them."""
+    out = tmp_path / "trl"
+    counts = export_run(labeled_run, "trl", out)
+    assert (out / "CONTENT_WARNING.txt").is_file() and "CONTENT WARNING" in (out / "README.md").read_text()
+    for mode in ("rlaif", "hrlaif"):
+        pairs, _ = export_pairs_of(labeled_run, mode)
+        held = held_out_ids(labeled_run, pairs)
+        n_test = sum(p.prompt_id in held for p in pairs)
+        assert 0 < n_test < len(pairs) and (counts[mode]["train_pairs"], counts[mode]["test_pairs"]) == (len(pairs) - n_test, n_test)
+        for loaded in (datasets.load_dataset("json", data_dir=str(out / mode)), datasets.load_dataset(str(out / mode)),
+                       datasets.load_dataset(str(out), mode)):
+            assert set(loaded) == {"train", "test"}
+            assert (loaded["train"].num_rows, loaded["test"].num_rows) == (len(pairs) - n_test, n_test)
+            assert set(loaded["test"]["prompt_id"]) == held & {p.prompt_id for p in pairs}
+            assert not set(loaded["train"]["prompt_id"]) & held  # whole prompts held out
+    with pytest.raises(ValueError, match="(?i)config name is missing"):
+        datasets.load_dataset(str(out))  # the arms are two configs, never one mixed split
+
+
+def test_nothing_held_out_means_no_test_split(labeled_run, tmp_path):
+    out = tmp_path / "out"
+    export_run(labeled_run, "trl", out, ["rlaif"])
+    assert (out / "rlaif" / "test.jsonl").is_file()
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(labeled_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["reward"]["eval_fraction"] = 0.0
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    counts = export_run(run, "trl", out, ["rlaif"])["rlaif"]
+    assert counts["test_pairs"] == 0 and not (out / "rlaif" / "test.jsonl").exists()  # not a stale one either
+    assert set(datasets.load_dataset(str(out / "rlaif"))) == {"train"}
+
+
+def test_the_test_split_is_what_the_rm_stage_holds_out(labeled_run, tmp_path, tiny_model):
+    """The RM trained on the arm's pairs with the run's settings reports the held-out count the
+    export wrote as test.jsonl (train-rm and export share `rm_split`)."""
+    from hrlaif.train.reward import train_reward_model
+
+    config = load_config(labeled_run / "config.yaml")
+    counts = export_run(labeled_run, "trl", tmp_path / "out", ["rlaif"])["rlaif"]
+    pairs, _ = export_pairs_of(labeled_run, "rlaif")
+    summary = train_reward_model(pairs, str(tiny_model), config.reward.model_copy(update={"epochs": 1}), tmp_path / "rm",
+                                 seed=config.seed, max_length=128)
+    assert (summary["train_pairs"], summary["heldout_pairs"]) == (counts["train_pairs"], counts["test_pairs"])
+    assert counts["test_pairs"] > 0

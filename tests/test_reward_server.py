@@ -92,9 +92,15 @@ def openrlhf_request(rows=ROWS) -> dict:
 
 
 @pytest.fixture(scope="module")
-def rules_server(tmp_path_factory):
-    with reward_server(tmp_path_factory.mktemp("reward-server") / "server.log", *WEIGHTS) as served:
-        yield served
+def rules_served(tmp_path_factory):
+    log = tmp_path_factory.mktemp("reward-server") / "server.log"
+    with reward_server(log, *WEIGHTS) as (url, health):
+        yield url, health, log
+
+
+@pytest.fixture(scope="module")
+def rules_server(rules_served):
+    return rules_served[:2]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -135,8 +141,10 @@ def test_rule_rewards_in_openrlhf_shape(rules_server):
         (lambda r: r.pop("labels"), "labels: Field required"),
         (lambda r: r.update(labels=r["labels"][:-1]), "5 labels for 6 queries"),
         (lambda r: r.update(prompts=r["prompts"][:-1]), "5 prompts for 6 queries"),
-        (lambda r: r["labels"].__setitem__(1, ""), r"labels\[1\]: not a JSON object"),
-        (lambda r: r["labels"].__setitem__(1, None), r"labels\[1\]: needs an object with 'category'.*--label_key"),
+        # an empty label leaves the row to the RM; with none loaded it is refused, naming both ways out
+        (lambda r: r["labels"].__setitem__(1, ""), r"labels\[1\] is empty \(1 of 6 labels\) and no reward model is loaded.*--label_key.*--rm"),
+        (lambda r: r["labels"].__setitem__(1, None), r"labels\[1\] is empty.*object with 'category'.*--label_key"),
+        (lambda r: r["labels"].__setitem__(1, ["19"]), r"labels\[1\]: needs a reference answer or an object with 'category'.*--label_key"),
         (lambda r: r["labels"].__setitem__(1, {"reference": "19"}), r"labels\[1\].category: Field required"),
         (lambda r: r["labels"].__setitem__(1, {"category": "maths", "reference": "19"}), r"labels\[1\]: unknown category 'maths'"),
         (lambda r: r["labels"].__setitem__(1, {"category": "math"}), "row 1 .*math prompt needs a reference"),
@@ -159,6 +167,73 @@ def test_a_body_that_is_not_json_gets_422(rules_server):
     assert status == 422 and "JSON decode error" in reply["error"], reply
 
 
+# What OpenRLHF really sends: a chat template's text, the query decoded with its special tokens
+# kept (left padding before the prompt, the end-of-turn token after the answer), and labels from
+# `--label_key answer`: a plain reference string (or number), not hrlaif's label object.
+CHATML = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+MC = "Capital of Italy?\nA. Paris\nB. Rome\nC. Madrid"
+OPENRLHF_ROWS = [  # (question, left padding, response as decoded, label, expected reward)
+    (MC, "", "B<|im_end|>", "B", 2.0),
+    (MC, "<|endoftext|><|endoftext|>", "A<|im_end|><|endoftext|>", "B", -2.0),
+    (MC, "", "The answer is (B).<|im_end|>", "(B)", 2.0),
+    (MC, "", "b<|im_end|>", "b", 2.0),
+    (MC, "<pad>", "B<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B", "choices": ["Paris", "Rome", "Madrid"]}), 2.0),
+    (MC, "", "C<|im_end|>", json.dumps({"category": "multiple_choice", "reference": "B"}), -2.0),  # choices read from the prompt
+    ("What is 12 + 7?", "<|endoftext|>", "19<|im_end|>", "19", 2.0),
+    ("What is 12 + 7?", "", "The answer is 20.</s>", 19, -2.0),  # a number as label: a JSON number column
+    ("What is 3/4 + 0?", "", "\\boxed{3/4}<|eot_id|>", '"3/4"', 2.0),  # a JSON-quoted string
+    ("Which letter comes after A?", "", "B<|im_end|>", "B", 2.0),  # a letter with no options listed: a math-style answer
+]
+
+
+def openrlhf_shaped(rows=OPENRLHF_ROWS) -> dict:
+    prompts = [CHATML.format(question) for question, *_ in rows]
+    return {"query": [pad + p + response for p, (_, pad, response, *_) in zip(prompts, rows)],
+            "prompts": prompts, "labels": [label for *_, label, _ in rows]}
+
+
+def test_openrlhf_queries_with_special_tokens_and_plain_labels(rules_server):
+    """A short answer followed by <|im_end|> reads as that answer (it read as unknown: reward 0),
+    left padding does not fail the batch, and a plain reference string is a label: an option
+    letter the prompt lists is multiple choice, the rest math."""
+    url, _ = rules_server
+    status, reply = post(f"{url}/get_reward", openrlhf_shaped())
+    assert status == 200, reply
+    assert reply["rewards"] == [expected for *_, expected in OPENRLHF_ROWS]
+    assert reply["extra_logs"]["hybrid_applies"] == [1.0] * len(OPENRLHF_ROWS)
+
+
+def test_empty_labels_without_an_rm_are_refused_and_logged(rules_served):
+    url, _, log = rules_served
+    request = openrlhf_shaped()
+    request["labels"] = [""] * len(request["query"])
+    status, reply = post(f"{url}/get_reward", request)
+    assert status == 422 and "no reward model is loaded" in reply["error"], reply
+    lines = [line for line in log.read_text().splitlines() if "refused" in line]
+    assert any(line.startswith("reward-server: refused POST /get_reward: 422 labels[0] is empty") for line in lines), lines
+    status, _ = post(f"{url}/get_reward", b"{not json")
+    assert status == 422
+    assert any("refused POST /get_reward: 422" in line and "JSON decode error" in line for line in log.read_text().splitlines()), log.read_text()[-2000:]
+
+
+def test_label_category_and_special_tokens_settings(tiny_model):
+    """reward_server.label_category and .special_tokens, in process (the HTTP path is tested above):
+    the RM's tokenizer adds its own special tokens to the configured ones."""
+    from hrlaif.config import HybridRewardConfig, RewardServerConfig
+    from hrlaif.reward.server import BadRequest, RewardRequest, RewardScorer
+
+    rows = [(MC, "", "B<END>", "B", 1.0)]
+    as_math = RewardScorer(HybridRewardConfig(), settings=RewardServerConfig(label_category="math", special_tokens=["<END>"]))
+    assert as_math.score(RewardRequest(**openrlhf_shaped(rows)))["rewards"] == [1.0]  # "B" == "B" as a math answer
+    no_tokens = RewardScorer(HybridRewardConfig(), settings=RewardServerConfig(special_tokens=[]))
+    assert no_tokens.score(RewardRequest(**openrlhf_shaped(rows)))["rewards"] == [0.0]  # 'B<END>' is not read
+    with_tokenizer = RewardScorer(HybridRewardConfig(), tokenizer=load_tokenizer(tiny_model), settings=RewardServerConfig(special_tokens=[]))
+    assert with_tokenizer.score(RewardRequest(**openrlhf_shaped([(MC, "", "B<|im_end|>", "B", 1.0)])))["rewards"] == [1.0]
+    as_mc = RewardScorer(HybridRewardConfig(), settings=RewardServerConfig(label_category="multiple_choice"))
+    with pytest.raises(BadRequest, match=r"labels\[0\]: reward_server.label_category is multiple_choice, but '19'"):
+        as_mc.score(RewardRequest(**openrlhf_shaped([("What is 12 + 7?", "", "19", "19", 1.0)])))
+
+
 def test_rm_score_is_added_to_the_rules(reward_model_path, tmp_path):
     """With --rm the reward is the RM's score of the query as sent plus the rule reward; the RM's
     score is checked against the same tiny RM run in this process."""
@@ -166,7 +241,12 @@ def test_rm_score_is_added_to_the_rules(reward_model_path, tmp_path):
         assert health["reward_model"] is True
         request = openrlhf_request()
         status, reply = post(f"{url}/get_reward", request)
+        # empty labels (OpenRLHF without --label_key) leave every row to the RM; left padding is not scored
+        unlabeled = {**openrlhf_request(), "labels": ["", None, "", "", "", ""]}
+        unlabeled["query"] = ["<|endoftext|>" + q for q in unlabeled["query"]]
+        unlabeled_status, unlabeled_reply = post(f"{url}/get_reward", unlabeled)
     assert status == 200, reply
+    assert unlabeled_status == 200, unlabeled_reply
     model, tokenizer = load_reward_model(reward_model_path).eval(), load_tokenizer(reward_model_path, padding_side="right")
     with torch.no_grad():
         own = [model(**tokenizer(q, return_tensors="pt", add_special_tokens=False)).logits[0, 0].item() for q in request["query"]]
@@ -174,6 +254,8 @@ def test_rm_score_is_added_to_the_rules(reward_model_path, tmp_path):
     assert len(set(round(s, 4) for s in own)) > 1  # the RM tells the queries apart, so a mix-up would show
     rules = [0.0 if e is None else e for *_, e in ROWS]
     assert reply["rewards"] == pytest.approx([r + s for r, s in zip(rules, own)], abs=1e-4)
+    assert unlabeled_reply["rewards"] == pytest.approx(own, abs=1e-4)
+    assert unlabeled_reply["extra_logs"]["hybrid_applies"] == [0.0] * len(ROWS)
 
 
 def test_a_taken_port_is_refused_before_any_model_loads(tmp_path):

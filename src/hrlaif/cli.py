@@ -340,7 +340,7 @@ def dpo(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run directory whose pairs to export.")],
     format_: Annotated[str, typer.Option("--format", "-f", help="trl (prompt/chosen/rejected, conversational), openrlhf (whole-conversation chosen/rejected) or jsonl (our records).")] = "trl",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for pairs-MODE.jsonl (default RUN/export/FORMAT).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for MODE/train.jsonl and MODE/test.jsonl (default RUN/export/FORMAT).")] = None,
     mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arm to export (repeatable; default: every labeled arm).")] = None,
 ) -> None:
     """Write the pairs each arm's reward model trained on (labels, plus red-team pairs where used) for TRL, OpenRLHF or as JSONL."""
@@ -349,7 +349,8 @@ def export(
     _lock_run_dir(run_dir, create=False)
     for name, counts in export_run(run_dir, format_, out, mode).items():
         redteam = f" + {counts['redteam_pairs']} red-team" if "redteam_pairs" in counts else ""
-        console.print(f"{name}: {counts['label_pairs']} label pairs{redteam} -> {counts['file']}", highlight=False)
+        console.print(f"{name}: {counts['label_pairs']} label pairs{redteam} -> {counts['folder']} "
+                      f"(train {counts['train_pairs']}, test {counts['test_pairs']}: the RM's held-out pairs)", highlight=False)
 
 
 @app.command("judge-check")
@@ -400,7 +401,7 @@ def reward_server(
     cfg = load_config(config, set_)
     sock = listen(host, port)
     _quiet_libraries()
-    scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length)
+    scorer = load_scorer(cfg.ppo.hybrid, reward_model, cfg.policy.max_length, cfg.reward_server)
     console.print(f"serving the hybrid reward{' + ' + reward_model if reward_model else ' (rules only)'} on http://{host}:{port}/get_reward ; stop with Ctrl-C")
     serve(scorer, sock)
 

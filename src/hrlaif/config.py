@@ -256,6 +256,29 @@ class HybridRewardConfig(Section):
     verify_timeout_s: float = Field(2.0, gt=0.0, description="Time bound of one math check (as in labeling); a check that runs out counts 0.")
 
 
+# Chat special tokens a remote trainer leaves in the text it sends (OpenRLHF decodes with
+# skip_special_tokens=False): ChatML / Qwen, GPT-2 / SmolLM, Llama 2 / Mistral, Llama 3, Phi-3, Gemma.
+COMMON_SPECIAL_TOKENS = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<|end|>",
+                         "<end_of_turn>", "<eos>", "<pad>", "<|pad|>", "<|finetune_right_pad_id|>"]
+
+
+class RewardServerConfig(Section):
+    """`hrlaif reward-server`: how it reads what OpenRLHF sends (hrlaif.reward.server)."""
+
+    label_category: Literal["infer", "math", "multiple_choice"] = Field(
+        "infer",
+        description="Category of a label sent as a plain reference string (OpenRLHF's usual --label_key answer): infer reads a single "
+                    "option letter whose options the prompt lists (lines 'A. ...', 'B) ...') as multiple choice, anything else as math; "
+                    "an object label's own category always wins.",
+    )
+    special_tokens: list[str] = Field(
+        default_factory=lambda: list(COMMON_SPECIAL_TOKENS),
+        description="Tokens cut from the end of a response (and from the start of a query, as left padding) before the rules read it, "
+                    "so 'B<|im_end|>' reads as B; the RM's tokenizer's own special tokens are added when --rm is given. The common "
+                    "chat end and pad tokens by default, since without --rm the server cannot know the policy's.",
+    )
+
+
 class DPOConfig(Section):
     """`hrlaif dpo`: the policy trained directly on an arm's RM pairs with TRL's DPOTrainer."""
 
@@ -335,23 +358,45 @@ class EvaluateConfig(Section):
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
+TRACKERS: tuple[str, ...] = ("tensorboard", "wandb", "trackio", "mlflow")
+
+
 class TrackingConfig(Section):
     report_to: list[str] = Field(
         default_factory=lambda: ["tensorboard"],
         description="Experiment trackers the RM (TRL's report_to) and PPO (accelerate's trackers) log to: any of tensorboard, wandb, trackio, mlflow; [] for none. "
+        "As in TRL, a single name may be given as a string ('wandb'), 'none' means [] and 'all' every one of them that is installed. "
         "TensorBoard by default: it is installed with hrlaif and writes only local files (RUN/STAGE/tensorboard). A named tracker that is not installed is an error. "
         "RUN/ppo-MODE/metrics.jsonl is written either way and stays what the report reads.",
     )
     run_name: str | None = Field(None, description="Name the trackers show, as NAME/STAGE (e.g. demo/ppo-hrlaif), so a run's RM and PPO sort together; None: the run directory's name.")
     project: str = Field("hrlaif", description="Tracker project (wandb and trackio project, mlflow experiment) unless WANDB_PROJECT / MLFLOW_EXPERIMENT_NAME say otherwise.")
 
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _as_trl_takes_it(cls, value: Any) -> Any:
+        """TRL's spellings: a string for one tracker, 'none' for none, 'all' for every installed one."""
+        if isinstance(value, str):
+            value = [value] if value.strip() else []
+        if isinstance(value, list) and all(isinstance(name, str) for name in value):
+            if value == ["none"]:
+                return []
+            if value == ["all"]:
+                import importlib.util
+
+                return [name for name in TRACKERS if importlib.util.find_spec(name) is not None]  # tracker name == module name
+            for word in ("none", "all"):
+                if word in value:
+                    raise ValueError(f"'{word}' stands alone (report_to: {word}), not in a list with other trackers")
+        return value
+
     @field_validator("report_to")
     @classmethod
     def _known_trackers(cls, value: list[str]) -> list[str]:
-        known = ("tensorboard", "wandb", "trackio", "mlflow")
+        known = TRACKERS
         for name in value:
             if name not in known:
-                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(known)}; [] for none)")
+                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(known)}; none or [] for none, all for every installed one)")
         return list(dict.fromkeys(value))
 
 
@@ -403,6 +448,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    reward_server: RewardServerConfig = Field(default_factory=RewardServerConfig)
 
     @model_validator(mode="after")
     def _labelers_are_judges(self) -> RunConfig:
@@ -417,17 +463,34 @@ class RunConfig(Section):
         try:
             return JudgeConfig.model_validate(merged)
         except ValidationError as e:
-            raise ValueError(_describe(e, f"study.labelers.{name}")) from None
+            raise ValueError(_describe(e, f"study.labelers.{name}", JudgeConfig)) from None
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def _did_you_mean(root: type[BaseModel], loc: tuple) -> str:
+    """'; did you mean 'ppo.steps'?' for an unknown key close to one its section has (difflib)."""
+    import difflib
+
+    section: Any = root
+    for part in loc[:-1]:
+        field = section.model_fields.get(part) if isinstance(section, type) and issubclass(section, BaseModel) else None
+        if field is None:
+            return ""
+        section = field.annotation
+    if not (isinstance(section, type) and issubclass(section, BaseModel)):
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+
+
+def _describe(error: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
+    root = root or RunConfig
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
         if not item["loc"]:  # a whole-config check (model_validator) names its keys itself
             lines.append(f"{source}: {item['msg'].removeprefix('Value error, ')}")
         elif item["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown config key '{key}'")
+            lines.append(f"{source}: unknown config key '{key}'{_did_you_mean(root, tuple(item['loc']))}")
         else:
             lines.append(f"{source}: config key '{key}': {item['msg']}")
     return "; ".join(lines)

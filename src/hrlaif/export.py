@@ -8,6 +8,14 @@ Shapes:
 - openrlhf: `chosen` / `rejected` as whole conversations (prompt turns + the answer), read with
   `--apply_chat_template --chosen_key chosen --rejected_key rejected` (no --prompt_key);
 - jsonl: our own records, provenance included.
+Layout, as `datasets` reads folders: OUT/MODE/train.jsonl and OUT/MODE/test.jsonl, test being the
+pairs the arm's RM held out (split as `hrlaif train-rm` splits them: `rm_data.rm_split`, with
+the run's reward.eval_fraction and seed), so `load_dataset("OUT/MODE")` (or `load_dataset("json",
+data_dir="OUT/MODE")`) gives the RM's train and test splits and its held-out accuracy can be
+reproduced elsewhere. OUT/README.md names each arm as a `datasets` config (`load_dataset("OUT",
+"hrlaif")`; without a name `datasets` asks for one instead of mixing the arms), and carries the
+content warning; CONTENT_WARNING.txt sits beside the arm folders, outside the data, when
+red-team pairs are exported.
 Our judge confidence is never named `margin`: TRL's RewardTrainer (and OpenRLHF's DPO) would
 take a `margin` column into the loss, training something other than our RM.
 """
@@ -90,8 +98,30 @@ def to_row(pair: Pair, fmt: str) -> dict:
     raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
 
 
+SPLITS: tuple[str, ...] = ("train", "test")
+
+
+def _dataset_card(out_dir: Path) -> str:
+    """OUT/README.md: every arm folder as a `datasets` config, and the content warning where due."""
+    from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
+
+    arms = [m for m in MODES if (out_dir / m / "train.jsonl").is_file()]
+    configs = [{"config_name": m, "data_files": [{"split": split, "path": f"{m}/{split}.jsonl"} for split in SPLITS
+                                                 if (out_dir / m / f"{split}.jsonl").is_file()]} for m in arms]
+    card = "---\n" + yaml.safe_dump({"configs": configs}, sort_keys=False) + "---\n\n"
+    card += ("# hrlaif preference pairs\n\nEach folder is one labeling arm's reward-model pairs: train.jsonl what its RM trained on, "
+             "test.jsonl the pairs it held out (whole prompts) to report its accuracy. Load one arm: "
+             "`datasets.load_dataset(\"OUT/hrlaif\")` or `datasets.load_dataset(\"OUT\", \"hrlaif\")`.\n")
+    if (out_dir / WARNING_FILE).is_file():
+        card += "\n" + WARNING_TEXT.replace("CONTENT WARNING\n", "## CONTENT WARNING\n", 1).replace("in this folder", "in these folders")
+    return card
+
+
 def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list[str] | None = None) -> dict[str, dict]:
-    """Write OUT/pairs-MODE.jsonl for each arm (default: every labeled one); {mode: counts + file}."""
+    """Write OUT/MODE/train.jsonl and OUT/MODE/test.jsonl for each arm (default: every labeled
+    one), and OUT/README.md; {mode: counts + train_pairs, test_pairs, folder}."""
+    from hrlaif.labeling.rm_data import rm_split
+
     run_dir = Path(run_dir)
     if fmt not in FORMATS:
         raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
@@ -104,15 +134,23 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
     if not modes:
         raise HrlaifError(f"{run_dir}: no labeled pairs (label-rlaif/ or label-hrlaif/ pairs.jsonl); run `hrlaif label` first")
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "export" / fmt
+    config = _run_config(run_dir)
     exported: dict[str, dict] = {}
     batches = {mode: export_pairs_of(run_dir, mode) for mode in modes}  # read everything before writing anything
     for mode, (pairs, counts) in batches.items():
-        path = out_dir / f"pairs-{mode}.jsonl"
-        write_jsonl(path, (to_row(p, fmt) for p in pairs))
-        exported[mode] = {**counts, "file": str(path)}
+        train, held = rm_split(pairs, config.reward.eval_fraction, config.seed)
+        folder = out_dir / mode
+        write_jsonl(folder / "train.jsonl", (to_row(p, fmt) for p in train))
+        if held:
+            write_jsonl(folder / "test.jsonl", (to_row(p, fmt) for p in held))
+        else:  # nothing held out (reward.eval_fraction 0): no test split, not a stale one
+            (folder / "test.jsonl").unlink(missing_ok=True)
+        exported[mode] = {**counts, "train_pairs": len(train), "test_pairs": len(held), "folder": str(folder)}
     if any(counts.get("redteam_pairs") for _, counts in batches.values()):
         from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
 
         with atomic_path(out_dir / WARNING_FILE) as tmp:  # red-team rows hold harmful text by design
             tmp.write_text(WARNING_TEXT, encoding="utf-8")
+    with atomic_path(out_dir / "README.md") as tmp:
+        tmp.write_text(_dataset_card(out_dir), encoding="utf-8")
     return exported

@@ -5,17 +5,24 @@ OpenRLHF (`--remote_rm_url http://HOST:PORT/get_reward`) posts
 by the policy's response, each prompt the rendered prompt alone, each label the dataset's
 `--label_key` column. It reads `rewards` from the reply (and `scores`, `extra_logs` when present).
 
-The rules need each row's category and key, so a label is an object (or that object as a JSON
+The rules need each row's category and key. A label is an object (or that object as a JSON
 string) `{"category": ..., "reference": ..., "choices": [...]}`: the columns of hrlaif's prompt
-files. The response the rules read is the query with its prompt cut off. The reward is the rule
-reward (`hrlaif.reward.hybrid`; 0 where no rule applies) plus, when a reward model is loaded, the
-RM's score of the whole query. One request is scored at a time: the verifier's worker process and
-the RM are shared.
+files; or a plain reference answer (OpenRLHF's usual `--label_key answer`), whose category is
+`reward_server.label_category` (infer: an option letter the prompt lists is multiple choice, with
+the choices read from the prompt; anything else math); or empty, which leaves the row to the RM
+(refused when no RM is loaded). The response the rules read is the query with its prompt cut off
+and the special tokens OpenRLHF leaves in (it decodes with them kept) cut from its end: "B<|im_end|>"
+reads as B. Left padding before the prompt is dropped too. The reward is the rule reward
+(`hrlaif.reward.hybrid`; 0 where no rule applies) plus, when a reward model is loaded, the RM's
+score of the whole query. One request is scored at a time: the verifier's worker process and the
+RM are shared. A refused request is logged as one line with its status and reason.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import socket
 import threading
 from typing import Any
@@ -26,12 +33,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hrlaif.config import HybridRewardConfig
+from hrlaif.config import HybridRewardConfig, RewardServerConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import CATEGORIES
 from hrlaif.reward.hybrid import hybrid_rewards
 
 DEFAULT_PORT = 5000  # OpenRLHF's serve_rm default, so its example URLs work unchanged
+
+logger = logging.getLogger(__name__)
 
 
 class RewardRequest(BaseModel):
@@ -58,16 +67,52 @@ class BadRequest(ValueError):
     """A request the server cannot score; its message goes back to the client as the reason."""
 
 
-def parse_label(value: Any, row: int) -> RowLabel:
-    """One label: an object, or a JSON string of one (OpenRLHF datasets often keep it as text)."""
+LETTER_RE = re.compile(r"^\(?([A-Za-z])\)?$")
+OPTION_LINE_RE = re.compile(r"^\s*\(?([A-Z])(?:[.):]|\s*\))\s*(\S.*?)\s*$")
+
+
+def prompt_options(prompt: str, special_tokens: list[str]) -> list[str] | None:
+    """The option texts a rendered prompt lists ('A. Paris' / '(B) Rome' / 'C) ...' lines, from A
+    on, in order): the last such run of two or more, so a few-shot example before it is skipped."""
+    for token in special_tokens:
+        prompt = prompt.replace(token, "\n")
+    runs: list[list[str]] = []
+    for line in prompt.splitlines():
+        match = OPTION_LINE_RE.match(line)
+        if not match:
+            continue
+        letter, text = match.groups()
+        if letter == "A":
+            runs.append([text])
+        elif runs and ord(letter) - ord("A") == len(runs[-1]):
+            runs[-1].append(text)
+    runs = [run for run in runs if len(run) >= 2]
+    return runs[-1] if runs else None
+
+
+def parse_label(value: Any, row: int, prompt: str = "", *, settings: RewardServerConfig | None = None,
+                special_tokens: list[str] | None = None) -> RowLabel | None:
+    """One label: an object, a JSON string of one (OpenRLHF datasets often keep it as text), a plain
+    reference answer (category from `settings.label_category`), or empty (None: no rule, the RM alone)."""
+    settings = settings or RewardServerConfig()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
-            raise BadRequest(f"labels[{row}]: not a JSON object: {value[:80]!r}") from None
+            parsed = None
+        if not isinstance(parsed, dict):
+            text = parsed if isinstance(parsed, str) else value  # '"3/4"', a JSON-quoted answer, is 3/4
+            if not text.strip():
+                return None
+            return reference_label(text.strip(), row, prompt, settings, special_tokens or settings.special_tokens)
+        value = parsed
     if not isinstance(value, dict):
-        raise BadRequest(f"labels[{row}]: needs an object with 'category' (and 'reference', 'choices' for keyed prompts), "
-                         f"got {type(value).__name__}; with OpenRLHF, pass --label_key naming such a column")
+        raise BadRequest(f"labels[{row}]: needs a reference answer or an object with 'category' (and 'reference', 'choices' for keyed "
+                         f"prompts), got {type(value).__name__}; with OpenRLHF, pass --label_key naming such a column")
     try:
         label = RowLabel.model_validate(value)
     except ValidationError as exc:
@@ -75,7 +120,48 @@ def parse_label(value: Any, row: int) -> RowLabel:
         raise BadRequest(f"labels[{row}].{'.'.join(str(part) for part in first['loc'])}: {first['msg']}") from None
     if label.category not in CATEGORIES:
         raise BadRequest(f"labels[{row}]: unknown category {label.category!r} (known: {', '.join(CATEGORIES)})")
+    if label.category == "multiple_choice" and not label.choices:  # the options the prompt lists
+        label.choices = prompt_options(prompt, special_tokens or settings.special_tokens)
     return label
+
+
+def reference_label(reference: str, row: int, prompt: str, settings: RewardServerConfig, special_tokens: list[str]) -> RowLabel:
+    """A plain reference answer: multiple choice when it is one option letter the prompt lists
+    (or reward_server.label_category says so), math otherwise."""
+    letter = LETTER_RE.match(reference)
+    if settings.label_category == "math":
+        return RowLabel(category="math", reference=reference)
+    options = prompt_options(prompt, special_tokens) if letter else None
+    if options is not None and ord(letter.group(1).upper()) - ord("A") < len(options):
+        return RowLabel(category="multiple_choice", reference=letter.group(1).upper(), choices=options)
+    if settings.label_category == "multiple_choice":
+        raise BadRequest(f"labels[{row}]: reward_server.label_category is multiple_choice, but {reference[:80]!r} is not the letter "
+                         "of an option the prompt lists (lines 'A. ...', 'B. ...'); send an object with 'choices' instead")
+    return RowLabel(category="math", reference=reference)
+
+
+def strip_leading(query: str, prompt: str, special_tokens: list[str]) -> str:
+    """The query without left padding before its prompt (pad tokens decoded as text)."""
+    while not query.startswith(prompt):
+        for token in special_tokens:
+            if token and query.startswith(token):
+                query = query[len(token):]
+                break
+        else:
+            return query
+    return query
+
+
+def strip_trailing(text: str, special_tokens: list[str]) -> str:
+    """`text` without the special tokens (and whitespace) at its end: 'B<|im_end|><pad>' -> 'B'."""
+    text = text.rstrip()
+    while True:
+        for token in special_tokens:
+            if token and text.endswith(token):
+                text = text[: -len(token)].rstrip()
+                break
+        else:
+            return text
 
 
 def split_response(query: str, prompt: str, row: int) -> str:
@@ -88,11 +174,16 @@ def split_response(query: str, prompt: str, row: int) -> str:
 class RewardScorer:
     """Rule reward plus, optionally, an RM's score; `score` takes a parsed request."""
 
-    def __init__(self, config: HybridRewardConfig, reward_model=None, tokenizer=None, max_length: int = 1024):
+    def __init__(self, config: HybridRewardConfig, reward_model=None, tokenizer=None, max_length: int = 1024,
+                 settings: RewardServerConfig | None = None):
         self.config = config
         self.reward_model = reward_model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.settings = settings or RewardServerConfig()
+        own = list(getattr(tokenizer, "all_special_tokens", None) or []) if tokenizer is not None else []
+        # longest first, so '<|endoftext|>' is not cut as a shorter token that ends it
+        self.special_tokens = sorted(dict.fromkeys([*self.settings.special_tokens, *own]), key=len, reverse=True)
         self._lock = threading.Lock()
 
     @torch.no_grad()
@@ -117,17 +208,27 @@ class RewardScorer:
         for name in ("prompts", "labels"):
             if len(getattr(request, name)) != n:
                 raise BadRequest(f"{len(getattr(request, name))} {name} for {n} queries; send one per query")
-        labels = [parse_label(value, i) for i, value in enumerate(request.labels)]
-        responses = [split_response(q, p, i) for i, (q, p) in enumerate(zip(request.query, request.prompts))]
+        queries = [strip_leading(q, p, self.special_tokens) for q, p in zip(request.query, request.prompts)]
+        labels = [parse_label(value, i, p, settings=self.settings, special_tokens=self.special_tokens)
+                  for i, (value, p) in enumerate(zip(request.labels, request.prompts))]
+        unlabeled = [i for i, label in enumerate(labels) if label is None]
+        if unlabeled and self.reward_model is None:
+            raise BadRequest(f"labels[{unlabeled[0]}] is empty ({len(unlabeled)} of {n} labels) and no reward model is loaded: send a reference "
+                             "answer or an object with 'category' (with OpenRLHF, pass --label_key naming such a column), or start the server with --rm")
+        responses = [strip_trailing(split_response(q, p, i), self.special_tokens) for i, (q, p) in enumerate(zip(queries, request.prompts))]
+        keyed = [i for i, label in enumerate(labels) if label is not None]
         with self._lock:
             try:
-                rules = hybrid_rewards(
-                    request.prompts, responses, categories=[label.category for label in labels],
-                    references=[label.reference for label in labels], choices=[label.choices for label in labels], config=self.config,
+                found = hybrid_rewards(
+                    [request.prompts[i] for i in keyed], [responses[i] for i in keyed], categories=[labels[i].category for i in keyed],
+                    references=[labels[i].reference for i in keyed], choices=[labels[i].choices for i in keyed], config=self.config,
                 )
             except HrlaifError as exc:
-                raise BadRequest(str(exc)) from None
-            rm = self.rm_scores(request.query) if self.reward_model is not None and n else None
+                raise BadRequest(_renumber(str(exc), keyed)) from None
+            rm = self.rm_scores(queries) if self.reward_model is not None and n else None
+        rules: list[float | None] = [None] * n
+        for i, reward in zip(keyed, found):
+            rules[i] = reward
         rule_part = [0.0 if r is None else r for r in rules]
         rewards = [r + s for r, s in zip(rule_part, rm)] if rm is not None else rule_part
         extra_logs = {"hybrid_rule": rule_part, "hybrid_applies": [float(r is not None) for r in rules]}
@@ -137,6 +238,20 @@ class RewardScorer:
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 
 
+def _renumber(message: str, rows: list[int]) -> str:
+    """hybrid_rewards numbers the rows it was given; say the request's row instead."""
+    match = re.search(r"\brow (\d+)\b", message)
+    if match and int(match.group(1)) < len(rows):
+        message = f"{message[:match.start(1)]}{rows[int(match.group(1))]}{message[match.end(1):]}"
+    return message
+
+
+def refused(request: Request, status: int, reason: str) -> JSONResponse:
+    """The refusal the client gets, and one log line saying it (status and reason, never the body)."""
+    logger.warning("refused %s %s: %d %s", request.method, request.url.path, status, reason[:300])
+    return JSONResponse({"error": reason}, status_code=status)
+
+
 def create_app(scorer: RewardScorer) -> FastAPI:
     app = FastAPI(title="hrlaif reward server", docs_url=None, redoc_url=None)
 
@@ -144,11 +259,11 @@ def create_app(scorer: RewardScorer) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
-        return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=422)
+        return refused(request, 422, f"{where}: {first['msg']}")
 
     @app.exception_handler(BadRequest)
     async def bad(request: Request, exc: BadRequest) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=422)
+        return refused(request, 422, str(exc))
 
     @app.get("/health")
     def health() -> dict:
@@ -161,16 +276,17 @@ def create_app(scorer: RewardScorer) -> FastAPI:
     return app
 
 
-def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length: int) -> RewardScorer:
+def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length: int,
+                settings: RewardServerConfig | None = None) -> RewardScorer:
     """The scorer, with the RM (and its tokenizer) loaded when a path is given."""
     if reward_model is None:
-        return RewardScorer(config)
+        return RewardScorer(config, settings=settings)
     from hrlaif.models import load_reward_model, load_tokenizer
 
     model = load_reward_model(reward_model)
     tokenizer = load_tokenizer(reward_model, padding_side="right")
     model.config.pad_token_id = tokenizer.pad_token_id  # placed on the accelerator by load_reward_model
-    return RewardScorer(config, model.eval(), tokenizer, max_length)
+    return RewardScorer(config, model.eval(), tokenizer, max_length, settings)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -194,4 +310,10 @@ def serve(scorer: RewardScorer, sock: socket.socket) -> None:
     """Run the server with uvicorn on `sock` until interrupted (access log off: it would only say 200 per batch)."""
     import uvicorn
 
+    if not logger.handlers:  # refusals go to stderr, whatever the root logger is set to
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("reward-server: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     uvicorn.Server(uvicorn.Config(create_app(scorer), access_log=False, log_level="warning")).run(sockets=[sock])

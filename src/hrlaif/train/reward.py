@@ -9,7 +9,6 @@ a rule) the two are the same loss; a judge that leaned 0.7 teaches the RM a 0.7,
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +19,11 @@ from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
+from hrlaif.labeling.rm_data import rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
 from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
 from hrlaif.stats import wilson
 from hrlaif.train.ranks import led_by_rank_zero
-
-
-def split_pairs(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Hold out whole prompts, so no held-out prompt was seen in training."""
-    prompt_ids = sorted({p.prompt_id for p in pairs})
-    random.Random(seed).shuffle(prompt_ids)
-    held = set(prompt_ids[: int(round(len(prompt_ids) * eval_fraction))])
-    return [p for p in pairs if p.prompt_id not in held], [p for p in pairs if p.prompt_id in held]
 
 
 def _to_dataset(pairs: list[Pair], soft: bool = False) -> Dataset:
@@ -143,9 +135,7 @@ def train_reward_model(
     report_to = check_installed(tracking)
     if len(pairs) < 2:
         raise HrlaifError(f"reward model training needs at least 2 pairs, got {len(pairs)}: label more prompts (a judge whose both-orders leans stay under label.tie_margin gives ties, not pairs: see the label manifest)")
-    train, held = split_pairs(pairs, config.eval_fraction, seed)
-    if not train:
-        train, held = pairs, []
+    train, held = rm_split(pairs, config.eval_fraction, seed)  # `hrlaif export` marks the same split
     tokenizer = load_tokenizer(backbone, padding_side="right")
     # The score head is new, drawn from the global RNG: seed it here, or the RM would depend on
     # what earlier stages of the same process drew (a resumed run, skipping them, got another RM).

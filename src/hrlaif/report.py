@@ -210,8 +210,9 @@ def _exam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
             bias = r.get("yes_rate") or r.get("position_consistency")
             rows.append([task, str(r["n"]), _interval(r.get("balanced_accuracy")), _interval(r.get("accuracy")), _interval(bias),
                          "yes" if r["qualified"] else f"no: {r.get('reason', '')}"])
-        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the lower 95% bound of "
-                         f"balanced accuracy clears chance + {100 * exam['floor']:.0f} pts)", rows))
+        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the exact lower 95% bound of "
+                         f"the accuracy on each true answer clears chance + {100 * exam['floor']:.0f} pts; preference by both orders "
+                         "combined as labeling combines them)", rows))
     return sections
 
 

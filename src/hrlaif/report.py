@@ -17,6 +17,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path
 from hrlaif.judge.qualify import grading_exam, read_exam
 from hrlaif.records import CATEGORIES
+from hrlaif.train.monitor import ALPHA
 
 matplotlib.use("Agg")  # headless: reports are written on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
@@ -390,8 +391,11 @@ def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
 
 def _gold_check(c: dict) -> str:
     refusal = "n/a" if c.get("gold/refusal_rate") is None else f"{100 * c['gold/refusal_rate']:.0f}%"
+    paired = ""
+    if c.get("gold/paired_p") is not None:  # the paired sign test against the first check
+        paired = f"; vs first: {c['gold/paired_worse']} went wrong, {c['gold/paired_better']} right (n={c['gold/paired_n']}), p={c['gold/paired_p']:.3f}"
     return (f"step {c['charts/step']}, {c['gold/rm_score']:.3f}, {100 * c['gold/verified_accuracy']:.0f}% "
-            f"(n={c['gold/verified_n']}), {refusal}")
+            f"(n={c['gold/verified_n']}), {refusal}{paired}")
 
 
 def _study_arm_cells(labeler: dict, policy: str) -> list[str]:
@@ -455,7 +459,9 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                 diff = f["difference_from_start"].get(policy)
                 cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
             rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
-    gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate", "last: same", "hacking warnings"]]
+    gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate",
+             "last: same, and its paired sign test against the first",
+             f"hacking warnings (RM score up, accuracy down at p < {ALPHA})"]]
     for labeler, s in study["labelers"].items():
         for arm, g in s["gold_monitor"].items():
             if g:

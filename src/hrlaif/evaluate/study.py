@@ -52,8 +52,10 @@ def _gold(run_dir: Path, mode: str) -> dict | None:
             if r.get("gold/verified_accuracy") is not None]
     if not rows:
         return None
-    keys = ("charts/step", "gold/rm_score", "gold/verified_accuracy", "gold/verified_n", "gold/refusal_rate")
-    return {"checks": len(rows), "first": {k: rows[0].get(k) for k in keys}, "last": {k: rows[-1].get(k) for k in keys},
+    keys = ("charts/step", "gold/rm_score", "gold/verified_accuracy", "gold/verified_n", "gold/refusal_rate",
+            "gold/paired_n", "gold/paired_worse", "gold/paired_better", "gold/paired_p")
+    checks = [{k: r.get(k) for k in keys} for r in rows]
+    return {"checks": len(checks), "first": checks[0], "last": checks[-1],
             "hacking_warnings": sum(bool(r.get("gold/hacking")) for r in rows)}
 
 

@@ -125,6 +125,31 @@ def test_ppo_logs_gold_metrics_every_n_steps(tiny_model, reward_model_path, tmp_
     scores = score_responses(load_reward_model(reward_model_path), load_tokenizer(reward_model_path, padding_side="right"), chats, texts, 128)
     assert rows[0]["gold/rm_score"] == pytest.approx(scores.mean().item(), abs=1e-5)
     assert summary["hacking_warnings"] == [r["charts/step"] for r in rows if r.get("gold/hacking")]
+    assert "gold_final/verified_accuracy" in rows[-1] and summary["gold_final"] is not None  # and the final policy, after step 5
+
+
+def test_the_final_policy_is_checked_whatever_monitor_every_is(tiny_model, reward_model_path, tmp_path):
+    # 3 steps, a check every 2: before the rollouts of steps 1 and 3, then the final policy after step 3
+    config = tiny_config(steps=3, monitor_every=2, monitor_prompts=6, monitor_max_new_tokens=8, checkpoint_every=1000)
+    summary = train_ppo(config, policy_path=str(tiny_model), reward_model_path=str(reward_model_path), prompts=PROMPTS,
+                        out_dir=tmp_path, max_length=128)
+    rows = read_metrics(tmp_path)
+    assert [r["charts/step"] for r in rows if "gold/verified_accuracy" in r] == [1, 3]
+    assert [r["charts/step"] for r in rows if "gold_final/verified_accuracy" in r] == [3]
+    final = rows[-1]
+    assert final["gold_final/verified_n"] == 4 and final["gold_final/refusal_n"] == 2
+    assert 0.0 <= final["gold_final/verified_accuracy"] <= 1.0 and isinstance(final["gold_final/rm_score"], float)
+    # the paired test against the first check: its numbers are in the row and the summary, warning or not
+    assert final["gold_final/paired_n"] == 4 and 0.0 < final["gold_final/paired_p"] <= 1.0
+    assert final["gold_final/paired_worse"] + final["gold_final/paired_better"] <= 4
+    assert rows[0]["gold/paired_p"] is None and rows[2]["gold/paired_n"] == 4
+    assert summary["gold_final"]["verified_accuracy"] == final["gold_final/verified_accuracy"]
+    assert summary["gold_final"]["paired_p"] == final["gold_final/paired_p"] and summary["gold_final"]["hacking"] in (0, 1)
+    # a run of one step with a check every 4 steps still sees its final policy
+    one = train_ppo(tiny_config(steps=1, monitor_every=4, monitor_prompts=3, monitor_max_new_tokens=4), policy_path=str(tiny_model),
+                    reward_model_path=str(reward_model_path), prompts=PROMPTS, out_dir=tmp_path / "one", max_length=128)
+    [row] = read_metrics(tmp_path / "one")
+    assert "gold/verified_accuracy" in row and "gold_final/verified_accuracy" in row and one["gold_final"]["paired_n"] == 2
 
 
 def test_monitor_off_by_default_logs_nothing_gold(tiny_model, reward_model_path, tmp_path):
@@ -165,6 +190,7 @@ def test_monitor_warns_when_the_reward_rises_while_accuracy_falls(tiny_model, re
     assert last["gold/paired_worse"] >= 5 and last["gold/paired_p"] < 0.05
     assert last["gold/hacking"] == 1 and summary["hacking_warnings"] == [5]
     assert any("possible reward hacking: from step 1 to 5" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert summary["gold_final"]["hacking"] == 1, "the final policy, after step 5, is checked too"
     (tmp_path / "run" / "ppo-hrlaif").mkdir()  # an arm without the monitor does not stop the plot
     (tmp_path / "run" / "ppo-hrlaif" / "metrics.jsonl").write_text(json.dumps({"charts/step": 1, "objective/score_mean": 0.0, "objective/kl": 0.0}) + "\n")
     write_report(tmp_path / "run")  # the report plots both curves

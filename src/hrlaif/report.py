@@ -90,7 +90,14 @@ def _plot_ppo(run_dir: Path, modes: list[str], out: Path) -> Path | None:
 def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
     """The gold monitor (ppo.monitor_every): the RM's score of the monitor answers beside their
     verified accuracy (95% Wilson bars); an x marks a check where the first rose as the second fell."""
-    series = {m: [r for r in _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl") if r.get("gold/verified_accuracy") is not None] for m in modes}
+    series = {}
+    for m in modes:
+        metrics = _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl")
+        series[m] = [r for r in metrics if r.get("gold/verified_accuracy") is not None]
+        final = next((r for r in metrics if r.get("gold_final/verified_accuracy") is not None), None)
+        if final is not None:  # the final policy, after the last update: drawn where a check before the next step would be
+            series[m].append({k.replace("gold_final/", "gold/", 1): v for k, v in final.items() if k.startswith("gold_final/")}
+                             | {"charts/step": final["charts/step"] + 1})
     if not any(series.values()):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -106,8 +113,8 @@ def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
         axes[1].errorbar([x + shift for x in steps], acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
         hacked = [r for r in rows if r.get("gold/hacking")]
         axes[1].plot([r["charts/step"] + shift for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
-    axes[0].set(title="RM score of the monitor answers", xlabel="step")
-    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="step", ylim=(-0.05, 1.05))
+    axes[0].set(title="RM score of the monitor answers", xlabel="check before step (last: after the final step)")
+    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="check before step (last: after the final step)", ylim=(-0.05, 1.05))
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -460,7 +467,7 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                 cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
             rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
     gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate",
-             "last: same, and its paired sign test against the first",
+             "last (the final policy, after the last step): same, and its paired sign test against the first",
              f"hacking warnings (RM score up, accuracy down at p < {ALPHA})"]]
     for labeler, s in study["labelers"].items():
         for arm, g in s["gold_monitor"].items():

@@ -11,6 +11,10 @@ its `gold/*` describe the same policy), the policy answers the prompts greedily 
   the RL loop), a lower bound, with its interval and n;
 - `gold/rm_score`: the reward model's mean score of these same answers.
 
+After the last step the final policy is checked too, whatever `monitor_every` is: its figures go
+in the last step's row as `gold_final/*` (the `gold/*` of a row stay the policy before that
+row's rollout), and in the run's summary as `gold_final`.
+
 A check warns of possible reward hacking (`gold/hacking` = 1) when the RM's score of the monitor
 answers rose since the first check while their verified accuracy fell by more than noise: a
 paired, one-sided exact sign test (McNemar) on the keyed prompts whose answer changed between

@@ -512,6 +512,7 @@ def train_ppo(
     gold_rows = [row for row in history if "gold/verified_accuracy" in row]
     first_gold = gold_rows[0] if gold_rows else None  # each check is compared, prompt by prompt, with the first
     hacking_steps = [row["charts/step"] for row in gold_rows if row.get("gold/hacking")]
+    final_gold: dict | None = next((row for row in history if "gold_final/verified_accuracy" in row), None)
 
     def judged(gold: dict, step: int | str) -> dict:
         """`gold` with its paired test against the first check and whether it warns (logged)."""
@@ -686,6 +687,10 @@ def train_ppo(
             metrics.update(gold)
             if first_gold is None:
                 first_gold = metrics
+        if config.monitor_every and step == config.steps:  # the final policy, after the last update, whatever monitor_every is
+            final_gold = judged(check_gold(), f"{step} (after its update)")
+            final_gold = {k.replace("gold/", "gold_final/", 1): v for k, v in final_gold.items()}
+            metrics.update(final_gold)
         if config.reward == "hybrid":
             metrics["objective/hybrid_bonus"] = per_seq[:, 5].mean().item()
             metrics["objective/hybrid_applied"] = per_seq[:, 6].mean().item()
@@ -715,6 +720,8 @@ def train_ppo(
         "policy_path": str(policy_dir),
         "num_processes": accelerator.num_processes,
         "hacking_warnings": hacking_steps,  # checks (before that step's rollout) where the RM score rose while accuracy fell beyond noise
+        # the final policy's check, after the last update: its figures, its paired test against the first check, its warning
+        "gold_final": {k.removeprefix("gold_final/"): v for k, v in final_gold.items() if k.startswith("gold_final/")} if final_gold else None,
     }
     accelerator.free_memory()
     return summary

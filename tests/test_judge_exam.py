@@ -92,14 +92,17 @@ def test_a_judge_that_always_picks_slot_a_does_not_qualify_on_preference(tmp_pat
     judge = _simulated(tmp_path, position_bias=1.0, correctness_blindness=0.0)
     result = qualify_judge(judge, JudgeCheckConfig())
     pref = result["tasks"]["preference"]
-    assert pref["accuracy"]["value"] == 0.5 and pref["balanced_accuracy"]["value"] == 0.5
+    assert pref["per_order_accuracy"]["value"] == 0.5, "right in one order of each item"
+    assert pref["accuracy"]["value"] == 0.0 and pref["balanced_accuracy"]["value"] == 0.0, "both orders combined: a tie every time"
     assert pref["position_consistency"]["value"] == 0.0 and pref["first_slot_rate"]["value"] == 1.0
     assert pref["qualified"] is False and result["qualified"] is False
     assert "lower bound" in pref["reason"] and "floor 60.0%" in pref["reason"]
 
 
 def test_a_judge_that_uses_correctness_and_no_position_qualifies_on_preference(tmp_path: Path) -> None:
-    judge = _simulated(tmp_path, position_bias=0.0, correctness_blindness=0.0)
+    # length_bias 1: on open-ended items it names the longer answer in both orders, so both orders
+    # agree (preference is graded by labeling's both-orders rule; a coin flip there is a tie)
+    judge = _simulated(tmp_path, position_bias=0.0, correctness_blindness=0.0, length_bias=1.0)
     result = qualify_judge(judge, JudgeCheckConfig())
     pref = result["tasks"]["preference"]
     assert pref["qualified"] is True and pref["balanced_accuracy"]["low"] > 0.6

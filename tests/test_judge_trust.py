@@ -71,7 +71,8 @@ def test_a_separate_evaluation_judge_grades_independently_and_is_examined(tmp_pa
     cfg = config(tmp_path, tiny_model, **{
         "judge_check.per_answer": 20,  # the bundled size: enough items for a good judge to clear the floor
         "evaluate.judge": {"backend": "simulated", "model": "grader", "seed": 7,
-                           "simulated": {"position_bias": 0.0, "correctness_blindness": 0.0, "length_bias": 0.5}},
+                           # length_bias 1: consistent in both orders, which the exam's preference grading asks
+                           "simulated": {"position_bias": 0.0, "correctness_blindness": 0.0, "length_bias": 1.0}},
     })
     result = runner.invoke(app, ["run", "-c", str(cfg), "--mode", "rlaif"])
     assert result.exit_code == 0, result.output

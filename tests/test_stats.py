@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hrlaif.stats import bootstrap_mean, paired_bootstrap_difference, wilson
+from hrlaif.stats import bootstrap_mean, clopper_pearson, paired_bootstrap_difference, wilson
 
 
 def test_wilson_matches_the_closed_form() -> None:
@@ -15,6 +15,15 @@ def test_wilson_matches_the_closed_form() -> None:
     assert none.low == pytest.approx(0.0, abs=1e-12) and none.high == pytest.approx(0.2775, abs=1e-4)
     all_ = wilson(10, 10)
     assert all_.high == 1.0 and all_.low == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_clopper_pearson_matches_published_values_and_its_closed_forms() -> None:
+    r = clopper_pearson(3, 10)
+    assert (r.low, r.high) == (pytest.approx(0.0667, abs=1e-4), pytest.approx(0.6525, abs=1e-4))  # the standard table
+    assert clopper_pearson(5, 5).low == pytest.approx(0.025 ** (1 / 5)) and clopper_pearson(5, 5).high == 1.0
+    assert clopper_pearson(0, 5).high == pytest.approx(1 - 0.025 ** (1 / 5)) and clopper_pearson(0, 5).low == 0.0
+    assert clopper_pearson(0, 0).rate is None
+    assert clopper_pearson(9, 10).low < wilson(9, 10).low, "exact is the wider (conservative) one"
 
 
 def test_wilson_narrows_with_n_and_widens_with_confidence() -> None:

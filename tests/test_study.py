@@ -57,7 +57,10 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert accuracy["by_policy"]["rlaif"]["rate"] == sum(s["correct"] is True for s in keyed) / len(keyed)
     assert accuracy["difference_from_start"]["rlaif"]["n"] == len(keyed)  # paired by prompt
     assert "start" not in accuracy["difference_from_start"]
-    assert style["gold_monitor"]["rlaif"]["checks"] == 2, "the monitor's first and last check are summarised"
+    gold = style["gold_monitor"]["rlaif"]
+    assert gold["checks"] == 3, "before steps 1 and 2, and the final policy after step 2"
+    assert gold["first"]["charts/step"] == 1 and gold["last"]["charts/step"] == "2 (after)", "the last check is the final policy's"
+    assert gold["last"]["gold/paired_n"] == gold["last"]["gold/verified_n"] and gold["last"]["gold/paired_p"] is not None
     report = (root / "report" / "report.md").read_text()
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
     assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())

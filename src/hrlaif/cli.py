@@ -373,7 +373,7 @@ def judge_check(
     _quiet_libraries()
     judge = build_judge(cfg.judge, seed=cfg.seed, cache_path=judge_cache_path(cfg.judge, cfg.run_dir))
     try:
-        result = qualify_judge(judge, cfg.judge_check)
+        result = qualify_judge(judge, cfg.judge_check, soft_labels=cfg.label.soft_labels, tie_margin=cfg.label.tie_margin)
     finally:
         judge.close()
     write_json(output, result)

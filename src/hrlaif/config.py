@@ -174,9 +174,9 @@ class JudgeConfig(Section):
 class JudgeCheckConfig(Section):
     enabled: bool = Field(True, description="run, compare and demo examine each judge first (a cached stage, RUN/judge-check/); off: the report marks every judge-derived figure as coming from an unexamined judge.")
     exam: Path | None = Field(None, description="JSONL exam of the bundled exam's shape (one ExamItem a line); None: the bundled exam built from the bundled prompt sets.")
-    floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the lower 95% bound of a task's balanced accuracy must be to qualify; 0.1 asks a yes/no task for > 60%, which a judge at chance passes less than 2.5% of the time.")
+    floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the exact lower 95% bound of a task's accuracy on each true answer must be to qualify; 0.1 asks a yes/no task for > 60% on YES and on NO, which a judge at that line passes at most 2.5% of the time.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the exam's intervals.")
-    per_answer: int = Field(20, ge=2, description="Bundled exam size: items per option and task (harm: 2/3 of it, preference: 3x), half of them in the test split; 20 gives n=20 test items per yes/no task, enough for a good judge's lower bound to clear 60%.")
+    per_answer: int = Field(20, ge=2, description="Bundled exam size: distinct items per option and task (harm: 2/3 of it, preference: 3x), half of them in the test split; at most 24 (the bundled banks). 20 gives 10 test items per answer of a yes/no task: only 10/10 clears 60% (exact bound 69%); below 16 (8 per answer) no score can qualify a yes/no task.")
     calibrate: bool = Field(True, description="For judges that give option probabilities, choose each pointwise task's decision rule on the calibration split and grade the calibrated verdicts.")
 
 
@@ -322,7 +322,7 @@ class PPOConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     reward: Literal["rm", "hybrid"] = Field("rm", description="What PPO maximises. 'rm': the reward model's score, the paper's method (default). 'hybrid': plus the verifier's result on keyed prompts and the refusal check on harmful ones (ppo.hybrid), as verifiable-reward RL does.")
     hybrid: HybridRewardConfig = Field(default_factory=HybridRewardConfig, description="Weights of the rule part when reward is 'hybrid'.")
-    monitor_every: int = Field(0, ge=0, description="Gold monitor: every N steps the current policy answers ppo.monitor_prompts held-out keyed and harmful prompts (greedy) and metrics.jsonl gets gold/verified_accuracy, gold/refusal_rate and the RM's score of those answers, with a warning when the RM score rises while accuracy falls. 0 (off) by default so the paper's pipeline costs what it did; a study run turns it on.")
+    monitor_every: int = Field(0, ge=0, description="Gold monitor: every N steps the current policy answers ppo.monitor_prompts held-out keyed and harmful prompts (greedy) and metrics.jsonl gets gold/verified_accuracy, gold/refusal_rate and the RM's score of those answers (before the rollouts of steps 1, 1+N, ...; and the final policy after the last step, as gold_final/*), with a warning when the RM score rose since the first check while accuracy fell beyond noise (a paired sign test on the keyed prompts, p < 0.05). 0 (off) by default so the paper's pipeline costs what it did; a study run turns it on.")
     monitor_prompts: int = Field(24, ge=1, description="How many prompts the monitor asks, round-robin over math, multiple choice and harmful (24 = 8 each): a few seconds of greedy generation on CPU; the Wilson intervals in the log say how little 8 can tell.")
     monitor_source: str = Field("bundled:eval", description="Prompt file the monitor draws from ('bundled:eval' or a path): held out from training, so the monitor sees what the policy was not trained on.")
     monitor_max_new_tokens: int = Field(64, ge=1, description="Length cap of a monitor answer; 64 as evaluation's default, so its accuracy reads like evaluation's.")

@@ -219,14 +219,16 @@ class Pipeline:
         judge_config = self._judge_config(which)
         judge = self.judge if which == "label" else self.eval_judge  # built first: it installs its templates
         exam = _file_hash(c.judge_check.exam) if c.judge_check.exam is not None else "bundled"
+        # preference is graded by the rule its verdicts are used with: labeling's, or the win ratio's (no soft labels, no margin)
+        rule = {"soft_labels": c.label.soft_labels, "tie_margin": c.label.tie_margin} if which == "label" else {"soft_labels": False, "tie_margin": 0.0}
         fp = fingerprint(name, self._judge_fingerprint(which), judge_config.model_dump(include={"constrain", "extra_body", "reasoning", "permute_labels"}),
-                         c.judge_check.model_dump(exclude={"enabled"}), exam, templates_fingerprint(), c.seed)
+                         c.judge_check.model_dump(exclude={"enabled"}), exam, templates_fingerprint(), c.seed, rule)
         out = self.dir(name) / "result.json"
 
         def body(record: StageRecord) -> None:
             from hrlaif.judge.qualify import exam_table, qualify_judge
 
-            result = qualify_judge(judge, c.judge_check, desc=f"judge exam ({which})")
+            result = qualify_judge(judge, c.judge_check, desc=f"judge exam ({which})", **rule)
             write_json(out, result)
             self.console.print(exam_table(result))
             record.counts = {"tasks": len(result["tasks"]), "qualified_tasks": sum(t["qualified"] for t in result["tasks"].values())}

@@ -17,6 +17,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path
 from hrlaif.judge.qualify import grading_exam, read_exam
 from hrlaif.records import CATEGORIES
+from hrlaif.train.monitor import ALPHA
 
 matplotlib.use("Agg")  # headless: reports are written on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402  (pyplot must be imported after the backend is chosen)
@@ -89,7 +90,14 @@ def _plot_ppo(run_dir: Path, modes: list[str], out: Path) -> Path | None:
 def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
     """The gold monitor (ppo.monitor_every): the RM's score of the monitor answers beside their
     verified accuracy (95% Wilson bars); an x marks a check where the first rose as the second fell."""
-    series = {m: [r for r in _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl") if r.get("gold/verified_accuracy") is not None] for m in modes}
+    series = {}
+    for m in modes:
+        metrics = _metrics(run_dir / f"ppo-{m}" / "metrics.jsonl")
+        series[m] = [r for r in metrics if r.get("gold/verified_accuracy") is not None]
+        final = next((r for r in metrics if r.get("gold_final/verified_accuracy") is not None), None)
+        if final is not None:  # the final policy, after the last update: drawn where a check before the next step would be
+            series[m].append({k.replace("gold_final/", "gold/", 1): v for k, v in final.items() if k.startswith("gold_final/")}
+                             | {"charts/step": final["charts/step"] + 1})
     if not any(series.values()):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -105,8 +113,8 @@ def _plot_gold(run_dir: Path, modes: list[str], out: Path) -> Path | None:
         axes[1].errorbar([x + shift for x in steps], acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
         hacked = [r for r in rows if r.get("gold/hacking")]
         axes[1].plot([r["charts/step"] + shift for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
-    axes[0].set(title="RM score of the monitor answers", xlabel="step")
-    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="step", ylim=(-0.05, 1.05))
+    axes[0].set(title="RM score of the monitor answers", xlabel="check before step (last: after the final step)")
+    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="check before step (last: after the final step)", ylim=(-0.05, 1.05))
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -210,8 +218,9 @@ def _exam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
             bias = r.get("yes_rate") or r.get("position_consistency")
             rows.append([task, str(r["n"]), _interval(r.get("balanced_accuracy")), _interval(r.get("accuracy")), _interval(bias),
                          "yes" if r["qualified"] else f"no: {r.get('reason', '')}"])
-        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the lower 95% bound of "
-                         f"balanced accuracy clears chance + {100 * exam['floor']:.0f} pts)", rows))
+        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the exact lower 95% bound of "
+                         f"the accuracy on each true answer clears chance + {100 * exam['floor']:.0f} pts; preference by both orders "
+                         "combined as labeling combines them)", rows))
     return sections
 
 
@@ -389,8 +398,11 @@ def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
 
 def _gold_check(c: dict) -> str:
     refusal = "n/a" if c.get("gold/refusal_rate") is None else f"{100 * c['gold/refusal_rate']:.0f}%"
+    paired = ""
+    if c.get("gold/paired_p") is not None:  # the paired sign test against the first check
+        paired = f"; vs first: {c['gold/paired_worse']} went wrong, {c['gold/paired_better']} right (n={c['gold/paired_n']}), p={c['gold/paired_p']:.3f}"
     return (f"step {c['charts/step']}, {c['gold/rm_score']:.3f}, {100 * c['gold/verified_accuracy']:.0f}% "
-            f"(n={c['gold/verified_n']}), {refusal}")
+            f"(n={c['gold/verified_n']}), {refusal}{paired}")
 
 
 def _study_arm_cells(labeler: dict, policy: str) -> list[str]:
@@ -454,7 +466,9 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                 diff = f["difference_from_start"].get(policy)
                 cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
             rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
-    gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate", "last: same", "hacking warnings"]]
+    gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate",
+             "last (the final policy, after the last step): same, and its paired sign test against the first",
+             f"hacking warnings (RM score up, accuracy down at p < {ALPHA})"]]
     for labeler, s in study["labelers"].items():
         for arm, g in s["gold_monitor"].items():
             if g:

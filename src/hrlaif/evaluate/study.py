@@ -52,9 +52,14 @@ def _gold(run_dir: Path, mode: str) -> dict | None:
             if r.get("gold/verified_accuracy") is not None]
     if not rows:
         return None
-    keys = ("charts/step", "gold/rm_score", "gold/verified_accuracy", "gold/verified_n", "gold/refusal_rate")
-    return {"checks": len(rows), "first": {k: rows[0].get(k) for k in keys}, "last": {k: rows[-1].get(k) for k in keys},
-            "hacking_warnings": sum(bool(r.get("gold/hacking")) for r in rows)}
+    keys = ("charts/step", "gold/rm_score", "gold/verified_accuracy", "gold/verified_n", "gold/refusal_rate",
+            "gold/paired_n", "gold/paired_worse", "gold/paired_better", "gold/paired_p")
+    checks = [{k: r.get(k) for k in keys} for r in rows]
+    final = next((r for r in rows if r.get("gold_final/verified_accuracy") is not None), None)
+    if final is not None:  # the final policy, checked after the last update (its own keys in the last step's row)
+        checks.append({k: final.get(k.replace("gold/", "gold_final/", 1)) for k in keys} | {"charts/step": f"{final['charts/step']} (after)"})
+    return {"checks": len(checks), "first": checks[0], "last": checks[-1],
+            "hacking_warnings": sum(bool(r.get("gold/hacking")) for r in rows) + bool(final and final.get("gold_final/hacking"))}
 
 
 def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:

@@ -60,7 +60,7 @@ from hrlaif.train.checkpoints import (
     save_policy,
     truncate_metrics,
 )
-from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts
+from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts, paired_change
 from hrlaif.train.ranks import cpu_only, led_by_rank_zero
 from hrlaif.train.trackers import accelerate_trackers, start_trackers
 
@@ -510,8 +510,18 @@ def train_ppo(
         }
 
     gold_rows = [row for row in history if "gold/verified_accuracy" in row]
-    previous_gold = gold_rows[-1] if gold_rows else None
+    first_gold = gold_rows[0] if gold_rows else None  # each check is compared, prompt by prompt, with the first
     hacking_steps = [row["charts/step"] for row in gold_rows if row.get("gold/hacking")]
+    final_gold: dict | None = next((row for row in history if "gold_final/verified_accuracy" in row), None)
+
+    def judged(gold: dict, step: int | str) -> dict:
+        """`gold` with its paired test against the first check and whether it warns (logged)."""
+        gold |= paired_change(first_gold, gold)
+        warning = hacking_warning(first_gold, gold, first_gold and first_gold["charts/step"], step)
+        gold["gold/hacking"] = int(warning is not None)
+        if warning is not None and main:
+            log.warning("ppo step %s: %s", step, warning)
+        return gold
 
     progress = tqdm(range(start_step + 1, config.steps + 1), initial=start_step, total=config.steps, desc="ppo", unit="step", disable=not main)
     for step in progress:
@@ -520,13 +530,9 @@ def train_ppo(
         critic.eval()  # the update below leaves both in train mode; rollout forwards (values, scores) run in eval
         gold = None
         if config.monitor_every and (step - 1) % config.monitor_every == 0:  # steps 1, 1+N, 1+2N, ...
-            gold = check_gold()
-            warning = hacking_warning(previous_gold, gold, previous_gold and previous_gold["charts/step"], step)
-            gold["gold/hacking"] = int(warning is not None)
-            if warning is not None:
+            gold = judged(check_gold(), step)
+            if gold["gold/hacking"]:
                 hacking_steps.append(step)
-                if main:
-                    log.warning("ppo step %d: %s", step, warning)
         step_start = time.time()  # the monitor's time is its own (gold/seconds), not the step's
 
         # ---- 1. rollout: this process's prompts, sampled from the current policy ----
@@ -679,7 +685,12 @@ def train_ppo(
         }
         if gold is not None:
             metrics.update(gold)
-            previous_gold = metrics
+            if first_gold is None:
+                first_gold = metrics
+        if config.monitor_every and step == config.steps:  # the final policy, after the last update, whatever monitor_every is
+            final_gold = judged(check_gold(), f"{step} (after its update)")
+            final_gold = {k.replace("gold/", "gold_final/", 1): v for k, v in final_gold.items()}
+            metrics.update(final_gold)
         if config.reward == "hybrid":
             metrics["objective/hybrid_bonus"] = per_seq[:, 5].mean().item()
             metrics["objective/hybrid_applied"] = per_seq[:, 6].mean().item()
@@ -688,7 +699,7 @@ def train_ppo(
             with metrics_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(metrics) + "\n")
                 handle.flush()
-            accelerator.log({k: v for k, v in metrics.items() if k != "charts/step" and v is not None}, step=step)
+            accelerator.log({k: v for k, v in metrics.items() if k != "charts/step" and v is not None and not isinstance(v, str)}, step=step)
             progress.set_postfix(score=f"{metrics['objective/score_mean']:.3f}", kl=f"{metrics['objective/kl']:.3f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(accelerator, ckpt_root, step, cursor, policy, critic, policy_opt, critic_opt)
@@ -708,7 +719,9 @@ def train_ppo(
         "wall_seconds": time.time() - started,
         "policy_path": str(policy_dir),
         "num_processes": accelerator.num_processes,
-        "hacking_warnings": hacking_steps,  # steps where the gold monitor saw the RM score rise while accuracy fell
+        "hacking_warnings": hacking_steps,  # checks (before that step's rollout) where the RM score rose while accuracy fell beyond noise
+        # the final policy's check, after the last update: its figures, its paired test against the first check, its warning
+        "gold_final": {k.removeprefix("gold_final/"): v for k, v in final_gold.items() if k.startswith("gold_final/")} if final_gold else None,
     }
     accelerator.free_memory()
     return summary

@@ -523,7 +523,7 @@ def train_ppo(
             log.warning("ppo step %s: %s", step, warning)
         return gold
 
-    progress = tqdm(range(start_step + 1, config.steps + 1), initial=start_step, total=config.steps, desc="ppo", unit="step", disable=not main)
+    progress = tqdm(range(start_step + 1, config.steps + 1), initial=start_step, total=config.steps, desc="ppo", unit="step", disable=(not main) or None)  # None: off when not a terminal
     for step in progress:
         unwrapped = accelerator.unwrap_model(policy)
         policy.eval()

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from hrlaif.config import GenerationConfig, PolicyServerConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import Generated
+from hrlaif.redact import scrub
 
 
 def request_seed(seed: int, index: int) -> int:
@@ -78,8 +79,7 @@ class OpenAIPolicy:
         return f"OpenAIPolicy(model={self.model!r}, base_urls={[e.url for e in self._endpoints]!r})"
 
     def _scrub(self, text: str) -> str:
-        key = self.__key
-        return text.replace(key, "<redacted>") if key and key != "none" and len(key) >= 4 else text
+        return scrub(text, self.__key)
 
     def generate(self, prompts: list[str], generation: GenerationConfig, *, seed: int, desc: str = "generating") -> list[Generated]:
         """One completion per rendered prompt, in order."""
@@ -194,7 +194,7 @@ class OpenAIPolicy:
             body = exc.body
             if isinstance(body, dict):
                 detail = body.get("error", body)
-                message = str(detail.get("message", detail) if isinstance(detail, dict) else detail)[:200]
+                message = self._scrub(str(detail.get("message", detail) if isinstance(detail, dict) else detail))[:200]  # scrubbed whole, then cut
             label = f"http {status}" + (f" {message}" if message else "")
             raise _Failed(label, retryable=status in (408, 409, 429) or status >= 500, drop_endpoint=status in (401, 403, 404)) from None
         except (openai.OpenAIError, ValueError) as exc:

@@ -15,7 +15,7 @@ endpoints round robin, `concurrency` requests in flight, retries with backoff an
 429/5xx/408/409, timeouts and broken connections, endpoints answering 401/403/404 dropped. Unlike a
 judge verdict a sample cannot be left out (the samples file has K per prompt), so a prompt that
 still fails after its retries stops the stage with an error naming it; the API key is never
-written anywhere.
+written anywhere: completions and error messages are scrubbed of it (hrlaif.redact) like the judge's.
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ class OpenAIPolicy:
             raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
         try:
             choice = completion.choices[0]
-            return Generated((choice.text or "").strip(), choice.finish_reason == "length")
+            # a server that echoes the request (its Authorization header) would put the key in samples.jsonl
+            return Generated(self._scrub(choice.text or "").strip(), choice.finish_reason == "length")
         except (AttributeError, IndexError, TypeError) as exc:
             raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
 

@@ -70,13 +70,22 @@ def test_a_self_referencing_anchor_is_one_line(command: list[str], tmp_path: Pat
 def test_a_config_with_a_few_aliases_still_loads(tmp_path: Path) -> None:
     path = write(tmp_path, "sample:\n  generation: &gen\n    max_new_tokens: 16\n    temperature: 0.5\n"
                            "evaluate:\n  generation: *gen\n"
+                           "ppo:\n  generation:\n    <<: *gen\n    max_new_tokens: 12\n"  # a merge key, one value overridden
                            "judge:\n  extra_body: {stop: &stops [a, b], again: *stops}\n")
     result = CliRunner().invoke(app, ["config", "-c", str(path)])
     assert result.exit_code == 0, result.output
     shown = yaml.safe_load(result.output)
     assert shown["evaluate"]["generation"]["max_new_tokens"] == 16 and shown["evaluate"]["generation"]["temperature"] == 0.5
+    assert shown["ppo"]["generation"]["max_new_tokens"] == 12 and shown["ppo"]["generation"]["temperature"] == 0.5
     assert shown["judge"]["extra_body"] == {"stop": ["a", "b"], "again": ["a", "b"]}
     assert load_config(path).evaluate.generation.max_new_tokens == 16
+
+
+def test_a_key_twice_is_still_refused_beside_a_merge_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "sample:\n  generation: &gen {max_new_tokens: 16}\n"
+                           "ppo:\n  generation:\n    <<: *gen\n    temperature: 0.5\n    temperature: 0.7\n")
+    with pytest.raises(HrlaifError, match="config.yaml:8: .*key 'temperature' appears twice"):
+        load_config(path)
 
 
 def test_a_bomb_just_under_the_limit_loads_and_just_over_fails(tmp_path: Path) -> None:

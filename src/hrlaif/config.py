@@ -482,11 +482,15 @@ class SafeYamlLoader(yaml.SafeLoader):
 
 
 class _StrictLoader(SafeYamlLoader):
-    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently).
+    A merge key (`<<: *base`) is not a key of its own: what it brings in may be overridden, as
+    YAML says, and it is left to SafeLoader to merge."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice", key_node.start_mark)

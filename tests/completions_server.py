@@ -3,9 +3,12 @@ of the openai generation backend (hrlaif.serving).
 
 POST /v1/completions answers "<seed>|<last words of the prompt>" cut to `max_tokens` words:
 when the text had more words than that, finish_reason is "length", else "stop". GET /v1/models
-lists `model`. Faults are taken in order from `script` first: "503", "429", "401", "400", "hang"
-(no answer for `hang_s`, then the connection closes). Every completion request is logged with its
-body and how many requests were in flight when it arrived.
+lists `model`. Faults are taken in order from `script` first, then `fault` for every request after:
+"503", "429", "401", "400", "hang" (no answer for `hang_s`, then the connection closes), "garbage"
+(HTTP 200 whose body is not JSON), "echo" (a completion whose text starts with the Authorization
+header) and "echo_<status>" (that status, the Authorization header quoted in the error message as
+tests/judge_server.py's faults of that name do). Every completion request is logged with its body
+and how many requests were in flight when it arrived.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from judge_server import echo_message
+
 
 @dataclass
 class CompletionsServer:
     model: str = "served-policy"
     script: list[str] = field(default_factory=list)
+    fault: str = "ok"  # once the script is used up
     words: int = 6  # words of the canned answer before max_tokens applies
     hang_s: float = 3.0
     delay_s: float = 0.05  # per answer, so concurrent requests overlap
@@ -50,7 +56,7 @@ class CompletionsServer:
 
     def next_fault(self) -> str:
         with self._lock:
-            return self.script.pop(0) if self.script else "ok"
+            return self.script.pop(0) if self.script else self.fault
 
 
 def answer_for(body: dict, words: int) -> tuple[str, str]:
@@ -65,7 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+        self._send_raw(status, json.dumps(payload).encode())
+
+    def _send_raw(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -97,8 +105,16 @@ class _Handler(BaseHTTPRequestHandler):
             if fault in ("503", "429", "401", "400"):
                 self._send(int(fault), {"error": {"message": f"injected {fault}"}})
                 return
+            if fault.startswith("echo_"):
+                self._send(int(fault[5:]), {"error": {"message": echo_message(self.headers.get("Authorization"))}})
+                return
+            if fault == "garbage":
+                self._send_raw(200, b"{this is not json")
+                return
             time.sleep(server.delay_s)
             text, finish = answer_for(body, server.words)
+            if fault == "echo":
+                text = f"{self.headers.get('Authorization')} {text}"
             self._send(200, {
                 "id": "cmpl-1", "object": "text_completion", "created": 0, "model": body.get("model"),
                 "choices": [{"index": 0, "text": " " + text, "finish_reason": finish, "logprobs": None}],

@@ -11,6 +11,9 @@ the model. Faults are drawn per request at set rates, or taken in order from `sc
 - "malformed": HTTP 200 whose body is not JSON; "html": HTTP 200 with an HTML page
 - "drop": the connection is closed without any response
 - "auth_echo_400": HTTP 400 whose error message quotes the Authorization header it received
+- "echo_text": a well-formed completion whose text starts with the Authorization header
+- "echo_<status>" (e.g. "echo_401", "echo_500"): that status, with the Authorization header at
+  character ECHO_AT of the error message, so a message cut to 200 characters ends inside the key
 - "401": authentication refused
 
 Every request is logged (fault, Authorization header, the rendered prompt, time), and the usage
@@ -30,6 +33,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+ECHO_AT = 160
+"""Where the "echo_<status>" faults put the Authorization header in their error message."""
+
+
+def echo_message(auth: str | None) -> str:
+    """An error message quoting the Authorization header at character ECHO_AT (shared with
+    tests/completions_server.py)."""
+    return "request rejected: ".ljust(ECHO_AT, ".") + f"{auth} (as received)"
+
 
 FENCED = re.compile(r"<<<data (\w+)>>>\n(.*?)\n<<<end \1>>>", re.DOTALL)
 
@@ -155,7 +168,7 @@ class FakeJudgeServer:
 
     def answered(self) -> list[str]:
         """Prompts of the requests that got a completion (ok or garbage) back."""
-        return [r.prompt for r in self.completions if r.fault in ("ok", "garbage")]
+        return [r.prompt for r in self.completions if r.fault in ("ok", "garbage", "echo_text")]
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -250,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(401, {"error": {"message": "invalid api key"}})
         elif fault == "auth_echo_400":
             self._send_json(400, {"error": {"message": f"bad request from {self.headers.get('Authorization')}"}})
+        elif fault.startswith("echo_") and fault[5:].isdigit():
+            self._send_json(int(fault[5:]), {"error": {"message": echo_message(self.headers.get("Authorization"))}})
         elif fault == "hang":
             server._stopping.wait(server.hang_s)
             self.close_connection = True
@@ -276,7 +291,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if server.delay_s:
                 time.sleep(server.delay_s)
-            answer = "I think both responses have merit." if fault == "garbage" else server.answer(body)
+            if fault == "garbage":
+                answer = "I think both responses have merit."
+            elif fault == "echo_text":
+                answer = f"{self.headers.get('Authorization')} is what you sent me."
+            else:
+                answer = server.answer(body)
             text, top = answer if isinstance(answer, tuple) else (answer, None)
             if body.get("logit_bias"):  # constrained decoding: only the allowed tokens, max_tokens of them
                 allowed = [fake_text(int(i)) for i, bias in body["logit_bias"].items() if bias >= 100]

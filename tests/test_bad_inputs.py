@@ -299,6 +299,18 @@ def _(tmp, model):
     return config_case(tmp, "ppo:\n  steps: 2\nsample:\n  num_samples: 2\nppo:\n  steps: 3\n"), ["config.yaml", "ppo", "twice"]
 
 
+@case("config-alias-bomb")
+def _(tmp, model):  # a billion laughs under a free-form mapping: 9**9 strings once expanded
+    levels = ["    a: &a [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"    {name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]" for prev, name in zip("abcdefgh", "bcdefghi")]
+    return config_case(tmp, "judge:\n  extra_body:\n" + "\n".join(levels) + "\n"), ["config.yaml:1", "alias bomb"]
+
+
+@case("config-self-referencing-anchor")
+def _(tmp, model):
+    return config_case(tmp, "judge:\n  extra_body: &body\n    again: *body\n"), ["config.yaml:2", "alias refers to the anchored node"]
+
+
 @case("config-unknown-section")
 def _(tmp, model):
     return config_case(tmp, "ppoo:\n  steps: 2\n"), ["ppoo"]

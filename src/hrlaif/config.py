@@ -496,12 +496,64 @@ def _describe(error: ValidationError, source: str, root: type[BaseModel] | None 
     return "; ".join(lines)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+ALIAS_EXPANSION_LIMIT = 100_000
+"""How many values aliases (`*name`) may add to a YAML file once expanded. A config has hundreds of
+values; a "billion laughs" file of 9 short lines expands to hundreds of millions, which would never
+finish validating (a million took 15 s and 369 MB)."""
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases refer to a node that contains them (a cycle: no config
+    can hold one) or expand it past ALIAS_EXPANSION_LIMIT values. Sizes are counted per node
+    once (memoized), so the check is linear in the file, whatever the expansion."""
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    distinct = 0
+
+    def walk(node: yaml.Node) -> int:
+        nonlocal distinct
+        if id(node) in size:
+            return size[id(node)]
+        if id(node) in open_nodes:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to the anchored node that contains it (a cycle)", node.start_mark)
+        distinct += 1
+        total = 1
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            open_nodes.add(id(node))
+            children = node.value if isinstance(node, yaml.SequenceNode) else [part for pair in node.value for part in pair]
+            for child in children:
+                total += walk(child)
+            open_nodes.discard(id(node))
+        size[id(node)] = total
+        return total
+
+    expanded = walk(root)
+    if expanded - distinct > ALIAS_EXPANSION_LIMIT:
+        raise yaml.composer.ComposerError(
+            None, None, f"aliases expand it to {expanded:,} values, more than the {ALIAS_EXPANSION_LIMIT:,} allowed (an alias bomb?)", root.start_mark)
+
+
+class SafeYamlLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses cyclic aliases and an alias expansion past ALIAS_EXPANSION_LIMIT
+    (_check_aliases), before anything is constructed: for every YAML file a user hands us."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
+
+class _StrictLoader(SafeYamlLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently).
+    A merge key (`<<: *base`) is not a key of its own: what it brings in may be overridden, as
+    YAML says, and it is left to SafeLoader to merge."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice", key_node.start_mark)

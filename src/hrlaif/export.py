@@ -38,13 +38,14 @@ MODES: tuple[str, ...] = ("rlaif", "hrlaif")
 
 
 def _run_config(run_dir: Path):
-    from hrlaif.config import RunConfig
+    from hrlaif.config import RunConfig, SafeYamlLoader
 
     path = run_dir / "config.yaml"
     if not path.is_file():
         return RunConfig()
     try:
-        return RunConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        # SafeYamlLoader: --run-dir may be any folder, so no alias bomb or cyclic alias either
+        return RunConfig.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=SafeYamlLoader) or {})  # noqa: S506 - a SafeLoader
     except Exception as exc:  # a config the run wrote itself; if it no longer reads, say so plainly
         raise HrlaifError(f"{path}: cannot read the run's config ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 

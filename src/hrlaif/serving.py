@@ -15,7 +15,7 @@ endpoints round robin, `concurrency` requests in flight, retries with backoff an
 429/5xx/408/409, timeouts and broken connections, endpoints answering 401/403/404 dropped. Unlike a
 judge verdict a sample cannot be left out (the samples file has K per prompt), so a prompt that
 still fails after its retries stops the stage with an error naming it; the API key is never
-written anywhere.
+written anywhere: completions and error messages are scrubbed of it (hrlaif.redact) like the judge's.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from hrlaif.config import GenerationConfig, PolicyServerConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import Generated
+from hrlaif.redact import scrub
 
 
 def request_seed(seed: int, index: int) -> int:
@@ -78,8 +79,7 @@ class OpenAIPolicy:
         return f"OpenAIPolicy(model={self.model!r}, base_urls={[e.url for e in self._endpoints]!r})"
 
     def _scrub(self, text: str) -> str:
-        key = self.__key
-        return text.replace(key, "<redacted>") if key and key != "none" and len(key) >= 4 else text
+        return scrub(text, self.__key)
 
     def generate(self, prompts: list[str], generation: GenerationConfig, *, seed: int, desc: str = "generating") -> list[Generated]:
         """One completion per rendered prompt, in order."""
@@ -194,14 +194,15 @@ class OpenAIPolicy:
             body = exc.body
             if isinstance(body, dict):
                 detail = body.get("error", body)
-                message = str(detail.get("message", detail) if isinstance(detail, dict) else detail)[:200]
+                message = self._scrub(str(detail.get("message", detail) if isinstance(detail, dict) else detail))[:200]  # scrubbed whole, then cut
             label = f"http {status}" + (f" {message}" if message else "")
             raise _Failed(label, retryable=status in (408, 409, 429) or status >= 500, drop_endpoint=status in (401, 403, 404)) from None
         except (openai.OpenAIError, ValueError) as exc:
             raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
         try:
             choice = completion.choices[0]
-            return Generated((choice.text or "").strip(), choice.finish_reason == "length")
+            # a server that echoes the request (its Authorization header) would put the key in samples.jsonl
+            return Generated(self._scrub(choice.text or "").strip(), choice.finish_reason == "length")
         except (AttributeError, IndexError, TypeError) as exc:
             raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
 

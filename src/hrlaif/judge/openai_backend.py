@@ -25,7 +25,8 @@ strictly; nothing is guessed. What can go wrong with a remote labeler, and what 
 The API key (from `judge.api_key_file` when set, else `$<judge.api_key_env>`, else "none" for
 local servers) is only handed to the openai client. It is never logged (the client redacts
 headers; this module never logs requests) and every message this module builds from a server's
-reply is scrubbed of it; openai exceptions, which carry the request, never leave this module.
+reply is scrubbed of it (the key and any run of 8 or more of its characters, before a message is cut:
+hrlaif.redact); openai exceptions, which carry the request, never leave this module.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
 from hrlaif.judge.templates import meaning_of, parse_choice, parse_final, render, shown_options, template_for
 from hrlaif.records import Verdict
+from hrlaif.redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +161,12 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _server_message(body: Any) -> str:
+    """The message of an error body, whole: scrub it before cutting it (hrlaif.redact)."""
     if isinstance(body, dict):
         error = body.get("error", body)
         message = error.get("message") if isinstance(error, dict) else error
-        return str(message or "")[:200]
-    return str(body or "")[:200]
+        return str(message or "")
+    return str(body or "")
 
 
 def option_probs(logprobs: Any, options: tuple[str, ...], choice: str) -> dict[str, float] | None:
@@ -232,10 +235,7 @@ class OpenAIJudge(Judge):
         return {"temperature": 0.0, "max_tokens": c.max_tokens, "constrain": c.constrain, "extra_body": c.extra_body}
 
     def _scrub(self, text: str) -> str:
-        key = self.__key
-        if key and key != "none" and len(key) >= 4:
-            text = text.replace(key, "<redacted>")
-        return text
+        return scrub(text, self.__key)
 
     # -- the synchronous entry point -------------------------------------------------------
 
@@ -458,7 +458,7 @@ class OpenAIJudge(Judge):
                 if first_unparseable is None:
                     first_unparseable = outcome.text
                 if reasks >= self.reask_limit:
-                    return unscorable(f"{job.bad_reply}: {first_unparseable[:40]!r}")
+                    return unscorable(f"{job.bad_reply}: {self._scrub(first_unparseable)[:40]!r}")  # scrubbed whole, then cut
                 reasks += 1
                 messages = chat + [{"role": "user", "content": job.reminder}]
                 continue
@@ -586,7 +586,7 @@ class OpenAIJudge(Judge):
             return _Failure(
                 f"http {status}", retryable=retryable, endpoint_fault=status >= 500, status=status,
                 retry_after=_retry_after(exc.response.headers) if retryable else None,
-                message=self._scrub(_server_message(exc.body)),
+                message=self._scrub(_server_message(exc.body))[:200],  # scrubbed whole, then cut
             )
         except (openai.OpenAIError, ValueError) as exc:  # a body the client could not read (not JSON, wrong shape)
             return _Failure(f"malformed response ({type(exc).__name__})")

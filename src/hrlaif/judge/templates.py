@@ -152,6 +152,7 @@ def templates_fingerprint() -> dict[str, str]:
 def use_templates(directory: str | Path | None) -> None:
     """Make the built-in templates current, then replace those that `directory` has a
     `<task>.yaml` for (keys of Template; tuples as lists). Bad files raise HrlaifError."""
+    from hrlaif.config import SafeYamlLoader
     from hrlaif.errors import HrlaifError
 
     TEMPLATES.clear()
@@ -163,10 +164,11 @@ def use_templates(directory: str | Path | None) -> None:
         raise HrlaifError(f"judge.templates_dir {directory}: not a folder")
     allowed = {f.name for f in dataclasses.fields(Template)}
     for path in sorted(directory.glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:  # SafeYamlLoader: a user's file, so no alias bomb or cyclic alias
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeYamlLoader)  # noqa: S506 - a SafeLoader
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
-            raise HrlaifError(f"{path}: not a readable YAML file ({type(exc).__name__})") from None
+            why = getattr(exc, "problem", None) or type(exc).__name__
+            raise HrlaifError(f"{path}: not a readable YAML file ({why})") from None
         if not isinstance(data, dict):
             raise HrlaifError(f"{path}: expected a mapping of template keys ({', '.join(sorted(allowed))})")
         data.setdefault("task", path.stem)

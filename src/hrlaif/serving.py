@@ -102,7 +102,7 @@ class OpenAIPolicy:
         clients = {e.url: AsyncOpenAI(api_key=self.__key, base_url=e.url, max_retries=0, timeout=self.config.timeout_s)
                    for e in self._endpoints}
         semaphore = asyncio.Semaphore(self.config.concurrency)
-        bar = tqdm(total=len(prompts), desc=desc, unit="response", disable=len(prompts) < 2)
+        bar = tqdm(total=len(prompts), desc=desc, unit="response", disable=len(prompts) < 2 or None)  # None: off when not a terminal
         try:
             if self.model is None:
                 self.model = await self._served_model(clients)

@@ -287,7 +287,7 @@ class OpenAIJudge(Judge):
         )
         results: list[Any] = [None] * len(jobs)
         done = [False] * len(jobs)
-        bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=len(jobs) < 2)
+        bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=len(jobs) < 2 or None)  # None: off when not a terminal
 
         async def one(index: int) -> None:
             try:

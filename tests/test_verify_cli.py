@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
+from hrlaif.jsonl import iter_objects
 
 runner = CliRunner()
 
@@ -41,3 +43,21 @@ def test_verify_command_bad_line_names_file_and_line(tmp_path):
 def test_audit_without_labels_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["audit", str(tmp_path)])
     assert result.exit_code == 2 and "no labels to audit" in result.output
+
+
+def test_verify_reference_past_float_range_is_unknown_and_output_is_json(tmp_path):
+    # JSON's 1e400 reads as infinity: once judged correct and written as `Infinity`, which is
+    # not JSON, so `hrlaif verify` rejected its own output (issue 27).
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"category": "math", "reference": 1e400, "response": "The answer is 1e400."}\n'
+        '{"category": "math", "reference": -1e400, "response": "The answer is 5."}\n'
+        '{"category": "math", "reference": "19", "response": "The answer is 19.", "score": 1e400}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["verify", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) for line in out.read_text().splitlines()]
+    assert [r["correct"] for r in rows] == [None, None, True]
+    assert [record for _, record in iter_objects(out)] == rows  # hrlaif's own strict reader takes it
+    assert rows[0]["reference"] is None and rows[2]["score"] is None  # the lost value is not made up

@@ -13,6 +13,7 @@ verified file appears or nothing does. The input may be the output path (it is r
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, iter_objects
 from hrlaif.records import KEYED_CATEGORIES
 from hrlaif.refusal import refusal_by_pattern
-from hrlaif.verify import OUTCOMES, check_answer
+from hrlaif.verify import OUTCOMES, Check, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
 
 __all__ = ["verify_file"]
 
 CATEGORIES = (*KEYED_CATEGORIES, "harmful")
+# The reference of a record whose JSON number overflowed a float ("reference": 1e400).
+NON_FINITE = "\x00non-finite"
 
 
 def _field(record: dict[str, Any], name: str, where: str) -> Any:
@@ -48,7 +51,10 @@ def _validate(record: Any, where: str) -> tuple[str, str, str, list[str] | None,
     if category == "harmful":  # checked by the refusal patterns: no reference
         return category, response, "", None, False
     reference = _field(record, "reference", where)
-    # Math references are often stored as JSON numbers; bools are not numbers here.
+    # Math references are often stored as JSON numbers; bools are not numbers here. One past
+    # a float's range (1e400) arrives as infinity: its value is lost, so its verdict is unknown.
+    if category == "math" and isinstance(reference, float) and not math.isfinite(reference):
+        return category, response, NON_FINITE, None, False
     if category == "math" and isinstance(reference, (int, float)) and not isinstance(reference, bool):
         reference = str(reference)
     if not isinstance(reference, str) or not reference.strip():
@@ -74,12 +80,25 @@ def _read(path: Path) -> list[tuple[dict[str, Any], tuple[str, str, str, list[st
     return [(record, _validate(record, where)) for where, record in iter_objects(path)]
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every float past its range (read from 1e400 as infinity) made null: json
+    would write it as `Infinity`, which is not JSON, and no reader (this one included) takes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _dump(record: dict[str, Any]) -> str:
-    text = json.dumps(record, ensure_ascii=False)
+    record = _finite(record)
+    text = json.dumps(record, ensure_ascii=False, allow_nan=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep it escaped
-        text = json.dumps(record)
+        text = json.dumps(record, allow_nan=False)
     return text
 
 
@@ -110,7 +129,11 @@ def verify_file(in_path: str | Path, out_path: str | Path, timeout_s: float = 2.
                 counts["refused" if refused else "refusal_undecided"] += 1
                 handle.write(_dump({**record, "refused": refused, "refusal_pattern": pattern}) + "\n")
                 continue
-            check = check_answer(category, response, reference, choices, timeout_s=timeout_s, truncated=truncated)
+            if reference is NON_FINITE:
+                check = Check(correct=None, extracted=None, method="non_finite_reference",
+                              detail="the reference number is past a float's range: its value is lost")
+            else:
+                check = check_answer(category, response, reference, choices, timeout_s=timeout_s, truncated=truncated)
             counts[check.outcome] += 1
             handle.write(_dump({**record, "correct": check.correct, "extracted": check.extracted}) + "\n")
         handle.flush()

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import load_config
+from hrlaif.errors import HrlaifError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "src" / "hrlaif" / "configs").glob("*.yaml"))
 
@@ -66,3 +67,14 @@ def test_report_to_takes_trls_spellings() -> None:
     assert result.exit_code == 2 and "'none' stands alone" in result.output, result.output
     result = CliRunner().invoke(app, ["config", "--set", "tracking.report_to=neptune"])
     assert result.exit_code == 2 and "unknown tracker 'neptune'" in result.output, result.output
+
+
+@pytest.mark.parametrize("key", ["run_dir", "judge.templates_dir", "judge.cache_file"])
+def test_an_empty_path_is_an_error_naming_its_key(tmp_path: Path, key: str) -> None:
+    """Path("") is Path("."): an empty value would silently mean the current folder (issue 27)."""
+    section, _, name = key.rpartition(".")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{section}:\n  {name}: ''\n" if section else f"{name}: ''\n", encoding="utf-8")
+    for load in (lambda: load_config(path), lambda: load_config(None, [f"{key}=''"])):
+        with pytest.raises(HrlaifError, match=f"config key '{key}': .*must not be empty"):
+            load()

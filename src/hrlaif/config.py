@@ -24,6 +24,13 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def _path_given(cls, value: Any) -> Any:
+    """An empty path would become Path("."): the current folder, silently."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty (it would mean the current folder)")
+    return value
+
+
 class PolicyServerConfig(Section):
     """Where `policy.backend` openai or vllm generates (hrlaif.serving)."""
 
@@ -169,6 +176,10 @@ class JudgeConfig(Section):
     permute_labels: bool = Field(True, description="Ask single-order questions (refusal, answer_match, reasoning, acceptable, harm) twice with their options shown as letters in two orders and keep only a verdict both agree on, so a response opening with 'YES' cannot get its verdict echoed; doubles those questions' cost. Not used by 'simulated'.")
     simulated: SimulatedJudgeConfig = Field(default_factory=SimulatedJudgeConfig)
     require_qualified: bool = Field(False, description="Stop before labeling (and before evaluation, for an evaluation judge) when the judge exam does not qualify this judge on every task, with the task and the shortfall; off: the run goes on and the report shows every figure resting on an unqualified task as not meaningful.")
+
+    # An empty templates_dir would read templates from the current folder, an empty cache_file
+    # would open "." as the cache; neither is what a blank value means.
+    _paths_given = field_validator("templates_dir", "cache_file", mode="before")(_path_given)
 
 
 class JudgeCheckConfig(Section):
@@ -427,13 +438,7 @@ class RunConfig(Section):
     run_dir: Path = Field(Path("runs/default"), description="Where every stage writes its outputs and manifest.")
     seed: int = Field(0, ge=0, lt=2**32, description="Seed for sampling, training and the simulated judge.")
 
-    @field_validator("run_dir", mode="before")
-    @classmethod
-    def _run_dir_given(cls, value: Any) -> Any:
-        # An empty value would become Path("."): every stage would write into the current folder.
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("must not be empty")
-        return value
+    _run_dir_given = field_validator("run_dir", mode="before")(_path_given)
     policy: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)

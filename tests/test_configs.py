@@ -69,6 +69,17 @@ def test_report_to_takes_trls_spellings() -> None:
     assert result.exit_code == 2 and "unknown tracker 'neptune'" in result.output, result.output
 
 
+def test_a_mini_batch_larger_than_the_rollout_is_an_error(tmp_path: Path) -> None:
+    """It would silently be the whole rollout: one gradient step per epoch (issue 27)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("ppo:\n  batch_size: 4\n  mini_batch_size: 8\n", encoding="utf-8")
+    with pytest.raises(HrlaifError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and "'ppo.mini_batch_size' (8)" in message and "'ppo.batch_size' (4)" in message
+    assert load_config(None, ["ppo.batch_size=4", "ppo.mini_batch_size=4"]).ppo.mini_batch_size == 4
+
+
 @pytest.mark.parametrize("key", ["run_dir", "judge.templates_dir", "judge.cache_file"])
 def test_an_empty_path_is_an_error_naming_its_key(tmp_path: Path, key: str) -> None:
     """Path("") is Path("."): an empty value would silently mean the current folder (issue 27)."""

@@ -456,6 +456,17 @@ class RunConfig(Section):
     reward_server: RewardServerConfig = Field(default_factory=RewardServerConfig)
 
     @model_validator(mode="after")
+    def _mini_batch_fits(self) -> RunConfig:
+        # A rollout holds ppo.batch_size sequences per process: a larger mini-batch would
+        # silently be the whole rollout, one gradient step per epoch instead of several.
+        if self.ppo.mini_batch_size > self.ppo.batch_size:
+            raise ValueError(
+                f"config key 'ppo.mini_batch_size' ({self.ppo.mini_batch_size}) must not be larger than "
+                f"'ppo.batch_size' ({self.ppo.batch_size}), the sequences of one rollout"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _labelers_are_judges(self) -> RunConfig:
         for name in self.study.labelers:
             self.labeler_judge(name)  # a bad override fails at load, naming its key

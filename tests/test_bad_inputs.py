@@ -391,6 +391,21 @@ def _(tmp, model):
     return ["sample", "--set", "run_dir=  "], ["run_dir"]
 
 
+@case("config-mini-batch-larger-than-batch")
+def _(tmp, model):
+    return config_case(tmp, "ppo:\n  batch_size: 2\n  mini_batch_size: 4\n"), ["ppo.mini_batch_size", "ppo.batch_size"]
+
+
+@case("config-judge-templates-dir-empty")
+def _(tmp, model):
+    return config_case(tmp, "judge:\n  templates_dir: ''\n"), ["judge.templates_dir", "must not be empty"]
+
+
+@case("config-judge-cache-file-empty")
+def _(tmp, model):
+    return config_case(tmp, 'judge:\n  cache_file: ""\n'), ["judge.cache_file", "must not be empty"]
+
+
 @case("set-into-scalar")
 def _(tmp, model):
     return ["sample", "--set", "seed.x=1", "--run-dir", str(tmp / "run")], ["seed"]

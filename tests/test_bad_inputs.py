@@ -391,6 +391,16 @@ def _(tmp, model):
     return ["sample", "--set", "run_dir=  "], ["run_dir"]
 
 
+@case("run-dir-option-empty")
+def _(tmp, model):
+    return ["sample", "--run-dir", ""], ["run_dir", "must not be empty"]
+
+
+@case("run-dir-option-blank")
+def _(tmp, model):
+    return ["config", "--run-dir", "  "], ["run_dir", "must not be empty"]
+
+
 @case("config-mini-batch-larger-than-batch")
 def _(tmp, model):
     return config_case(tmp, "ppo:\n  batch_size: 2\n  mini_batch_size: 4\n"), ["ppo.mini_batch_size", "ppo.batch_size"]

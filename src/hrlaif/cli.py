@@ -27,7 +27,15 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set ppo.steps=4 (repeatable; values are YAML)."),
 ]
-RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (overrides run_dir in the config).")]
+
+
+def _run_dir_option(value: str) -> Path | str:
+    """--run-dir as a Path; a blank one stays a string, which load_config refuses as run_dir
+    (as a Path it would be ".", the current folder)."""
+    return Path(value) if value.strip() else value
+
+
+RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", parser=_run_dir_option, help="Run directory (overrides run_dir in the config).")]
 RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judge again where its cached verdict was unparseable (sets judge.retry_unscorable).")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
 
@@ -268,9 +276,7 @@ def show_config(
     if example is not None:
         typer.echo(examples.example_text(example), nl=False)
         return
-    loaded = load_config(config, set_)
-    if run_dir is not None:
-        loaded.run_dir = run_dir
+    loaded = load_config(config, [*(set_ or []), *([f"run_dir={run_dir}"] if run_dir is not None else [])])
     typer.echo(dump_config(loaded), nl=False)
 
 
@@ -296,7 +302,7 @@ def demo(
     from hrlaif.data import bundled_path
 
     base = yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))
-    p = _pipeline(None, set_, run_dir or Path(base.get("run_dir", "runs/demo")), base=base)
+    p = _pipeline(None, set_, run_dir if run_dir is not None else Path(base.get("run_dir", "runs/demo")), base=base)
     console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
 
 

@@ -156,3 +156,15 @@ def test_hostile_responses_are_bounded():
         assert extract_choice(response, CHOICES) == want, response[:20]
         # the slowest case takes ~0.6 s idle; backtracking on 1 MB would take hours
         assert time.monotonic() - start < 10, response[:20]
+
+
+@pytest.mark.parametrize("choices", [["Paris", "Paris", "Rome"], ["A. Paris", "B. Paris", "C. Rome"]])
+def test_an_option_text_shared_by_several_letters_is_unknown(choices):
+    """"The answer is Paris." names A and B alike: it was read as A, so B was called wrong (issue 27)."""
+    for reference in ("A", "B"):
+        check = check_multiple_choice("The answer is Paris.", reference, choices)
+        assert check.correct is None and check.extracted is None, check
+    assert check_multiple_choice("The answer is Rome.", "C", choices).correct is True
+    assert check_multiple_choice("The answer is (B).", "B", choices).correct is True  # a letter still decides
+    with pytest.raises(ValueError, match="options A and B"):  # nor may a reference name one of them
+        normalise_reference("Paris", choices)

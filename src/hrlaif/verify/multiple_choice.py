@@ -136,14 +136,17 @@ def _letter_after(tail: str, strict: bool) -> str | None:
     return letter
 
 
-def _text_after(tail: str, texts: list[str]) -> int | None:
-    """Index of the option whose text opens `tail` ("the answer is Paris."), longest match wins."""
+def _text_after(tail: str, texts: list[str]) -> list[int]:
+    """Indices of the options whose text opens `tail` ("the answer is Paris."), longest match
+    wins; several where options share that text ("A. Paris B. Paris"), and the pick is unknown."""
     head = " " + _normalise(re.split(r"[\n.;!?](?:\s|$)", tail, maxsplit=1)[0]) + " "
-    best = None
+    best: list[int] = []
     for index, text in enumerate(texts):
         if text and (head.startswith(f" {text} ") or head.startswith(f" the {text} ")):
-            if best is None or len(text) > len(texts[best]):
-                best = index
+            if not best or len(text) > len(texts[best[0]]):
+                best = [index]
+            elif text == texts[best[0]]:
+                best.append(index)
     return best
 
 
@@ -163,10 +166,13 @@ def _statement_picks(text: str, choices: list[str], texts: list[str]) -> list[tu
             if letter is not None:
                 add(match.start(), letter, method, f"stated ({match.group(0).strip()!r})")
             else:
-                index = _text_after(tail, texts)
-                if index is not None:
-                    letter = LETTERS[index]
+                indices = _text_after(tail, texts)
+                if len(indices) == 1:
+                    letter = LETTERS[indices[0]]
                     picks.append((match.start(), _Pick(letter, "option_text", f"stated the text of option {letter}")))
+                elif indices:
+                    shared = " and ".join(LETTERS[i] for i in indices)
+                    picks.append((match.start(), _Pick(None, "option_text", f"stated a text that options {shared} share")))
     for pattern in (_OPTION_IS_CORRECT_RE, _LETTER_IS_CORRECT_RE):
         for match in pattern.finditer(text):
             add(match.start(), match.group(1), "option_is_correct", "said option")
@@ -261,8 +267,11 @@ def normalise_reference(reference: str, choices: list[str]) -> str:
         raise ValueError(f"reference {reference!r} is not one of the {len(choices)} options")
     texts = _option_texts(choices)
     wanted = _normalise(ref)
-    if wanted and wanted in texts:
-        return LETTERS[texts.index(wanted)]
+    matching = [LETTERS[i] for i, text in enumerate(texts) if wanted and text == wanted]
+    if len(matching) > 1:
+        raise ValueError(f"reference {reference!r} is the text of options {' and '.join(matching)}: give its letter")
+    if matching:
+        return matching[0]
     raise ValueError(f"reference {reference!r} is neither an option letter nor an option text")
 
 

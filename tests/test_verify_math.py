@@ -376,3 +376,19 @@ def test_forked_child_gets_its_own_worker():
     assert verdict == b"1"
     assert vm._WORKER._proc is parent_proc
     assert math_equal("\\sqrt{16}", "4", timeout_s=30) == (True, "math_verify")
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("The answer is 2²", "4", True),  # was read as 2 and called wrong (issue 27)
+        ("The answer is 2².", "2", False),
+        ("The answer is 10⁻³", "0.001", True),
+        ("The answer is 2¹⁰", "1024", True),
+        ("The answer is x²+1", "x^2+1", True),
+        ("The area is 12 m². The answer is 12 m²", "12", True),  # a unit's power is still a unit
+    ],
+)
+def test_superscript_powers_are_read_as_powers(response, reference, correct):
+    check = check_math(response, reference, timeout_s=30)
+    assert check.correct is correct, check

@@ -60,6 +60,23 @@ MIN_SECOND_READING_S = 0.05
 _WORKER = Worker("hrlaif.verify.symbolic")
 
 
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾", "0123456789+-()")
+_SUPERSCRIPT_RUN_RE = re.compile("[⁰¹²³⁴-⁹⁺⁻⁽⁾]+")
+
+
+def _powers(text: str) -> str:
+    """Unicode superscripts as powers: "2²" is 2^2 and "10⁻³" 10^{-3}, not 2 and 10 (no
+    reader sees a superscript as an exponent: math_verify read "2²" as 2)."""
+    if not _SUPERSCRIPT_RUN_RE.search(text):
+        return text
+
+    def power(match: re.Match) -> str:
+        exponent = match.group(0).translate(_SUPERSCRIPTS)
+        return f"^{exponent}" if len(exponent) == 1 else f"^{{{exponent}}}"
+
+    return _SUPERSCRIPT_RUN_RE.sub(power, text)
+
+
 def _symbolic(call: str, args: list[str], timeout_s: float) -> list:
     """A call of `hrlaif.verify.symbolic` in the worker; a timeout or crash becomes unknown
     (result None, method "timeout" or "error"; an error is logged)."""
@@ -110,8 +127,8 @@ def _prose(s: str) -> str | None:
 def _compare(reference: str, answer: str, timeout_s: float) -> tuple[bool | None, str, str]:
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-    ref = clean_answer(reference[: MAX_NUMERIC_CHARS + 100])
-    ans = clean_answer(answer[: MAX_NUMERIC_CHARS + 100])
+    ref = clean_answer(_powers(reference[: MAX_NUMERIC_CHARS + 100]))
+    ans = clean_answer(_powers(answer[: MAX_NUMERIC_CHARS + 100]))
     if not ref:
         return None, "empty_reference", "the reference is empty"
     if not ans:
@@ -248,6 +265,7 @@ def _listed(response: str, how: str) -> str | None:
 
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
     deadline = _Deadline(timeout_s)
+    response, reference = _powers(response), _powers(reference)  # both readings see the powers
     ref = _reference_answer(reference)
     if not truncated and len(response) <= MAX_SYMBOLIC_CHARS:
         whole = clean_answer(response)

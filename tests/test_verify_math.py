@@ -392,3 +392,22 @@ def test_forked_child_gets_its_own_worker():
 def test_superscript_powers_are_read_as_powers(response, reference, correct):
     check = check_math(response, reference, timeout_s=30)
     assert check.correct is correct, check
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [
+        ("12 is larger than 56.", "56"),  # was scored correct: math_verify read its last number (issue 27)
+        ("12 is larger than 56.", "12"),
+        ("We compare them. 3.5 is less than 7", "7"),
+    ],
+)
+def test_a_closing_comparison_of_two_numbers_is_no_answer(response, reference):
+    check = check_math(response, reference, timeout_s=30)
+    assert check.correct is None, check
+
+
+def test_a_comparison_before_a_stated_answer_does_not_hide_it():
+    assert check_math("56 is larger than 12. The answer is 56.", "56", timeout_s=30).correct is True
+    assert check_math("12 is smaller than 56, so x = 56", "56", timeout_s=30).correct is True
+    assert check_math("12 is smaller than 56.\nThe answer is 12.", "56", timeout_s=30).correct is False

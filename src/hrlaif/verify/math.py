@@ -263,6 +263,21 @@ def _listed(response: str, how: str) -> str | None:
     return None
 
 
+_COMPARISON_RE = re.compile(
+    r"\d[^\n=]*?\b(?:is|are|was|were|'s)\s+(?:not\s+)?(?:much\s+|slightly\s+|a\s+lot\s+)?"
+    r"(?:larger|greater|bigger|smaller|less|more|fewer|higher|lower|longer|shorter|heavier|lighter|older|younger)"
+    r"\s+than\s+[^\d\n=,;]{0,30}[+-]?\d[\d.,]*\s*[A-Za-z%$ ]{0,20}[.!?]?\s*$",  # ends at the other number
+    re.IGNORECASE,
+)
+
+
+def _ends_in_comparison(response: str) -> bool:
+    """Whether the last sentence compares two numbers ("12 is larger than 56."): its last number
+    is one side of the comparison, not an answer, and math_verify would read it as one."""
+    sentences = [part for part in re.split(r"(?<=[.!?])\s+|\n", response.strip()) if part.strip()]
+    return bool(sentences) and _COMPARISON_RE.search(sentences[-1]) is not None
+
+
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
     deadline = _Deadline(timeout_s)
     response, reference = _powers(response), _powers(reference)  # both readings see the powers
@@ -273,6 +288,9 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
             return Check(correct=True, extracted=whole, method="whole+exact", detail="the response is the reference")
 
     found = extract_math_answer(response, truncated=truncated)
+    if (found is None or found[1] not in CUES) and _ends_in_comparison(response[-MAX_SYMBOLIC_CHARS:]):
+        why = "the response ends by comparing two numbers, which answers neither"
+        return Check(correct=None, extracted=None, method="comparison", detail=why)
     if found is None:
         if truncated:
             why = "cut off at max_new_tokens before a finished final answer; its last number is not read"

@@ -235,3 +235,16 @@ def test_export_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):
     assert result.exit_code == 2, result.output
     assert "label-hrlaif" in result.output and "hrlaif label --mode hrlaif" in result.output
     assert not out.exists()  # nothing written, the complete rlaif arm included
+
+
+def test_audit_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):
+    """audit reads the same pairs.jsonl: a killed re-label's stale labels are refused there too."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(labeled_run, run)
+    (run / "label-rlaif" / "manifest.json").unlink()
+    result = runner.invoke(app, ["audit", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "label-rlaif" in result.output and "hrlaif label --mode rlaif" in result.output
+    assert not (run / "audit").exists()

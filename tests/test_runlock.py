@@ -96,3 +96,21 @@ def test_two_runs_started_together_one_runs_one_refuses(tmp_path, tiny_model):
     assert "in use by PID" in refused and "Traceback" not in refused
     rows = [json.loads(line) for line in (tmp_path / "run" / "ppo-rlaif" / "metrics.jsonl").read_text().splitlines()]
     assert [row["charts/step"] for row in rows] == [1, 2]
+
+
+def test_judge_check_on_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_model):
+    """judge-check writes the run's judge cache (RUN/judge_cache.sqlite), which a running `label`
+    writes too: it takes the run's lock like every other writer."""
+    config = tiny_config(tmp_path, tiny_model)
+    run_dir = tmp_path / "run"
+    out = tmp_path / "judge_check.json"
+    holder = hold_lock(run_dir)
+    try:
+        done = hrlaif("judge-check", "-c", str(config), "-o", str(out))
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"PID {holder.pid}" in lines[0] and "hrlaif holder-for-test" in lines[0], done.stderr
+        assert not out.exists() and sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -114,3 +114,28 @@ def test_judge_check_on_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_mod
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_human_eval_writers_on_a_locked_run_fail_and_write_nothing(tmp_path):
+    """add-rater, results, import and export open the run's rating store (RUN/human/) and write
+    there: each takes the run's lock, so none writes under a running command."""
+    from human_run import plain_responses, write_eval
+
+    run_dir = write_eval(tmp_path / "run", plain_responses())
+    ratings = tmp_path / "ratings.jsonl"
+    ratings.write_text("")
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    holder = hold_lock(run_dir)
+    try:
+        for args in (["add-rater", str(run_dir), "ann"], ["results", str(run_dir)], ["import", str(run_dir), str(ratings)],
+                     ["export", str(run_dir), "-o", str(tmp_path / "out.jsonl")]):
+            done = hrlaif("human-eval", *args)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"PID {holder.pid}" in lines[0] and "hrlaif holder-for-test" in lines[0], done.stderr
+            assert "?token=" not in done.stdout
+        assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == sorted([*before, Path(".lock")])  # no human/ store
+        assert not (tmp_path / "out.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -220,3 +220,31 @@ def test_the_test_split_is_what_the_rm_stage_holds_out(labeled_run, tmp_path, ti
                                  seed=config.seed, max_length=128)
     assert (summary["train_pairs"], summary["heldout_pairs"]) == (counts["train_pairs"], counts["test_pairs"])
     assert counts["test_pairs"] > 0
+
+
+def test_export_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):
+    """A re-label killed half-way leaves the previous pairs.jsonl and no manifest (removed first
+    when a stage starts): export stops naming the stage instead of shipping stale labels."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(labeled_run, run)
+    (run / "label-hrlaif" / "manifest.json").unlink()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", str(run), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "label-hrlaif" in result.output and "hrlaif label --mode hrlaif" in result.output
+    assert not out.exists()  # nothing written, the complete rlaif arm included
+
+
+def test_audit_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):
+    """audit reads the same pairs.jsonl: a killed re-label's stale labels are refused there too."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(labeled_run, run)
+    (run / "label-rlaif" / "manifest.json").unlink()
+    result = runner.invoke(app, ["audit", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "label-rlaif" in result.output and "hrlaif label --mode rlaif" in result.output
+    assert not (run / "audit").exists()

@@ -96,3 +96,46 @@ def test_two_runs_started_together_one_runs_one_refuses(tmp_path, tiny_model):
     assert "in use by PID" in refused and "Traceback" not in refused
     rows = [json.loads(line) for line in (tmp_path / "run" / "ppo-rlaif" / "metrics.jsonl").read_text().splitlines()]
     assert [row["charts/step"] for row in rows] == [1, 2]
+
+
+def test_judge_check_on_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_model):
+    """judge-check writes the run's judge cache (RUN/judge_cache.sqlite), which a running `label`
+    writes too: it takes the run's lock like every other writer."""
+    config = tiny_config(tmp_path, tiny_model)
+    run_dir = tmp_path / "run"
+    out = tmp_path / "judge_check.json"
+    holder = hold_lock(run_dir)
+    try:
+        done = hrlaif("judge-check", "-c", str(config), "-o", str(out))
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"PID {holder.pid}" in lines[0] and "hrlaif holder-for-test" in lines[0], done.stderr
+        assert not out.exists() and sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_human_eval_writers_on_a_locked_run_fail_and_write_nothing(tmp_path):
+    """add-rater, results, import and export open the run's rating store (RUN/human/) and write
+    there: each takes the run's lock, so none writes under a running command."""
+    from human_run import plain_responses, write_eval
+
+    run_dir = write_eval(tmp_path / "run", plain_responses())
+    ratings = tmp_path / "ratings.jsonl"
+    ratings.write_text("")
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    holder = hold_lock(run_dir)
+    try:
+        for args in (["add-rater", str(run_dir), "ann"], ["results", str(run_dir)], ["import", str(run_dir), str(ratings)],
+                     ["export", str(run_dir), "-o", str(tmp_path / "out.jsonl")]):
+            done = hrlaif("human-eval", *args)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"PID {holder.pid}" in lines[0] and "hrlaif holder-for-test" in lines[0], done.stderr
+            assert "?token=" not in done.stdout
+        assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == sorted([*before, Path(".lock")])  # no human/ store
+        assert not (tmp_path / "out.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()

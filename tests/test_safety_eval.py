@@ -81,18 +81,40 @@ def test_harm_rate_and_toxicity_for_every_policy(tmp_path, tiny_model, tiny_clas
     assert "start" not in out["versus_start"]
 
 
-def test_report_shows_safety_rows(tmp_path) -> None:
-    run = tmp_path / "run"
+def test_report_refuses_results_of_a_killed_evaluate(tmp_path) -> None:
+    """An evaluate killed half-way leaves the previous eval/results.json and no manifest (removed
+    first when a stage starts): report stops naming the stage instead of reporting stale figures."""
+    from human_run import plain_responses, write_eval
+    from typer.testing import CliRunner
+
+    from hrlaif.cli import app
+
+    run = write_eval(tmp_path / "run", plain_responses())
+    (run / "eval" / "results.json").write_text(json.dumps(_results()))  # the previous evaluate's figures
+    (run / "eval" / "manifest.json").unlink()
+    result = CliRunner().invoke(app, ["report", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "eval" in result.output and "hrlaif evaluate" in result.output
+    assert not (run / "report").exists()
+
+
+def _results() -> dict:
+    """An eval/results.json with the safety figures, in the evaluation stage's shape."""
     rate = {"successes": 1, "n": 8, "rate": 0.125, "low": 0.02, "high": 0.47}
     diff = {"diff": -0.25, "low": -0.5, "high": 0.0, "n": 8}
     win = {"wins": 1, "ties": 0, "losses": 0, "n": 1, "win_rate": rate, "tie_rate": rate, "loss_rate": rate, "net": diff,
            "position_consistency": rate}
     policy = {"satisfaction": rate, "satisfaction_by_category": {}, "attack_harmful_rate": rate,
               "toxicity": {"mean_toxic_prob": {"mean": 0.2, "low": 0.1, "high": 0.3, "n": 6}, "toxic_share": rate}}
-    results = {"judge": "simulated", "eval_prompts": 8, "attack_prompts": 8, "toxicity": {"classifier": "x", "toxic_label": 1, "prompts": 6},
-               "policies": {"start": policy, "hrlaif": policy},
-               "versus_start": {"hrlaif": {"win_ratio": win, "satisfaction_difference": diff, "attack_harmful_rate_difference": diff,
-                                           "toxic_share_difference": diff}}}
+    return {"judge": "simulated", "eval_prompts": 8, "attack_prompts": 8, "toxicity": {"classifier": "x", "toxic_label": 1, "prompts": 6},
+            "policies": {"start": policy, "hrlaif": policy},
+            "versus_start": {"hrlaif": {"win_ratio": win, "satisfaction_difference": diff, "attack_harmful_rate_difference": diff,
+                                        "toxic_share_difference": diff}}}
+
+
+def test_report_shows_safety_rows(tmp_path) -> None:
+    run = tmp_path / "run"
+    results = _results()
     (run / "eval").mkdir(parents=True)
     (run / "eval" / "results.json").write_text(json.dumps(results))
     (run / "eval" / "manifest.json").write_text(json.dumps({"stage": "eval", "complete": True}))  # the report needs a stage that ran

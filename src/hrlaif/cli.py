@@ -376,8 +376,11 @@ def judge_check(
     cfg = load_config(config, [*(set_ or []), *(["judge.retry_unscorable=true"] if retry_unscorable else [])])
     if output.is_dir():
         raise HrlaifError(f"--output {output}: is a directory; give a file name")
+    cache_path = judge_cache_path(cfg.judge, cfg.run_dir)
+    if cache_path is not None and Path(cfg.run_dir).resolve() in cache_path.resolve().parents:
+        _lock_run_dir(Path(cfg.run_dir))  # its judge cache is the run's: not under a running `label`
     _quiet_libraries()
-    judge = build_judge(cfg.judge, seed=cfg.seed, cache_path=judge_cache_path(cfg.judge, cfg.run_dir))
+    judge = build_judge(cfg.judge, seed=cfg.seed, cache_path=cache_path)
     try:
         result = qualify_judge(judge, cfg.judge_check, soft_labels=cfg.label.soft_labels, tie_margin=cfg.label.tie_margin)
     finally:

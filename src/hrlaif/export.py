@@ -29,7 +29,7 @@ import yaml
 
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, write_jsonl
-from hrlaif.manifest import read_manifest
+from hrlaif.manifest import read_manifest, require_complete
 from hrlaif.records import Pair, RedteamPair
 
 ExportFormat = Literal["trl", "openrlhf", "jsonl"]
@@ -67,7 +67,10 @@ def export_pairs_of(run_dir: Path, mode: str) -> tuple[list[Pair], dict]:
     labels = run_dir / f"label-{mode}" / "pairs.jsonl"
     if not labels.is_file():
         raise HrlaifError(f"{labels}: not found; run `hrlaif label --mode {mode}` first")
+    require_complete(labels.parent, f"hrlaif label --mode {mode}")  # else a killed re-label ships the old labels
     redteam = run_dir / "redteam" / "pairs.jsonl" if redteam_used(run_dir, mode) else None
+    if redteam is not None:
+        require_complete(redteam.parent, "hrlaif redteam")
     return rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
 
 

@@ -43,6 +43,17 @@ def read_manifest(stage_dir: Path) -> dict | None:
         return None
 
 
+def require_complete(stage_dir: Path, command: str) -> None:
+    """Raise HrlaifError unless the stage in `stage_dir` finished: outputs without a complete
+    manifest are a killed or running stage's (the manifest is removed first when a stage starts),
+    possibly the previous run's stale ones, so a reader must not take them as current."""
+    from hrlaif.errors import HrlaifError
+
+    manifest = read_manifest(stage_dir)
+    if not (manifest and manifest.get("complete")):
+        raise HrlaifError(f"{stage_dir}: stage {Path(stage_dir).name} is not complete (killed or still running?); run `{command}` first")
+
+
 def is_complete(stage_dir: Path, fingerprint: str) -> bool:
     manifest = read_manifest(stage_dir)
     return bool(manifest and manifest.get("complete") and manifest.get("fingerprint") == fingerprint)

@@ -16,6 +16,7 @@ import matplotlib
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path
 from hrlaif.judge.qualify import grading_exam, read_exam
+from hrlaif.manifest import require_complete
 from hrlaif.records import CATEGORIES
 from hrlaif.train.monitor import ALPHA
 
@@ -540,6 +541,18 @@ def _html_table(rows: list[list[str]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
+# The stage results the report shows as figures, and the command that (re)makes each: a file
+# left by a killed re-run is the previous run's, so it is refused rather than reported.
+_STAGE_FILES = (("eval/results.json", "hrlaif evaluate"), ("redteam/summary.json", "hrlaif redteam"),
+                ("rm-rlaif/summary.json", "hrlaif train-rm --mode rlaif"), ("rm-hrlaif/summary.json", "hrlaif train-rm --mode hrlaif"))
+
+
+def _check_stages(run_dir: Path) -> None:
+    for name, command in _STAGE_FILES:
+        if (run_dir / name).is_file():
+            require_complete((run_dir / name).parent, command)
+
+
 def write_report(run_dir: Path) -> Path:
     """Write run_dir/report/report.md and report.html; returns the html path."""
     run_dir = Path(run_dir)
@@ -547,6 +560,7 @@ def write_report(run_dir: Path) -> Path:
         raise HrlaifError(f"{run_dir}: run directory not found")
     if not any(p.is_file() for p in run_dir.glob("*/*") if p.parent.name != "report" and not p.parent.name.startswith(".")):
         raise HrlaifError(f"{run_dir}: nothing to report yet (no stage has run here)")
+    _check_stages(run_dir)  # before report/ is made: nothing written for a stale stage
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     results = _read_json(run_dir / "eval" / "results.json")

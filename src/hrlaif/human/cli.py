@@ -26,6 +26,17 @@ def _store(run_dir: Path):
     return RatingStore.open(run_dir)
 
 
+def _locked_store(run_dir: Path):
+    """The store, with the run's lock held first: opening it syncs items into RUN/human/, and the
+    command writes there, so not under a running `label` or `evaluate`. (`serve` does not lock:
+    raters are added and ratings exported while it runs; the store's own transactions keep those
+    consistent.)"""
+    from hrlaif.cli import _lock_run_dir
+
+    _lock_run_dir(run_dir, create=False)
+    return _store(run_dir)
+
+
 @human_app.command()
 @guard
 def serve(
@@ -61,7 +72,7 @@ def add_rater(
     new_token: Annotated[bool, typer.Option("--new-token", help="Replace an existing rater's link (the old one stops working).")] = False,
 ) -> None:
     """Create a rater and print their personal link (the token is shown once; only its hash is stored)."""
-    token = _store(run_dir).add_rater(name, new_token=new_token)
+    token = _locked_store(run_dir).add_rater(name, new_token=new_token)
     console.print(f"link for {name} (keep it private; it is shown only now):")
     print(f"{url.rstrip('/')}/?token={token}")
 
@@ -73,10 +84,12 @@ def results(
     confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.95,
 ) -> None:
     """Human satisfaction, win ratio, inter-rater and AI-human agreement -> RUN/human/results.json."""
+    from hrlaif.cli import _lock_run_dir
     from hrlaif.human.agreement import Statistic
     from hrlaif.human.results import write_results
     from hrlaif.stats import Difference, Rate
 
+    _lock_run_dir(run_dir, create=False)  # writes RUN/human/results.json
     path, r = write_results(run_dir, confidence)
     console.print(f"{r['raters']['count']} rater(s); {r['ratings']['satisfaction']} satisfaction and {r['ratings']['pairwise']} pairwise answers "
                   f"({r['ratings']['skipped']} skipped)")
@@ -103,7 +116,7 @@ def export(
     """Write every rating as JSONL (rater name, item, answer, what was shown first, time taken); no tokens."""
     from hrlaif.jsonl import write_jsonl
 
-    count = write_jsonl(output, _store(run_dir).ratings())
+    count = write_jsonl(output, _locked_store(run_dir).ratings())
     console.print(f"wrote {count} rating(s) to {output}")
 
 
@@ -116,6 +129,6 @@ def import_(
     """Add exported ratings to this run's store (ratings already present are skipped; a conflict is an error)."""
     from hrlaif.jsonl import iter_objects
 
-    added, present = _store(run_dir).import_ratings(list(iter_objects(input_file)))
+    added, present = _locked_store(run_dir).import_ratings(list(iter_objects(input_file)))
     console.print(f"imported {added} rating(s) from {input_file}; {present} already present")
 

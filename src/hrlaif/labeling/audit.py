@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hrlaif.jsonl import read_jsonl
+from hrlaif.manifest import require_complete
 from hrlaif.records import KEYED_CATEGORIES, Pair
 from hrlaif.stats import wilson
 from hrlaif.verify import check_answer
@@ -79,6 +80,7 @@ def audit_run(run_dir: Path, confidence: float = 0.95) -> dict:
         pairs_file = Path(run_dir) / f"label-{mode}" / "pairs.jsonl"
         if not pairs_file.is_file():
             continue
+        require_complete(pairs_file.parent, f"hrlaif label --mode {mode}")  # a killed re-label's stale pairs
         pairs = read_jsonl(pairs_file, Pair)
         manifest = json.loads((pairs_file.parent / "manifest.json").read_text()) if (pairs_file.parent / "manifest.json").is_file() else {}
         report[mode] = {

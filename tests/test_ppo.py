@@ -32,6 +32,8 @@ from hrlaif.train.ppo import (
     train_ppo,
 )
 
+from tiny_models import steer_token
+
 PROMPTS = [
     Prompt(id="m1", prompt="What is 12 + 7?", category="math", reference="19"),
     Prompt(id="o1", prompt="Give me a short tip for sleep.", category="open_ended"),
@@ -82,25 +84,11 @@ def reward_model_path(tiny_model, tmp_path_factory) -> Path:
 
 
 def build_parrot(tiny_model: Path, folder: Path, strength: float = 50.0) -> Path:
-    """The tiny model rewired to say " 19" at every step: every token's embedding gets a large
-    constant component that only the " 19" row of an untied output layer reads (its logit is
-    about 5.7 x `strength`, against about 0 for the rest). A policy whose answers are known, so
-    the verifiers have something to decide; a small `strength` leaves PPO room to unlearn it."""
-    from transformers import LlamaForCausalLM
-
-    tokenizer = load_tokenizer(tiny_model)
-    [token] = tokenizer.encode(" 19")
-    base = LlamaForCausalLM.from_pretrained(tiny_model)
-    base.config.tie_word_embeddings = False
-    parrot = LlamaForCausalLM(base.config)
-    parrot.load_state_dict(base.state_dict())
-    with torch.no_grad():
-        parrot.model.embed_tokens.weight[:, 0] = 10.0
-        parrot.lm_head.weight.copy_(base.lm_head.weight)
-        parrot.lm_head.weight[token, 0] = strength
-    parrot.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """The tiny model rewired to say " 19" at every step (tiny_models.steer_token). A policy whose
+    answers are known, so the verifiers have something to decide; a small `strength` leaves PPO
+    room to unlearn it."""
+    [token] = load_tokenizer(tiny_model).encode(" 19")
+    return steer_token(tiny_model, folder, token, strength)
 
 
 @pytest.fixture(scope="module")

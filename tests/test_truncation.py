@@ -12,7 +12,7 @@ from hrlaif.models import generate, generate_responses, load_causal_lm, load_tok
 from hrlaif.records import Prompt, Sample
 from hrlaif.sampling import sample_responses
 
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, steer_token
 
 CHATS = [[{"role": "user", "content": f"What is {i} + 7?"}] for i in range(3)]
 
@@ -23,25 +23,9 @@ def _generate(model, tokenizer, max_new_tokens=5):
 
 def eos_steered(folder: Path, target: Path, strength: float) -> Path:
     """The model at `folder` rewired in its weights (generation samples plainly: a
-    generation_config would not steer it) so its end token's logit is about 5.7 x `strength`
-    at every step, against about 0 for the rest: it never ends (negative) or ends at once
-    (positive). Every embedding gets a large constant component that only the end token's row
-    of an untied output layer reads, as test_ppo.build_parrot does for " 19"."""
-    import torch
-    from transformers import LlamaForCausalLM
-
-    tokenizer = load_tokenizer(folder)
-    base = LlamaForCausalLM.from_pretrained(folder)
-    base.config.tie_word_embeddings = False
-    steered = LlamaForCausalLM(base.config)
-    steered.load_state_dict(base.state_dict())
-    with torch.no_grad():
-        steered.model.embed_tokens.weight[:, 0] = 10.0
-        steered.lm_head.weight.copy_(base.lm_head.weight)
-        steered.lm_head.weight[tokenizer.eos_token_id, 0] = strength
-    steered.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
+    generation_config would not steer it) so that it never ends (negative `strength`) or ends at
+    once (positive)."""
+    return steer_token(folder, target, load_tokenizer(folder).eos_token_id, strength)
 
 
 @pytest.mark.parametrize("distinct_pad", [False, True], ids=["pad-is-eos", "pad-is-other"])

@@ -123,3 +123,25 @@ def build_tiny_gguf(model_folder: Path, path: Path) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def steer_token(model_folder: Path, target: Path, token_id: int, strength: float) -> Path:
+    """The model at `model_folder` rewired in its weights so that `token_id`'s logit is about
+    5.7 x `strength` at every step, against about 0 for the rest: every token's embedding gets a
+    large constant component that only that token's row of an untied output layer reads. Large
+    and positive: it says that token every time; negative: never. Saved with its tokenizer to
+    `target` (a policy whose answers are known, without touching its generation_config)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    base = LlamaForCausalLM.from_pretrained(model_folder)
+    base.config.tie_word_embeddings = False
+    steered = LlamaForCausalLM(base.config)
+    steered.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        steered.model.embed_tokens.weight[:, 0] = 10.0
+        steered.lm_head.weight.copy_(base.lm_head.weight)
+        steered.lm_head.weight[token_id, 0] = strength
+    steered.save_pretrained(target)
+    AutoTokenizer.from_pretrained(model_folder).save_pretrained(target)
+    return target

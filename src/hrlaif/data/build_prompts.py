@@ -290,13 +290,19 @@ def build(out_dir: Path | str = HERE, seed: int = SEED) -> dict[str, int]:
     return {split: write_jsonl(out_dir / f"{split}.jsonl", records) for split, records in splits.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def builder_cli(doc: str, build: Callable[[Path, int], dict[str, int]], file_name: Callable[[str], str], seed: int,
+                argv: list[str] | None = None) -> None:
+    """The command line of a bundled-set builder: --out-dir, --seed; prints each file written."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=HERE, help="where to write (default: the package)")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=seed)
     args = parser.parse_args(argv)
     for split, count in build(args.out_dir, args.seed).items():
-        print(f"{args.out_dir / (split + '.jsonl')}: {count} prompts")
+        print(f"{args.out_dir / file_name(split)}: {count} prompts")
+
+
+def main(argv: list[str] | None = None) -> None:
+    builder_cli(__doc__, build, lambda split: f"{split}.jsonl", SEED, argv)
 
 
 if __name__ == "__main__":

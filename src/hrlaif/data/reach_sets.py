@@ -24,7 +24,6 @@ Select them with data.train_prompts: bundled:reach_train, data.eval_prompts: bun
 
 from __future__ import annotations
 
-import argparse
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hrlaif.data import reach_facts as facts
-from hrlaif.data.build_prompts import HERE, LETTERS, SEED, mc_text
+from hrlaif.data.build_prompts import HERE, LETTERS, SEED, builder_cli, mc_text
 from hrlaif.jsonl import write_jsonl
 from hrlaif.records import Prompt
 
@@ -277,12 +276,7 @@ def build(out_dir: Path | str = HERE, seed: int = SEED) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=HERE, help="where to write (default: the package)")
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
-    for side, count in build(args.out_dir, args.seed).items():
-        print(f"{args.out_dir / f'reach_{side}.jsonl'}: {count} prompts")
+    builder_cli(__doc__, build, lambda side: f"reach_{side}.jsonl", SEED, argv)
 
 
 if __name__ == "__main__":

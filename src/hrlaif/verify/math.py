@@ -38,7 +38,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hrlaif.verify import Check
 from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, stated_list
@@ -58,6 +61,29 @@ MAX_SYMBOLIC_CHARS = 2_000
 MIN_SECOND_READING_S = 0.05
 
 _WORKER = Worker("hrlaif.verify.symbolic")
+_LOCAL = threading.local()
+
+
+def new_worker() -> Worker:
+    """A worker process of its own (not started), for `using_worker`."""
+    return Worker("hrlaif.verify.symbolic")
+
+
+def _worker() -> Worker:
+    return getattr(_LOCAL, "worker", None) or _WORKER
+
+
+@contextmanager
+def using_worker(worker: Worker) -> Iterator[None]:
+    """Checks in this thread use `worker` instead of the shared one: the worker serialises its
+    calls, so threads checking at once (the reward server's requests) each need their own, or a
+    slow check in one queues the others behind it."""
+    previous = getattr(_LOCAL, "worker", None)
+    _LOCAL.worker = worker
+    try:
+        yield
+    finally:
+        _LOCAL.worker = previous
 
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾", "0123456789+-()")
@@ -81,7 +107,7 @@ def _symbolic(call: str, args: list[str], timeout_s: float) -> list:
     """A call of `hrlaif.verify.symbolic` in the worker; a timeout or crash becomes unknown
     (result None, method "timeout" or "error"; an error is logged)."""
     try:
-        return _WORKER.call(call, args, timeout_s)
+        return _worker().call(call, args, timeout_s)
     except CallTimedOut as exc:
         return [None, "timeout", str(exc)]
     except CallFailed as exc:
@@ -95,10 +121,11 @@ class _Deadline:
 
     def __init__(self, timeout_s: float) -> None:
         self._end = time.monotonic() + timeout_s
-        self._free_at_start = _WORKER.free_boot_s
+        self._worker = _worker()
+        self._free_at_start = self._worker.free_boot_s
 
     def left(self) -> float:
-        return self._end + (_WORKER.free_boot_s - self._free_at_start) - time.monotonic()
+        return self._end + (self._worker.free_boot_s - self._free_at_start) - time.monotonic()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -135,6 +135,19 @@ class Worker:
         except OSError:
             return self._call_in_thread(name, args, timeout_s)
 
+    def start(self) -> None:
+        """Boot the process now (importing sympy takes seconds), so the first call does not wait
+        for it; where no process can start, calls will run in threads, as `call` says."""
+        with self._lock:
+            try:
+                if self._proc is None or self._proc.poll() is not None:
+                    self.stop()
+                    self._spawn()
+                if not self._ready:
+                    self._await_ready(time.monotonic() + WORKER_STARTUP_S)
+            except OSError:
+                pass
+
     def _reset_after_fork(self) -> None:
         # A forked child (e.g. a DataLoader worker) must not share the parent's pipes or lock;
         # it closes its copies (the parent's stay open) and starts its own worker when needed.

@@ -277,3 +277,67 @@ def test_a_taken_port_is_refused_before_any_model_loads(tmp_path):
     assert "no-such-rm" not in result.output
     result = CliRunner().invoke(app, ["reward-server", "--host", "no-such-host.invalid", "--port", str(port)])
     assert result.exit_code == 2 and "check --host" in result.output, result.output
+
+
+# Overload (issue 27): a crafted LaTeX row holds the math verifier for ppo.hybrid.verify_timeout_s
+# (sympy evaluating a power tower until its worker is killed). Caps and a deadline bound one
+# request, and one slow request does not hold up another.
+HOSTILE = ("What is 2 + 3?", "\\boxed{10^{10^{10}}}", {"category": "math", "reference": "5"}, 0.0)
+NORMAL = ("What is the square root of 9?", "\\boxed{\\sqrt{9}}", {"category": "math", "reference": "3"}, 2.0)  # sympy's reading
+LIMITS = ["--set", "ppo.hybrid.verify_timeout_s=1", "--set", "reward_server.request_timeout_s=3",
+          "--set", "reward_server.max_rows=200", "--set", "reward_server.max_request_bytes=65536"]
+
+
+@pytest.fixture(scope="module")
+def limited_served(tmp_path_factory):
+    log = tmp_path_factory.mktemp("reward-server") / "server.log"
+    with reward_server(log, *WEIGHTS, *LIMITS) as (url, _):
+        yield url, log
+
+
+def test_too_many_rows_or_bytes_get_413(limited_served):
+    url, log = limited_served
+    status, reply = post(f"{url}/get_reward", openrlhf_request([NORMAL] * 201))
+    assert status == 413 and "201 rows" in reply["error"] and "reward_server.max_rows=200" in reply["error"], reply
+    assert post(f"{url}/get_reward", openrlhf_request([NORMAL] * 200))[0] == 200  # the cap itself is fine
+    big = openrlhf_request([NORMAL])
+    big["labels"][0] = {**NORMAL[2], "note": "x" * 70_000}
+    status, reply = post(f"{url}/get_reward", big)
+    assert status == 413 and "reward_server.max_request_bytes=65536" in reply["error"], reply
+    assert "refused POST /get_reward: 413 request body of" in log.read_text()
+
+
+def test_a_slow_batch_does_not_hold_up_another_client_and_ends_at_its_deadline(limited_served):
+    """The issue's done-when: while one client's batch of crafted rows (100 x 1 s in the verifier)
+    is in flight, another client's normal row is answered within 2 s (about 0.05 s idle); the slow
+    batch gets 503 at its 3 s deadline, not after 100 s."""
+    import threading
+
+    url, _ = limited_served
+    assert post(f"{url}/get_reward", openrlhf_request([NORMAL]))[1]["rewards"] == [2.0]  # warm
+    hostile: dict = {}
+
+    def send_hostile():
+        start = time.monotonic()
+        hostile["reply"] = post(f"{url}/get_reward", openrlhf_request([HOSTILE] * 100))
+        hostile["elapsed"] = time.monotonic() - start
+
+    thread = threading.Thread(target=send_hostile)
+    thread.start()
+    time.sleep(1.0)  # the batch is being checked
+    assert thread.is_alive()
+    start = time.monotonic()
+    status, reply = post(f"{url}/get_reward", openrlhf_request([NORMAL]))
+    elapsed = time.monotonic() - start
+    in_flight = thread.is_alive()
+    thread.join(timeout=120)
+    assert (status, reply["rewards"]) == (200, [2.0]), reply
+    assert elapsed < 2.0, f"a normal row took {elapsed:.2f}s while a slow batch was in flight"
+    assert in_flight  # it was answered while the slow batch was still being scored
+    status, reply = hostile["reply"]
+    assert status == 503, reply
+    assert re.search(r"not scored within reward_server.request_timeout_s=3s: \d+ of 100 keyed rows checked", reply["error"]), reply
+    assert 3 <= hostile["elapsed"] < 30, hostile["elapsed"]  # its deadline, not 100 rows x 1 s
+    # the server goes on; one crafted row within the deadline is unknown at its own 1 s bound: 0, as before
+    status, reply = post(f"{url}/get_reward", openrlhf_request([NORMAL, HOSTILE]))
+    assert (status, reply["rewards"]) == (200, [2.0, 0.0]), reply

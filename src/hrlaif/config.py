@@ -288,6 +288,28 @@ class RewardServerConfig(Section):
                     "so 'B<|im_end|>' reads as B; the RM's tokenizer's own special tokens are added when --rm is given. The common "
                     "chat end and pad tokens by default, since without --rm the server cannot know the policy's.",
     )
+    max_rows: int = Field(
+        1024, ge=1,
+        description="Most rows (queries) in one request; more gets 413 naming this key. 1024 holds an OpenRLHF rollout of 128 prompts x 8 "
+                    "samples; a bigger batch could only hold the server longer, and a client can always split it.",
+    )
+    max_request_bytes: int = Field(
+        32 * 1024**2, ge=1024,
+        description="Most bytes in one request body; more gets 413 before it is parsed. 32 MiB is 1024 rows of 16 KiB (prompt and query "
+                    "of about 2k tokens each): a bound on the memory one request can take, far above what real rows need.",
+    )
+    request_timeout_s: float = Field(
+        60.0, gt=0,
+        description="Most seconds one request may take to score (waiting for a free scorer included); past it the request gets 503 "
+                    "saying how many rows were scored, never a batch with rows silently scored 0. Normal rows take milliseconds, a "
+                    "crafted one up to ppo.hybrid.verify_timeout_s: 60 s lets a full batch through with some slow rows, and is below "
+                    "the HTTP timeouts remote-RM clients use, so the client sees the reason rather than its own timeout.",
+    )
+    concurrency: int = Field(
+        4, ge=1,
+        description="Requests scored at once, each with its own verifier process (about 100 MB); more wait their turn within "
+                    "request_timeout_s. More than one, so a client sending slow rows does not hold up the others.",
+    )
 
 
 class DPOConfig(Section):

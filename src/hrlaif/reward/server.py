@@ -14,17 +14,28 @@ the choices read from the prompt; anything else math); or empty, which leaves th
 and the special tokens OpenRLHF leaves in (it decodes with them kept) cut from its end: "B<|im_end|>"
 reads as B. Left padding before the prompt is dropped too. The reward is the rule reward
 (`hrlaif.reward.hybrid`; 0 where no rule applies) plus, when a reward model is loaded, the RM's
-score of the whole query. One request is scored at a time: the verifier's worker process and the
-RM are shared. A refused request is logged as one line with its status and reason.
+score of the whole query. A refused request is logged as one line with its status and reason.
+
+Overload (issue 27): a crafted math row can hold the verifier for ppo.hybrid.verify_timeout_s, so a
+batch of them could hold a server that scores one request at a time for hours. So a request is
+bounded: more than `reward_server.max_request_bytes` (checked before parsing) or `max_rows` rows
+gets 413; scoring runs off the event loop on up to `reward_server.concurrency` requests at once,
+each with its own verifier process, so a slow batch does not hold up the others; and a request not
+scored within `reward_server.request_timeout_s` gets 503 with how far it got. 503 and not the
+rows left scored 0: a 0 for a row never checked is a wrong reward the trainer cannot tell from a
+real one, while a 503 is loud and a client can retry or split the batch. The RM is shared: its
+forward passes take turns.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import socket
 import threading
+import time
 from typing import Any
 
 import torch
@@ -32,11 +43,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from hrlaif.config import HybridRewardConfig, RewardServerConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import CATEGORIES
 from hrlaif.reward.hybrid import hybrid_rewards
+from hrlaif.verify.math import new_worker, using_worker
 
 DEFAULT_PORT = 5000  # OpenRLHF's serve_rm default, so its example URLs work unchanged
 
@@ -65,6 +78,20 @@ class RowLabel(BaseModel):
 
 class BadRequest(ValueError):
     """A request the server cannot score; its message goes back to the client as the reason."""
+
+    status = 422
+
+
+class TooLarge(BadRequest):
+    """More rows than reward_server.max_rows."""
+
+    status = 413
+
+
+class Overloaded(BadRequest):
+    """Not scored within reward_server.request_timeout_s."""
+
+    status = 503
 
 
 LETTER_RE = re.compile(r"^\(?([A-Za-z])\)?$")
@@ -184,7 +211,21 @@ class RewardScorer:
         own = list(getattr(tokenizer, "all_special_tokens", None) or []) if tokenizer is not None else []
         # longest first, so '<|endoftext|>' is not cut as a shorter token that ends it
         self.special_tokens = sorted(dict.fromkeys([*self.settings.special_tokens, *own]), key=len, reverse=True)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the RM's forward passes take turns
+        # one verifier process per request scored at once: a worker runs one check at a time
+        self._workers: queue.Queue = queue.Queue()
+        for _ in range(self.settings.concurrency):
+            self._workers.put(new_worker())
+
+    def start_workers(self) -> None:
+        """Boot every verifier process now, so no request waits for sympy's import."""
+        workers = [self._workers.get() for _ in range(self.settings.concurrency)]
+        try:
+            for worker in workers:
+                worker.start()
+        finally:
+            for worker in workers:
+                self._workers.put(worker)
 
     @torch.no_grad()
     def rm_scores(self, queries: list[str], batch_size: int = 8) -> list[float]:
@@ -203,8 +244,14 @@ class RewardScorer:
             tok.padding_side, tok.truncation_side = side, trunc
         return scores
 
-    def score(self, request: RewardRequest) -> dict:
+    def score(self, request: RewardRequest, deadline: float | None = None) -> dict:
+        """Rewards for a request; `deadline` (time.monotonic(); default reward_server.request_timeout_s
+        from now) bounds the scoring: Overloaded when it passes."""
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.request_timeout_s
         n = len(request.query)
+        if n > self.settings.max_rows:
+            raise TooLarge(f"{n} rows in one request, more than reward_server.max_rows={self.settings.max_rows}; send smaller batches")
         for name in ("prompts", "labels"):
             if len(getattr(request, name)) != n:
                 raise BadRequest(f"{len(getattr(request, name))} {name} for {n} queries; send one per query")
@@ -217,15 +264,11 @@ class RewardScorer:
                              "answer or an object with 'category' (with OpenRLHF, pass --label_key naming such a column), or start the server with --rm")
         responses = [strip_trailing(split_response(q, p, i), self.special_tokens) for i, (q, p) in enumerate(zip(queries, request.prompts))]
         keyed = [i for i, label in enumerate(labels) if label is not None]
-        with self._lock:
-            try:
-                found = hybrid_rewards(
-                    [request.prompts[i] for i in keyed], [responses[i] for i in keyed], categories=[labels[i].category for i in keyed],
-                    references=[labels[i].reference for i in keyed], choices=[labels[i].choices for i in keyed], config=self.config,
-                )
-            except HrlaifError as exc:
-                raise BadRequest(_renumber(str(exc), keyed)) from None
-            rm = self.rm_scores(queries) if self.reward_model is not None and n else None
+        found = self._rule_rewards(request.prompts, responses, labels, keyed, deadline)
+        rm = None
+        if self.reward_model is not None and n:
+            with self._lock:
+                rm = self.rm_scores(queries)
         rules: list[float | None] = [None] * n
         for i, reward in zip(keyed, found):
             rules[i] = reward
@@ -236,6 +279,42 @@ class RewardScorer:
             extra_logs["rm_score"] = rm
         # scores: what OpenRLHF's dynamic filtering reads; the reward itself, as its own examples do.
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
+
+
+    def _rule_rewards(self, prompts: list[str], responses: list[str], labels: list[RowLabel | None], keyed: list[int],
+                      deadline: float) -> list[float | None]:
+        """The rule reward of each keyed row, checked with a verifier process of this request's own;
+        Overloaded when `deadline` passes first (a row cut short by it is not scored as unknown)."""
+        timeout = self.settings.request_timeout_s
+        try:
+            worker = self._workers.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise Overloaded(f"no scorer free within reward_server.request_timeout_s={timeout:g}s (all reward_server.concurrency="
+                             f"{self.settings.concurrency} busy); retry later") from None
+        found: list[float | None] = []
+        try:
+            with using_worker(worker):
+                for done, i in enumerate(keyed):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._late(done, len(keyed))
+                    config = self.config
+                    if left < config.verify_timeout_s:
+                        config = config.model_copy(update={"verify_timeout_s": left})
+                    try:
+                        found.extend(hybrid_rewards([prompts[i]], [responses[i]], categories=[labels[i].category],
+                                                    references=[labels[i].reference], choices=[labels[i].choices], config=config))
+                    except HrlaifError as exc:
+                        raise BadRequest(_renumber(str(exc), [i])) from None
+                    if config is not self.config and time.monotonic() >= deadline:
+                        raise self._late(done, len(keyed))  # its check was cut short: its 0 would not be the verifier's
+        finally:
+            self._workers.put(worker)
+        return found
+
+    def _late(self, done: int, total: int) -> Overloaded:
+        return Overloaded(f"not scored within reward_server.request_timeout_s={self.settings.request_timeout_s:g}s: {done} of {total} "
+                          "keyed rows checked (a crafted math row can take ppo.hybrid.verify_timeout_s); send smaller batches")
 
 
 def _renumber(message: str, rows: list[int]) -> str:
@@ -263,17 +342,56 @@ def create_app(scorer: RewardScorer) -> FastAPI:
 
     @app.exception_handler(BadRequest)
     async def bad(request: Request, exc: BadRequest) -> JSONResponse:
-        return refused(request, 422, str(exc))
+        return refused(request, exc.status, str(exc))
 
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "reward_model": scorer.reward_model is not None}
 
     @app.post("/get_reward")
-    def get_reward(request: RewardRequest) -> dict:  # sync: FastAPI runs it in a thread, the loop stays free
-        return scorer.score(request)
+    async def get_reward(request: RewardRequest) -> dict:
+        # the deadline runs from here; the scoring runs in a thread, so the loop serves others meanwhile
+        deadline = time.monotonic() + scorer.settings.request_timeout_s
+        return await run_in_threadpool(scorer.score, request, deadline)
 
-    return app
+    return BodyLimit(app, scorer.settings.max_request_bytes)
+
+
+class BodyLimit:
+    """ASGI wrapper: a POST body over `limit` bytes gets 413 before anything parses it (by its
+    Content-Length, or while reading a chunked one); a smaller one is passed on as read."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(scope, send, f"{int(length)} bytes")
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return await self._refuse(scope, send, f"more than {self.limit} bytes")
+            if not message.get("more_body", False):
+                break
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, send, size: str) -> None:
+        reason = f"request body of {size}, more than reward_server.max_request_bytes={self.limit}; send smaller batches"
+        logger.warning("refused %s %s: 413 %s", scope["method"], scope["path"], reason)
+        response = JSONResponse({"error": reason}, status_code=413)
+        await response(scope, None, send)
 
 
 def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length: int,
@@ -316,4 +434,5 @@ def serve(scorer: RewardScorer, sock: socket.socket) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    scorer.start_workers()
     uvicorn.Server(uvicorn.Config(create_app(scorer), access_log=False, log_level="warning")).run(sockets=[sock])

@@ -305,6 +305,17 @@ def test_too_many_rows_or_bytes_get_413(limited_served):
     status, reply = post(f"{url}/get_reward", big)
     assert status == 413 and "reward_server.max_request_bytes=65536" in reply["error"], reply
     assert "refused POST /get_reward: 413 request body of" in log.read_text()
+    # a chunked body has no Content-Length: it is counted as it is read
+    import http.client
+
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    body = json.dumps(big).encode()
+    connection.request("POST", "/get_reward", body=(body[i:i + 8192] for i in range(0, len(body), 8192)),
+                       headers={"Content-Type": "application/json"}, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413 and "more than reward_server.max_request_bytes=65536" in json.load(response)["error"]
+    connection.close()
 
 
 def test_a_slow_batch_does_not_hold_up_another_client_and_ends_at_its_deadline(limited_served):

@@ -352,3 +352,22 @@ def test_a_slow_batch_does_not_hold_up_another_client_and_ends_at_its_deadline(l
     # the server goes on; one crafted row within the deadline is unknown at its own 1 s bound: 0, as before
     status, reply = post(f"{url}/get_reward", openrlhf_request([NORMAL, HOSTILE]))
     assert (status, reply["rewards"]) == (200, [2.0, 0.0]), reply
+
+
+def test_a_request_waiting_for_a_free_scorer_past_its_deadline_is_overloaded():
+    """reward_server.concurrency bounds the requests scored at once; one that waits for a free
+    scorer past its deadline gets Overloaded (503), in process."""
+    from hrlaif.config import HybridRewardConfig, RewardServerConfig
+    from hrlaif.reward.server import Overloaded, RewardRequest, RewardScorer
+
+    scorer = RewardScorer(HybridRewardConfig(), settings=RewardServerConfig(concurrency=1, request_timeout_s=0.2))
+    request = RewardRequest(**openrlhf_request([NORMAL]))
+    held = scorer._workers.get()  # the one scorer is busy
+    try:
+        start = time.monotonic()
+        with pytest.raises(Overloaded, match=r"no scorer free within reward_server.request_timeout_s=0.2s \(all reward_server.concurrency=1 busy\)"):
+            scorer.score(request)
+        assert time.monotonic() - start < 10 * 0.2
+    finally:
+        scorer._workers.put(held)
+    assert scorer.score(request, deadline=time.monotonic() + 60)["rewards"] == [1.0]  # room for its verifier to boot

@@ -280,11 +280,12 @@ class RewardScorer:
         # scores: what OpenRLHF's dynamic filtering reads; the reward itself, as its own examples do.
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 
-
     def _rule_rewards(self, prompts: list[str], responses: list[str], labels: list[RowLabel | None], keyed: list[int],
                       deadline: float) -> list[float | None]:
         """The rule reward of each keyed row, checked with a verifier process of this request's own;
         Overloaded when `deadline` passes first (a row cut short by it is not scored as unknown)."""
+        if not keyed:
+            return []  # the RM alone: no verifier to wait for
         timeout = self.settings.request_timeout_s
         try:
             worker = self._workers.get(timeout=max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,53 @@
+"""Cut-off answers are not wrong answers: accuracy carries correct / wrong / unknown / cut-off
+counts, the accuracy among decided answers, and the report says when many were cut off."""
+
+from __future__ import annotations
+
+from hrlaif.evaluate.satisfaction import ItemScore
+from hrlaif.evaluate.summary import accuracy_difference, policy_summary
+
+
+def _score(pid: str, correct: bool | None, truncated: bool = False, policy: str = "start") -> ItemScore:
+    return ItemScore(prompt_id=pid, category="math", policy=policy, satisfied=bool(correct), correct=correct,
+                     truncated=truncated, decided_by="verifier:test")
+
+
+def _start_scores() -> list[ItemScore]:
+    # 3 correct, 2 wrong, 1 unknown (finished but unreadable), 4 cut off undecided,
+    # 1 cut off after a finished wrong answer (decided: wrong), 1 cut off after a finished right one.
+    return ([_score(f"c{i}", True) for i in range(3)] + [_score(f"w{i}", False) for i in range(2)]
+            + [_score("u0", None)] + [_score(f"t{i}", None, truncated=True) for i in range(4)]
+            + [_score("tw", False, truncated=True), _score("tc", True, truncated=True)])
+
+
+def test_summary_counts_cut_off_answers_apart_from_wrong_ones() -> None:
+    acc = policy_summary(_start_scores())["accuracy"]
+    assert acc["counts"] == {"correct": 4, "wrong": 3, "unknown": 1, "cut_off": 4}
+    # the accuracy over all answers keeps its meaning: correct / every keyed answer
+    assert acc["n"] == 12 and acc["successes"] == 4 and abs(acc["rate"] - 4 / 12) < 1e-9
+    # among decided answers a cut-off answer is neither right nor wrong
+    assert acc["decided"]["n"] == 7 and acc["decided"]["successes"] == 4 and abs(acc["decided"]["rate"] - 4 / 7) < 1e-9
+    assert acc["decided"]["low"] < 4 / 7 < acc["decided"]["high"]
+    by_cat = policy_summary(_start_scores())["accuracy_by_category"]["math"]
+    assert by_cat["counts"]["cut_off"] == 4 and by_cat["decided"]["n"] == 7
+
+
+def test_paired_accuracy_difference_uses_prompts_decided_for_both() -> None:
+    start = _start_scores()
+    # the arm answers every prompt correctly: only prompts decided for start count
+    arm = [_score(s.prompt_id, True, policy="hrlaif") for s in start]
+    d = accuracy_difference(arm, start)
+    assert d["n"] == 7 and abs(d["diff"] - 3 / 7) < 1e-9
+
+
+
+def test_scoring_keeps_the_cut_off_flag_so_the_summary_can_count_it() -> None:
+    from test_labeling import ScriptedJudge, sample
+
+    from hrlaif.evaluate.satisfaction import score_samples
+
+    cut = sample("m1", "math", "First 3 + 4 = 7, then times", 0, reference="7").model_copy(update={"truncated": True})
+    unreadable = sample("m2", "math", "I am not sure how to add these.", 0, reference="7")
+    scores = score_samples([cut, unreadable], ScriptedJudge(lambda q: "YES"))
+    assert [s.truncated for s in scores] == [True, False]
+    assert policy_summary(scores)["accuracy"]["counts"] == {"correct": 0, "wrong": 0, "unknown": 1, "cut_off": 1}

@@ -3,8 +3,12 @@ counts, the accuracy among decided answers, and the report says when many were c
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.evaluate.summary import accuracy_difference, policy_summary
+from hrlaif.report import write_report
 
 
 def _score(pid: str, correct: bool | None, truncated: bool = False, policy: str = "start") -> ItemScore:
@@ -39,6 +43,48 @@ def test_paired_accuracy_difference_uses_prompts_decided_for_both() -> None:
     d = accuracy_difference(arm, start)
     assert d["n"] == 7 and abs(d["diff"] - 3 / 7) < 1e-9
 
+
+def _results(cut_off: int) -> dict:
+    rate = {"successes": 1, "n": 8, "rate": 0.125, "low": 0.02, "high": 0.47}
+    diff = {"diff": -0.25, "low": -0.5, "high": 0.0, "n": 8}
+    n = 100
+    counts = {"correct": 40, "wrong": n - 40 - 2 - cut_off, "unknown": 2, "cut_off": cut_off}
+    accuracy = {"successes": 40, "n": n, "rate": 0.4, "low": 0.31, "high": 0.5, "counts": counts,
+                "unknown": 2 + cut_off,
+                "decided": {"successes": 40, "n": 40 + counts["wrong"], "rate": 40 / (40 + counts["wrong"]), "low": 0.5, "high": 0.7}}
+    policy = {"satisfaction": rate, "satisfaction_by_category": {}, "accuracy": accuracy}
+    return {"judge": "simulated", "eval_prompts": n, "max_new_tokens": 48,
+            "policies": {"start": policy, "hrlaif": policy},
+            "versus_start": {"hrlaif": {"win_ratio": None, "satisfaction_difference": diff, "accuracy_difference": diff}}}
+
+
+def _report(tmp_path: Path, results: dict) -> str:
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "eval" / "results.json").write_text(json.dumps(results))
+    (run / "eval" / "manifest.json").write_text(json.dumps({"stage": "eval", "complete": True}))
+    write_report(run)
+    return (run / "report" / "report.md").read_text()
+
+
+def test_report_shows_the_four_counts_and_warns_when_many_were_cut_off(tmp_path: Path) -> None:
+    md = _report(tmp_path, _results(cut_off=34))
+    row = next(line for line in md.splitlines() if line.startswith("| accuracy (keyed prompts"))
+    assert "all answers, cut off and unknown count as not correct" in row
+    assert "correct 40 / wrong 24 / unknown 2 / cut off 34" in row
+    decided = next(line for line in md.splitlines() if line.startswith("| accuracy among decided keyed answers"))
+    assert "62.5% [50.0, 70.0] (n=64)" in decided
+    headline = next(line for line in md.splitlines() if line.startswith("| accuracy on keyed prompts (all answers"))
+    assert "cut off 34" in headline
+    assert "34 of 100 keyed answers were cut off at max_new_tokens=48" in md
+    assert "Raise evaluate.generation.max_new_tokens" in md
+    assert "accuracy difference (keyed prompts decided for both)" in md
+
+
+def test_report_does_not_warn_when_few_were_cut_off(tmp_path: Path) -> None:
+    md = _report(tmp_path, _results(cut_off=5))
+    assert "cut off 5" in md
+    assert "were cut off at max_new_tokens" not in md
 
 
 def test_scoring_keeps_the_cut_off_flag_so_the_summary_can_count_it() -> None:

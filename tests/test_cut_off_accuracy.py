@@ -97,3 +97,23 @@ def test_scoring_keeps_the_cut_off_flag_so_the_summary_can_count_it() -> None:
     scores = score_samples([cut, unreadable], ScriptedJudge(lambda q: "YES"))
     assert [s.truncated for s in scores] == [True, False]
     assert policy_summary(scores)["accuracy"]["counts"] == {"correct": 0, "wrong": 0, "unknown": 1, "cut_off": 1}
+
+
+def test_study_counts_cut_off_answers_and_pairs_decided_accuracy_over_prompts_decided_for_both(tmp_path: Path) -> None:
+    from hrlaif.evaluate.study import labeler_summary
+    from hrlaif.jsonl import write_jsonl
+
+    start = _start_scores()
+    arm = [_score(s.prompt_id, True, policy="hrlaif") for s in start]
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "results.json").write_text(json.dumps({"policies": {"start": {}, "hrlaif": {}}, "eval_prompts": len(start)}))
+    write_jsonl(tmp_path / "eval" / "scores-start.jsonl", start)
+    write_jsonl(tmp_path / "eval" / "scores-hrlaif.jsonl", arm)
+    figures = labeler_summary(tmp_path)["figures"]
+    overall = figures["accuracy on keyed prompts"]
+    assert overall["by_policy"]["start"]["counts"] == {"correct": 4, "wrong": 3, "unknown": 1, "cut_off": 4}
+    assert overall["by_policy"]["start"]["n"] == 12  # all answers, as before
+    decided = figures["accuracy among decided keyed answers"]
+    assert decided["by_policy"]["start"]["n"] == 7 and decided["by_policy"]["start"]["successes"] == 4
+    assert decided["by_policy"]["start"]["counts"]["cut_off"] == 4
+    assert decided["difference_from_start"]["hrlaif"]["n"] == 7  # prompts decided for both

@@ -436,7 +436,7 @@ def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rows = [["figure", "policy", "mean over seeds", "sd", "range", *[f"seed {s} (per-prompt interval)" for s in seeds]]]
     for name, figure in spread["figures"].items():
         for policy, f in figure["by_policy"].items():
-            per_seed = [(_diff(e) if e and "diff" in e else _rate(e)) for e in (f["per_seed"].get(s) for s in seeds)]
+            per_seed = [(_diff(e) if e and "diff" in e else _accuracy(e)) for e in (f["per_seed"].get(s) for s in seeds)]
             if not f["meaningful"]:
                 why = f"not meaningful (judge task not qualified in some seed: {', '.join(f['not_qualified_tasks'])})"
                 rows.append([name, policy, why, "", "", *["not meaningful"] * len(seeds)])
@@ -517,7 +517,7 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                     cells.append(f"not meaningful (grading judge not qualified on {', '.join(f['not_qualified_tasks'])})")
                     continue
                 diff = f["difference_from_start"].get(policy)
-                cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
+                cells.append(_accuracy(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
             rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
     gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate",
              "last (the final policy, after the last step): same, and its paired sign test against the first",

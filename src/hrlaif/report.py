@@ -36,6 +36,46 @@ def _diff(d: dict | None) -> str:
     return f"{100 * d['diff']:+.1f} pts [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] (n={d['n']})"
 
 
+def _accuracy(r: dict | None) -> str:
+    """An accuracy over all answers with its four counts beside it (results before the counts
+    were recorded show the rate alone)."""
+    text = _rate(r)
+    counts = (r or {}).get("counts")
+    if counts:
+        text += (f"; correct {counts['correct']} / wrong {counts['wrong']} / unknown {counts['unknown']}"
+                 f" / cut off {counts['cut_off']}")
+    return text
+
+
+def _decided(r: dict | None) -> str:
+    """The accuracy among decided answers, correct / (correct + wrong)."""
+    if not r or "decided" not in r:
+        return "not recorded"
+    return _rate(r["decided"])
+
+
+# Above this share of keyed answers cut off at max_new_tokens, the report says so plainly.
+CUT_OFF_WARN_SHARE = 0.10
+
+
+def _cut_off_warnings(results: dict) -> list[str]:
+    """Say plainly when many keyed answers were cut off: their accuracy then measures the cap."""
+    cap = results.get("max_new_tokens")
+    warnings = []
+    for policy, p in results["policies"].items():
+        acc = p.get("accuracy") or {}
+        cut, n = (acc.get("counts") or {}).get("cut_off", 0), acc.get("n", 0)
+        if n and cut / n > CUT_OFF_WARN_SHARE:
+            at = f"max_new_tokens={cap}" if cap is not None else "max_new_tokens"
+            warnings.append(
+                f"{policy}: {cut} of {n} keyed answers were cut off at {at} before the verifier could read an answer; "
+                "they count as not correct in the accuracy over all answers (and as not satisfied in satisfaction) and are "
+                "left out of the accuracy among decided answers, which flatters the policy if the cut-off questions were "
+                "the harder ones. Raise evaluate.generation.max_new_tokens."
+            )
+    return warnings
+
+
 def _mean(m: dict | None) -> str:
     if not m or m.get("mean") is None:
         return "n/a (n=0)"
@@ -234,7 +274,11 @@ def _interval(r: dict | None) -> str:
 # ---------------------------------------------------------------------- tables
 def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tuple[str, list[list[str]]]]:
     headline = _what_this_run_shows(run_dir, results)
-    sections: list[tuple[str, list[list[str]]]] = ([headline] if headline else []) + _exam_sections(run_dir)
+    sections: list[tuple[str, list[list[str]]]] = [headline] if headline else []
+    cut_off = _cut_off_warnings(results) if results else []
+    if cut_off:  # on the first screen, beside the accuracy it qualifies
+        sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))
+    sections += _exam_sections(run_dir)
     label_exam = read_exam(run_dir, "label")
     rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
     for mode in modes:
@@ -293,7 +337,11 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
                      source, independent])
         rows.append(["satisfaction difference from start", "-",
                      *_cells(exam, ALL_SATISFACTION, [_diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
-        rows.append(["accuracy on keyed prompts", _rate(pol["start"].get("accuracy")), *[_rate(pol[a].get("accuracy")) for a in arms],
+        rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
+                     _accuracy(pol["start"].get("accuracy")), *[_accuracy(pol[a].get("accuracy")) for a in arms],
+                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+        rows.append(["accuracy among decided keyed answers (correct / (correct + wrong))",
+                     _decided(pol["start"].get("accuracy")), *[_decided(pol[a].get("accuracy")) for a in arms],
                      "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
         if all(vs[a]["win_ratio"] for a in arms):
             rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, ("preference",), [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
@@ -337,7 +385,10 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     for category in CATEGORIES:
         rows.append(row(f"satisfaction: {category}", SATISFACTION_TASKS.get(category, ()),
                         [_rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
-    rows.append(row("accuracy (keyed prompts)", (), [_rate(pol[p].get("accuracy")) for p in policies]))
+    rows.append(row("accuracy (keyed prompts; all answers, cut off and unknown count as not correct)", (),
+                    [_accuracy(pol[p].get("accuracy")) for p in policies]))
+    rows.append(row("accuracy among decided keyed answers (correct / (correct + wrong))", (),
+                    [_decided(pol[p].get("accuracy")) for p in policies]))
     rows.append(row("harmful-answer rate", ("refusal",), [_rate(pol[p].get("harmful_answer_rate")) for p in policies]))
     if results.get("attack_prompts"):
         rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", ("harm",),
@@ -351,7 +402,7 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     sections = [(title, rows)]
 
     rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
-             "harmful-answer rate difference (attacks)"]]
+             "accuracy difference (keyed prompts decided for both)", "harmful-answer rate difference (attacks)"]]
     toxicity = bool(results.get("toxicity"))
     if toxicity:
         rows[0].append("toxic share difference")
@@ -361,6 +412,7 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
             _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]), _rate(w["position_consistency"])])
         rows.append([arm, *preference,
                      *_cells(exam, ALL_SATISFACTION, [_diff(v["satisfaction_difference"])]),
+                     _diff(v.get("accuracy_difference")) if "accuracy_difference" in v else "not recorded",
                      *_cells(exam, ("harm",), [_diff(v.get("attack_harmful_rate_difference"))])]
                     + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))
     sections.append((f"Against the start policy (win ratio graded by {_graded_by(exam, judge, ('preference',))})", rows))
@@ -384,7 +436,7 @@ def _seed_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rows = [["figure", "policy", "mean over seeds", "sd", "range", *[f"seed {s} (per-prompt interval)" for s in seeds]]]
     for name, figure in spread["figures"].items():
         for policy, f in figure["by_policy"].items():
-            per_seed = [(_diff(e) if e and "diff" in e else _rate(e)) for e in (f["per_seed"].get(s) for s in seeds)]
+            per_seed = [(_diff(e) if e and "diff" in e else _accuracy(e)) for e in (f["per_seed"].get(s) for s in seeds)]
             if not f["meaningful"]:
                 why = f"not meaningful (judge task not qualified in some seed: {', '.join(f['not_qualified_tasks'])})"
                 rows.append([name, policy, why, "", "", *["not meaningful"] * len(seeds)])
@@ -465,7 +517,7 @@ def _study_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
                     cells.append(f"not meaningful (grading judge not qualified on {', '.join(f['not_qualified_tasks'])})")
                     continue
                 diff = f["difference_from_start"].get(policy)
-                cells.append(_rate(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
+                cells.append(_accuracy(f["by_policy"][policy]) + (f"; vs start {_diff(diff)}" if diff else ""))
             rows.append([f"{labeler}: {s['labeling_judge']} ({qualified})", policy, *cells, *_study_arm_cells(s, policy)])
     gold = [["labeler", "arm", "checks", "first: step, RM score, verified accuracy (n), refusal rate",
              "last (the final policy, after the last step): same, and its paired sign test against the first",

@@ -13,7 +13,7 @@ from pathlib import Path
 from hrlaif.config import EvaluateConfig, ModelConfig
 from hrlaif.evaluate.safety import evaluate_safety
 from hrlaif.evaluate.satisfaction import score_samples
-from hrlaif.evaluate.summary import policy_summary, satisfaction_difference
+from hrlaif.evaluate.summary import accuracy_difference, policy_summary, satisfaction_difference
 from hrlaif.evaluate.win_ratio import PairwiseVerdict, win_ratio
 from hrlaif.jsonl import write_jsonl
 from hrlaif.judge.base import Judge
@@ -44,6 +44,7 @@ def evaluate_arms(
     results = {
         "judge": judge.name,
         "eval_prompts": len(prompts),
+        "max_new_tokens": ev.generation.max_new_tokens,  # the cap that cut off the answers counted as "cut_off"
         "policies": {name: policy_summary(s, ev.confidence) for name, s in scores.items()},
         "versus_start": {},
     }
@@ -56,6 +57,8 @@ def evaluate_arms(
         results["versus_start"][mode] = {
             "win_ratio": ratio,  # None: evaluate.win_ratio was off
             "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], ev.confidence),
+            # over keyed prompts where both answers were decided (a cut-off or unknown answer decides no pair)
+            "accuracy_difference": accuracy_difference(scores[mode], scores["start"], ev.confidence),
         }
     safety = evaluate_safety(policies, judge, ev, out_dir, seed=seed, max_length=max_length, backends=backends)
     results["attack_prompts"] = safety["attack_prompts"]

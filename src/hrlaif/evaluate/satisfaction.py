@@ -23,6 +23,10 @@ class ItemScore(BaseModel):
     policy: str
     satisfied: bool | None  # None: could not be decided (judge unscorable)
     correct: bool | None = None  # keyed prompts only; None = verifier could not tell
+    # The answer was cut off at max_new_tokens. A cut-off keyed answer the verifier could not
+    # decide is "cut off", not "wrong": we stopped it before it answered. Score files written
+    # before this field existed read as not cut off (their cut-off answers count as unknown).
+    truncated: bool = False
     refused: bool | None = None  # harmful prompts only, by the judge
     pattern_refused: bool | None = None  # harmful prompts only: True when the training refusal patterns call it a refusal
     decided_by: str
@@ -45,7 +49,7 @@ def score_samples(samples: list[Sample], judge: Judge, desc: str = "scoring") ->
     verdicts = dict(zip(open_ended, judge.ask(questions, desc=desc))) if questions else {}
     scores = []
     for i, sample in enumerate(samples):
-        base = dict(prompt_id=sample.prompt_id, category=sample.category, policy=sample.policy)
+        base = dict(prompt_id=sample.prompt_id, category=sample.category, policy=sample.policy, truncated=sample.truncated)
         if sample.category in KEYED_CATEGORIES:
             check = check_answer(sample.category, sample.response, sample.reference or "", sample.choices, truncated=sample.truncated)
             scores.append(ItemScore(**base, satisfied=bool(check.correct), correct=check.correct, decided_by=f"verifier:{check.method}"))

@@ -22,6 +22,8 @@ SATISFACTION_TASKS = ("acceptable", "refusal")
 FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] = {
     "satisfaction": (lambda r, arm: r["policies"][arm]["satisfaction"], SATISFACTION_TASKS),
     "accuracy on keyed prompts": (lambda r, arm: r["policies"][arm].get("accuracy"), ()),
+    # correct / (correct + wrong); None in results written before cut-off answers were counted apart
+    "accuracy among decided keyed answers": (lambda r, arm: (r["policies"][arm].get("accuracy") or {}).get("decided"), ()),
     "satisfaction difference from start": (
         lambda r, arm: None if arm == "start" else r["versus_start"][arm]["satisfaction_difference"], SATISFACTION_TASKS),
     "net win rate vs start": (lambda r, arm: None if arm == "start" else (r["versus_start"][arm]["win_ratio"] or {}).get("net"), ("preference",)),

@@ -4,7 +4,8 @@ The paper's claim is about labels: with a labeler that rewards style over correc
 raises preference but lowers satisfaction, and HRLAIF's hybrid labels repair that. `hrlaif
 study` trains both arms with each labeler in `study.labelers` (RUN/NAME each) and this module
 puts the figures side by side: per policy, satisfaction, accuracy on keyed prompts (verifier
-against the reference) and refusal rate on harmful prompts (grading judge, and the refusal
+against the reference: over all answers and among decided ones, with the counts of correct /
+wrong / unknown / cut-off answers) and refusal rate on harmful prompts (grading judge, and the refusal
 patterns beside it), each trained arm's paired per-prompt differences from the start policy,
 the RM's held-out accuracy and the gold monitor's first and last check. A figure resting on a
 judge task that the grading judge's exam did not qualify is marked not meaningful.
@@ -18,6 +19,7 @@ from pathlib import Path
 from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.evaluate.seeds import SATISFACTION_TASKS, _unqualified
+from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome
 from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
@@ -26,7 +28,8 @@ from hrlaif.stats import paired_bootstrap_difference, wilson
 # figure -> (what decides an item, judge tasks it rests on); the values come from the score files.
 FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "satisfaction": ("verifier on keyed prompts, grading judge on the others", SATISFACTION_TASKS),
-    "accuracy on keyed prompts": ("verifier against the reference", ()),
+    "accuracy on keyed prompts": ("verifier against the reference; all answers, cut off and unknown count as not correct", ()),
+    "accuracy among decided keyed answers": ("verifier against the reference; correct / (correct + wrong), cut off and unknown left out", ()),
     "refusal rate on harmful prompts": ("grading judge", ("refusal",)),
     "refusal rate on harmful prompts (patterns)": ("the training refusal patterns (not independent of the hrlaif labels)", ()),
 }
@@ -38,6 +41,8 @@ def _outcome(figure: str, s: ItemScore) -> bool | None:
         return s.satisfied
     if figure == "accuracy on keyed prompts":
         return (s.correct is True) if s.category in KEYED_CATEGORIES else None
+    if figure == "accuracy among decided keyed answers":  # a cut-off or unknown answer decides no pair
+        return s.correct if s.category in KEYED_CATEGORIES else None
     if s.category != "harmful":
         return None
     return s.refused if figure == "refusal rate on harmful prompts" else s.pattern_refused
@@ -81,6 +86,9 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         for policy, by_id in scores.items():
             outcomes = [o for o in (_outcome(figure, s) for s in by_id.values()) if o is not None]
             entry["by_policy"][policy] = wilson(sum(outcomes), len(outcomes), confidence).model_dump()
+            if figure.startswith("accuracy"):  # correct / wrong / unknown / cut off beside every accuracy
+                keyed = [keyed_outcome(s) for s in by_id.values() if s.category in KEYED_CATEGORIES]
+                entry["by_policy"][policy]["counts"] = {k: keyed.count(k) for k in OUTCOMES}
             if policy == "start":
                 continue
             paired = [(_outcome(figure, s), _outcome(figure, start[pid])) for pid, s in by_id.items() if pid in start]

@@ -1,17 +1,50 @@
-"""Rates per policy and category, and differences between policies, each with an interval."""
+"""Rates per policy and category, and differences between policies, each with an interval.
+
+Accuracy on keyed prompts sorts every answer into one of four outcomes (`keyed_outcome`):
+correct, wrong, unknown (the verifier could not read an answer) and cut off (stopped at
+max_new_tokens before the verifier could decide). "We stopped it before it answered" is not
+"wrong", so each accuracy carries all four counts, and beside the rate over all answers (`rate`:
+cut-off and unknown answers count as not correct, as before) the rate among decided answers
+(`decided`: correct / (correct + wrong)).
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from typing import Literal
 
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
 from hrlaif.stats import paired_bootstrap_difference, wilson
 
+Outcome = Literal["correct", "wrong", "unknown", "cut_off"]
+OUTCOMES: tuple[str, ...] = ("correct", "wrong", "unknown", "cut_off")
+
+
+def keyed_outcome(s: ItemScore) -> Outcome:
+    """A keyed answer's outcome; a cut-off answer the verifier decided anyway (a finished answer
+    before the cut) counts as that decision."""
+    if s.correct is not None:
+        return "correct" if s.correct else "wrong"
+    return "cut_off" if s.truncated else "unknown"
+
+
+def keyed_accuracy(items: list[ItemScore], confidence: float = 0.95) -> dict:
+    """Accuracy over all answers (`rate`, cut-off and unknown count as not correct), the four
+    counts, and the accuracy among decided answers (`decided`, with its own interval)."""
+    counts = Counter(keyed_outcome(s) for s in items)
+    out = wilson(counts["correct"], len(items), confidence).model_dump()
+    out["counts"] = {k: counts[k] for k in OUTCOMES}
+    out["unknown"] = counts["unknown"] + counts["cut_off"]  # kept from before: every answer without a verdict
+    out["decided"] = wilson(counts["correct"], counts["correct"] + counts["wrong"], confidence).model_dump()
+    return out
+
 
 def policy_summary(scores: list[ItemScore], confidence: float = 0.95) -> dict:
     """Satisfaction (overall and per category), accuracy on keyed prompts, refusal of harmful ones.
-    Undecidable items (judge unscorable) are left out of the rate and counted apart."""
+    Undecidable items (judge unscorable) are left out of the rate and counted apart. Accuracy
+    (overall and per category) is `keyed_accuracy`: the rate over all answers with its counts of
+    correct / wrong / unknown / cut off, and the rate among decided answers."""
     by_cat: dict[str, list[ItemScore]] = defaultdict(list)
     for s in scores:
         by_cat[s.category].append(s)
@@ -30,11 +63,9 @@ def policy_summary(scores: list[ItemScore], confidence: float = 0.95) -> dict:
     for category in KEYED_CATEGORIES:
         items = by_cat.get(category, [])
         if items:
-            rate = wilson(sum(s.correct is True for s in items), len(items), confidence).model_dump()
-            rate["unknown"] = sum(s.correct is None for s in items)
-            out["accuracy_by_category"][category] = rate
+            out["accuracy_by_category"][category] = keyed_accuracy(items, confidence)
     if keyed:
-        out["accuracy"] = wilson(sum(s.correct is True for s in keyed), len(keyed), confidence).model_dump()
+        out["accuracy"] = keyed_accuracy(keyed, confidence)
     harmful = [s for s in by_cat.get("harmful", []) if s.refused is not None]
     if by_cat.get("harmful"):
         out["harmful_answer_rate"] = wilson(sum(not s.refused for s in harmful), len(harmful), confidence).model_dump()
@@ -49,4 +80,14 @@ def satisfaction_difference(arm: list[ItemScore], start: list[ItemScore], confid
     paired = [(a, start_by_id[a.prompt_id]) for a in arm if a.prompt_id in start_by_id]
     paired = [(a, b) for a, b in paired if a.satisfied is not None and b.satisfied is not None]
     result = paired_bootstrap_difference([float(a.satisfied) for a, _ in paired], [float(b.satisfied) for _, b in paired], confidence)
+    return result.model_dump()
+
+
+def accuracy_difference(arm: list[ItemScore], start: list[ItemScore], confidence: float = 0.95) -> dict:
+    """Arm minus start accuracy on keyed prompts, paired by prompt, over prompts where both
+    answers were decided (correct or wrong): a cut-off or unknown answer decides no pair."""
+    start_by_id = {s.prompt_id: s for s in start if s.category in KEYED_CATEGORIES}
+    paired = [(a, start_by_id[a.prompt_id]) for a in arm if a.prompt_id in start_by_id]
+    paired = [(a, b) for a, b in paired if a.correct is not None and b.correct is not None]
+    result = paired_bootstrap_difference([float(a.correct) for a, _ in paired], [float(b.correct) for _, b in paired], confidence)
     return result.model_dump()

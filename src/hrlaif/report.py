@@ -385,7 +385,7 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     for category in CATEGORIES:
         rows.append(row(f"satisfaction: {category}", SATISFACTION_TASKS.get(category, ()),
                         [_rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
-    rows.append(row("accuracy (keyed prompts; all answers, cut off and unknown count as not correct)", (),
+    rows.append(row("accuracy (keyed prompts): all answers, cut off and unknown count as not correct", (),
                     [_accuracy(pol[p].get("accuracy")) for p in policies]))
     rows.append(row("accuracy among decided keyed answers (correct / (correct + wrong))", (),
                     [_decided(pol[p].get("accuracy")) for p in policies]))

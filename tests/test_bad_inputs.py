@@ -659,6 +659,51 @@ def _(tmp, model):
     return ["ppo", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "pdir"))), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["rm-rlaif", "run it first"]
 
 
+def parquet_case(tmp: Path, model: Path, table: dict, **data) -> list[str]:
+    """A parquet prompt file written by pyarrow itself, so a float NaN stays a NaN."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp / "prompts.parquet"
+    pq.write_table(pa.table(table), path)
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(path), **data)), "--run-dir", str(tmp / "run")]
+
+
+@case("prompts-parquet-nan-reference")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"question": ["1+1?", "2+2?"], "answer": [2.0, float("nan")]},
+                        format="columns", columns={"prompt": "question", "reference": "answer"}, category="math"), \
+        ["prompts.parquet row 2", "column 'answer'", "missing"]
+
+
+@case("prompts-parquet-null-id")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"key": ["a", None], "text": ["hi", "bye"]}, format="columns", columns={"id": "key", "prompt": "text"}), \
+        ["prompts.parquet row 2", "column 'key'", "missing"]
+
+
+@case("prompts-parquet-null-mmlu-option")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"question": ["pick"], "choices": [["a", None]], "answer": [0]}, format="mmlu"), \
+        ["prompts.parquet row 1", "option B is missing"]
+
+
+@case("prompts-parquet-27-options")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"question": ["pick"], "choices": [[str(n) for n in range(27)]], "answer": [0]}, format="mmlu"), \
+        ["prompts.parquet row 1", "27 options"]
+
+
+@case("prompts-folder-mixed-kinds")
+def _(tmp, model):
+    folder = tmp / "pfolder"
+    folder.mkdir()
+    lines(folder / "a.jsonl", [{"prompt": "hi"}])
+    (folder / "b.csv").write_text("prompt\nbye\n")
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(folder), format="trl")), "--run-dir", str(tmp / "run")], \
+        ["pfolder", ".csv, .jsonl"]
+
+
 @case("bundled-unknown")
 def _(tmp, model):
     return ["sample", "-c", str(model_config(tmp, model, train_prompts="bundled:nosuch")), "--run-dir", str(tmp / "run")], ["nosuch"]

@@ -185,3 +185,57 @@ def test_gsm8k_and_mmlu_parquet_files_run_through_compare(tmp_path, tiny_model):
     assert pairs and all(p["category"] == "math" and p["reference"] for p in pairs)
     assert json.loads((run / "eval" / "manifest.json").read_text())["complete"]
     assert (run / "report" / "report.html").is_file()
+
+
+def arrow_parquet(path: Path, columns: dict) -> Path:
+    """Written by pyarrow itself, so a float NaN stays a NaN (pandas would turn it into a null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("gap", [float("nan"), None])
+def test_a_missing_reference_is_an_error_for_math_and_no_reference_for_open_ended(tmp_path, gap):
+    data = DataConfig(format="columns", columns={"prompt": "text", "reference": "gold", "category": "kind"})
+    path = arrow_parquet(tmp_path / "refs.parquet", {"text": ["6 * 7?", "8 * 8?"], "kind": ["math", "math"], "gold": [42.0, gap]})
+    with pytest.raises(HrlaifError, match=r"refs.parquet row 2: column 'gold' \(the reference\) is missing") as caught:
+        load_prompts(str(path), data=data)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+    path = arrow_parquet(tmp_path / "open.parquet", {"text": ["Say hi.", "Say bye."], "kind": ["open_ended"] * 2, "gold": [1.0, gap]})
+    assert [p.reference for p in load_prompts(str(path), data=data)] == ["1", None]  # never the text "nan"
+
+
+@pytest.mark.parametrize("gap", [float("nan"), None])
+def test_a_missing_id_is_an_error_not_the_text_none(tmp_path, gap):
+    ids = ["q1", gap] if gap is None else [1.0, gap]
+    path = arrow_parquet(tmp_path / "ids.parquet", {"key": ids, "text": ["a?", "b?"]})
+    with pytest.raises(HrlaifError, match=r"ids.parquet row 2: column 'key' \(the prompt id\) is missing"):
+        load_prompts(str(path), data=DataConfig(format="columns", columns={"id": "key", "prompt": "text"}))
+
+
+def test_a_missing_mmlu_option_is_an_error_not_the_text_none(tmp_path):
+    rows = [MMLU[0], dict(MMLU[1], choices=["6", None, "10", "4"])]
+    path = parquet(tmp_path / "mmlu.parquet", rows)
+    with pytest.raises(HrlaifError, match=r"mmlu.parquet row 2: column 'choices': option B is missing"):
+        load_prompts(str(path), data=DataConfig(format="mmlu"))
+
+
+def test_more_options_than_letters_is_an_error_naming_file_and_row(tmp_path):
+    rows = [MMLU[0], dict(MMLU[1], choices=[str(n) for n in range(27)])]
+    path = parquet(tmp_path / "mmlu.parquet", rows)
+    with pytest.raises(HrlaifError, match=r"mmlu.parquet row 2: column 'choices' has 27 options; at most 26 \(A to Z\)") as caught:
+        load_prompts(str(path), data=DataConfig(format="mmlu"))
+    assert "\n" not in str(caught.value)
+    rows[1]["choices"] = [str(n) for n in range(26)]  # Z is the last letter, and fine
+    assert load_prompts(str(parquet(tmp_path / "z.parquet", rows)), data=DataConfig(format="mmlu"))[1].text.splitlines()[26] == "Z. 25"
+
+
+def test_a_folder_mixing_file_kinds_is_an_error_naming_the_kinds(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(GSM8K[0]) + "\n")
+    pd.DataFrame(GSM8K[1:]).to_csv(folder / "b.csv", index=False)
+    with pytest.raises(HrlaifError, match=r"mixed: a folder with several file kinds \(\.csv, \.jsonl\)"):
+        load_prompts(str(folder), data=DataConfig(format="gsm8k"))

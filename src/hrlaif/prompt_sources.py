@@ -23,6 +23,8 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import iter_objects
 from hrlaif.records import Prompt
 
+LETTERS = 26  # options are labelled A..Z; a 27th would get '[' and could never be answered
+
 FIELDS = ("id", "prompt", "messages", "category", "reference", "choices")
 
 # Each preset's columns and the category of its rows (data.columns / data.category override them).
@@ -72,8 +74,11 @@ def _load_local(path: Path) -> Any:
         if path.is_dir():
             if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
                 return datasets.load_from_disk(str(path))  # saved by Dataset.save_to_disk
-            if not any(p.is_file() and p.suffix in BUILDERS for p in path.rglob("*")):
+            kinds = sorted({p.suffix for p in path.rglob("*") if p.is_file() and p.suffix in BUILDERS})
+            if not kinds:
                 raise HrlaifError(f"{path}: a folder with no .jsonl/.json/.parquet/.arrow/.csv files")
+            if len(kinds) > 1:  # `datasets` would read one kind and silently drop the rest
+                raise HrlaifError(f"{path}: a folder with several file kinds ({', '.join(kinds)}); keep one kind per folder")
             return datasets.load_dataset(str(path))
         builder = BUILDERS.get(path.suffix)
         if builder is None:
@@ -142,7 +147,12 @@ def _map_row(row: dict, columns: dict[str, str], overridden: set[str], fmt: str,
     def raw(field: str) -> Any:
         return row[columns[field]] if field in columns else None
 
-    record: dict[str, Any] = {"id": str(raw("id")) if "id" in columns else default_id}
+    if "id" in columns:
+        if _missing(raw("id")):  # an error, not a made-up id: ids join samples, labels and evals across runs
+            raise HrlaifError(f"{where}: column '{columns['id']}' (the prompt id) is missing")
+        record: dict[str, Any] = {"id": str(raw("id"))}
+    else:
+        record = {"id": default_id}
     text_field = "messages" if "messages" in columns else "prompt"
     value = raw(text_field)
     if isinstance(value, str):
@@ -156,8 +166,17 @@ def _map_row(row: dict, columns: dict[str, str], overridden: set[str], fmt: str,
     if choices is not None:
         if not isinstance(choices, list):
             raise HrlaifError(f"{where}: column '{columns['choices']}' must be a list of option texts, got {type(choices).__name__}")
+        if len(choices) > LETTERS:
+            raise HrlaifError(f"{where}: column '{columns['choices']}' has {len(choices)} options; at most {LETTERS} (A to Z) can be labelled")
+        for index, option in enumerate(choices):
+            if _missing(option):
+                raise HrlaifError(f"{where}: column '{columns['choices']}': option {chr(ord('A') + index)} is missing")
         record["choices"] = [str(c) for c in choices]
     reference = raw("reference")
+    if _missing(reference):
+        if "reference" in columns and record["category"] in ("math", "multiple_choice"):
+            raise HrlaifError(f"{where}: column '{columns['reference']}' (the reference) is missing")
+        reference = None  # an open-ended row may have none; a gap (null or NaN) is never the text "nan"
     if reference is not None:
         record["reference"] = _reference(reference, fmt, record["category"], "reference" in overridden, where, columns["reference"])
     if fmt == "mmlu" and "prompt" not in overridden and record.get("choices"):
@@ -168,13 +187,18 @@ def _map_row(row: dict, columns: dict[str, str], overridden: set[str], fmt: str,
     return record
 
 
+def _missing(value: Any) -> bool:
+    """A null cell, or the NaN that pandas and parquet put in a gap of a float column."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _reference(value: Any, fmt: str, category: Any, taken_as_is: bool, where: str, column: str) -> str:
     if isinstance(value, bool):
         raise HrlaifError(f"{where}: column '{column}' holds a boolean, not an answer")
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a numeric column with a gap is read as floats: 42.0 is 42
     if isinstance(value, int) and category == "multiple_choice":  # an option index (MMLU's ClassLabel) becomes its letter
-        if not 0 <= value < 26:
+        if not 0 <= value < LETTERS:
             raise HrlaifError(f"{where}: column '{column}': option index {value} out of range")
         return chr(ord("A") + value)
     text = str(value)

@@ -83,7 +83,7 @@ def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, rounds: in
     return Mean(mean=d.diff, low=d.low, high=d.high, n=d.n)
 
 
-def _binomial_tail(k: int, n: int, p: float) -> float:
+def binomial_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
@@ -100,7 +100,7 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> Rate:
         lo, hi = 0.0, 1.0
         for _ in range(60):
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if _binomial_tail(k, n, mid) < target else (lo, mid)
+            lo, hi = (mid, hi) if binomial_tail(k, n, mid) < target else (lo, mid)
         return (lo + hi) / 2
 
     low = 0.0 if successes == 0 else solve(tail, successes)

@@ -26,14 +26,13 @@ warning or not, so a report can show them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from hrlaif.errors import HrlaifError
 from hrlaif.prompts import balanced, load_prompts
 from hrlaif.records import KEYED_CATEGORIES, Prompt
 from hrlaif.refusal import refusal_by_pattern
-from hrlaif.stats import wilson
+from hrlaif.stats import binomial_tail, wilson
 from hrlaif.verify import check_answer
 
 GOLD_KEYS = (
@@ -80,8 +79,7 @@ def gold_metrics(prompts: Sequence[Prompt], texts: Sequence[str], truncated: Seq
 def sign_test_p(worse: int, better: int) -> float:
     """One-sided exact sign test (McNemar on the discordant pairs): the chance of `worse` or more
     of `worse + better` changed answers going wrong if each change were a coin flip."""
-    n = worse + better
-    return sum(math.comb(n, i) for i in range(worse, n + 1)) / 2**n
+    return binomial_tail(worse, worse + better, 0.5)
 
 
 def paired_change(first: dict | None, current: dict) -> dict:

@@ -15,6 +15,7 @@ import typer
 
 from hrlaif.cli_errors import console, guard, held_locks
 from hrlaif.errors import HrlaifError
+from hrlaif.run_dir import MODES, RunDir
 
 app = typer.Typer(
     help="Hybrid RL from AI feedback (HRLAIF, arXiv 2403.08309): sample, label, train a reward model, PPO, evaluate.",
@@ -131,8 +132,6 @@ def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | 
 
 
 def _mode(pipeline, mode: str | None) -> str:
-    from hrlaif.pipeline import MODES
-
     chosen = mode or pipeline.config.label.mode
     if chosen not in MODES:
         raise HrlaifError(f"--mode: unknown labeling mode '{chosen}' (known: {', '.join(MODES)})")
@@ -198,9 +197,9 @@ def evaluate(
 ) -> None:
     """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
     p = _pipeline(config, set_, run_dir)
-    arms = modes or [m for m in ("rlaif", "hrlaif") if any((p.run_dir / f"{a}-{m}" / "manifest.json").is_file() for a in p.config.compare.algorithms)]
+    arms = modes or [m for m in MODES if any(p.run_dir.manifest(f"{a}-{m}").is_file() for a in p.config.compare.algorithms)]
     if not arms:
-        raise HrlaifError(f"{p.run_dir}: no trained arm to evaluate; run `hrlaif ppo` first")
+        raise HrlaifError(f"{p.run_dir.root}: no trained arm to evaluate; run `hrlaif ppo` first")
     console.print(f"wrote {p.evaluate(arms)}")
 
 
@@ -233,9 +232,9 @@ def compare(
     """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
     if seeds == 1:
-        console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+        console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
         return
-    from hrlaif.pipeline import compare_over_seeds
+    from hrlaif.study.runner import compare_over_seeds
 
     console.print(f"[bold green]report:[/] {compare_over_seeds(p.config, seeds, console)}")
 
@@ -245,7 +244,7 @@ def compare(
 def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
     Without -c: the bundled study (hrlaif config --example study, ~90 min on 2 CPU cores)."""
-    from hrlaif.pipeline import run_study
+    from hrlaif.study.runner import run_study
 
     if config is None:
         from importlib.resources import files
@@ -303,7 +302,7 @@ def demo(
 
     base = yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))
     p = _pipeline(None, set_, run_dir if run_dir is not None else Path(base.get("run_dir", "runs/demo")), base=base)
-    console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+    console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
 
 
 @app.command()
@@ -323,7 +322,7 @@ def verify(
 @guard
 def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labels to audit.")]) -> None:
     """Label quality per arm: agreement with gold on keyed prompts, position consistency, length bias."""
-    from hrlaif.pipeline import write_audit
+    from hrlaif.stages.audit import write_audit
 
     _lock_run_dir(run_dir, create=False)
     path, report = write_audit(run_dir)

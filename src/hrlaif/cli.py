@@ -254,6 +254,28 @@ def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
     console.print(f"[bold green]report:[/] {run_study(p.config, console)}")
 
 
+@app.command()
+@guard
+def status(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to look at (repeatable); default: both, as compare runs them.")] = None,
+) -> None:
+    """Each stage a run of this config reaches: complete (a run skips it), stale (finished with other settings: a run re-runs it) or missing. Changes nothing."""
+    from hrlaif.config import load_config
+    from hrlaif.pipeline import status as stage_status
+
+    cfg = load_config(config, [*(set_ or []), *([f"run_dir={run_dir}"] if run_dir is not None else [])])
+    rows = stage_status(cfg, modes or list(MODES))
+    console.print(f"{RunDir(cfg.run_dir).root}:", highlight=False)
+    colour = {"complete": "green", "stale": "yellow", "missing": "red"}
+    for row in rows:
+        console.print(f"  {row.name:<24} [{colour[row.state]}]{row.state}[/]", highlight=False)
+    counts = {state: sum(r.state == state for r in rows) for state in colour}
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n), highlight=False)
+
+
 @app.command("config")
 @guard
 def show_config(

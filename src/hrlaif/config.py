@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hrlaif.errors import HrlaifError
 
-
 RESULTS_NEUTRAL = {"results_neutral": True}
 """`Field(..., json_schema_extra=RESULTS_NEUTRAL)` marks a setting that changes how a stage runs
 (memory, speed) but not its results: `results_view` leaves it out of the stage's fingerprint, so

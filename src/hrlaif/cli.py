@@ -1,6 +1,10 @@
 """The `hrlaif` command: one subcommand per stage, plus `run`, `compare` and `demo`.
 
 Thin by design: each command builds the config, then calls the pipeline or a module.
+
+Each command imports the modules it calls when it runs (config, pipeline, report, the training
+and serving stacks): `hrlaif --help` and the command-line parsing load none of them. Only the
+light modules every command needs are imported here.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from typing import Annotated
 
 import typer
 
+from hrlaif import __version__
 from hrlaif.cli_errors import console, guard, held_locks
 from hrlaif.errors import HrlaifError
 from hrlaif.run_dir import MODES, RunDir
+from hrlaif.runlock import RunLock
+from hrlaif.train import ranks
 
 app = typer.Typer(
     help="Hybrid RL from AI feedback (HRLAIF, arXiv 2403.08309): sample, label, train a reward model, PPO, evaluate.",
@@ -43,8 +50,6 @@ ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode
 
 def _print_version(value: bool) -> None:
     if value:
-        from hrlaif import __version__
-
         typer.echo(f"hrlaif {__version__}")
         raise typer.Exit()
 
@@ -58,8 +63,6 @@ def _options(
 
 def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
     """Hold RUN/.lock for the rest of this command: a second command on the directory fails at once."""
-    from hrlaif.runlock import RunLock
-
     lock = RunLock.acquire(run_dir, create=create)
     held_locks.append(lock)
     if lock.stale_note:
@@ -70,8 +73,6 @@ def _refuse_several_processes() -> None:
     """Under `accelerate launch` with several processes every rank would run the whole command,
     write the same files and fight over the run lock: only the training commands know how to
     share the work (`_rank_aware`); every other command stops all ranks at once, naming them."""
-    from hrlaif.train import ranks
-
     world = os.environ.get("WORLD_SIZE", "1")
     if world.isdigit() and int(world) > 1 and not ranks.is_leading():
         raise HrlaifError(
@@ -89,8 +90,6 @@ def _rank_aware(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from hrlaif.train import ranks
-
         if ranks.world_size() == 1:
             return command(*args, **kwargs)
         if not ranks.is_main_process():
@@ -107,7 +106,7 @@ def _quiet_libraries() -> None:
     """Library chatter off: warnings below errors, and the libraries' own progress bars (weight
     loading, dataset maps), which flood a log; each stage prints its start and end instead."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
+    import datasets  # the model stacks load when a command that runs models does
     import transformers
 
     transformers.logging.set_verbosity_error()

@@ -120,6 +120,11 @@ class RunDir:
         """The fingerprint the PPO checkpoints in ppo-MODE/ were made under."""
         return self.stage(f"ppo-{mode}") / "checkpoint-fingerprint"
 
+    def stage_copy(self, stage: str) -> Path:
+        """Where a stage folder copied in from another run directory is put together before it
+        is renamed to its place (a study's labelers share the first one's samples)."""
+        return self.root / f".{stage}.copy"
+
     # ------------------------------------------------------------------ evaluation
     @property
     def eval(self) -> Path:

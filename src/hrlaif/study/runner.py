@@ -161,7 +161,7 @@ def _run_labeler(sub: RunConfig, first: Path | None, console: Console) -> None:
     if first is not None and not here.stage("sample").exists() and (read_manifest(RunDir(first).stage("sample")) or {}).get("complete"):
         # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
         # included), then renamed, so a kill mid-copy leaves no half folder.
-        tmp = here.root / ".sample.copy"
+        tmp = here.stage_copy("sample")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(RunDir(first).stage("sample"), tmp)
         tmp.rename(here.stage("sample"))

@@ -85,3 +85,23 @@ def test_every_config_key_is_documented():
 
     walk(RunConfig, "")
     assert not missing, f"config keys without a description: {missing}"
+
+
+def test_changelog_has_one_heading_of_each_kind_per_release():
+    """Keep a Changelog: one section per release, and within it at most one of each heading."""
+    allowed = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    releases: dict[str, list[str]] = {}
+    current = None
+    for line in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            assert current not in releases, f"CHANGELOG.md has two sections {current}"
+            releases[current] = []
+        elif line.startswith("### "):
+            assert current is not None, f"CHANGELOG.md: {line!r} outside a release"
+            releases[current].append(line[4:].strip())
+    assert "[Unreleased]" in releases
+    for release, headings in releases.items():
+        assert set(headings) <= allowed, f"{release}: unknown headings {sorted(set(headings) - allowed)}"
+        repeated = sorted({heading for heading in headings if headings.count(heading) > 1})
+        assert not repeated, f"{release} has more than one '### {', '.join(repeated)}'"

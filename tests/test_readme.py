@@ -91,3 +91,18 @@ def test_readme_is_an_overview():
     blocks = re.findall(r"^```bash\n(.*?)^```", readme, flags=re.S | re.M)
     assert blocks[0].strip() == "bash scripts/setup.sh && .venv/bin/hrlaif demo"
     assert blocks[1].strip() == "bash scripts/setup.sh && .venv/bin/python -m pytest"
+
+
+def test_commands_table_lists_every_subcommand():
+    """Every `hrlaif` subcommand has a row in the README's commands table."""
+    import typer.main
+
+    from hrlaif.cli import app
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `hrlaif ([a-z][a-z-]*)", table, flags=re.M))
+    listed |= set(re.findall(r"/ `hrlaif ([a-z][a-z-]*)", table))
+    commands = set(typer.main.get_command(app).commands)
+    assert not commands - listed, f"subcommands missing from the README's commands table: {sorted(commands - listed)}"
+    assert not listed - commands, f"README's commands table names no such subcommand: {sorted(listed - commands)}"

@@ -54,7 +54,7 @@ def test_multiple_choice_is_well_formed(prompts) -> None:
             assert p.choices is None
             continue
         assert len(p.choices) == 4 and len(set(p.choices)) == 4, p.id
-        assert p.reference in "ABCD"
+        assert p.reference in ("A", "B", "C", "D"), p.id  # not `in "ABCD"`: "" and "AB" are in that string
         for letter, option in zip("ABCD", p.choices):
             assert f"\n{letter}. {option}\n" in p.text, p.id
         assert p.text.endswith("Answer with the letter of the correct option.")

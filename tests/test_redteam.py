@@ -282,7 +282,7 @@ def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model)
     shown = runner.invoke(app, ["redteam", "-c", str(config), "--set", "redteam.max_attacks=8", "--show-text"])
     assert shown.exit_code == 0, shown.output
     attacks = [json.loads(line)["prompt"] for line in (out / "attacks.jsonl").read_text().splitlines()]
-    assert any(" ".join(a.split()) in " ".join(shown.output.split()) for a in attacks)
+    assert any(a.strip() and " ".join(a.split()) in " ".join(shown.output.split()) for a in attacks)  # "" is in any output
 
 
 def test_rm_hrlaif_depends_on_redteam_when_enabled(tmp_path, tiny_model) -> None:

@@ -185,7 +185,7 @@ def test_two_steps_metrics_policy_and_frozen_reference(tiny_model, reward_model_
     for row in rows:
         assert {"objective/kl", "objective/score_mean", "losses/policy_loss"} <= set(METRIC_KEYS) <= set(row)
         assert all(math.isfinite(row[k]) for k in METRIC_KEYS), row
-        assert not set(HYBRID_KEYS) & set(row)  # ppo.reward defaults to rm, the paper's method
+        assert HYBRID_KEYS and not set(HYBRID_KEYS) & set(row)  # ppo.reward defaults to rm, the paper's method
         assert row["charts/rm_score"] == pytest.approx(row["objective/score_mean"])  # nothing added (no eos penalty)
     # step 1 samples before any update: the policy is the reference, so the KL is exactly ~0
     assert abs(rows[0]["objective/kl"]) < 1e-5

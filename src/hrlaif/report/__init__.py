@@ -18,6 +18,16 @@ from hrlaif.jsonl import atomic_path
 from hrlaif.judge.qualify import grading_exam, read_exam
 from hrlaif.manifest import require_complete
 from hrlaif.records import CATEGORIES
+from hrlaif.report.basis import (
+    HARM_TASKS,
+    LABEL_TASKS,
+    PREFERENCE_TASKS,
+    REFUSAL_TASKS,
+    SATISFACTION_TASKS,
+    blocker,
+    graded_by,
+    satisfaction_tasks,
+)
 from hrlaif.train.monitor import ALPHA
 
 matplotlib.use("Agg")  # headless: reports are written on servers without a display
@@ -212,40 +222,8 @@ def _plot_categories(results: dict, out: Path) -> Path:
     return out
 
 
-# ---------------------------------------------------------------------- what a figure rests on
-# The judge tasks each reported figure rests on. Keyed prompts are graded by the verifier
-# against their references, toxicity by its classifier: no judge task.
-SATISFACTION_TASKS = {"harmful": ("refusal",), "open_ended": ("acceptable",)}
-ALL_SATISFACTION = ("acceptable", "refusal")
-LABEL_TASKS = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal")}
-
-
-def _blocker(exam: dict | None, tasks: tuple[str, ...]) -> str | None:
-    """Why figures resting on `tasks` are not meaningful (a task examined and not qualified), or None."""
-    if exam is None:
-        return None
-    failed = [t for t in tasks if t in exam["tasks"] and not exam["tasks"][t]["qualified"]]
-    if not failed:
-        return None
-    return "; ".join(f"judge task '{t}' did not qualify ({exam['tasks'][t].get('reason', '')})" for t in failed)
-
-
-def _graded_by(exam: dict | None, judge: str, tasks: tuple[str, ...]) -> str:
-    """Who decided a figure and whether that was examined: every judge-derived figure says so."""
-    if not tasks:
-        return "verifier vs references"
-    named = "+".join(tasks)
-    if exam is None:
-        return f"{judge}: {named} (judge NOT examined: not a measurement)"
-    missing = [t for t in tasks if t not in exam["tasks"]]
-    if missing:
-        return f"{judge}: {named} ({'+'.join(missing)} not in the exam: not a measurement)"
-    failed = [t for t in tasks if not exam["tasks"][t]["qualified"]]
-    return f"{judge}: {named} ({'NOT qualified: ' + ', '.join(failed) if failed else 'qualified'})"
-
-
 def _cells(exam: dict | None, tasks: tuple[str, ...], values: list[str]) -> list[str]:
-    return ["not meaningful"] * len(values) if _blocker(exam, tasks) else values
+    return ["not meaningful"] * len(values) if blocker(exam, tasks) else values
 
 
 def _exam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
@@ -287,7 +265,7 @@ def _sections(run_dir: Path, results: dict | None, modes: list[str]) -> list[tup
         counts = label.get("counts", {})
         how = ", ".join(f"{k}={v}" for k, v in _flat(counts).items() if k != "pairs")
         tasks = LABEL_TASKS[mode]
-        used = _graded_by(label_exam, str(label.get("judge", {}).get("judge", "judge")), tasks)
+        used = graded_by(label_exam, str(label.get("judge", {}).get("judge", "judge")), tasks)
         rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),
                      _rate(rm.get("heldout_accuracy"))])
     if modes:  # a study or seeds root holds no arms of its own
@@ -331,12 +309,12 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
         grading = results.get("grading", {})
         exam = read_exam(run_dir, grading_exam(grading))
         independent = _independence(grading)
-        source = _graded_by(exam, results["judge"], ALL_SATISFACTION) + " + verifier on keyed prompts"
+        source = graded_by(exam, results["judge"], SATISFACTION_TASKS) + " + verifier on keyed prompts"
         pol, vs = results["policies"], results["versus_start"]
-        rows.append(["satisfaction (all)", *_cells(exam, ALL_SATISFACTION, [_rate(pol["start"]["satisfaction"])] + [_rate(pol[a]["satisfaction"]) for a in arms]),
+        rows.append(["satisfaction (all)", *_cells(exam, SATISFACTION_TASKS, [_rate(pol["start"]["satisfaction"])] + [_rate(pol[a]["satisfaction"]) for a in arms]),
                      source, independent])
         rows.append(["satisfaction difference from start", "-",
-                     *_cells(exam, ALL_SATISFACTION, [_diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
+                     *_cells(exam, SATISFACTION_TASKS, [_diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
         rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
                      _accuracy(pol["start"].get("accuracy")), *[_accuracy(pol[a].get("accuracy")) for a in arms],
                      "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
@@ -344,8 +322,8 @@ def _what_this_run_shows(run_dir: Path, results: dict | None) -> tuple[str, list
                      _decided(pol["start"].get("accuracy")), *[_decided(pol[a].get("accuracy")) for a in arms],
                      "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
         if all(vs[a]["win_ratio"] for a in arms):
-            rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, ("preference",), [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
-                         _graded_by(exam, results["judge"], ("preference",)), independent])
+            rows.append(["net win rate vs start (win - loss)", "-", *_cells(exam, PREFERENCE_TASKS, [_diff(vs[a]["win_ratio"]["net"]) for a in arms]),
+                         graded_by(exam, results["judge"], PREFERENCE_TASKS), independent])
         else:
             rows.append(["net win rate vs start (win - loss)", "-", *["not computed (evaluate.win_ratio off)"] * len(arms), "-", "-"])
     if human:
@@ -378,20 +356,20 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
     pol = results["policies"]
 
     def row(metric: str, tasks: tuple[str, ...], values: list[str]) -> list[str]:
-        return [metric, _graded_by(exam, judge, tasks), *_cells(exam, tasks, values)]
+        return [metric, graded_by(exam, judge, tasks), *_cells(exam, tasks, values)]
 
     rows = [["metric", "graded by", *policies]]
-    rows.append(row("satisfaction (all)", ALL_SATISFACTION, [_rate(pol[p]["satisfaction"]) for p in policies]))
+    rows.append(row("satisfaction (all)", SATISFACTION_TASKS, [_rate(pol[p]["satisfaction"]) for p in policies]))
     for category in CATEGORIES:
-        rows.append(row(f"satisfaction: {category}", SATISFACTION_TASKS.get(category, ()),
+        rows.append(row(f"satisfaction: {category}", satisfaction_tasks(category),
                         [_rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
     rows.append(row("accuracy (keyed prompts): all answers, cut off and unknown count as not correct", (),
                     [_accuracy(pol[p].get("accuracy")) for p in policies]))
     rows.append(row("accuracy among decided keyed answers (correct / (correct + wrong))", (),
                     [_decided(pol[p].get("accuracy")) for p in policies]))
-    rows.append(row("harmful-answer rate", ("refusal",), [_rate(pol[p].get("harmful_answer_rate")) for p in policies]))
+    rows.append(row("harmful-answer rate", REFUSAL_TASKS, [_rate(pol[p].get("harmful_answer_rate")) for p in policies]))
     if results.get("attack_prompts"):
-        rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", ("harm",),
+        rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", HARM_TASKS,
                         [_rate(pol[p].get("attack_harmful_rate")) for p in policies]))
     if results.get("toxicity"):
         rows.append(["mean P(toxic) (ToxiGen-style prompts)", "toxicity classifier"]
@@ -408,15 +386,15 @@ def _evaluation_sections(run_dir: Path, results: dict) -> list[tuple[str, list[l
         rows[0].append("toxic share difference")
     for arm, v in results["versus_start"].items():
         w = v["win_ratio"]
-        preference = ["not computed"] * 5 if w is None else _cells(exam, ("preference",), [
+        preference = ["not computed"] * 5 if w is None else _cells(exam, PREFERENCE_TASKS, [
             _rate(w["win_rate"]), _rate(w["tie_rate"]), _rate(w["loss_rate"]), _diff(w["net"]), _rate(w["position_consistency"])])
         rows.append([arm, *preference,
-                     *_cells(exam, ALL_SATISFACTION, [_diff(v["satisfaction_difference"])]),
+                     *_cells(exam, SATISFACTION_TASKS, [_diff(v["satisfaction_difference"])]),
                      _diff(v.get("accuracy_difference")) if "accuracy_difference" in v else "not recorded",
-                     *_cells(exam, ("harm",), [_diff(v.get("attack_harmful_rate_difference"))])]
+                     *_cells(exam, HARM_TASKS, [_diff(v.get("attack_harmful_rate_difference"))])]
                     + ([_diff(v.get("toxic_share_difference"))] if toxicity else []))
-    sections.append((f"Against the start policy (win ratio graded by {_graded_by(exam, judge, ('preference',))})", rows))
-    reasons = {r for tasks in (ALL_SATISFACTION, ("preference",), ("harm",)) if (r := _blocker(exam, tasks))}
+    sections.append((f"Against the start policy (win ratio graded by {graded_by(exam, judge, PREFERENCE_TASKS)})", rows))
+    reasons = {r for tasks in (SATISFACTION_TASKS, PREFERENCE_TASKS, HARM_TASKS) if (r := blocker(exam, tasks))}
     if reasons:
         sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in sorted(reasons)]))
     return sections
@@ -562,9 +540,9 @@ def _redteam_sections(run_dir: Path) -> list[tuple[str, list[list[str]]]]:
     rates += [[f"strategy: {k}", _rate(v)] for k, v in asr["by_strategy"].items()]
     rates += [[f"source: {k}", _rate(v)] for k, v in asr["by_source"].items()]
     exam = read_exam(run_dir, "label")
-    if _blocker(exam, ("harm",)):
+    if blocker(exam, HARM_TASKS):
         rates = [rates[0]] + [[r[0], "not meaningful"] for r in rates[1:]]
-    graded = _graded_by(exam, summary["judge"], ("harm",))
+    graded = graded_by(exam, summary["judge"], HARM_TASKS)
     return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), (f"Red teaming: attack success (graded by {graded})", rates)]
 
 

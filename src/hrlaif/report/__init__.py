@@ -18,7 +18,7 @@ from pathlib import Path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path
 from hrlaif.report.inputs import check_stages, modes, read_exams, read_json
-from hrlaif.report.plots import plots
+from hrlaif.report.plots import draw_plots
 from hrlaif.report.render import html_page, markdown
 from hrlaif.report.sections import report_sections
 from hrlaif.run_dir import RunDir
@@ -38,7 +38,7 @@ def write_report(run_dir: Path) -> Path:
     run.report.mkdir(parents=True, exist_ok=True)
     results = read_json(run.eval_results)
     arms = modes(run)
-    figures = plots(run, results, arms)
+    figures = draw_plots(run, results, arms)
     sections = report_sections(run, results, arms, read_exams(run))
     with atomic_path(run.report_md) as tmp:
         tmp.write_text(markdown(run_dir, sections, figures), encoding="utf-8")

@@ -128,7 +128,7 @@ def plot_categories(results: dict, out: Path) -> Path:
     return _save(fig, out)
 
 
-def plots(run: RunDir, results: dict | None, modes: list[str]) -> list[Path]:
+def draw_plots(run: RunDir, results: dict | None, modes: list[str]) -> list[Path]:
     """Draw every figure the run has data for into the report folder; returns their files, in page order."""
     out = run.report
     return [p for p in (

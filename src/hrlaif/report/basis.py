@@ -1,8 +1,8 @@
 """Which judge tasks each reported figure rests on, and whether the judge's exam lets it mean something.
 
-The one definition of a figure's basis: the run report, the spread over seeds
-(`evaluate/seeds.py`) and a study's side-by-side (`evaluate/study.py`) all read it from here, so a
-figure cannot be "not meaningful" in one table and a clean number in another.
+The one definition of a figure's basis: the run report, the spread over seeds (`compare
+--seeds N`) and a study's side-by-side (`hrlaif study`) all read it from here, so a figure cannot
+be "not meaningful" in one table and a clean number in another.
 
 A figure rests on the judge tasks whose verdicts decide it. Keyed prompts are graded by the
 verifier against their references and toxicity by its classifier: figures from those rest on no

@@ -240,3 +240,11 @@ class RunDir:
     @property
     def human_results(self) -> Path:
         return self.human / "results.json"
+
+    @property
+    def report_md(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "report.html"

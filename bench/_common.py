@@ -119,7 +119,7 @@ def run_child(args: list[str], *, timeout: float, env: dict | None = None, log: 
 
 
 def save_result(name: str, result: dict, smoke: bool) -> Path:
-    """bench/results/NAME.json (or NAME.smoke.json), so the README table can be filled from it."""
+    """bench/results/NAME.json (or NAME.smoke.json), so bench/results/NAME.md can be filled from it."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}{'.smoke' if smoke else ''}.json"
     result = {"benchmark": name, "smoke": smoke, "machine": machine()} | result

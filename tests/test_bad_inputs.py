@@ -814,6 +814,7 @@ def test_bad_input_is_one_clear_line(name, tmp_path, tiny_model, monkeypatch, re
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert "Traceback" not in result.output and len(errors) == 1 and stderr.splitlines()[-1] == errors[0], stderr[-3000:]
     stderr = errors[0]
+    assert expected and all(expected), f"case {name} names no text the error must contain"
     for text in expected:
         assert text in stderr, f"{text!r} not in {stderr!r}"
     assert set(stage_outputs(run_dir)) == before, "a failed command left stage outputs behind"

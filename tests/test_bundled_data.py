@@ -24,6 +24,7 @@ def prompts() -> dict[str, list[Prompt]]:
 
 
 def test_every_bundled_file_exists() -> None:
+    assert {*SIZES, "attacks_train", "attacks_eval", "redteam_seeds"} <= BUNDLED.keys()  # the sets the tests below read
     for name in BUNDLED:
         assert bundled_path(name).is_file(), name
 
@@ -38,27 +39,29 @@ def test_sizes_and_balance(prompts, split) -> None:
     records = prompts[split]
     assert Counter(p.category for p in records) == {c: SIZES[split] for c in CATEGORIES}
     assert len({p.id for p in records}) == len(records)
-    assert all(p.id.startswith(f"{split}-{p.category}-") for p in records)
+    assert records and all(p.id.startswith(f"{split}-{p.category}-") for p in records)
     assert len({p.text for p in records}) == len(records)
 
 
 def test_train_and_eval_are_disjoint(prompts) -> None:
-    assert not {p.text for p in prompts["train"]} & {p.text for p in prompts["eval"]}
+    assert prompts["train"] and prompts["eval"] and not {p.text for p in prompts["train"]} & {p.text for p in prompts["eval"]}
 
 
 def test_multiple_choice_is_well_formed(prompts) -> None:
+    assert sum(p.category == "multiple_choice" for p in prompts["train"] + prompts["eval"]) == SIZES["train"] + SIZES["eval"]
     for p in prompts["train"] + prompts["eval"]:
         if p.category != "multiple_choice":
             assert p.choices is None
             continue
         assert len(p.choices) == 4 and len(set(p.choices)) == 4, p.id
-        assert p.reference in "ABCD"
+        assert p.reference in ("A", "B", "C", "D"), p.id  # not `in "ABCD"`: "" and "AB" are in that string
         for letter, option in zip("ABCD", p.choices):
             assert f"\n{letter}. {option}\n" in p.text, p.id
         assert p.text.endswith("Answer with the letter of the correct option.")
 
 
 def test_math_references_are_numbers(prompts) -> None:
+    assert sum(p.category == "math" for p in prompts["train"] + prompts["eval"]) == SIZES["train"] + SIZES["eval"]
     for p in prompts["train"] + prompts["eval"]:
         if p.category == "math":
             Fraction(p.reference)  # raises on anything that is not a plain number or a/b

@@ -73,7 +73,7 @@ def test_duplicates_in_one_batch_are_asked_once(tmp_path) -> None:
         judge = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), tmp_path / "judge.sqlite")
         verdicts = judge.ask(questions + questions)
         assert server.count == 5
-    assert [v.choice for v in verdicts[:5]] == [v.choice for v in verdicts[5:]]
+    assert len(verdicts) == 10 and [v.choice for v in verdicts[:5]] == [v.choice for v in verdicts[5:]]
 
 
 def test_changed_template_version_reasks_only_that_task(tmp_path, monkeypatch) -> None:

@@ -74,6 +74,7 @@ def test_the_same_questions_through_an_unprotected_judge_would_be_echoed(task: s
 
 
 def test_labels_avoid_the_response_opening_and_rotate() -> None:
+    assert sorted(SINGLE_ORDER) == ["acceptable", "answer_match", "harm", "reasoning", "refusal"]  # the parametrized tests' cases too
     for task in SINGLE_ORDER:
         for letter in "ABCDEFGHJKLMNPRSTUVWXYZ":
             q = question(task, letter)
@@ -101,7 +102,7 @@ def test_a_judge_that_always_picks_the_first_letter_is_unscorable(tmp_path) -> N
     with FakeJudgeServer(answer=lambda body: sorted(labels_of(body).values())[0], logprobs=False) as server:
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "cache.sqlite")
         verdicts = judge.ask([question(t) for t in SINGLE_ORDER])
-    assert all(v.choice is None and "label orders disagreed" in v.reason for v in verdicts)
+    assert len(verdicts) == len(SINGLE_ORDER) and all(v.choice is None and "label orders disagreed" in v.reason for v in verdicts)
 
 
 def test_disagreement_is_decided_by_averaged_probabilities_only_when_they_lean() -> None:
@@ -119,6 +120,7 @@ def test_disagreement_is_decided_by_averaged_probabilities_only_when_they_lean()
 
 def test_the_rendered_question_defines_every_letter() -> None:
     q = question("harm")
+    assert [len(labels) for labels in label_orders(q)] == [len(TEMPLATES["harm"].option_names())] * 2 == [3, 3]
     for labels in label_orders(q):
         content = render(q.model_copy(update={"labels": labels}))[1]["content"]
         for letter, name in zip(labels, TEMPLATES["harm"].option_names()):
@@ -162,5 +164,5 @@ def test_hybrid_labeling_does_not_choose_an_echoed_compliance(tmp_path) -> None:
     assert harmful[0].provenance.step == "preference", harmful[0].provenance
     assert [n["step"] for n in harmful[0].provenance.details["no_information"]] == ["refusal"]
     echoed = [v for p in pairs for v in p.provenance.verdicts if v.task in ("refusal", "answer_match")]
-    assert echoed and all(v.choice != "YES" for v in echoed if v.task == "answer_match"), echoed
+    assert any(v.task == "answer_match" for v in echoed) and all(v.choice != "YES" for v in echoed if v.task == "answer_match"), echoed
     assert sum(v.choice == "YES" for v in echoed if v.task == "refusal") == 1, "only the real refusal is one"

@@ -160,7 +160,7 @@ def test_the_refusal_exam_holds_per_answer_distinct_texts_per_answer(per_answer:
     harm = [i for i in build_exam(per_answer) if i.task == "harm"]
     for answer in ("A", "B"):
         texts = [i.fields["response"] for i in harm if i.answer == answer]
-        assert len(texts) == len(set(texts)), answer
+        assert len(texts) == len(set(texts)) > 0, answer
 
 
 def test_an_exam_larger_than_the_bundled_banks_says_so() -> None:

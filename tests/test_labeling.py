@@ -182,13 +182,13 @@ def test_audit_gold_agreement_on_a_known_fixture():
 
 
 def test_report_warns_when_the_judge_follows_position():
-    from hrlaif.report import _judge_warnings
+    from hrlaif.report.sections.run import judge_warnings
 
     blind = {"rlaif": {"judge": "local:tiny", "position_consistency": {"rate": 0.0, "n": 15, "low": 0.0, "high": 0.2}}}
     fine = {"rlaif": {"judge": "big", "position_consistency": {"rate": 0.9, "n": 40, "low": 0.77, "high": 0.96}}}
     few = {"rlaif": {"judge": "x", "position_consistency": {"rate": 0.0, "n": 2, "low": 0.0, "high": 0.66}}}
-    assert "mostly follow position" in _judge_warnings(blind)[0] and "n=15" in _judge_warnings(blind)[0]
-    assert _judge_warnings(fine) == [] and _judge_warnings(few) == []
+    assert "mostly follow position" in judge_warnings(blind)[0] and "n=15" in judge_warnings(blind)[0]
+    assert judge_warnings(fine) == [] and judge_warnings(few) == []
 
 
 def test_a_route_for_one_category_keeps_the_other_defaults():

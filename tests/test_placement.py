@@ -131,7 +131,7 @@ def test_reward_model_training_with_checkpointing_learns_the_same(tiny_model, tm
         summaries.append(train_reward_model(_pairs(), str(tiny_model), config, tmp_path / f"rm-{checkpointing}", seed=3, max_length=64))
     plain, ckpt = summaries
     assert ckpt["train_loss"] == pytest.approx(plain["train_loss"], abs=1e-5)
-    assert [e["loss"] for e in ckpt["log"]] == pytest.approx([e["loss"] for e in plain["log"]], abs=1e-5)
+    assert plain["log"] and [e["loss"] for e in ckpt["log"]] == pytest.approx([e["loss"] for e in plain["log"]], abs=1e-5)
     assert ckpt["heldout_accuracy"] == plain["heldout_accuracy"] and plain["heldout_pairs"] == 2
 
 

@@ -96,7 +96,7 @@ def test_monitor_prompts_are_a_fixed_balanced_held_out_set(tmp_path):
     assert [p.category for p in prompts] == ["math", "multiple_choice", "harmful"] * 2
     assert [p.id for p in prompts] == [p.id for p in load_monitor_prompts("bundled:eval", 6)]
     train_ids = {json.loads(line)["id"] for line in open(load_monitor_prompts.__globals__["load_prompts"].__globals__["prompt_file"]("bundled:train"))}
-    assert not {p.id for p in prompts} & train_ids
+    assert train_ids and not {p.id for p in prompts} & train_ids
     only_open = tmp_path / "open.jsonl"
     only_open.write_text(json.dumps({"id": "o1", "prompt": "hi", "category": "open_ended"}) + "\n")
     with pytest.raises(HrlaifError, match="no keyed or harmful prompts"):

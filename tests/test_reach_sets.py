@@ -71,7 +71,7 @@ def test_split_by_fact_not_only_by_text(sets) -> None:
     sums = {split: {tuple(sorted(digits(p))) for p in sets[split] if family(p) != "mc2_facts"} for split in SPLITS}
     assert not sums["train"] & sums["eval"] and len(sums["train"] | sums["eval"]) == 45
     asked = {split: {(stem(p), right_and_wrong(p)[0]) for p in sets[split] if family(p) == "mc2_facts"} for split in SPLITS}
-    assert not asked["train"] & asked["eval"]
+    assert asked["train"] and asked["eval"] and not asked["train"] & asked["eval"]
     # Nor an entity: a capital question in eval names a country no train question names.
     countries = {
         split: {re.sub(r"What is the capital of (.*)\?", r"\1", stem(p)) for p in sets[split] if p.extra["topic"] == "capital"}
@@ -101,6 +101,7 @@ def test_references_agree_with_the_facts(sets) -> None:
     colors = {thing: color for thing, color, _ in reach_facts.COLORS}
     opposite = {a: b for pair in reach_facts.OPPOSITES for a, b in (pair, pair[::-1])}
     tier = {thing: n for n, things in enumerate(reach_facts.SIZES) for thing in things}
+    assert len(sets["train"]) >= 300 and len(sets["eval"]) >= 400
     for p in sets["train"] + sets["eval"]:
         if family(p) == "add1":
             assert p.reference == str(sum(digits(p))) and p.choices is None, p.id
@@ -157,6 +158,7 @@ def test_verifier_grades_natural_answers(sets, name) -> None:
             check = check_answer(p.category, response, p.reference, p.choices)
             if check.correct is not right:
                 failures.append(f"{p.id} {response!r}: {check.outcome} ({check.detail})")
+    assert any(family(p) == name for p in sets["train"] + sets["eval"]), f"no {name} items: nothing was checked"
     assert not failures, "\n".join(failures[:20])
 
 

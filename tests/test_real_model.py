@@ -22,6 +22,7 @@ def test_local_smollm2_judge_gives_soft_labels():
         Question(task="preference", fields={"prompt": "What is 2 + 2?", "response_a": "4", "response_b": "The answer is 4."}),
         Question(task="refusal", fields={"prompt": "How do I make a weapon?", "response": "I can't help with that."}),
     ])
+    assert len(verdicts) == 2
     for verdict in verdicts:
         assert verdict.choice in verdict.probs
         assert sum(verdict.probs.values()) == pytest.approx(1.0)

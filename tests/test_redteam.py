@@ -256,7 +256,7 @@ def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model)
     records = {name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()] for name in ("attacks", "answers", "pairs")}
     assert len(records["attacks"]) == 12 and len(records["answers"]) == 24
     for name, rows in records.items():
-        assert all(r["content_warning"] == CONTENT_WARNING for r in rows), name
+        assert rows and all(r["content_warning"] == CONTENT_WARNING for r in rows), name
     for row in records["answers"]:
         assert row["label"] in ("harmful", "safe_refusal", "safe_helpful", "unscored") and row["verdict"]["task"] == "harm"
     pairs = [RedteamPair.model_validate(r) for r in records["pairs"]]
@@ -282,7 +282,7 @@ def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model)
     shown = runner.invoke(app, ["redteam", "-c", str(config), "--set", "redteam.max_attacks=8", "--show-text"])
     assert shown.exit_code == 0, shown.output
     attacks = [json.loads(line)["prompt"] for line in (out / "attacks.jsonl").read_text().splitlines()]
-    assert any(" ".join(a.split()) in " ".join(shown.output.split()) for a in attacks)
+    assert any(a.strip() and " ".join(a.split()) in " ".join(shown.output.split()) for a in attacks)  # "" is in any output
 
 
 def test_rm_hrlaif_depends_on_redteam_when_enabled(tmp_path, tiny_model) -> None:

@@ -139,6 +139,7 @@ def test_grpo_trainer_takes_it_as_a_reward_function(tiny_model, reward_model_pat
     assert [v for _, out in hybrid.calls for v in out] == [expected[c] for columns, _ in hybrid.calls for c in columns["category"]]
     seen = [c for columns, _ in hybrid.calls for c in columns["category"]]
     assert sorted(set(seen)) == ["harmful", "math", "multiple_choice", "open_ended"]  # every row, its own columns
+    assert all(len(columns["category"]) == len(columns["reference"]) == len(columns["choices"]) > 0 for columns, _ in hybrid.calls)
     for columns, _ in hybrid.calls:
         for category, reference, choices in zip(columns["category"], columns["reference"], columns["choices"]):
             source = next(r for r in rows if r["category"] == category)

@@ -29,5 +29,5 @@ def test_rm_is_the_same_whatever_the_global_rng_held(tiny_model, tmp_path):
         torch.rand(noise)  # earlier stages drew a different amount of randomness
         train_reward_model(pairs(), str(tiny_model), config, tmp_path / f"rm{k}", seed=7, max_length=64)
         weights.append(load_file(str(tmp_path / f"rm{k}" / "model" / "model.safetensors")))
-    assert weights[0].keys() == weights[1].keys()
+    assert weights[0] and weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

@@ -165,7 +165,7 @@ def test_the_running_stage_is_the_latest_unfinished_one(tmp_path: Path) -> None:
 
 
 def test_a_difference_reads_as_a_direction_only_when_its_interval_excludes_zero() -> None:
-    from hrlaif.report import _reading
+    from hrlaif.report.sections.study import reading as _reading
 
     assert _reading({"diff": -0.07, "low": -0.15, "high": 0.0, "n": 100}).startswith("no clear difference")  # touches 0
     assert _reading({"diff": -0.14, "low": -0.22, "high": -0.05, "n": 100}) == "lower than start"

@@ -27,20 +27,21 @@ from typing import Literal
 
 import yaml
 
+from hrlaif.config import RunConfig, SafeYamlLoader
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, write_jsonl
+from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
+from hrlaif.labeling.rm_data import rm_pairs, rm_split
 from hrlaif.manifest import read_manifest, require_complete
 from hrlaif.records import Pair, RedteamPair
+from hrlaif.run_dir import MODES, RunDir
 
 ExportFormat = Literal["trl", "openrlhf", "jsonl"]
 FORMATS: tuple[str, ...] = ("trl", "openrlhf", "jsonl")
-MODES: tuple[str, ...] = ("rlaif", "hrlaif")
 
 
-def _run_config(run_dir: Path):
-    from hrlaif.config import RunConfig, SafeYamlLoader
-
-    path = run_dir / "config.yaml"
+def _run_config(run_dir: Path) -> RunConfig:
+    path = RunDir(run_dir).config
     if not path.is_file():
         return RunConfig()
     try:
@@ -54,23 +55,23 @@ def redteam_used(run_dir: Path, mode: str) -> bool:
     """Whether the arm's RM trained (or, not trained yet, would train) on red-team pairs."""
     if mode != "hrlaif":
         return False
-    rm = read_manifest(run_dir / f"rm-{mode}")
+    run = RunDir(run_dir)
+    rm = read_manifest(run.stage(run.rm_stage(mode)))
     if rm and rm.get("complete"):
         return "redteam_pairs" in (rm.get("counts") or {})
-    return _run_config(run_dir).redteam.enabled and bool((read_manifest(run_dir / "redteam") or {}).get("complete"))
+    return _run_config(run_dir).redteam.enabled and bool((read_manifest(run.redteam) or {}).get("complete"))
 
 
 def export_pairs_of(run_dir: Path, mode: str) -> tuple[list[Pair], dict]:
     """(pairs, counts) of one arm, as its reward model saw them."""
-    from hrlaif.labeling.rm_data import rm_pairs
-
-    labels = run_dir / f"label-{mode}" / "pairs.jsonl"
+    run = RunDir(run_dir)
+    labels = run.labels(mode)
     if not labels.is_file():
         raise HrlaifError(f"{labels}: not found; run `hrlaif label --mode {mode}` first")
-    require_complete(labels.parent, f"hrlaif label --mode {mode}")  # else a killed re-label ships the old labels
-    redteam = run_dir / "redteam" / "pairs.jsonl" if redteam_used(run_dir, mode) else None
+    require_complete(run.stage(run.label_stage(mode)), f"hrlaif label --mode {mode}")  # else a killed re-label ships the old labels
+    redteam = run.redteam_pairs if redteam_used(run_dir, mode) else None
     if redteam is not None:
-        require_complete(redteam.parent, "hrlaif redteam")
+        require_complete(run.redteam, "hrlaif redteam")
     return rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
 
 
@@ -107,8 +108,6 @@ SPLITS: tuple[str, ...] = ("train", "test")
 
 def _dataset_card(out_dir: Path) -> str:
     """OUT/README.md: every arm folder as a `datasets` config, and the content warning where due."""
-    from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
-
     arms = [m for m in MODES if (out_dir / m / "train.jsonl").is_file()]
     configs = [{"config_name": m, "data_files": [{"split": split, "path": f"{m}/{split}.jsonl"} for split in SPLITS
                                                  if (out_dir / m / f"{split}.jsonl").is_file()]} for m in arms]
@@ -124,9 +123,8 @@ def _dataset_card(out_dir: Path) -> str:
 def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list[str] | None = None) -> dict[str, dict]:
     """Write OUT/MODE/train.jsonl and OUT/MODE/test.jsonl for each arm (default: every labeled
     one), and OUT/README.md; {mode: counts + train_pairs, test_pairs, folder}."""
-    from hrlaif.labeling.rm_data import rm_split
-
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     if fmt not in FORMATS:
         raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     if not run_dir.is_dir():
@@ -134,10 +132,10 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
     for mode in modes or []:
         if mode not in MODES:
             raise HrlaifError(f"--mode: unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
-    modes = modes or [m for m in MODES if (run_dir / f"label-{m}" / "pairs.jsonl").is_file()]
+    modes = modes or [m for m in MODES if run.labels(m).is_file()]
     if not modes:
         raise HrlaifError(f"{run_dir}: no labeled pairs (label-rlaif/ or label-hrlaif/ pairs.jsonl); run `hrlaif label` first")
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "export" / fmt
+    out_dir = Path(out_dir) if out_dir is not None else run.export(fmt)
     config = _run_config(run_dir)
     exported: dict[str, dict] = {}
     batches = {mode: export_pairs_of(run_dir, mode) for mode in modes}  # read everything before writing anything
@@ -151,8 +149,6 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
             (folder / "test.jsonl").unlink(missing_ok=True)
         exported[mode] = {**counts, "train_pairs": len(train), "test_pairs": len(held), "folder": str(folder)}
     if any(counts.get("redteam_pairs") for _, counts in batches.values()):
-        from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
-
         with atomic_path(out_dir / WARNING_FILE) as tmp:  # red-team rows hold harmful text by design
             tmp.write_text(WARNING_TEXT, encoding="utf-8")
     with atomic_path(out_dir / "README.md") as tmp:

@@ -12,8 +12,10 @@ writing them is the callers' business.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 MODES = ("rlaif", "hrlaif")
 """The two labeling arms: plain RLAIF and HRLAIF's hybrid labels."""
@@ -86,7 +88,7 @@ class RunDir:
 
     def labels(self, mode: str) -> Path:
         """The preference pairs of arm `mode` ('rlaif' or 'hrlaif')."""
-        return self.stage(f"label-{mode}") / "pairs.jsonl"
+        return self.stage(self.label_stage(mode)) / self.PAIRS_FILE
 
     @property
     def redteam(self) -> Path:
@@ -94,31 +96,71 @@ class RunDir:
 
     @property
     def redteam_pairs(self) -> Path:
-        return self.redteam / "pairs.jsonl"
+        return self.redteam / self.PAIRS_FILE
 
     @property
     def redteam_summary(self) -> Path:
-        return self.redteam / "summary.json"
+        return self.redteam / self.SUMMARY_FILE
 
     def reward_model(self, mode: str) -> Path:
-        return self.stage(f"rm-{mode}") / "model"
+        return self.stage(self.rm_stage(mode)) / self.REWARD_MODEL_DIR
 
     def reward_summary(self, mode: str) -> Path:
-        return self.stage(f"rm-{mode}") / "summary.json"
+        return self.stage(self.rm_stage(mode)) / self.SUMMARY_FILE
 
     def policy(self, stage: str) -> Path:
         """The trained policy of a 'ppo-MODE' or 'dpo-MODE' stage."""
-        return self.stage(stage) / "policy"
+        return self.stage(stage) / self.POLICY_DIR
 
     def training_summary(self, stage: str) -> Path:
-        return self.stage(stage) / "summary.json"
+        return self.stage(stage) / self.SUMMARY_FILE
 
     def ppo_metrics(self, mode: str) -> Path:
-        return self.stage(f"ppo-{mode}") / "metrics.jsonl"
+        return self.stage(self.ppo_stage(mode)) / self.PPO_METRICS_FILE
 
     def ppo_checkpoint_marker(self, mode: str) -> Path:
         """The fingerprint the PPO checkpoints in ppo-MODE/ were made under."""
-        return self.stage(f"ppo-{mode}") / "checkpoint-fingerprint"
+        return self.stage(self.ppo_stage(mode)) / "checkpoint-fingerprint"
+
+    @staticmethod
+    def label_stage(mode: str) -> str:
+        """The labeling stage of arm `mode`: 'label-MODE'."""
+        return f"label-{mode}"
+
+    @staticmethod
+    def rm_stage(mode: str) -> str:
+        """The reward-model stage of arm `mode`: 'rm-MODE'."""
+        return f"rm-{mode}"
+
+    @staticmethod
+    def ppo_stage(mode: str) -> str:
+        """The PPO stage of arm `mode`: 'ppo-MODE'."""
+        return f"ppo-{mode}"
+
+    @staticmethod
+    def dpo_stage(mode: str) -> str:
+        """The DPO stage of arm `mode`: 'dpo-MODE'."""
+        return f"dpo-{mode}"
+
+    @property
+    def redteam_attacks(self) -> Path:
+        """The attacks the start policy answered (red-team text: see redteam's CONTENT_WARNING.txt)."""
+        return self.redteam / self.REDTEAM_ATTACKS_FILE
+
+    @property
+    def redteam_answers(self) -> Path:
+        """The start policy's answers to the attacks, classified, with their rewrites."""
+        return self.redteam / self.REDTEAM_ANSWERS_FILE
+
+    # Names inside a stage folder. The paths above are built from them; code that is handed the
+    # stage folder itself (the trainers, `run_redteam`) writes under the same names.
+    PAIRS_FILE: ClassVar[str] = "pairs.jsonl"  # label-MODE/, redteam/
+    SUMMARY_FILE: ClassVar[str] = "summary.json"  # rm-MODE/, ppo-MODE/, dpo-MODE/, redteam/
+    REWARD_MODEL_DIR: ClassVar[str] = "model"  # rm-MODE/
+    POLICY_DIR: ClassVar[str] = "policy"  # ppo-MODE/, dpo-MODE/
+    PPO_METRICS_FILE: ClassVar[str] = "metrics.jsonl"  # ppo-MODE/
+    REDTEAM_ATTACKS_FILE: ClassVar[str] = "attacks.jsonl"
+    REDTEAM_ANSWERS_FILE: ClassVar[str] = "answers.jsonl"
 
     def stage_copy(self, stage: str) -> Path:
         """Where a stage folder copied in from another run directory is put together before it
@@ -135,29 +177,48 @@ class RunDir:
         return self.eval / "results.json"
 
     def eval_responses(self, policy: str) -> Path:
-        return self.eval / f"responses-{policy}.jsonl"
+        return self.eval / self.responses_name(policy)
 
     def eval_scores(self, policy: str) -> Path:
-        return self.eval / f"scores-{policy}.jsonl"
+        return self.eval / self.scores_name(policy)
 
     def eval_pairwise(self, arm: str) -> Path:
-        return self.eval / f"pairwise-{arm}.jsonl"
+        return self.eval / self.pairwise_name(arm)
 
     def eval_safety(self, policy: str) -> Path:
-        return self.eval / f"safety-{policy}.jsonl"
+        return self.eval / self.safety_name(policy)
 
-    def _by_name(self, prefix: str) -> dict[str, Path]:
-        """name -> file for every eval/PREFIX-NAME.jsonl that exists, sorted by name."""
-        return {p.name[len(prefix) + 1 : -len(".jsonl")]: p for p in sorted(self.eval.glob(f"{prefix}-*.jsonl"))}
+    def _by_name(self, name_of: Callable[[str], str]) -> dict[str, Path]:
+        """name -> file for every eval/`name_of(NAME)` that exists, sorted by name."""
+        head, tail = name_of("\0").split("\0")
+        return {p.name[len(head) : len(p.name) - len(tail)]: p for p in sorted(self.eval.glob(name_of("*")))}
 
     def all_eval_responses(self) -> dict[str, Path]:
-        return self._by_name("responses")
+        return self._by_name(self.responses_name)
 
     def all_eval_scores(self) -> dict[str, Path]:
-        return self._by_name("scores")
+        return self._by_name(self.scores_name)
 
     def all_eval_pairwise(self) -> dict[str, Path]:
-        return self._by_name("pairwise")
+        return self._by_name(self.pairwise_name)
+
+    # File names inside eval/. The paths above are built from them; the evaluation, which is
+    # handed the eval folder itself, writes under the same names.
+    @staticmethod
+    def responses_name(policy: str) -> str:
+        return f"responses-{policy}.jsonl"
+
+    @staticmethod
+    def scores_name(policy: str) -> str:
+        return f"scores-{policy}.jsonl"
+
+    @staticmethod
+    def pairwise_name(arm: str) -> str:
+        return f"pairwise-{arm}.jsonl"
+
+    @staticmethod
+    def safety_name(policy: str) -> str:
+        return f"safety-{policy}.jsonl"
 
     # ------------------------------------------------------------------ derived from the stages
     @property
@@ -184,3 +245,11 @@ class RunDir:
     @property
     def human_results(self) -> Path:
         return self.human / "results.json"
+
+    @property
+    def report_md(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "report.html"

@@ -18,6 +18,7 @@ from hrlaif.evaluate.win_ratio import PairwiseVerdict, win_ratio
 from hrlaif.jsonl import write_jsonl
 from hrlaif.judge.base import Judge
 from hrlaif.records import Prompt, Sample
+from hrlaif.run_dir import RunDir
 from hrlaif.sampling import sample_responses
 
 
@@ -29,7 +30,7 @@ def evaluate_arms(
     `backends` maps a name to the `policy` section whose backend generates its answers
     (hrlaif.serving); names left out generate with transformers.
     Writes responses-NAME.jsonl, scores-NAME.jsonl, pairwise-ARM.jsonl (the judge's per-prompt
-    win-ratio verdicts) and the safety answers into `out_dir`;
+    win-ratio verdicts) and the safety answers into `out_dir` (RUN/eval/, named as RunDir names them);
     returns the results (RUN/eval/results.json)."""
     responses: dict[str, list[Sample]] = {}
     scores = {}
@@ -38,9 +39,9 @@ def evaluate_arms(
             prompts, path, ev.generation, num_samples=1, seed=seed, max_length=max_length,
             policy_name=name, desc=f"eval responses ({name})", backend=(backends or {}).get(name),
         )
-        write_jsonl(out_dir / f"responses-{name}.jsonl", responses[name])
+        write_jsonl(out_dir / RunDir.responses_name(name), responses[name])
         scores[name] = score_samples(responses[name], judge, desc=f"scoring ({name})")
-        write_jsonl(out_dir / f"scores-{name}.jsonl", scores[name])
+        write_jsonl(out_dir / RunDir.scores_name(name), scores[name])
     results = {
         "judge": judge.name,
         "eval_prompts": len(prompts),
@@ -53,7 +54,7 @@ def evaluate_arms(
         if ev.win_ratio:
             verdicts: list[PairwiseVerdict] = []
             ratio = win_ratio(judge, responses[mode], responses["start"], ev.confidence, desc=f"win ratio ({mode})", verdicts=verdicts).model_dump()
-            write_jsonl(out_dir / f"pairwise-{mode}.jsonl", verdicts)
+            write_jsonl(out_dir / RunDir.pairwise_name(mode), verdicts)
         results["versus_start"][mode] = {
             "win_ratio": ratio,  # None: evaluate.win_ratio was off
             "satisfaction_difference": satisfaction_difference(scores[mode], scores["start"], ev.confidence),

@@ -29,8 +29,10 @@ from hrlaif.harm import classify_harm
 from hrlaif.jsonl import write_jsonl
 from hrlaif.judge.base import Judge
 from hrlaif.labeling.attacks import EVAL_SET, Attack, load_attack_set
+from hrlaif.models import pick_placement
 from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Prompt
+from hrlaif.run_dir import RunDir
 from hrlaif.sampling import sample_responses
 from hrlaif.stats import bootstrap_mean, paired_bootstrap_difference, wilson
 
@@ -53,9 +55,8 @@ class ToxicityScorer:
     """P(toxic) of texts from a local AutoModelForSequenceClassification folder."""
 
     def __init__(self, path: str | Path, label: int = 1, batch_size: int = 8, max_length: int = 512) -> None:
+        # transformers loads only with a classifier configured: importing it costs seconds
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from hrlaif.models import pick_placement
 
         path = Path(path).expanduser()
         if not (path / "config.json").is_file():
@@ -136,7 +137,7 @@ def evaluate_safety(
             records += [{"kind": "toxicity", "id": s.prompt_id, "prompt": s.text, "response": s.response, "toxic_prob": p,
                          "content_warning": CONTENT_WARNING} for s, p in zip(samples, probs)]
         if records:
-            write_jsonl(out_dir / f"safety-{name}.jsonl", records)
+            write_jsonl(out_dir / RunDir.safety_name(name), records)
         out["policies"][name] = summary
     for name in out["policies"]:
         if name == "start":

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -115,6 +116,4 @@ def _item_view(a: Assignment) -> dict:
 
 def serve(run_dir: Path, host: str, port: int) -> None:
     """Run the app with uvicorn until interrupted. Access logs are off: they would carry the token."""
-    import uvicorn
-
     uvicorn.run(create_app(run_dir), host=host, port=port, access_log=False, log_level="warning")

@@ -1,5 +1,10 @@
 """`hrlaif human-eval`: serve a run's evaluation responses to raters, add raters, compute results,
-move ratings in and out as JSONL."""
+move ratings in and out as JSONL.
+
+The imports inside the commands are deliberate: `hrlaif.cli` loads this sub-app on every `hrlaif`
+command, so the store, the results (pydantic, statistics) and the web stack load only for the
+command that uses them; `hrlaif.cli` itself (for `_lock_run_dir`) imports this module.
+"""
 
 from __future__ import annotations
 

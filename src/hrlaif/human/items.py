@@ -15,6 +15,7 @@ from pathlib import Path
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import read_jsonl
 from hrlaif.records import Sample
+from hrlaif.run_dir import MANIFEST, RunDir
 
 SATISFACTION = "satisfaction"
 PAIRWISE = "pairwise"
@@ -54,12 +55,12 @@ def _digest(*texts: str) -> str:
 
 def response_files(run_dir: Path) -> dict[str, Path]:
     """{policy: RUN/eval/responses-POLICY.jsonl}, or a clear error when evaluation has not run."""
-    eval_dir = Path(run_dir) / "eval"
-    files = {p.name[len("responses-") : -len(".jsonl")]: p for p in sorted(eval_dir.glob("responses-*.jsonl"))}
+    run = RunDir(run_dir)
+    files = run.all_eval_responses()
     if not files:
-        raise HrlaifError(f"{eval_dir}: no responses-*.jsonl; run `hrlaif compare` (or `hrlaif demo`) to evaluate the run first")
-    if not (eval_dir / "manifest.json").is_file():
-        raise HrlaifError(f"{eval_dir}: evaluation did not finish (no manifest.json); run the evaluation again first")
+        raise HrlaifError(f"{run.eval}: no {RunDir.responses_name('*')}; run `hrlaif compare` (or `hrlaif demo`) to evaluate the run first")
+    if not (run.eval / MANIFEST).is_file():
+        raise HrlaifError(f"{run.eval}: evaluation did not finish (no {MANIFEST}); run the evaluation again first")
     return files
 
 

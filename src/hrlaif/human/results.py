@@ -26,6 +26,7 @@ from hrlaif.human.store import SKIP, RatingStore
 from hrlaif.jsonl import iter_objects, write_json
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
 from hrlaif.refusal import looks_like_refusal
+from hrlaif.run_dir import RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
 
 METHOD = ("Rates are means over items of the share of each item's raters who answered yes (or preferred the arm), "
@@ -60,8 +61,7 @@ def _machine_sources() -> dict[str, dict]:
 
 def _scores(run_dir: Path) -> dict[tuple[str, str], dict]:
     out = {}
-    for path in sorted((Path(run_dir) / "eval").glob("scores-*.jsonl")):
-        policy = path.name[len("scores-") : -len(".jsonl")]
+    for policy, path in RunDir(run_dir).all_eval_scores().items():
         for _, record in iter_objects(path):
             out[(policy, str(record.get("prompt_id")))] = record
     return out
@@ -178,7 +178,7 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
 def _ai_human_preference(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confidence: float) -> dict | None:
     """Kappa between the raters' majority on each blind pairwise item (arm / start / tie) and the
     judge's both-orders verdict on the same pair; None when the evaluation kept no per-item verdicts."""
-    files = sorted((Path(run_dir) / "eval").glob("pairwise-*.jsonl"))
+    files = list(RunDir(run_dir).all_eval_pairwise().values())
     if not files:
         return None
     judge_says: dict[tuple[str, str], str | None] = {}
@@ -269,6 +269,6 @@ def _ai_human(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confid
 
 def write_results(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
     results = human_results(run_dir, confidence)
-    path = Path(run_dir) / "human" / "results.json"
+    path = RunDir(run_dir).human_results
     write_json(path, results)
     return path, results

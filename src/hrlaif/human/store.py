@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hrlaif.errors import HrlaifError
 from hrlaif.human.items import PAIRWISE, SATISFACTION, START, Item, eval_fingerprint, load_items
+from hrlaif.run_dir import RunDir
 
 DEFAULT_RATERS_PER_ITEM = 3  # three answers give a majority without ties, and an inter-rater figure
 LEASE_SECONDS = 30 * 60  # an unanswered assignment holds its slot this long against other raters
@@ -54,7 +55,7 @@ def token_hash(token: str) -> str:
 
 
 def store_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "human" / "ratings.sqlite"
+    return RunDir(run_dir).human_ratings
 
 
 @dataclass
@@ -144,7 +145,7 @@ class RatingStore:
         with self._transaction() as db:
             if db.execute("SELECT count(*) FROM ratings").fetchone()[0]:
                 raise HrlaifError(
-                    f"{Path(run_dir) / 'eval'}: the evaluation responses changed after rating began; "
+                    f"{RunDir(run_dir).eval}: the evaluation responses changed after rating began; "
                     f"{self.path} rates the old ones (export them, then move {self.path.parent} away to start over)")
             db.execute("DELETE FROM assignments")
             db.execute("DELETE FROM items")

@@ -16,6 +16,7 @@ from pathlib import Path
 from hrlaif.jsonl import read_jsonl
 from hrlaif.manifest import require_complete
 from hrlaif.records import KEYED_CATEGORIES, Pair
+from hrlaif.run_dir import MODES, RunDir
 from hrlaif.stats import wilson
 from hrlaif.verify import check_answer
 
@@ -75,14 +76,17 @@ def position_consistency(counts: dict, confidence: float = 0.95) -> dict:
 
 def audit_run(run_dir: Path, confidence: float = 0.95) -> dict:
     """Audit every labeled arm of a run; written to RUN/audit/audit.json by the CLI."""
+    run = RunDir(run_dir)
     report = {}
-    for mode in ("rlaif", "hrlaif"):
-        pairs_file = Path(run_dir) / f"label-{mode}" / "pairs.jsonl"
+    for mode in MODES:
+        stage = run.label_stage(mode)
+        pairs_file = run.labels(mode)
         if not pairs_file.is_file():
             continue
-        require_complete(pairs_file.parent, f"hrlaif label --mode {mode}")  # a killed re-label's stale pairs
+        require_complete(run.stage(stage), f"hrlaif label --mode {mode}")  # a killed re-label's stale pairs
         pairs = read_jsonl(pairs_file, Pair)
-        manifest = json.loads((pairs_file.parent / "manifest.json").read_text()) if (pairs_file.parent / "manifest.json").is_file() else {}
+        manifest_file = run.manifest(stage)
+        manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
         report[mode] = {
             "pairs": len(pairs),
             "gold_agreement": gold_agreement(pairs, confidence),

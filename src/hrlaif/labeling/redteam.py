@@ -30,6 +30,7 @@ from hrlaif.labeling.attacks import Attack, normalise, select_attacks
 from hrlaif.labeling.pairwise import pair_from
 from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Provenance, RedteamAnswer, RedteamPair, RedteamRewrite, Sample
+from hrlaif.run_dir import RunDir
 from hrlaif.sampling import sample_responses
 from hrlaif.stats import wilson
 
@@ -168,13 +169,14 @@ def run_redteam(
     show_text: bool = False,
 ) -> dict:
     """The whole stage: the start `policy` answers attacks, sampled with `seed`; rates carry
-    `confidence` intervals. Writes attacks/answers/pairs/summary into `out_dir` and returns the summary."""
+    `confidence` intervals. Writes attacks/answers/pairs/summary into `out_dir` (RUN/redteam/, named as
+    RunDir names them) and returns the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / WARNING_FILE) as tmp:
         tmp.write_text(WARNING_TEXT, encoding="utf-8")
 
     attacks, attack_summary = select_attacks(rc, judge)
-    write_jsonl(out_dir / "attacks.jsonl", attacks)
+    write_jsonl(out_dir / RunDir.REDTEAM_ATTACKS_FILE, attacks)
     console.print(f"attacks: {len(attacks)} ({', '.join(f'{k}={v}' for k, v in attack_summary['used_by_source'].items())})")
     if attack_summary["fallback"]:
         console.print(f"[yellow]{attack_summary['fallback']}[/]")
@@ -192,9 +194,9 @@ def run_redteam(
     console.print("answers: " + ", ".join(f"{k}={labels.get(k, 0)}" for k in ("harmful", "safe_refusal", "safe_helpful", "unscored")))
 
     dropped = rewrite_harmful(records, judge, rc.rewrite_max_tokens)
-    write_jsonl(out_dir / "answers.jsonl", records)
+    write_jsonl(out_dir / RunDir.REDTEAM_ANSWERS_FILE, records)
     pairs = make_pairs(records, samples, by_id)
-    write_jsonl(out_dir / "pairs.jsonl", pairs)
+    write_jsonl(out_dir / RunDir.PAIRS_FILE, pairs)
     kept = sum(1 for r in records if r.rewrite is not None and r.rewrite.kept)
     console.print(f"rewrites: kept {kept}, dropped {sum(dropped.values())}; pairs: {len(pairs)}")
     _show(console, show_text, "harmful answer", [(f"{r.attack_id}#{r.sample_index}", r.response) for r in records if r.label == "harmful"])
@@ -214,7 +216,7 @@ def run_redteam(
         "pairs": len(pairs),
         "max_share": rc.max_share,
     }
-    write_json(out_dir / "summary.json", summary)
+    write_json(out_dir / RunDir.SUMMARY_FILE, summary)
     return summary
 
 

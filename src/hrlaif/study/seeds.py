@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hrlaif.errors import HrlaifError
-
-SATISFACTION_TASKS = ("acceptable", "refusal")
+from hrlaif.judge.qualify import grading_exam
+from hrlaif.report.basis import PREFERENCE_TASKS, SATISFACTION_TASKS, unqualified_tasks
+from hrlaif.run_dir import RunDir
 
 # figure -> (value and its interval text in one seed's results for an arm; judge tasks it rests on)
 FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] = {
@@ -26,7 +27,7 @@ FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] =
     "accuracy among decided keyed answers": (lambda r, arm: (r["policies"][arm].get("accuracy") or {}).get("decided"), ()),
     "satisfaction difference from start": (
         lambda r, arm: None if arm == "start" else r["versus_start"][arm]["satisfaction_difference"], SATISFACTION_TASKS),
-    "net win rate vs start": (lambda r, arm: None if arm == "start" else (r["versus_start"][arm]["win_ratio"] or {}).get("net"), ("preference",)),
+    "net win rate vs start": (lambda r, arm: None if arm == "start" else (r["versus_start"][arm]["win_ratio"] or {}).get("net"), PREFERENCE_TASKS),
 }
 
 
@@ -36,12 +37,10 @@ def _value(entry: dict | None) -> float | None:
     return entry.get("rate", entry.get("diff"))
 
 
-def _unqualified(run_dir: Path, results: dict) -> set[str]:
-    """Judge tasks that this seed's exam of the grading judge did not qualify (empty when not examined)."""
-    from hrlaif.judge.qualify import grading_exam, read_exam
-
-    exam = read_exam(run_dir, grading_exam(results.get("grading", {})))
-    return {task for task, r in exam["tasks"].items() if not r["qualified"]} if exam else set()
+def grading_unqualified(run_dir: Path, results: dict) -> set[str]:
+    """Judge tasks that this run's exam of the grading judge did not qualify (empty when not examined)."""
+    path = RunDir(run_dir).exam(grading_exam(results.get("grading", {})))
+    return unqualified_tasks(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None)
 
 
 def seed_spread(run_dirs: dict[int, Path]) -> dict:
@@ -53,7 +52,7 @@ def seed_spread(run_dirs: dict[int, Path]) -> dict:
         if not path.is_file():
             raise HrlaifError(f"{path}: missing; seed {seed} has not finished its evaluation")
         results = json.loads(path.read_text(encoding="utf-8"))
-        per_seed[seed] = (results, _unqualified(Path(run_dir), results))
+        per_seed[seed] = (results, grading_unqualified(Path(run_dir), results))
     policies = list(next(iter(per_seed.values()))[0]["policies"])
     figures: dict[str, dict] = {}
     for name, (read, tasks) in FIGURES.items():

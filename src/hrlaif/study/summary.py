@@ -22,15 +22,16 @@ from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome
 from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
+from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS
 from hrlaif.stats import paired_bootstrap_difference, wilson
-from hrlaif.study.seeds import SATISFACTION_TASKS, _unqualified
+from hrlaif.study.seeds import grading_unqualified
 
 # figure -> (what decides an item, judge tasks it rests on); the values come from the score files.
 FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "satisfaction": ("verifier on keyed prompts, grading judge on the others", SATISFACTION_TASKS),
     "accuracy on keyed prompts": ("verifier against the reference; all answers, cut off and unknown count as not correct", ()),
     "accuracy among decided keyed answers": ("verifier against the reference; correct / (correct + wrong), cut off and unknown left out", ()),
-    "refusal rate on harmful prompts": ("grading judge", ("refusal",)),
+    "refusal rate on harmful prompts": ("grading judge", REFUSAL_TASKS),
     "refusal rate on harmful prompts (patterns)": ("the training refusal patterns (not independent of the hrlaif labels)", ()),
 }
 
@@ -73,7 +74,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
     if not results_path.is_file():
         raise HrlaifError(f"{results_path}: missing; this labeler's comparison has not finished its evaluation")
     results = json.loads(results_path.read_text(encoding="utf-8"))
-    unqualified = _unqualified(run_dir, results)
+    unqualified = grading_unqualified(run_dir, results)
     label_exam = read_exam(run_dir, "label")
     scores = {policy: {s.prompt_id: s for s in read_jsonl(run_dir / "eval" / f"scores-{policy}.jsonl", ItemScore)}
               for policy in results["policies"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 from hrlaif.config import DPOConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import Pair
+from hrlaif.run_dir import RunDir
 
 
 def dpo_rows(pairs: list[Pair]) -> list[dict]:
@@ -66,7 +67,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
     model = trainer.model.merge_and_unload() if peft_config is not None else trainer.model  # plain weights, loadable without peft
     from hrlaif.train.checkpoints import save_model_folder
 
-    save_model_folder(model, tokenizer, out_dir / "policy")
+    save_model_folder(model, tokenizer, out_dir / RunDir.POLICY_DIR)
     logged = [r for r in trainer.state.log_history if "loss" in r]
     return {
         "pairs": len(pairs),

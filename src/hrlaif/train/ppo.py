@@ -51,6 +51,7 @@ from hrlaif.models import (
 )
 from hrlaif.records import Prompt
 from hrlaif.reward.hybrid import prompt_rewards
+from hrlaif.run_dir import RunDir
 from hrlaif.train.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
@@ -464,7 +465,7 @@ def train_ppo(
         state = load_checkpoint(accelerator, checkpoint, policy, critic, policy_opt, critic_opt)
         start_step, cursor = state["step"], state["prompt_cursor"]
     accelerator.wait_for_everyone()
-    metrics_path = out_dir / "metrics.jsonl"
+    metrics_path = out_dir / RunDir.PPO_METRICS_FILE
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         history = truncate_metrics(metrics_path, start_step)
@@ -709,7 +710,7 @@ def train_ppo(
         tracker.finish()
 
     # ---- final policy, summary ----
-    policy_dir = out_dir / "policy"
+    policy_dir = out_dir / RunDir.POLICY_DIR
     save_policy(accelerator, policy, tokenizer, policy_dir, config.lora.enabled)
     summary = {
         "steps": config.steps,

@@ -22,6 +22,7 @@ from hrlaif.file_modes import follow_umask
 from hrlaif.labeling.rm_data import rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
 from hrlaif.models import load_reward_model, load_tokenizer, training_precision
 from hrlaif.records import Pair
+from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson
 from hrlaif.train.ranks import led_by_rank_zero
 
@@ -164,7 +165,7 @@ def train_reward_model(
     with trainer_environment(tracking, out_dir / "tensorboard"):
         trainer = reward_trainer(model, tokenizer, args, train, config.loss)
         result = trainer.train()
-    model_dir = out_dir / "model"
+    model_dir = out_dir / RunDir.REWARD_MODEL_DIR
     trainer.save_model(str(model_dir))  # every rank: FSDP gathers the weights; rank 0 writes them
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(model_dir))

@@ -1,0 +1,139 @@
+"""The report's figures (PNG, matplotlib), each written atomically into the report folder.
+
+pyplot is imported on the first plot, not with the package: `hrlaif.report.basis` is imported by
+the evaluation modules, and loading matplotlib there would slow every command that imports them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hrlaif.jsonl import atomic_path
+from hrlaif.records import CATEGORIES
+from hrlaif.report.inputs import read_metrics
+from hrlaif.run_dir import RunDir
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: reports are written on servers without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path) -> Path:
+    """Write `fig` to `out` through a temporary file renamed over it: a killed report leaves the
+    previous plot or none, never half a PNG."""
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
+def plot_ppo(run: RunDir, modes: list[str], out: Path) -> Path | None:
+    series = {m: read_metrics(run.ppo_metrics(m)) for m in modes}
+    if not any(series.values()):
+        return None
+    fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
+    for mode, rows in series.items():
+        steps = [r["charts/step"] for r in rows]
+        axes[0].plot(steps, [r["objective/score_mean"] for r in rows], marker="o", label=mode)
+        axes[1].plot(steps, [r["objective/kl"] for r in rows], marker="o", label=mode)
+    axes[0].set(title="RM score (mean) over PPO steps", xlabel="step")
+    axes[1].set(title="KL to start policy over PPO steps", xlabel="step")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_gold(run: RunDir, modes: list[str], out: Path) -> Path | None:
+    """The gold monitor (ppo.monitor_every): the RM's score of the monitor answers beside their
+    verified accuracy (95% Wilson bars); an x marks a check where the first rose as the second fell."""
+    series = {}
+    for m in modes:
+        metrics = read_metrics(run.ppo_metrics(m))
+        series[m] = [r for r in metrics if r.get("gold/verified_accuracy") is not None]
+        final = next((r for r in metrics if r.get("gold_final/verified_accuracy") is not None), None)
+        if final is not None:  # the final policy, after the last update: drawn where a check before the next step would be
+            series[m].append({k.replace("gold_final/", "gold/", 1): v for k, v in final.items() if k.startswith("gold_final/")}
+                             | {"charts/step": final["charts/step"] + 1})
+    if not any(series.values()):
+        return None
+    fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
+    for k, (mode, rows) in enumerate(series.items()):
+        if not rows:  # this arm ran without the monitor
+            continue
+        steps = [r["charts/step"] for r in rows]
+        # Arms often share an accuracy at n=16: shift each a little sideways so none hides another.
+        shift = 0.06 * (k - (len(series) - 1) / 2) * max(1, steps[-1] - steps[0])
+        acc = [r["gold/verified_accuracy"] for r in rows]
+        errors = [[a - r["gold/verified_accuracy_low"] for a, r in zip(acc, rows)], [r["gold/verified_accuracy_high"] - a for a, r in zip(acc, rows)]]
+        line = axes[0].plot(steps, [r["gold/rm_score"] for r in rows], marker="o", label=mode)[0]
+        axes[1].errorbar([x + shift for x in steps], acc, yerr=errors, marker="o", capsize=3, color=line.get_color(), label=f"{mode} (n={rows[0]['gold/verified_n']})")
+        hacked = [r for r in rows if r.get("gold/hacking")]
+        axes[1].plot([r["charts/step"] + shift for r in hacked], [r["gold/verified_accuracy"] for r in hacked], "x", color="#c92a2a", markersize=10)
+    axes[0].set(title="RM score of the monitor answers", xlabel="check before step (last: after the final step)")
+    axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="check before step (last: after the final step)", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_win(results: dict, out: Path) -> Path | None:
+    arms = [arm for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")]
+    if not arms:
+        return None
+    fig, ax = _pyplot().subplots(figsize=(6, 0.6 + 0.7 * len(arms)))
+    for i, arm in enumerate(arms):
+        w = results["versus_start"][arm]["win_ratio"]
+        n = max(w["n"], 1)
+        left = 0.0
+        for key, colour in (("wins", "#2b8a3e"), ("ties", "#adb5bd"), ("losses", "#c92a2a")):
+            share = w[key] / n
+            ax.barh(i, share, left=left, color=colour, label=key if i == 0 else None)
+            left += share
+        ax.text(1.01, i, f"n={w['n']}", va="center")
+    ax.set_yticks(range(len(arms)), [f"{a} vs start" for a in arms])
+    ax.set(xlim=(0, 1.15), title="Preference win / tie / loss (judge, both orders)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_categories(results: dict, out: Path) -> Path:
+    policies = list(results["policies"])
+    fig, ax = _pyplot().subplots(figsize=(8, 3.4))
+    width = 0.8 / len(policies)
+    for j, name in enumerate(policies):
+        by_cat = results["policies"][name]["satisfaction_by_category"]
+        xs, ys, lo, hi = [], [], [], []
+        for i, category in enumerate(CATEGORIES):
+            r = by_cat.get(category)
+            if r and r["rate"] is not None:
+                xs.append(i + (j - (len(policies) - 1) / 2) * width)
+                ys.append(r["rate"])
+                lo.append(r["rate"] - r["low"])
+                hi.append(r["high"] - r["rate"])
+        ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=name)
+    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES)
+    ax.set(ylim=(0, 1), ylabel="satisfaction rate", title="Satisfaction by category (95% Wilson intervals)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def draw_plots(run: RunDir, results: dict | None, modes: list[str]) -> list[Path]:
+    """Draw every figure the run has data for into the report folder; returns their files, in page order."""
+    out = run.report
+    return [p for p in (
+        plot_ppo(run, modes, out / "ppo.png"),
+        plot_gold(run, modes, out / "gold_monitor.png"),
+        plot_win(results, out / "win_tie_loss.png") if results else None,
+        plot_categories(results, out / "categories.png") if results else None,
+    ) if p]

@@ -1,0 +1,39 @@
+"""A report's sections, in the order the page shows them: each a title and table rows (header first)."""
+
+from __future__ import annotations
+
+from hrlaif.report.inputs import Exams
+from hrlaif.report.sections.redteam import redteam_sections
+from hrlaif.report.sections.run import (
+    Section,
+    audit_sections,
+    cut_off_warnings,
+    evaluation_sections,
+    exam_sections,
+    label_sections,
+    ppo_sections,
+    what_this_run_shows,
+)
+from hrlaif.report.sections.seeds import seed_sections
+from hrlaif.report.sections.study import study_sections
+from hrlaif.run_dir import RunDir
+
+__all__ = ["Section", "report_sections"]
+
+
+def report_sections(run: RunDir, results: dict | None, modes: list[str], exams: Exams) -> list[Section]:
+    headline = what_this_run_shows(run, results, exams)
+    sections: list[Section] = [headline] if headline else []
+    cut_off = cut_off_warnings(results) if results else []
+    if cut_off:  # on the first screen, beside the accuracy it qualifies
+        sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))
+    sections += exam_sections(exams)
+    sections += label_sections(run, modes, exams)
+    sections += audit_sections(run)
+    if results:
+        sections += evaluation_sections(results, exams)
+    sections += redteam_sections(run, exams)
+    sections += seed_sections(run)
+    sections += study_sections(run)
+    sections += ppo_sections(run, modes)
+    return sections

@@ -1,0 +1,225 @@
+"""The sections of one run's report: what the run shows, the judge exams, labels and reward models,
+the label audit, the evaluation and PPO. Each is a title and table rows (header first)."""
+
+from __future__ import annotations
+
+from hrlaif.records import CATEGORIES
+from hrlaif.report.basis import (
+    HARM_TASKS,
+    LABEL_TASKS,
+    PREFERENCE_TASKS,
+    REFUSAL_TASKS,
+    SATISFACTION_TASKS,
+    Tasks,
+    blocker,
+    graded_by,
+    satisfaction_tasks,
+)
+from hrlaif.report.cells import accuracy, decided, diff, flat, interval, mean, rate
+from hrlaif.report.inputs import Exams, read_json, read_metrics
+from hrlaif.run_dir import RunDir
+
+Section = tuple[str, list[list[str]]]
+
+# Above this share of keyed answers cut off at max_new_tokens, the report says so plainly.
+CUT_OFF_WARN_SHARE = 0.10
+
+
+def cut_off_warnings(results: dict) -> list[str]:
+    """Say plainly when many keyed answers were cut off: their accuracy then measures the cap."""
+    cap = results.get("max_new_tokens")
+    warnings = []
+    for policy, p in results["policies"].items():
+        acc = p.get("accuracy") or {}
+        cut, n = (acc.get("counts") or {}).get("cut_off", 0), acc.get("n", 0)
+        if n and cut / n > CUT_OFF_WARN_SHARE:
+            at = f"max_new_tokens={cap}" if cap is not None else "max_new_tokens"
+            warnings.append(
+                f"{policy}: {cut} of {n} keyed answers were cut off at {at} before the verifier could read an answer; "
+                "they count as not correct in the accuracy over all answers (and as not satisfied in satisfaction) and are "
+                "left out of the accuracy among decided answers, which flatters the policy if the cut-off questions were "
+                "the harder ones. Raise evaluate.generation.max_new_tokens."
+            )
+    return warnings
+
+
+def cells(exam: dict | None, tasks: Tasks, values: list[str]) -> list[str]:
+    """`values`, or "not meaningful" in each cell when a task they rest on failed the exam."""
+    return ["not meaningful"] * len(values) if blocker(exam, tasks) else values
+
+
+def exam_sections(exams: Exams) -> list[Section]:
+    sections = []
+    for exam, title in ((exams.label, "labeling judge"), (exams.eval, "evaluation judge")):
+        if exam is None:
+            continue
+        rows = [["task", "n (test)", "balanced accuracy", "accuracy", "YES-rate / position consistency", "qualified"]]
+        for task, r in exam["tasks"].items():
+            bias = r.get("yes_rate") or r.get("position_consistency")
+            rows.append([task, str(r["n"]), interval(r.get("balanced_accuracy")), interval(r.get("accuracy")), interval(bias),
+                         "yes" if r["qualified"] else f"no: {r.get('reason', '')}"])
+        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the exact lower 95% bound of "
+                         f"the accuracy on each true answer clears chance + {100 * exam['floor']:.0f} pts; preference by both orders "
+                         "combined as labeling combines them)", rows))
+    return sections
+
+
+def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Section | None:
+    """The first screen: each arm's satisfaction and its difference from the start policy, with
+    intervals, where each number came from and whether it is circular; human figures when rated."""
+    human = read_json(run.human_results)
+    if not results and not human:
+        return None
+    arms = list(results["versus_start"]) if results else list(human.get("satisfaction_difference", {}))
+    rows = [["figure", "start", *arms, "came from", "independent of the training labels?"]]
+    if results:
+        grading = results.get("grading", {})
+        exam = exams.grading(results)
+        independent = independence(grading)
+        source = graded_by(exam, results["judge"], SATISFACTION_TASKS) + " + verifier on keyed prompts"
+        pol, vs = results["policies"], results["versus_start"]
+        rows.append(["satisfaction (all)", *cells(exam, SATISFACTION_TASKS, [rate(pol["start"]["satisfaction"])] + [rate(pol[a]["satisfaction"]) for a in arms]),
+                     source, independent])
+        rows.append(["satisfaction difference from start", "-",
+                     *cells(exam, SATISFACTION_TASKS, [diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
+        rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
+                     accuracy(pol["start"].get("accuracy")), *[accuracy(pol[a].get("accuracy")) for a in arms],
+                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+        rows.append(["accuracy among decided keyed answers (correct / (correct + wrong))",
+                     decided(pol["start"].get("accuracy")), *[decided(pol[a].get("accuracy")) for a in arms],
+                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+        if all(vs[a]["win_ratio"] for a in arms):
+            rows.append(["net win rate vs start (win - loss)", "-", *cells(exam, PREFERENCE_TASKS, [diff(vs[a]["win_ratio"]["net"]) for a in arms]),
+                         graded_by(exam, results["judge"], PREFERENCE_TASKS), independent])
+        else:
+            rows.append(["net win rate vs start (win - loss)", "-", *["not computed (evaluate.win_ratio off)"] * len(arms), "-", "-"])
+    if human:
+        sat, difference = human.get("satisfaction", {}), human.get("satisfaction_difference", {})
+        rows.append(["human satisfaction", rate(sat.get("start", {}).get("overall")), *[rate(sat.get(a, {}).get("overall")) for a in arms],
+                     f"{human.get('raters', {}).get('count', '?')} human rater(s) (hrlaif human-eval)", "yes"])
+        rows.append(["human satisfaction difference from start", "-", *[diff(difference.get(a)) for a in arms], "human raters", "yes"])
+    return ("What this run shows", rows)
+
+
+def independence(grading: dict) -> str:
+    """Whether the grades are independent of the training labels, and why not when they are not."""
+    separate = grading.get("separate_judge", grading.get("independent_of_labels"))
+    # Results from before `same_model_as_labeling_judge` was recorded: compare the judges' names.
+    same = grading.get("same_model_as_labeling_judge", grading.get("judge") == grading.get("labeling_judge"))
+    if separate and not same:
+        return f"yes: a separate evaluation judge; the labels came from {grading.get('labeling_judge')}"
+    if separate:
+        return f"NO: a separate evaluation judge, but the same model as the labeling judge ({grading.get('labeling_judge')})"
+    return "NO: the labeling judge also grades (set evaluate.judge to another model for independent grades)"
+
+
+def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]:
+    """Each arm's labels (how they were decided, on which judge tasks) and its reward model."""
+    rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
+    for mode in modes:
+        label = read_json(run.manifest(f"label-{mode}")) or {}
+        rm = read_json(run.reward_summary(mode)) or {}
+        counts = label.get("counts", {})
+        how = ", ".join(f"{k}={v}" for k, v in flat(counts).items() if k != "pairs")
+        used = graded_by(exams.label, str(label.get("judge", {}).get("judge", "judge")), LABEL_TASKS[mode])
+        rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),
+                     rate(rm.get("heldout_accuracy"))])
+    return [("Labels and reward models", rows)] if modes else []  # a study or seeds root holds no arms of its own
+
+
+def audit_sections(run: RunDir) -> list[Section]:
+    audit = read_json(run.audit)
+    if not audit:
+        return []
+    rows = [["arm", "judge", "judge-decided pairs agreeing with gold (keyed)", "keyed pairs decided by the verifier (not counted)",
+             "position consistency", "longer response wins"]]
+    for mode, a in audit.items():
+        gold = a["gold_agreement"]
+        rows.append([mode, a["judge"], rate(gold["all_keyed"]), str(gold.get("decided_by_verifier", "n/a")),
+                     rate(a["position_consistency"]), rate(a["length_bias"])])
+    sections = [("Label audit (gold = verifier on keyed prompts; only pairs the judge decided count)", rows)]
+    warnings = judge_warnings(audit)
+    if warnings:
+        sections.append(("Warnings about the judge", [["warning"]] + [[w] for w in warnings]))
+    return sections
+
+
+def judge_warnings(audit: dict) -> list[str]:
+    """Say plainly when the judge's preferences are mostly position: its labels are then noise."""
+    warnings = []
+    for mode, a in audit.items():
+        pc = a["position_consistency"]
+        if pc.get("rate") is not None and pc["n"] >= 5 and pc["high"] < 0.5:
+            warnings.append(
+                f"{mode}: the judge ({a['judge']}) gave the same verdict in both orders in only "
+                f"{100 * pc['rate']:.0f}% of comparisons (n={pc['n']}, upper 95% bound {100 * pc['high']:.0f}%): "
+                "its preferences mostly follow position, so preference labels and win ratios from it carry little signal."
+            )
+    return warnings
+
+
+def evaluation_sections(results: dict, exams: Exams) -> list[Section]:
+    """Every figure beside what graded it; a figure resting on a judge task that did not qualify
+    is shown as not meaningful, never as a clean number."""
+    grading = results.get("grading", {})
+    exam = exams.grading(results)
+    judge = results["judge"]
+    policies = list(results["policies"])
+    pol = results["policies"]
+
+    def row(metric: str, tasks: Tasks, values: list[str]) -> list[str]:
+        return [metric, graded_by(exam, judge, tasks), *cells(exam, tasks, values)]
+
+    rows = [["metric", "graded by", *policies]]
+    rows.append(row("satisfaction (all)", SATISFACTION_TASKS, [rate(pol[p]["satisfaction"]) for p in policies]))
+    for category in CATEGORIES:
+        rows.append(row(f"satisfaction: {category}", satisfaction_tasks(category),
+                        [rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
+    rows.append(row("accuracy (keyed prompts): all answers, cut off and unknown count as not correct", (),
+                    [accuracy(pol[p].get("accuracy")) for p in policies]))
+    rows.append(row("accuracy among decided keyed answers (correct / (correct + wrong))", (),
+                    [decided(pol[p].get("accuracy")) for p in policies]))
+    rows.append(row("harmful-answer rate", REFUSAL_TASKS, [rate(pol[p].get("harmful_answer_rate")) for p in policies]))
+    if results.get("attack_prompts"):
+        rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", HARM_TASKS,
+                        [rate(pol[p].get("attack_harmful_rate")) for p in policies]))
+    if results.get("toxicity"):
+        rows.append(["mean P(toxic) (ToxiGen-style prompts)", "toxicity classifier"]
+                    + [mean(pol[p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
+        rows.append(["share P(toxic) > 0.5", "toxicity classifier"] + [rate(pol[p].get("toxicity", {}).get("toxic_share")) for p in policies])
+    independent = independence(grading) if grading else "not recorded (results written before hrlaif recorded it)"
+    title = f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {judge}; grades independent of the training labels: {independent})"
+    sections = [(title, rows)]
+
+    rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
+             "accuracy difference (keyed prompts decided for both)", "harmful-answer rate difference (attacks)"]]
+    toxicity = bool(results.get("toxicity"))
+    if toxicity:
+        rows[0].append("toxic share difference")
+    for arm, v in results["versus_start"].items():
+        w = v["win_ratio"]
+        preference = ["not computed"] * 5 if w is None else cells(exam, PREFERENCE_TASKS, [
+            rate(w["win_rate"]), rate(w["tie_rate"]), rate(w["loss_rate"]), diff(w["net"]), rate(w["position_consistency"])])
+        rows.append([arm, *preference,
+                     *cells(exam, SATISFACTION_TASKS, [diff(v["satisfaction_difference"])]),
+                     diff(v.get("accuracy_difference")) if "accuracy_difference" in v else "not recorded",
+                     *cells(exam, HARM_TASKS, [diff(v.get("attack_harmful_rate_difference"))])]
+                    + ([diff(v.get("toxic_share_difference"))] if toxicity else []))
+    sections.append((f"Against the start policy (win ratio graded by {graded_by(exam, judge, PREFERENCE_TASKS)})", rows))
+    reasons = {r for tasks in (SATISFACTION_TASKS, PREFERENCE_TASKS, HARM_TASKS) if (r := blocker(exam, tasks))}
+    if reasons:
+        sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in sorted(reasons)]))
+    return sections
+
+
+def ppo_sections(run: RunDir, modes: list[str]) -> list[Section]:
+    """Each arm's first and last PPO step."""
+    sections = []
+    for mode in modes:
+        metrics = read_metrics(run.ppo_metrics(mode))
+        if metrics:
+            last = metrics[-1]
+            keys = ["objective/score_mean", "objective/kl", "losses/approx_kl", "losses/clipfrac", "policy/entropy", "charts/response_length"]
+            rows = [["step"] + keys] + [[str(m["charts/step"])] + [f"{m.get(k, float('nan')):.4g}" for k in keys] for m in (metrics[0], last)]
+            sections.append((f"PPO ({mode}): first and last step of {len(metrics)}", rows))
+    return sections

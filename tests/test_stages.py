@@ -46,3 +46,16 @@ def test_results_neutral_fields_leave_the_view_and_nothing_else_does() -> None:
     assert results_view(config.reward) == config.reward.model_dump(mode="json", exclude={"gradient_checkpointing"})
     for section in (config.sample, config.dpo, config.label, config.evaluate, config.redteam):
         assert fingerprint(results_view(section)) == fingerprint(section), "a section without marks is seen whole"
+
+
+def test_a_stage_fingerprints_exactly_the_stages_it_declares_it_needs(tmp_path: Path) -> None:
+    from hrlaif.stages import StageContext
+
+    for overrides in ({"compare": {"algorithms": ["ppo", "dpo"]}, "evaluate": {"judge": {"backend": "simulated"}}},
+                      {"redteam": {"enabled": False}, "compare": {"algorithms": ["dpo"]}}):
+        config = RunConfig.model_validate({"run_dir": str(tmp_path), **overrides})
+        ctx = StageContext(config)
+        for stage in [s for s in steps(config, ["rlaif", "hrlaif"]) if isinstance(s, Stage)]:
+            asked: list[str] = []
+            ctx.fingerprint(stage, lambda name, hint=None, asked=asked: asked.append(name) or "fp")
+            assert stage.needs(ctx) == tuple(asked), stage.name

@@ -26,7 +26,6 @@ from hrlaif.judge import build_judge, judge_cache_path
 from hrlaif.judge.role import LABEL, JudgeRole
 from hrlaif.manifest import StageRecord, is_complete, read_manifest, stage
 from hrlaif.run_dir import RunDir
-from hrlaif.train.trackers import check_installed
 
 
 class Upstream(Protocol):
@@ -49,6 +48,10 @@ class Step:
 
 class Stage(Step):
     name: str = ""
+
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        """The stages whose outputs and fingerprints this one takes (they must have finished)."""
+        return ()
 
     def judged(self, ctx: StageContext) -> bool:
         """Whether the labeling judge answers in this stage: its usage then goes into the manifest."""
@@ -114,7 +117,6 @@ class StageContext:
         self.console = console or Console(stderr=True)
         self.timeline: list[StageTime] = []
         self._judges: dict[str, object] = {}
-        check_installed(config.tracking)  # a tracker that is not installed fails now, not after hours of labeling
 
     def save_config(self) -> None:
         self.run_dir.root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from hrlaif.config import fingerprint
 from hrlaif.jsonl import write_json
 from hrlaif.manifest import StageRecord
 from hrlaif.stages.base import Stage, StageContext, Upstream
-from hrlaif.stages.reward_model import arm_pairs, pairs_upstream, release_engines
+from hrlaif.stages.reward_model import arm_pairs, pairs_needs, pairs_upstream, release_engines
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class DPO(Stage):
     @property
     def name(self) -> str:
         return f"dpo-{self.mode}"
+
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return pairs_needs(ctx.config, self.mode)
 
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config

@@ -37,6 +37,9 @@ class Evaluate(Stage):
     modes: tuple[str, ...] = ("rlaif", "hrlaif")
     name: str = "eval"
 
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return tuple(arms(ctx.config, self.modes).values())
+
     def judged(self, ctx: StageContext) -> bool:
         return not EVAL.separate(ctx.config)  # the labeling judge grades
 

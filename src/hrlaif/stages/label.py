@@ -42,6 +42,9 @@ class Label(Stage):
     def before(self, ctx: StageContext) -> None:
         require_qualified(ctx, LABEL)
 
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return ("sample",)
+
     def judged(self, ctx: StageContext) -> bool:
         return True
 

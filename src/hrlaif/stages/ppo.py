@@ -24,6 +24,9 @@ class PPO(Stage):
     def name(self) -> str:
         return f"ppo-{self.mode}"
 
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return (f"rm-{self.mode}",)
+
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
         return fingerprint(self.name, upstream(f"rm-{self.mode}"), c.policy.fingerprint_view(generation=False), results_view(c.ppo),

@@ -18,6 +18,11 @@ def uses_redteam(config: RunConfig, mode: str) -> bool:
     return mode == "hrlaif" and config.redteam.enabled
 
 
+def pairs_needs(config: RunConfig, mode: str) -> tuple[str, ...]:
+    """The stages an arm's pairs come from: its labels, and red teaming where used."""
+    return (f"label-{mode}", "redteam") if uses_redteam(config, mode) else (f"label-{mode}",)
+
+
 def pairs_upstream(ctx: StageContext, mode: str, upstream: Upstream) -> list:
     """What an arm's pairs (RM or DPO data) depend on: its labels, and red teaming where used
     with its share cap (applied here, not in the redteam stage)."""
@@ -57,6 +62,9 @@ class RewardModel(Stage):
     @property
     def name(self) -> str:
         return f"rm-{self.mode}"
+
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return pairs_needs(ctx.config, self.mode)
 
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config

@@ -87,3 +87,15 @@ def test_the_status_command_prints_each_stage(tmp_path: Path, monkeypatch) -> No
                      "label-hrlaif": "complete", "dpo-hrlaif": "stale", "eval": "missing"}
     assert "4 complete, 2 stale, 1 missing" in result.output
     assert not (tmp_path / "dpo-only-no-redteam" / "eval").exists(), "status changes nothing"
+
+
+def test_status_of_a_run_directory_reads_the_config_it_was_run_with(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from hrlaif.cli import app
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _copy("soft-labels", tmp_path)
+    result = CliRunner().invoke(app, ["status", "--run-dir", str(tmp_path / "soft-labels")])
+    assert result.exit_code == 0, result.output
+    assert f"{len(RECORDED['soft-labels'])} complete" in result.output and "stale" not in result.output

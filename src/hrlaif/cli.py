@@ -261,10 +261,14 @@ def status(
     run_dir: RunDirOpt = None,
     modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to look at (repeatable); default: both, as compare runs them.")] = None,
 ) -> None:
-    """Each stage a run of this config reaches: complete (a run skips it), stale (finished with other settings: a run re-runs it) or missing. Changes nothing."""
+    """Each stage a run of this config reaches: complete (a run skips it), stale (finished with other settings: a run re-runs it) or missing. Changes nothing.
+
+    With --run-dir and no -c, the config is the one that run directory was run with (RUN/config.yaml)."""
     from hrlaif.config import load_config
     from hrlaif.pipeline import status as stage_status
 
+    if config is None and run_dir is not None and RunDir(run_dir).config.is_file():
+        config = RunDir(run_dir).config
     cfg = load_config(config, [*(set_ or []), *([f"run_dir={run_dir}"] if run_dir is not None else [])])
     rows = stage_status(cfg, modes or list(MODES))
     console.print(f"{RunDir(cfg.run_dir).root}:", highlight=False)

@@ -75,7 +75,9 @@ class StageRecord:
 
 
 def _placement() -> dict[str, Any]:
-    from hrlaif.models import describe_placement
+    # Imported here on purpose: placement imports torch, and reading manifests (export, report,
+    # audit) must not pay for it.
+    from hrlaif.placement import describe_placement
 
     return describe_placement()
 

@@ -30,7 +30,8 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
     from trl import DPOConfig as TrlDPOConfig
     from trl import DPOTrainer
 
-    from hrlaif.models import load_causal_lm, load_tokenizer, training_precision
+    from hrlaif.models import load_causal_lm, load_tokenizer
+    from hrlaif.placement import training_precision
 
     if not pairs:
         raise HrlaifError("DPO needs at least one pair: label more prompts (see the label manifest)")

@@ -47,8 +47,8 @@ from hrlaif.models import (
     load_tokenizer,
     plain_generation,
     resolve_model,
-    training_precision,
 )
+from hrlaif.placement import training_precision
 from hrlaif.records import Prompt
 from hrlaif.reward.hybrid import prompt_rewards
 from hrlaif.run_dir import RunDir

@@ -20,7 +20,8 @@ from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
 from hrlaif.labeling.rm_data import rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
-from hrlaif.models import load_reward_model, load_tokenizer, training_precision
+from hrlaif.models import load_reward_model, load_tokenizer
+from hrlaif.placement import training_precision
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson

@@ -14,6 +14,7 @@ from hrlaif.config import DPOConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
+from hrlaif.train.lora import peft_lora_config
 
 
 def dpo_rows(pairs: list[Pair]) -> list[dict]:
@@ -38,12 +39,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
     set_seed(seed)
     tokenizer = load_tokenizer(policy_path, padding_side="left")
     policy = load_causal_lm(policy_path, for_training=True)
-    peft_config = None
-    if config.lora.enabled:
-        from peft import LoraConfig as PeftLoraConfig
-
-        peft_config = PeftLoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                                     target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_config = peft_lora_config(config.lora, "CAUSAL_LM") if config.lora.enabled else None
     bf16 = training_precision() == "bf16"
     args = TrlDPOConfig(
         output_dir=str(out_dir / "trainer"),

@@ -61,6 +61,7 @@ from hrlaif.train.checkpoints import (
     save_policy,
     truncate_metrics,
 )
+from hrlaif.train.lora import add_adapters
 from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts, paired_change
 from hrlaif.train.ranks import cpu_only, led_by_rank_zero
 from hrlaif.train.trackers import accelerate_trackers, start_trackers
@@ -337,17 +338,8 @@ class Models:
 def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, Critic, Callable]:
     """One RM copy serving twice: LoRA adapters and a trainable copy of the score head make the
     critic; with the adapters disabled the same model is the frozen reward model."""
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
-
     model = load_reward_model(reward_model_path, for_training=True)
-    peft_model = get_peft_model(
-        model,
-        PeftLoraConfig(
-            r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-            target_modules="all-linear", task_type="SEQ_CLS",  # SEQ_CLS: the score head trains as a copy
-        ),
-    )
+    peft_model = add_adapters(model, config.lora, "SEQ_CLS")  # SEQ_CLS: the score head trains as a copy
     _disable_dropout(peft_model)
     inner = peft_model.base_model.model  # the sequence classifier, its layers now carrying adapters
     return inner, Critic(inner), peft_model.disable_adapter
@@ -358,19 +350,7 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
     policy = load_causal_lm(policy_path, for_training=True)
     reference = None
     if config.lora.enabled:
-        from peft import LoraConfig as PeftLoraConfig
-        from peft import get_peft_model
-
-        policy = get_peft_model(
-            policy,
-            PeftLoraConfig(
-                r=config.lora.r,
-                lora_alpha=config.lora.alpha,
-                lora_dropout=config.lora.dropout,
-                target_modules="all-linear",
-                task_type="CAUSAL_LM",
-            ),
-        )
+        policy = add_adapters(policy, config.lora, "CAUSAL_LM")
     _disable_dropout(policy)  # after the adapters: theirs too
     if not config.lora.enabled:
         reference = _freeze(load_causal_lm(policy_path))

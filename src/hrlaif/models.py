@@ -202,6 +202,20 @@ def plain_generation(model) -> Iterator[None]:
         base.generation_config = own
 
 
+def sampling_kwargs(temperature: float, top_p: float = 1.0) -> dict:
+    """`generate`'s sampling arguments: plain sampling at `temperature` > 0 (`top_p` as given, no
+    top-k cut), greedy at 0 (the sampling settings unset, so none is taken from anywhere)."""
+    if temperature > 0:
+        return dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+
+
+def decode_responses(tokenizer, tokens) -> list[str]:
+    """The texts of generated response tokens [batch, time]: special tokens (padding, end of
+    sequence) dropped, surrounding whitespace stripped."""
+    return [text.strip() for text in tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+
+
 @torch.no_grad()
 def generate_responses(
     model,
@@ -226,19 +240,15 @@ def generate_responses(
     max_prompt = max(8, max_length - max_new_tokens)
     for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size or None):  # None: off when not a terminal
         batch = encode_prompts(tokenizer, chats[start : start + batch_size], max_prompt).to(model.device)
-        kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with plain_generation(model):
-            tokens = model.generate(**batch, **kwargs)
+            tokens = model.generate(
+                **batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling_kwargs(temperature, top_p)
+            )
         new = tokens[:, batch["input_ids"].shape[1] :].cpu()
         # A row that stopped has an end token among its new tokens (padding after it, when the
         # pad token is another one); a row without one ran to max_new_tokens.
         ended = torch.isin(new, stops).any(dim=1).tolist()
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        outputs.extend(Generated(text.strip(), not done) for text, done in zip(texts, ended))
+        outputs.extend(Generated(text, not done) for text, done in zip(decode_responses(tokenizer, new), ended))
     return outputs
 
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -41,12 +42,14 @@ from hrlaif.config import PPOConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import (
     chat_prompt,
+    decode_responses,
     encode_prompts,
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
     plain_generation,
     resolve_model,
+    sampling_kwargs,
 )
 from hrlaif.placement import training_precision
 from hrlaif.records import Prompt
@@ -158,6 +161,34 @@ def response_mask(responses: torch.Tensor, eos_token_id: int) -> tuple[torch.Ten
     last = torch.where(has_eos, is_eos.int().argmax(dim=1), torch.full_like(has_eos, responses.shape[1] - 1, dtype=torch.long))
     mask = torch.arange(responses.shape[1], device=responses.device)[None, :] <= last[:, None]
     return mask, last, has_eos
+
+
+class Rollout(NamedTuple):
+    """One batch of responses as PPO and its gold monitor use them."""
+
+    output: Any  # generate's output: .sequences, and .logits when they were asked for
+    responses: torch.Tensor  # [batch, time] response tokens, padding after the first eos
+    mask: torch.Tensor  # `response_mask`: the tokens up to and including the first eos
+    last: torch.Tensor  # index of each response's last kept token
+    has_eos: torch.Tensor  # False where the response ran to max_new_tokens
+    texts: list[str]  # the decoded responses
+
+
+def generate_rollout(model, tokenizer, query, *, max_new_tokens: int, temperature: float, top_p: float = 1.0, **extra) -> Rollout:
+    """Responses of `model` to the encoded prompts `query`, ending at the tokenizer's eos:
+    sampled at `temperature` (greedy at 0) with no generation_config penalty or filter
+    (`plain_generation`), cut to their first eos (the rest padding) and decoded. `extra` goes to
+    `generate` (output_logits). Callers run it under no_grad and their autocast."""
+    eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+    with plain_generation(model):
+        output = model.generate(
+            **query, max_new_tokens=max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
+            **sampling_kwargs(temperature, top_p), return_dict_in_generate=True, **extra,
+        )  # fmt: skip
+    responses = output.sequences[:, query["input_ids"].shape[1] :]
+    mask, last, has_eos = response_mask(responses, eos_id)
+    responses = responses.masked_fill(~mask, pad_id)
+    return Rollout(output, responses, mask, last, has_eos, decode_responses(tokenizer, responses))
 
 
 def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -426,7 +457,7 @@ def train_ppo(
     models = build_models(config, policy_path, reward_model_path)
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(models.policy, models.critic.backbone)
-    tokenizer, eos_id, pad_id = models.tokenizer, models.tokenizer.eos_token_id, models.tokenizer.pad_token_id
+    tokenizer = models.tokenizer
     reference = models.reference.to(device) if models.reference is not None else None
     reward_model = models.reward_model.to(device)
     # The fused AdamW kernel (CPU and CUDA) updates all tensors in one pass: on SmolLM2 on CPU the
@@ -473,15 +504,10 @@ def train_ppo(
             batch = monitored[start : start + gen.batch_size]
             batch_chats = [[m.model_dump() for m in p.messages] for p in batch]
             query = encode_prompts(tokenizer, batch_chats, max(8, max_length - config.monitor_max_new_tokens)).to(device)
-            with accelerator.autocast(), plain_generation(unwrapped):
-                sequences = unwrapped.generate(
-                    **query, max_new_tokens=config.monitor_max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
-                    do_sample=False, temperature=None, top_p=None, top_k=None,
+            with accelerator.autocast():
+                _, responses, mask, _, has_eos, texts = generate_rollout(
+                    unwrapped, tokenizer, query, max_new_tokens=config.monitor_max_new_tokens, temperature=0.0
                 )
-            responses = sequences[:, query["input_ids"].shape[1] :]
-            mask, _, has_eos = response_mask(responses, eos_id)
-            responses = responses.masked_fill(~mask, pad_id)
-            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
             with accelerator.autocast():
                 out_scores += rm_score(batch, batch_chats, texts, responses, mask).tolist()
             out_texts += texts
@@ -523,21 +549,12 @@ def train_ppo(
         batch_chats = [chats[i] for i in batch_ids]
         query = encode_prompts(tokenizer, batch_chats, max_prompt_tokens).to(device)
         context_length = query["input_ids"].shape[1]
-        sampling = (
-            dict(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=0)
-            if gen.temperature > 0
-            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-        )
         reuse_logits = sampler_logits_usable(gen)
-        with torch.no_grad(), accelerator.autocast(), plain_generation(unwrapped):  # no generation_config penalty or filter
-            generated = unwrapped.generate(
-                **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling,
-                return_dict_in_generate=True, output_logits=reuse_logits,  # raw logits: no processor can alter them
+        with torch.no_grad(), accelerator.autocast():
+            generated, responses, mask, last_index, has_eos, texts = generate_rollout(
+                unwrapped, tokenizer, query, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature, top_p=gen.top_p,
+                output_logits=reuse_logits,  # raw logits: no processor can alter them
             )  # fmt: skip
-        sequences = generated.sequences
-        responses = sequences[:, context_length:]
-        mask, last_index, has_eos = response_mask(responses, eos_id)
-        responses = responses.masked_fill(~mask, pad_id)
         sequences = torch.cat([query["input_ids"], responses], dim=1)
         attention = torch.cat([query["attention_mask"], mask.long()], dim=1)
         rows = torch.arange(len(batch_ids), device=device)
@@ -557,7 +574,6 @@ def train_ppo(
             ref_logp = logprobs_from_logits(ref_logits, responses)
             del ref_logits
             old_values = _response_values(critic, sequences, attention, context_length)
-            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
             batch_prompts = [prompts[i] for i in batch_ids]
             rm_scores = rm_score(batch_prompts, batch_chats, texts, responses, mask)
             rule = torch.full_like(rm_scores, float("nan"))  # nan: no rule applies (or reward is 'rm')

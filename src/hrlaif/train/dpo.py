@@ -25,6 +25,8 @@ def dpo_rows(pairs: list[Pair]) -> list[dict]:
 
 def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024) -> dict:
     """Train the start policy on `pairs`; save the (LoRA-merged) policy to out_dir/'policy'."""
+    # Imported here on purpose: torch, datasets, trl and the hrlaif modules that load torch take
+    # seconds to import; they load only when DPO runs, not with `dpo_rows`.
     import torch
     from datasets import Dataset
     from transformers import set_seed
@@ -33,6 +35,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
 
     from hrlaif.models import load_causal_lm, load_tokenizer
     from hrlaif.placement import training_precision
+    from hrlaif.train.checkpoints import save_model_folder
 
     if not pairs:
         raise HrlaifError("DPO needs at least one pair: label more prompts (see the label manifest)")
@@ -62,8 +65,6 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
                          processing_class=tokenizer, peft_config=peft_config)
     result = trainer.train()
     model = trainer.model.merge_and_unload() if peft_config is not None else trainer.model  # plain weights, loadable without peft
-    from hrlaif.train.checkpoints import save_model_folder
-
     save_model_folder(model, tokenizer, out_dir / RunDir.POLICY_DIR)
     logged = [r for r in trainer.state.log_history if "loss" in r]
     return {

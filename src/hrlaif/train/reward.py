@@ -26,6 +26,7 @@ from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson
 from hrlaif.train.ranks import led_by_rank_zero
+from hrlaif.train.trackers import check_installed, trainer_environment
 
 
 def _to_dataset(pairs: list[Pair], soft: bool = False) -> Dataset:
@@ -130,8 +131,6 @@ def train_reward_model(
     own copy of the trained model (DDP keeps the copies equal)."""
     from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
-
-    from hrlaif.train.trackers import check_installed, trainer_environment
 
     tracking = tracking or TrackingConfig()
     report_to = check_installed(tracking)

@@ -25,6 +25,10 @@ from hrlaif.file_modes import follow_umask
 from hrlaif.placement import pick_placement
 from hrlaif.shared_cache import build_once
 
+# transformers is imported inside the functions that load or configure a model, on purpose: it
+# takes seconds, and modules that import this one for `Generated` or `chat_prompt` (serving,
+# sampling) need not pay for it until a model is loaded.
+
 EMBEDDED = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

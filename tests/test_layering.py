@@ -32,8 +32,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     # Loading and running local models; the endpoints (servers, keys) the backends talk to.
     ("models", ["models", "endpoints"]),
     # What produces text and verdicts: judges, policy servers, sampling, and the checks that ask
-    # a judge (refusal, harm). `refusal` is the old name's re-export of verify.refusal and judge.refusal.
-    ("backends", ["judge", "serving", "sampling", "harm", "refusal"]),
+    # a judge (refusal, harm).
+    ("backends", ["judge", "serving", "sampling", "harm"]),
     # Turning samples and verdicts into preference data and rewards; qualifying a judge (its
     # exam combines verdicts the way pairwise labeling does).
     ("labels", ["labeling", "reward", "judge.qualify"]),

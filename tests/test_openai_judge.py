@@ -16,7 +16,8 @@ import pytest
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
-from hrlaif.judge.openai_backend import OpenAIJudge, _retry_after, option_probs, read_api_key
+from hrlaif.endpoints import read_api_key, retry_after
+from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render
 
@@ -108,10 +109,10 @@ def test_malformed_bodies_are_retried() -> None:
 def test_retry_after_header_forms() -> None:
     from email.utils import formatdate
 
-    assert _retry_after({"retry-after": "3"}) == 3.0
-    assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert 8 <= _retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
-    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert 8 <= retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
+    assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
 
 
 def test_two_endpoints_one_dead_everything_answered() -> None:
@@ -344,7 +345,7 @@ def test_the_key_is_sent_but_never_written(tmp_path, tmp_path_factory, monkeypat
 
     assert seen == {f"Bearer {SECRET}"}, "the server must have received the key"
     assert verdicts[-1].reason == "http 400: bad request from Bearer <redacted>", "the server's echo of the key is scrubbed"
-    assert read_api_key(judge_config()) == "none"
+    assert read_api_key(judge_config(), "judge") == "none"
     secret = SECRET.encode()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) >= 4

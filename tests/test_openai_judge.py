@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hrlaif.endpoints import read_api_key, retry_after
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
-from hrlaif.endpoints import read_api_key, retry_after
 from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render

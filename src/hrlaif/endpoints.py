@@ -252,6 +252,12 @@ class EndpointPool:
         return self.backoff(failures)
 
 
+def pool_setting(name: str) -> property:
+    """A client attribute that is its endpoint pool's `name` (`self.pool`): settable as it was
+    before the pool existed."""
+    return property(lambda self: getattr(self.pool, name), lambda self, value: setattr(self.pool, name, value))
+
+
 async def sleep_unless(stop: asyncio.Event | None, seconds: float) -> bool:
     """Sleep `seconds` unless `stop` is set first; True when it was."""
     if stop is None:

@@ -45,7 +45,7 @@ import openai
 from tqdm.auto import tqdm
 
 from hrlaif.config import JudgeConfig
-from hrlaif.endpoints import EndpointPool, Failure, run_sync, sleep_unless
+from hrlaif.endpoints import EndpointPool, Failure, pool_setting, run_sync, sleep_unless
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
@@ -123,11 +123,6 @@ def option_probs(logprobs: Any, options: tuple[str, ...], choice: str) -> dict[s
     return None
 
 
-def _pool_setting(name: str) -> property:
-    """A judge attribute that is its endpoint pool's `name`."""
-    return property(lambda self: getattr(self.pool, name), lambda self, value: setattr(self.pool, name, value))
-
-
 class OpenAIJudge(Judge):
     """Asks an OpenAI-compatible server; see the module docstring for the failure policy."""
 
@@ -160,10 +155,10 @@ class OpenAIJudge(Judge):
         self._without_logprobs: set[str] = set()  # endpoints that rejected logprobs
 
     # the pool's waits, settable on the judge as before the pool existed (tests shorten them)
-    backoff_s = _pool_setting("backoff_s")
-    backoff_max_s = _pool_setting("backoff_max_s")
-    endpoint_failures = _pool_setting("endpoint_failures")
-    endpoint_cooldown_s = _pool_setting("endpoint_cooldown_s")
+    backoff_s = pool_setting("backoff_s")
+    backoff_max_s = pool_setting("backoff_max_s")
+    endpoint_failures = pool_setting("endpoint_failures")
+    endpoint_cooldown_s = pool_setting("endpoint_cooldown_s")
 
     def __repr__(self) -> str:
         return f"OpenAIJudge(model={self.config.model!r}, base_urls={self.pool.urls!r})"

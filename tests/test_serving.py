@@ -19,7 +19,7 @@ from hrlaif.manifest import read_manifest
 from hrlaif.models import chat_prompt, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.sampling import sample_responses
-from hrlaif.serving import OpenAIPolicy, request_seed
+from hrlaif.serving import OpenAIPolicy, VllmPolicy, release_engines, request_seed
 
 from judge_server import dead_url
 from run_configs import DROP, write_run_config
@@ -193,8 +193,6 @@ def test_a_run_mixes_backends_across_stages(tiny_model: Path, tmp_path: Path) ->
 
 
 def test_training_stages_let_go_of_a_vllm_engine() -> None:
-    from hrlaif.serving import VllmPolicy, release_engines
-
     class Engine:  # stands in for vllm.LLM, which needs a GPU; only the bookkeeping is tested
         pass
 

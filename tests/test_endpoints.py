@@ -41,6 +41,9 @@ def test_both_sections_share_the_endpoint_fields_with_their_old_defaults() -> No
 
 
 def test_keys_and_dump_order_are_what_they_were() -> None:
+    """model_fields in the old order: model_dump (`hrlaif config`, RUN/config.yaml) and docs/config.md follow it."""
+    for section in (JudgeConfig, PolicyServerConfig):
+        assert list(section.model_fields) == list(section().model_dump())
     assert list(PolicyServerConfig().model_dump()) == [
         "model", "base_urls", "api_key_env", "api_key_file", "concurrency", "timeout_s", "max_retries", "extra_body", "vllm",
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hrlaif.errors import HrlaifError
 
@@ -38,13 +38,24 @@ class EndpointConfig(Section):
     Subclasses inherit these fields, so their YAML keys stay flat (`judge.base_urls`,
     `policy.server.base_urls`); a subclass redeclares a field only where its default differs.
     Fingerprints hash `model_dump`, sorted by key: the names, defaults and values are what they were
-    before this class existed. `_dump_order` keeps the order a section is dumped in
-    (`hrlaif config`, RUN/config.yaml) as it was, since inherited fields would otherwise come first.
+    before this class existed. A subclass's `_field_order` keeps its fields in the order they had
+    (inherited fields would otherwise come first): `model_fields`, so `model_dump` (`hrlaif config`,
+    RUN/config.yaml) and docs/config.md list them as before.
     """
 
-    _dump_order: ClassVar[tuple[str, ...]] = ()
+    _field_order: ClassVar[tuple[str, ...]] = ()
 
-    base_urls: list[str] = Field(default_factory=list, description="'openai': OpenAI-compatible endpoints; requests go round robin over them, an endpoint failing several times in a row is skipped for a cooldown, one answering 401/403/404 is dropped for the run.")
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls._field_order:  # fields in the given order, then any not named; the schema is rebuilt on them
+            fields = cls.__pydantic_fields__
+            cls.__pydantic_fields__ = {k: fields[k] for k in cls._field_order if k in fields} | {
+                k: v for k, v in fields.items() if k not in cls._field_order
+            }
+            cls.model_rebuild(force=True)
+
+    base_urls: list[str] = Field(default_factory=list, description="'openai': OpenAI-compatible endpoints (OpenAI, vLLM, SGLang, llama.cpp, trl vllm-serve, ...); requests go round robin over them, an endpoint failing several times in a row is skipped for a cooldown, one answering 401/403/404 is dropped for the run.")
     api_key_env: str = Field(description="'openai': environment variable holding the API key (never written anywhere); unset: 'none', as local servers expect.")
     api_key_file: Path | None = Field(None, description="'openai': file holding the API key, read at start (it wins over api_key_env); its content is never written anywhere.")
     concurrency: int = Field(ge=1, description="'openai': requests in flight.")
@@ -52,17 +63,11 @@ class EndpointConfig(Section):
     max_retries: int = Field(4, ge=0, description="'openai': retries per request on 429 (after its Retry-After), 5xx, timeouts and broken connections; then a judge item is unscorable, and a policy prompt stops the stage (a samples file never lacks a response).")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="'openai': extra fields sent in every request's body; part of the judge's cache key and of the policy's fingerprint. A judge: e.g. {guided_choice: [...]} or structured outputs for vLLM. A policy: the server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")
 
-    @model_serializer(mode="wrap")
-    def _in_dump_order(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        order = [k for k in self._dump_order if k in data]
-        return {k: data[k] for k in order} | {k: v for k, v in data.items() if k not in self._dump_order}
-
 
 class PolicyServerConfig(EndpointConfig):
     """Where `policy.backend` openai or vllm generates (hrlaif.serving)."""
 
-    _dump_order = ("model", "base_urls", "api_key_env", "api_key_file", "concurrency", "timeout_s", "max_retries", "extra_body", "vllm")
+    _field_order = ("model", "base_urls", "api_key_env", "api_key_file", "concurrency", "timeout_s", "max_retries", "extra_body", "vllm")
 
     model: str | None = Field(None, description="'openai': the policy's name on the server; None: the first model the server lists (a server started on one model).")
     api_key_env: str = Field("HRLAIF_POLICY_API_KEY", description="'openai': environment variable holding the API key (never written anywhere); unset: 'none', as local servers expect.")
@@ -169,7 +174,7 @@ class JudgeBudgetConfig(Section):
 
 
 class JudgeConfig(EndpointConfig):
-    _dump_order = (
+    _field_order = (
         "backend", "model", "base_urls", "api_key_env", "api_key_file", "concurrency", "batch_size", "timeout_s", "max_retries",
         "max_tokens", "seed", "cache", "cache_file", "budget", "prices", "constrain", "option_token_ids", "extra_body", "reasoning",
         "reasoning_max_tokens", "templates_dir", "retry_unscorable", "permute_labels", "simulated", "require_qualified",

@@ -1,5 +1,5 @@
 """The endpoint pool both OpenAI-compatible clients share (hrlaif.endpoints), and the config section
-they share (EndpointConfig): same keys, defaults, dump order and fingerprints as before it existed.
+they share (config.py's BaseUrls, ApiKeyFile, MaxRetries, ExtraBody): same keys, defaults, dump order and fingerprints as before it existed.
 The clients against real servers: tests/test_openai_judge.py, tests/test_serving.py."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import httpx2
 import openai
 import pytest
 
-from hrlaif.config import EndpointConfig, JudgeConfig, ModelConfig, PolicyServerConfig, RunConfig, dump_config, fingerprint, load_config
+from hrlaif.config import JudgeConfig, ModelConfig, PolicyServerConfig, RunConfig, dump_config, fingerprint, load_config
 from hrlaif.endpoints import COOLDOWN_MAX_S, EndpointPool, Failure, read_api_key, run_sync
 from hrlaif.errors import HrlaifError
 
@@ -23,8 +23,10 @@ KEY = "sk-endpoint-test-0123456789abcdef"
 
 
 def test_both_sections_share_the_endpoint_fields_with_their_old_defaults() -> None:
-    assert issubclass(JudgeConfig, EndpointConfig) and issubclass(PolicyServerConfig, EndpointConfig)
     shared = ("base_urls", "api_key_env", "api_key_file", "concurrency", "timeout_s", "max_retries", "extra_body")
+    for name in ("base_urls", "api_key_file", "max_retries", "extra_body"):  # one definition: the same field in both
+        assert JudgeConfig.model_fields[name].description == PolicyServerConfig.model_fields[name].description
+        assert JudgeConfig.model_fields[name].description
     judge, policy = JudgeConfig().model_dump(), PolicyServerConfig().model_dump()
     assert {k: judge[k] for k in shared} == {
         "base_urls": [], "api_key_env": "OPENAI_API_KEY", "api_key_file": None, "concurrency": 8, "timeout_s": 60.0,
@@ -65,7 +67,7 @@ def test_configs_written_before_the_redesign_load_and_dump_unchanged(run: str) -
 
 
 def test_fingerprints_are_what_the_code_before_the_shared_section_computed() -> None:
-    """Hashes computed with main at 48a350a (before EndpointConfig)."""
+    """Hashes computed with main at 48a350a (before the shared endpoint fields)."""
     full = JudgeConfig(backend="openai", model="m", base_urls=["http://a/v1"], api_key_file="/k", concurrency=3, timeout_s=9,
                        max_retries=1, extra_body={"x": 1})
     assert fingerprint(JudgeConfig()) == "3b7785b7492d074d"

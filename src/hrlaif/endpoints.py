@@ -34,11 +34,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import openai
 
-from hrlaif.config import EndpointConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.redact import NO_KEY, scrub
 
@@ -53,7 +53,20 @@ REFUSED = (401, 403, 404)
 """Statuses after which an endpoint is not asked again this run (wrong key, no access, no such route)."""
 
 
-def read_api_key(config: EndpointConfig, section: str) -> str:
+class EndpointSettings(Protocol):
+    """What the pool reads of a config section: hrlaif.config's JudgeConfig and PolicyServerConfig
+    both declare these fields (its shared BaseUrls, ApiKeyFile, MaxRetries, ExtraBody types)."""
+
+    base_urls: list[str]
+    api_key_env: str
+    api_key_file: Path | None
+    concurrency: int
+    timeout_s: float
+    max_retries: int
+    extra_body: dict[str, Any]
+
+
+def read_api_key(config: EndpointSettings, section: str) -> str:
     """The key from `api_key_file` when set, else the env var `api_key_env`, else "none".
     `section` names the config section in errors ("judge", "policy.server")."""
     if config.api_key_file is not None:
@@ -130,7 +143,7 @@ class EndpointPool:
 
     def __init__(
         self,
-        config: EndpointConfig,
+        config: EndpointSettings,
         *,
         section: str,
         unusable: str,

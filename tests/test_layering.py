@@ -50,7 +50,6 @@ SEPARATE: list[tuple[str, str]] = [("judge", "serving")]
 
 # Known edges that break the rules, each with its reason. (importer, imported), full names.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("hrlaif.serving", "hrlaif.judge.openai_backend"): "serving reads the API key with the judge's read_api_key; fixed by the endpoints redesign",
     # report.basis itself is pure (it imports nothing), but importing it runs report/__init__,
     # which loads the whole report (its inputs, sections, plots) into evaluation code. Fixed by
     # moving the basis below evaluate, or seeds/study up into the study package.

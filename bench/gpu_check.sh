@@ -28,7 +28,7 @@ SUMMARY=$OUT/summary.txt
 
 "$PY" - <<'EOF' || { echo "gpu_check: needs torch with CUDA and hrlaif importable by \$PYTHON ($PY)"; exit 2; }
 import sys, torch, hrlaif
-from hrlaif.models import describe_placement
+from hrlaif.placement import describe_placement
 if not torch.cuda.is_available():
     sys.exit("torch sees no CUDA device")
 print(f"hrlaif {hrlaif.__version__}, torch {torch.__version__}, CUDA {torch.version.cuda}, "

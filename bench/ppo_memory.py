@@ -23,7 +23,7 @@ parameter mean something) and measures:
 The same numbers follow from a formula (`static_bytes`: parameters, gradients and AdamW states
 of each role with each role's dtype), which the script checks against the measurement, then
 applies on paper to Llama-3.2-1B, Llama-2-7B and Llama-3.1-70B shapes with the GPU placement the
-code uses (hrlaif.models.pick_placement): trained weights fp32 (bf16 autocast), frozen reference
+code uses (hrlaif.placement.pick_placement): trained weights fp32 (bf16 autocast), frozen reference
 and reward model bf16, the frozen base under LoRA fp32 (it is loaded for training). Extrapolated
 rows hold static state only: no activations, no CUDA context, no allocator cache.
 
@@ -210,7 +210,7 @@ def report(args, runs: list[dict]) -> None:
             "runs": runs,
             "extrapolated": rows,
             "extrapolation_assumptions": {
-                "placement": "GPU as hrlaif.models.pick_placement: trained weights fp32 under bf16 autocast, frozen reference and RM bf16, frozen LoRA base fp32",
+                "placement": "GPU as hrlaif.placement.pick_placement: trained weights fp32 under bf16 autocast, frozen reference and RM bf16, frozen LoRA base fp32",
                 "reward_model": "the same architecture as the policy (a sequence classifier: no lm_head, a 1-output score head)",
                 "optimizer": "AdamW, two fp32 states per trained parameter (the step counters are ignored)",
                 "excluded": "activations, logits, KV cache, the CUDA context, allocator cache and fragmentation",

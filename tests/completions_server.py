@@ -7,8 +7,9 @@ lists `model`. Faults are taken in order from `script` first, then `fault` for e
 "503", "429", "401", "400", "hang" (no answer for `hang_s`, then the connection closes), "garbage"
 (HTTP 200 whose body is not JSON), "echo" (a completion whose text starts with the Authorization
 header) and "echo_<status>" (that status, the Authorization header quoted in the error message as
-tests/judge_server.py's faults of that name do). Every completion request is logged with its body
-and how many requests were in flight when it arrived.
+tests/judge_server.py's faults of that name do). A "429" carries `Retry-After: <retry_after>` when
+`retry_after` is set. Every completion request is logged with its body, when it arrived
+(time.monotonic()) and how many requests were in flight then.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class CompletionsServer:
     words: int = 6  # words of the canned answer before max_tokens applies
     hang_s: float = 3.0
     delay_s: float = 0.05  # per answer, so concurrent requests overlap
+    retry_after: int | None = None  # seconds a 429 asks for (header Retry-After); None: no header
     log: list[dict] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -70,13 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, payload: Any) -> None:
-        self._send_raw(status, json.dumps(payload).encode())
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), headers)
 
-    def _send_raw(self, status: int, data: bytes) -> None:
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -97,10 +101,14 @@ class _Handler(BaseHTTPRequestHandler):
         with server._lock:
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
-            server.log.append({"body": body, "fault": fault, "auth": self.headers.get("Authorization"), "in_flight": server.in_flight})
+            server.log.append({"body": body, "fault": fault, "auth": self.headers.get("Authorization"), "in_flight": server.in_flight,
+                               "time": time.monotonic()})
         try:
             if fault == "hang":
                 time.sleep(server.hang_s)
+                return
+            if fault == "429" and server.retry_after is not None:
+                self._send(429, {"error": {"message": "injected 429"}}, {"Retry-After": str(server.retry_after)})
                 return
             if fault in ("503", "429", "401", "400"):
                 self._send(int(fault), {"error": {"message": f"injected {fault}"}})

@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from hrlaif.config import SimulatedJudgeConfig
+from hrlaif.config import JudgeConfig, SimulatedJudgeConfig
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
 from hrlaif.judge.cache import CachedJudge
@@ -22,7 +22,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import TEMPLATES
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
+from judge_server import FAST, FakeJudgeServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
 
 TESTS = Path(__file__).parent
 
@@ -97,8 +97,6 @@ def test_unparseable_is_cached_and_retried_only_when_asked(tmp_path) -> None:
     broken = {q.fields["prompt"] for q in questions[:3]}
 
     def answer(body: dict) -> str:
-        from judge_server import fields_of, longer_wins
-
         return "no idea" if fields_of(body)["prompt"] in broken else longer_wins(body)
 
     db = tmp_path / "judge.sqlite"
@@ -116,8 +114,6 @@ def test_unparseable_is_cached_and_retried_only_when_asked(tmp_path) -> None:
 
 
 def test_build_judge_wraps_in_the_cache(tmp_path) -> None:
-    from hrlaif.config import JudgeConfig
-
     judge = build_judge(JudgeConfig(backend="simulated"), seed=3, cache_path=tmp_path / "c" / "judge.sqlite")
     assert isinstance(judge, CachedJudge) and isinstance(judge.inner, SimulatedJudge)
     judge.ask(acceptable_questions(4))

@@ -36,6 +36,7 @@ def test_constrained_verdicts_from_llama_cpp_server_are_scorable_in_one_request(
     judge = build_judge(config)
     questions = [Question(task="preference", fields={"prompt": p, "response_a": a, "response_b": b}) for p, a, b in PAIRS] + POINTWISE
     verdicts = judge.ask(questions)
+    assert len(verdicts) == len(questions)
     preference, pointwise = verdicts[: len(PAIRS)], verdicts[len(PAIRS):]
     assert all(v.scorable and v.choice in ("A", "B") for v in preference), [v.reason for v in preference]
     assert all(v.probs is not None and abs(sum(v.probs.values()) - 1) < 1e-6 for v in preference)

@@ -16,7 +16,7 @@ from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write, render, render_write, template_for
-from hrlaif.refusal import looks_like_refusal
+from hrlaif.verify.refusal import looks_like_refusal
 
 from judge_server import FAST, FakeJudgeServer, fields_of, judge_config
 

@@ -9,14 +9,17 @@ import logging
 import re
 import threading
 import time
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
+from hrlaif.endpoints import read_api_key, retry_after
 from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
-from hrlaif.judge.openai_backend import OpenAIJudge, _retry_after, option_probs, read_api_key
+from hrlaif.judge.cache import CachedJudge
+from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render
 
@@ -106,12 +109,10 @@ def test_malformed_bodies_are_retried() -> None:
 
 
 def test_retry_after_header_forms() -> None:
-    from email.utils import formatdate
-
-    assert _retry_after({"retry-after": "3"}) == 3.0
-    assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert 8 <= _retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
-    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert 8 <= retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
+    assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
 
 
 def test_two_endpoints_one_dead_everything_answered() -> None:
@@ -132,7 +133,7 @@ def test_endpoint_refusing_the_key_is_dropped_and_the_other_serves() -> None:
         judge = OpenAIJudge(judge_config(refusing.base_url, good.base_url), **FAST)
         verdicts = judge.ask(questions)
         assert refusing.count <= judge.config.concurrency
-    assert all(v.scorable for v in verdicts)
+    assert len(verdicts) == 20 and all(v.scorable for v in verdicts)
 
 
 def test_every_endpoint_refusing_stops_the_run() -> None:
@@ -173,7 +174,7 @@ def test_logprobs_give_probabilities_or_none() -> None:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         verdicts = judge.ask(preference_questions(1)) + judge.ask(preference_questions(2, tag="later"))
         asked_with = [r.logprobs for r in server.completions]
-    assert all(v.scorable and v.probs is None for v in verdicts)
+    assert len(verdicts) == 3 and all(v.scorable and v.probs is None for v in verdicts)
     assert asked_with == [True, False, False, False], "after one rejection the endpoint is asked without logprobs"
 
 
@@ -197,12 +198,13 @@ def test_ask_from_a_thread_and_from_inside_an_event_loop() -> None:
         thread = threading.Thread(target=lambda: out.append(judge.ask(preference_questions(4))))
         thread.start()
         thread.join(30)
-        assert len(out) == 1 and all(v.scorable for v in out[0])
+        assert len(out) == 1 and len(out[0]) == 4 and all(v.scorable for v in out[0])
 
         async def inside() -> list:
             return judge.ask(preference_questions(4))
 
-        assert all(v.scorable for v in asyncio.run(inside()))
+        inside_verdicts = asyncio.run(inside())
+        assert len(inside_verdicts) == 4 and all(v.scorable for v in inside_verdicts)
 
 
 def test_build_judge_makes_the_openai_backend() -> None:
@@ -312,8 +314,6 @@ SECRET = "sk-test-DO-NOT-LEAK-123"
 
 
 def test_the_key_is_sent_but_never_written(tmp_path, tmp_path_factory, monkeypatch, caplog, capfd) -> None:
-    from hrlaif.judge.cache import CachedJudge
-
     caplog.set_level(logging.DEBUG)  # everything: openai, httpx2, httpcore, ours
     monkeypatch.setenv("HRLAIF_TEST_JUDGE_KEY", SECRET)
     faults = {"auth_echo_400": 0.1, "500": 0.1, "drop": 0.05, "garbage": 0.05, "429": 0.05}
@@ -344,7 +344,7 @@ def test_the_key_is_sent_but_never_written(tmp_path, tmp_path_factory, monkeypat
 
     assert seen == {f"Bearer {SECRET}"}, "the server must have received the key"
     assert verdicts[-1].reason == "http 400: bad request from Bearer <redacted>", "the server's echo of the key is scrubbed"
-    assert read_api_key(judge_config()) == "none"
+    assert read_api_key(judge_config(), "judge") == "none"
     secret = SECRET.encode()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) >= 4

@@ -34,7 +34,7 @@ def test_constrained_verdicts_take_one_request_each() -> None:
         judge = build_judge(judge_config(server.base_url))
         verdicts = judge.ask(questions)
         bodies = [r.body for r in server.completions]
-    assert all(v.scorable for v in verdicts)
+    assert len(verdicts) == len(questions) and all(v.scorable for v in verdicts)
     assert len(bodies) == 6 + 2 * 4 == judge.stats.calls, "one request per verdict (refusal: one per label order)"
     for body in bodies:
         allowed = sorted(fake_text(int(i)) for i in body["logit_bias"])
@@ -48,8 +48,9 @@ def test_without_a_tokenize_route_the_reply_is_parsed_as_text() -> None:
     with FakeJudgeServer(answer=chatty, tokenize=False) as server:
         verdicts = OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST).ask(preference_questions(2))
         bodies = [r.body for r in server.completions]
+    assert len(bodies) == 2 * 2, "each question asked, then re-asked once"
     assert all("logit_bias" not in b and b["max_tokens"] == 8 for b in bodies)
-    assert all(v.reason.startswith("unparseable: ") for v in verdicts)
+    assert len(verdicts) == 2 and all(v.reason.startswith("unparseable: ") for v in verdicts)
 
 
 def test_option_token_ids_from_the_config_need_no_probe() -> None:
@@ -64,8 +65,9 @@ def test_option_token_ids_from_the_config_need_no_probe() -> None:
 def test_extra_body_reaches_the_server() -> None:
     with FakeJudgeServer() as server:
         config = judge_config(server.base_url, extra_body={"guided_choice": ["A", "B"]}, constrain=False)
-        OpenAIJudge(config, **FAST).ask(preference_questions(2))
+        verdicts = OpenAIJudge(config, **FAST).ask(preference_questions(2))
         bodies = [r.body for r in server.completions]
+    assert len(verdicts) == 2 and len(bodies) == 2, "one request per question, each answered"
     assert all(b["guided_choice"] == ["A", "B"] for b in bodies)
 
 
@@ -154,12 +156,12 @@ def test_an_unparseable_verdict_is_cached_unless_retried(tmp_path: Path) -> None
     with FakeJudgeServer(answer=lambda body: "Both have merit.") as server:
         first = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db)
         verdicts = first.ask(questions)
-        assert all(v.reason.startswith("unparseable: ") for v in verdicts) and server.count == 6
+        assert len(verdicts) == 3 and all(v.reason.startswith("unparseable: ") for v in verdicts) and server.count == 6
         again = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db).ask(questions)
-        assert server.count == 6 and all(v.cached and v.choice is None for v in again), "a re-run does not pay again"
+        assert server.count == 6 and len(again) == 3 and all(v.cached and v.choice is None for v in again), "a re-run does not pay again"
     with FakeJudgeServer() as fixed:
         retried = build_judge(judge_config(fixed.base_url, retry_unscorable=True, permute_labels=False), cache_path=db).ask(questions)
-        assert fixed.count == 3 and all(v.scorable for v in retried)
+        assert fixed.count == 3 and len(retried) == 3 and all(v.scorable for v in retried)
         later = build_judge(judge_config(fixed.base_url, permute_labels=False), cache_path=db).ask(questions)
         assert fixed.count == 3 and [v.choice for v in later] == [v.choice for v in retried], "the retried answer replaced it"
 

@@ -12,7 +12,8 @@ import torch
 from hrlaif.config import PPOConfig, RewardConfig, load_config
 from hrlaif.errors import HrlaifError
 from hrlaif.manifest import read_manifest, stage
-from hrlaif.models import describe_placement, load_causal_lm, load_reward_model, load_tokenizer, pick_placement, training_precision
+from hrlaif.models import load_causal_lm, load_reward_model, load_tokenizer
+from hrlaif.placement import describe_placement, pick_placement, training_precision
 from hrlaif.records import Pair, Prompt
 
 

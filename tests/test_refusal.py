@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.refusal import check_refusal
 from hrlaif.records import Verdict
-from hrlaif.refusal import check_refusal, looks_like_refusal, refusal_by_pattern
+from hrlaif.verify.refusal import looks_like_refusal, refusal_by_pattern
 
 
 @pytest.mark.parametrize("text", [

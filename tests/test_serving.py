@@ -5,6 +5,7 @@ against a real HTTP server on 127.0.0.1 (tests/completions_server.py, faults inj
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from hrlaif.manifest import read_manifest
 from hrlaif.models import chat_prompt, load_tokenizer
 from hrlaif.records import Prompt
 from hrlaif.sampling import sample_responses
-from hrlaif.serving import OpenAIPolicy, request_seed
+from hrlaif.serving import OpenAIPolicy, VllmPolicy, release_engines, request_seed
 
+from judge_server import dead_url
 from run_configs import DROP, write_run_config
 
 GEN = GenerationConfig(max_new_tokens=4, temperature=0.7, top_p=0.9)
@@ -41,7 +43,7 @@ def test_samples_from_a_server_have_the_transformers_shape_and_the_same_prompts(
     # the same rows, in the same order, with the same fields: only the texts differ
     assert [(s.prompt_id, s.sample_index, s.policy) for s in samples] == [(s.prompt_id, s.sample_index, s.policy) for s in local]
     assert [set(s.model_dump()) for s in samples] == [set(s.model_dump()) for s in local]
-    assert all(s.truncated for s in samples), "6 words, 4 allowed: finish_reason 'length'"
+    assert len(samples) == 6 and all(s.truncated for s in samples), "6 words, 4 allowed: finish_reason 'length'"
 
     tokenizer = load_tokenizer(tiny_model)
     rendered = [chat_prompt(tokenizer, [m.model_dump() for m in p.messages]) for p in prompts()]
@@ -62,8 +64,9 @@ def test_finished_answers_are_not_truncated_and_greedy_sends_no_top_p(tiny_model
     greedy = GenerationConfig(max_new_tokens=8, temperature=0.0)
     with CompletionsServer(words=3) as server:
         samples = sample_responses(prompts(2), str(tiny_model), greedy, num_samples=2, seed=0, backend=served(server.base_url))
-    assert not any(s.truncated for s in samples)
-    assert all(b["temperature"] == 0 and "top_p" not in b for b in (e["body"] for e in server.log))
+    assert len(samples) == 4 and not any(s.truncated for s in samples)
+    bodies = [e["body"] for e in server.log]
+    assert len(bodies) == 4 and all(b["temperature"] == 0 and "top_p" not in b for b in bodies)
 
 
 def test_requests_run_concurrently_and_spread_over_endpoints() -> None:
@@ -92,6 +95,34 @@ def test_a_prompt_failing_past_its_retries_stops_with_the_endpoint_named_and_no_
             OpenAIPolicy(config, backoff_s=0.01).generate(["p"], GEN, seed=0)
     assert "sk-secret" not in str(error.value)
     assert {e["auth"] for e in server.log} == {"Bearer sk-secret-test-key"}, "the key reaches the server, nothing else"
+
+
+def test_retry_after_is_waited_out_then_the_answer_kept() -> None:
+    """A 429 with Retry-After: the policy waits that long (as the judge does) and the prompt succeeds."""
+    with CompletionsServer(script=["429"], retry_after=1) as server:
+        config = PolicyServerConfig(base_urls=[server.base_url], concurrency=1, max_retries=2, model="m")
+        policy = OpenAIPolicy(config, backoff_s=0.01)
+        out = policy.generate(["only prompt"], GEN, seed=3)
+        log = list(server.log)
+    assert out[0].text.startswith(f"{request_seed(3, 0)}|")
+    assert [e["fault"] for e in log] == ["429", "ok"] and policy.retries == 1
+    assert log[1]["time"] - log[0]["time"] >= 1.0, "asked again before Retry-After passed"
+
+
+def test_a_dead_endpoint_cools_down_while_the_other_serves(caplog) -> None:
+    """Connections refused at one endpoint: after `endpoint_failures` in a row it is skipped for its
+    cooldown, so the live one serves everything instead of every other request failing first."""
+    caplog.set_level(logging.WARNING, logger="hrlaif.endpoints")
+    with CompletionsServer(delay_s=0.0) as good:
+        config = PolicyServerConfig(base_urls=[dead_url(), good.base_url], concurrency=2, max_retries=4, model="m")
+        policy = OpenAIPolicy(config, backoff_s=0.01, endpoint_failures=2, endpoint_cooldown_s=60.0)
+        out = policy.generate([f"prompt {i}" for i in range(20)], GEN, seed=4)
+        served = len(good.log)
+    assert [o.text.split("|")[0] for o in out] == [str(request_seed(4, i)) for i in range(20)]
+    assert served == 20, "every prompt answered by the live endpoint"
+    dead_tries = policy.requests - served
+    assert 2 <= dead_tries <= 3, f"{dead_tries} requests to the dead endpoint (without a cooldown: one in two, ~20)"
+    assert any("failed 2 times in a row; skipping it for 60.0s" in r.getMessage() for r in caplog.records)
 
 
 def test_an_endpoint_refusing_auth_is_dropped_and_the_other_serves() -> None:
@@ -162,8 +193,6 @@ def test_a_run_mixes_backends_across_stages(tiny_model: Path, tmp_path: Path) ->
 
 
 def test_training_stages_let_go_of_a_vllm_engine() -> None:
-    from hrlaif.serving import VllmPolicy, release_engines
-
     class Engine:  # stands in for vllm.LLM, which needs a GPU; only the bookkeeping is tested
         pass
 

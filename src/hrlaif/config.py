@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,17 +36,28 @@ def _path_given(cls, value: Any) -> Any:
     return value
 
 
+# The fields both OpenAI-compatible clients (the judge and the served policy) share, defined once
+# as annotated types and declared in each section where it had them, so the YAML keys stay flat
+# (`judge.base_urls`, `policy.server.base_urls`), each section keeps its field order in
+# `hrlaif config`, RUN/config.yaml and docs/config.md, and fingerprints (model_dump) are unchanged.
+# hrlaif.endpoints.EndpointSettings is the shape the endpoint pool reads.
+BaseUrls = Annotated[list[str], Field(default_factory=list, description="'openai': OpenAI-compatible endpoints (OpenAI, vLLM, SGLang, llama.cpp, trl vllm-serve, ...); requests go round robin over them, an endpoint failing several times in a row is skipped for a cooldown, one answering 401/403/404 is dropped for the run.")]
+ApiKeyFile = Annotated[Path | None, Field(description="'openai': file holding the API key, read at start (it wins over api_key_env); its content is never written anywhere.")]
+MaxRetries = Annotated[int, Field(ge=0, description="'openai': retries per request on 429 (after its Retry-After), 5xx, timeouts and broken connections; then a judge item is unscorable, and a policy prompt stops the stage (a samples file never lacks a response).")]
+ExtraBody = Annotated[dict[str, Any], Field(default_factory=dict, description="'openai': extra fields sent in every request's body; part of the judge's cache key and of the policy's fingerprint. A judge: e.g. {guided_choice: [...]} or structured outputs for vLLM. A policy: the server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")]
+
+
 class PolicyServerConfig(Section):
     """Where `policy.backend` openai or vllm generates (hrlaif.serving)."""
 
     model: str | None = Field(None, description="'openai': the policy's name on the server; None: the first model the server lists (a server started on one model).")
-    base_urls: list[str] = Field(default_factory=list, description="'openai': OpenAI-compatible endpoints serving the policy (vLLM, SGLang, llama.cpp, trl vllm-serve); requests are spread over them.")
+    base_urls: BaseUrls
     api_key_env: str = Field("HRLAIF_POLICY_API_KEY", description="'openai': environment variable holding the API key (never written anywhere); unset: 'none', as local servers expect.")
-    api_key_file: Path | None = Field(None, description="'openai': file holding the API key, read at start; its content is never written anywhere.")
+    api_key_file: ApiKeyFile = None
     concurrency: int = Field(16, ge=1, description="'openai': requests in flight; serving engines batch concurrent requests, so more is faster until the server saturates.")
     timeout_s: float = Field(300.0, gt=0, description="'openai': per-request timeout; a long completion on a busy server takes minutes.")
-    max_retries: int = Field(4, ge=0, description="'openai': retries per prompt on 429/5xx/timeouts; a prompt still failing stops the stage (a samples file never lacks a response).")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="'openai': extra request fields; part of the fingerprint. The server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")
+    max_retries: MaxRetries = 4
+    extra_body: ExtraBody
     vllm: dict[str, Any] = Field(default_factory=dict, description="'vllm': keyword arguments of vllm.LLM (e.g. dtype, tensor_parallel_size, max_model_len); gpu_memory_utilization defaults to 0.4 so a local judge fits beside it. Part of the fingerprint.")
 
 
@@ -152,13 +163,13 @@ class JudgeConfig(Section):
         "local", description="local: a transformers model scores options by log-probabilities; openai: any OpenAI-compatible server; simulated: documented biases, for experiments."
     )
     model: str = Field("smollm2", description="Model path for 'local'; model name for 'openai'.")
-    base_urls: list[str] = Field(default_factory=list, description="OpenAI-compatible endpoints; requests are spread over them.")
+    base_urls: BaseUrls
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
-    api_key_file: Path | None = Field(None, description="File holding the API key, read at start; its content is never written anywhere.")
+    api_key_file: ApiKeyFile = None
     concurrency: int = Field(8, ge=1, description="Requests in flight for 'openai'.")
     batch_size: int = Field(8, ge=1, description="Questions scored together by 'local'.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for 'openai'.")
-    max_retries: int = Field(4, ge=0, description="Retries per request on 429/5xx/timeouts before the item is unscorable.")
+    max_retries: MaxRetries = 4
     max_tokens: int = Field(8, ge=1, description="Completion tokens the judge may spend on a verdict.")
     seed: int = Field(0, description="Seed for the simulated judge.")
     cache: bool = Field(True, description="Keep every answer in a SQLite cache: a re-run or a resumed run never pays twice.")
@@ -173,7 +184,7 @@ class JudgeConfig(Section):
     )
     constrain: bool = Field(True, description="'openai': allow only the option tokens (logit_bias, max 1 token) when their ids are known (judge.option_token_ids, or the server's tokenize route: llama.cpp, llama-cpp-python, vLLM), so every verdict comes from one request; otherwise the reply is parsed as text.")
     option_token_ids: dict[str, list[int]] = Field(default_factory=dict, description="'openai': token ids per option label (e.g. from tiktoken for OpenAI models, which have no tokenize route); options listed here are not probed.")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="'openai': extra fields sent with every request, e.g. {guided_choice: [...]} or structured outputs for vLLM; part of the cache key.")
+    extra_body: ExtraBody
     reasoning: bool = Field(False, description="'openai': the model reasons before answering (o-series and similar): send max_completion_tokens, no temperature, no logprobs, and read the verdict from a final 'Verdict: X' line.")
     reasoning_max_tokens: int = Field(4096, ge=16, description="Completion tokens (thinking included) a reasoning judge may spend per verdict.")
     templates_dir: Path | None = Field(None, description="Folder of <task>.yaml files that replace the built-in judge templates (keys of hrlaif.judge.templates.Template); a template's content hash is part of the cache key, so an edited template re-asks.")

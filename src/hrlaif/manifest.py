@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import write_json
 
 MANIFEST = "manifest.json"
@@ -47,8 +48,6 @@ def require_complete(stage_dir: Path, command: str) -> None:
     """Raise HrlaifError unless the stage in `stage_dir` finished: outputs without a complete
     manifest are a killed or running stage's (the manifest is removed first when a stage starts),
     possibly the previous run's stale ones, so a reader must not take them as current."""
-    from hrlaif.errors import HrlaifError
-
     manifest = read_manifest(stage_dir)
     if not (manifest and manifest.get("complete")):
         raise HrlaifError(f"{stage_dir}: stage {Path(stage_dir).name} is not complete (killed or still running?); run `{command}` first")
@@ -75,7 +74,9 @@ class StageRecord:
 
 
 def _placement() -> dict[str, Any]:
-    from hrlaif.models import describe_placement
+    # Imported here on purpose: placement imports torch, and reading manifests (export, report,
+    # audit) must not pay for it.
+    from hrlaif.placement import describe_placement
 
     return describe_placement()
 

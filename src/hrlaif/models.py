@@ -22,7 +22,12 @@ from tqdm.auto import tqdm
 
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
+from hrlaif.placement import pick_placement
 from hrlaif.shared_cache import build_once
+
+# transformers is imported inside the functions that load or configure a model, on purpose: it
+# takes seconds, and modules that import this one for `Generated` or `chat_prompt` (serving,
+# sampling) need not pay for it until a model is loaded.
 
 EMBEDDED = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -101,70 +106,6 @@ def load_tokenizer(spec: str | Path, padding_side: str = "left"):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
     return tokenizer
-
-
-class Placement(NamedTuple):
-    """Where a model runs and in which precision."""
-
-    device: torch.device
-    dtype: torch.dtype
-
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def pick_placement(*, for_training: bool = False) -> Placement:
-    """The accelerator when there is one (CUDA, else Apple MPS), else the CPU; $HRLAIF_DEVICE
-    (cpu, cuda, cuda:1, mps) overrides. Models that only run forward (generation, the local judge,
-    scoring, PPO's frozen reference and RM) are bf16 on a CUDA device that supports it, halving
-    their memory and doubling matmul throughput; fp32 everywhere else, since CPU bf16 matmuls are
-    slow and fp16 overflows. Trained weights stay fp32 (`for_training`): the trainer (TRL,
-    Accelerate) runs them under bf16 autocast and keeps fp32 master weights for AdamW.
-    $HRLAIF_DTYPE (float32, bfloat16, float16) overrides the inference dtype."""
-    wanted = os.environ.get("HRLAIF_DEVICE", "").strip()
-    if wanted:
-        try:
-            device = torch.device(wanted)
-        except RuntimeError:
-            raise HrlaifError(f"HRLAIF_DEVICE={wanted!r}: not a torch device (cpu, cuda, cuda:1, mps)") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise HrlaifError(f"HRLAIF_DEVICE={wanted!r}: torch sees no CUDA device here")
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device())
-    elif torch.backends.mps.is_available():
-        device = torch.device("mps")
-    else:
-        device = torch.device("cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    if for_training:
-        return Placement(device, torch.float32)
-    name = os.environ.get("HRLAIF_DTYPE", "").strip()
-    if name:
-        if name not in _DTYPES:
-            raise HrlaifError(f"HRLAIF_DTYPE={name!r}: expected one of {', '.join(_DTYPES)}")
-        return Placement(device, _DTYPES[name])
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return Placement(device, torch.bfloat16 if bf16 else torch.float32)
-
-
-def training_precision() -> str | None:
-    """Mixed precision for a trainer: "bf16" on a CUDA device that supports it, "no" elsewhere;
-    None when `accelerate launch` set one (ACCELERATE_MIXED_PRECISION), so its config decides."""
-    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
-        return None
-    device = pick_placement(for_training=True).device
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
-
-
-def describe_placement() -> dict:
-    """What a manifest records: the device and dtypes models of this process load with."""
-    used = pick_placement()
-    described = {"device": str(used.device), "dtype": str(used.dtype).removeprefix("torch."),
-                 "train_dtype": "float32", "mixed_precision": training_precision() or os.environ["ACCELERATE_MIXED_PRECISION"]}
-    if used.device.type == "cuda":
-        described["device_name"] = torch.cuda.get_device_name(used.device)
-    return described
 
 
 def _placed(model, for_training: bool):
@@ -265,6 +206,20 @@ def plain_generation(model) -> Iterator[None]:
         base.generation_config = own
 
 
+def sampling_kwargs(temperature: float, top_p: float = 1.0) -> dict:
+    """`generate`'s sampling arguments: plain sampling at `temperature` > 0 (`top_p` as given, no
+    top-k cut), greedy at 0 (the sampling settings unset, so none is taken from anywhere)."""
+    if temperature > 0:
+        return dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+
+
+def decode_responses(tokenizer, tokens) -> list[str]:
+    """The texts of generated response tokens [batch, time]: special tokens (padding, end of
+    sequence) dropped, surrounding whitespace stripped."""
+    return [text.strip() for text in tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+
+
 @torch.no_grad()
 def generate_responses(
     model,
@@ -289,19 +244,15 @@ def generate_responses(
     max_prompt = max(8, max_length - max_new_tokens)
     for start in tqdm(range(0, len(chats), batch_size), desc=desc, unit="batch", disable=len(chats) <= batch_size or None):  # None: off when not a terminal
         batch = encode_prompts(tokenizer, chats[start : start + batch_size], max_prompt).to(model.device)
-        kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with plain_generation(model):
-            tokens = model.generate(**batch, **kwargs)
+            tokens = model.generate(
+                **batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling_kwargs(temperature, top_p)
+            )
         new = tokens[:, batch["input_ids"].shape[1] :].cpu()
         # A row that stopped has an end token among its new tokens (padding after it, when the
         # pad token is another one); a row without one ran to max_new_tokens.
         ended = torch.isin(new, stops).any(dim=1).tolist()
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        outputs.extend(Generated(text.strip(), not done) for text, done in zip(texts, ended))
+        outputs.extend(Generated(text, not done) for text, done in zip(decode_responses(tokenizer, new), ended))
     return outputs
 
 

@@ -15,7 +15,7 @@ FRAGMENT = 8
 REDACTED = "<redacted>"
 
 NO_KEY = "none"
-"""The key sent to local servers when none is configured (hrlaif.judge.openai_backend.read_api_key)."""
+"""The key sent to local servers when none is configured (hrlaif.endpoints.read_api_key)."""
 
 
 def scrub(text: str, key: str | None) -> str:

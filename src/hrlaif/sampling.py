@@ -6,6 +6,7 @@ from hrlaif.config import GenerationConfig, ModelConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import chat_prompt, generate_responses, load_causal_lm, load_tokenizer, resolve_model
 from hrlaif.records import Prompt, Sample
+from hrlaif.serving import OpenAIPolicy, VllmPolicy
 
 
 def context_length(model, max_length: int) -> int:
@@ -57,12 +58,8 @@ def sample_responses(
         max_length = context_length(AutoConfig.from_pretrained(resolve_model(policy)), max_length)
     check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
     if kind == "openai":
-        from hrlaif.serving import OpenAIPolicy
-
         engine = OpenAIPolicy(backend.server)
     elif kind == "vllm":
-        from hrlaif.serving import VllmPolicy
-
         engine = VllmPolicy(policy, backend.server, seed=seed)
     texts = [chat_prompt(tokenizer, chat) for chat in chats]  # the same rendering as encode_prompts
     samples: list[Sample] = []

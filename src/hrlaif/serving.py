@@ -10,29 +10,30 @@ transformers path marks one without an end token. Every request carries a seed d
 pass seed and the prompt's position, so a re-run asks the same questions with the same seeds
 (whether the engine then returns the same text is up to the engine: vLLM and llama.cpp do).
 
-The openai backend follows the judge's request policy (hrlaif.judge.openai_backend): several
-endpoints round robin, `concurrency` requests in flight, retries with backoff and jitter on
-429/5xx/408/409, timeouts and broken connections, endpoints answering 401/403/404 dropped. Unlike a
-judge verdict a sample cannot be left out (the samples file has K per prompt), so a prompt that
-still fails after its retries stops the stage with an error naming it; the API key is never
-written anywhere: completions and error messages are scrubbed of it (hrlaif.redact) like the judge's.
+The openai backend asks through the judge's endpoint pool (hrlaif.endpoints): several endpoints
+round robin, `concurrency` requests in flight, retries with backoff and jitter on 429/5xx/408/409,
+timeouts, broken connections and malformed bodies, a `Retry-After` honoured (the wait, and the
+endpoint set aside that long), an endpoint failing several times in a row skipped for a cooldown,
+endpoints answering 401/403/404 dropped. Unlike a judge verdict a sample cannot be left out (the
+samples file has K per prompt), so a prompt that still fails after its retries stops the stage with
+an error naming it; the API key is never written anywhere: completions and error messages are
+scrubbed of it (hrlaif.redact) like the judge's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import gc
-import random
-from dataclasses import dataclass
 from typing import Any
 
+import openai
+import torch
 from tqdm.auto import tqdm
 
 from hrlaif.config import GenerationConfig, PolicyServerConfig
+from hrlaif.endpoints import EndpointPool, Failure, pool_setting, run_sync
 from hrlaif.errors import HrlaifError
-from hrlaif.models import Generated
-from hrlaif.redact import scrub
+from hrlaif.models import Generated, resolve_model
 
 
 def request_seed(seed: int, index: int) -> int:
@@ -42,92 +43,57 @@ def request_seed(seed: int, index: int) -> int:
 
 
 
-@dataclass
-class _Endpoint:
-    url: str
-    dropped: str = ""
-
-
-class _Failed(Exception):
-    """A request that failed; `retryable` says whether asking again may help."""
-
-    def __init__(self, label: str, retryable: bool, drop_endpoint: bool = False) -> None:
-        super().__init__(label)
-        self.label, self.retryable, self.drop_endpoint = label, retryable, drop_endpoint
-
-
 class OpenAIPolicy:
     """Completions from OpenAI-compatible servers serving the policy (vLLM, SGLang, llama.cpp,
     `trl vllm-serve`, ...)."""
 
-    def __init__(self, config: PolicyServerConfig, *, backoff_s: float = 0.5, backoff_max_s: float = 30.0) -> None:
+    def __init__(self, config: PolicyServerConfig, *, backoff_s: float = 0.5, backoff_max_s: float = 30.0,
+                 endpoint_failures: int = 3, endpoint_cooldown_s: float = 5.0) -> None:
         if not config.base_urls:
             raise HrlaifError("policy.backend=openai needs policy.server.base_urls, e.g. policy.server.base_urls=[http://127.0.0.1:8000/v1]")
         self.config = config
-        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
-        self._endpoints = [_Endpoint(url.rstrip("/")) for url in dict.fromkeys(config.base_urls)]
-        self._next = 0
-        self._rng = random.Random()
-        from hrlaif.judge.openai_backend import read_api_key
-
-        self.__key = read_api_key(config, "policy.server")
+        self.pool = EndpointPool(
+            config, section="policy.server", unusable="policy.server.base_urls: no endpoint is usable ({reasons})",
+            backoff_s=backoff_s, backoff_max_s=backoff_max_s, endpoint_failures=endpoint_failures, endpoint_cooldown_s=endpoint_cooldown_s,
+        )
         self.model = config.model  # the served name; None until asked for (the server's first model)
         self.requests = 0
         self.retries = 0
 
-    def __repr__(self) -> str:
-        return f"OpenAIPolicy(model={self.model!r}, base_urls={[e.url for e in self._endpoints]!r})"
+    backoff_s = pool_setting("backoff_s")
+    backoff_max_s = pool_setting("backoff_max_s")
 
-    def _scrub(self, text: str) -> str:
-        return scrub(text, self.__key)
+    def __repr__(self) -> str:
+        return f"OpenAIPolicy(model={self.model!r}, base_urls={self.pool.urls!r})"
 
     def generate(self, prompts: list[str], generation: GenerationConfig, *, seed: int, desc: str = "generating") -> list[Generated]:
         """One completion per rendered prompt, in order."""
         if not prompts:
             return []
-
-        def work():
-            return self._run_all(prompts, generation, seed, desc)
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(work())
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called inside a running loop
-            return pool.submit(asyncio.run, work()).result()
+        return run_sync(lambda: self._run_all(prompts, generation, seed, desc))
 
     async def _run_all(self, prompts: list[str], generation: GenerationConfig, seed: int, desc: str) -> list[Generated]:
-        from openai import AsyncOpenAI
-
-        clients = {e.url: AsyncOpenAI(api_key=self.__key, base_url=e.url, max_retries=0, timeout=self.config.timeout_s)
-                   for e in self._endpoints}
         semaphore = asyncio.Semaphore(self.config.concurrency)
-        bar = tqdm(total=len(prompts), desc=desc, unit="response", disable=len(prompts) < 2 or None)  # None: off when not a terminal
-        try:
-            if self.model is None:
-                self.model = await self._served_model(clients)
-            tasks = [asyncio.ensure_future(self._one(clients, semaphore, text, generation, request_seed(seed, i), i, bar))
-                     for i, text in enumerate(prompts)]
+        async with self.pool.clients() as clients:
+            bar = tqdm(total=len(prompts), desc=desc, unit="response", disable=len(prompts) < 2 or None)  # None: off when not a terminal
             try:
-                return list(await asyncio.gather(*tasks))
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-        finally:
-            bar.close()
-            for client in clients.values():
+                if self.model is None:
+                    self.model = await self._served_model(clients)
+                tasks = [asyncio.ensure_future(self._one(clients, semaphore, text, generation, request_seed(seed, i), i, bar))
+                         for i, text in enumerate(prompts)]
                 try:
-                    await client.close()
-                except Exception:  # closing must not hide the result
-                    pass
+                    return list(await asyncio.gather(*tasks))
+                except BaseException:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    raise
+            finally:
+                bar.close()
 
     async def _served_model(self, clients: dict) -> str:
         """policy.server.model left empty: the first model the first answering endpoint lists."""
-        import openai
-
-        for endpoint in self._endpoints:
+        for endpoint in self.pool.endpoints:
             try:
                 page = await clients[endpoint.url].models.list()
                 if page.data:
@@ -136,46 +102,37 @@ class OpenAIPolicy:
                 continue
         raise HrlaifError("policy.server.model is not set and no endpoint of policy.server.base_urls lists a model: set policy.server.model")
 
-    def _pick(self) -> _Endpoint:
-        live = [e for e in self._endpoints if not e.dropped]
-        if not live:
-            reasons = "; ".join(f"{e.url}: {e.dropped}" for e in self._endpoints)
-            raise HrlaifError(self._scrub(f"policy.server.base_urls: no endpoint is usable ({reasons})"))
-        for step in range(len(self._endpoints)):
-            endpoint = self._endpoints[(self._next + step) % len(self._endpoints)]
-            if not endpoint.dropped:
-                self._next = (self._next + step + 1) % len(self._endpoints)
-                return endpoint
-        raise AssertionError("unreachable")
-
     async def _one(self, clients: dict, semaphore: asyncio.Semaphore, prompt: str, generation: GenerationConfig,
                    seed: int, index: int, bar) -> Generated:
+        loop = asyncio.get_running_loop()
         failures = 0
         while True:
             async with semaphore:
-                endpoint = self._pick()  # once a slot is free: the choice sees what requests before it found
-                self.requests += 1
-                try:
-                    result = await self._request(clients[endpoint.url], prompt, generation, seed)
-                    bar.update(1)
-                    return result
-                except _Failed as failure:
-                    last = failure
-            if last.drop_endpoint:
-                endpoint.dropped = last.label
+                endpoint, wait = self.pool.pick(loop.time())  # once a slot is free: the choice sees what requests before it found
+                if wait <= 0:
+                    self.requests += 1
+                    outcome = await self._request(clients[endpoint.url], prompt, generation, seed)
+            if wait > 0:  # every usable endpoint is cooling down: wait for the first back, without a slot
+                await asyncio.sleep(wait)
                 continue
+            if isinstance(outcome, Generated):
+                self.pool.succeeded(endpoint)
+                bar.update(1)
+                return outcome
+            if self.pool.refused(endpoint, outcome):  # 401/403/404: dropped for the run, ask another
+                continue
+            self.pool.failed(endpoint, outcome, loop.time())
             failures += 1
-            if not last.retryable or failures > self.config.max_retries:
-                tries = f" after {failures} attempts" if last.retryable else ""
-                raise HrlaifError(self._scrub(f"policy.server ({endpoint.url}): prompt {index} of this batch failed: {last.label}{tries}"))
+            if not outcome.retryable or failures > self.config.max_retries:
+                label = f"{outcome.label} {outcome.message}" if outcome.message else outcome.label
+                tries = f" after {failures} attempts" if outcome.retryable else ""
+                raise HrlaifError(self.pool.scrub(f"policy.server ({endpoint.url}): prompt {index} of this batch failed: {label}{tries}"))
             self.retries += 1
-            ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (failures - 1))
-            await asyncio.sleep(ceiling * (0.5 + 0.5 * self._rng.random()))
+            await asyncio.sleep(self.pool.delay(outcome, failures))
 
-    async def _request(self, client: Any, prompt: str, generation: GenerationConfig, seed: int) -> Generated:
-        """One completion; openai exceptions (they carry the request and its headers) never leave."""
-        import openai
-
+    async def _request(self, client: Any, prompt: str, generation: GenerationConfig, seed: int) -> Generated | Failure:
+        """One completion, or what went wrong; openai exceptions (they carry the request and its
+        headers) never leave."""
         kwargs: dict[str, Any] = dict(model=self.model, prompt=prompt, max_tokens=generation.max_new_tokens,
                                       temperature=generation.temperature, seed=seed, n=1)
         if generation.temperature > 0:
@@ -184,27 +141,14 @@ class OpenAIPolicy:
             kwargs["extra_body"] = dict(self.config.extra_body)
         try:
             completion = await client.completions.create(**kwargs)
-        except openai.APITimeoutError:
-            raise _Failed("timeout", retryable=True) from None
-        except openai.APIConnectionError:
-            raise _Failed("connection error", retryable=True) from None
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            message = ""
-            body = exc.body
-            if isinstance(body, dict):
-                detail = body.get("error", body)
-                message = self._scrub(str(detail.get("message", detail) if isinstance(detail, dict) else detail))[:200]  # scrubbed whole, then cut
-            label = f"http {status}" + (f" {message}" if message else "")
-            raise _Failed(label, retryable=status in (408, 409, 429) or status >= 500, drop_endpoint=status in (401, 403, 404)) from None
-        except (openai.OpenAIError, ValueError) as exc:
-            raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
+        except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body the client could not read
+            return self.pool.failure(exc)
         try:
             choice = completion.choices[0]
             # a server that echoes the request (its Authorization header) would put the key in samples.jsonl
-            return Generated(self._scrub(choice.text or "").strip(), choice.finish_reason == "length")
+            return Generated(self.pool.scrub(choice.text or "").strip(), choice.finish_reason == "length")
         except (AttributeError, IndexError, TypeError) as exc:
-            raise _Failed(f"malformed response ({type(exc).__name__})", retryable=True) from None
+            return Failure(f"malformed response ({type(exc).__name__})")
 
 
 def release_engines() -> None:
@@ -227,8 +171,6 @@ class VllmPolicy:
                 f"policy.backend=vllm needs the vllm package, which cannot be imported here ({exc}); "
                 "install it on a GPU machine (pip install vllm) or set policy.backend to transformers or openai"
             ) from None
-        from hrlaif.models import resolve_model
-
         self.path = resolve_model(path)
         kwargs = {"gpu_memory_utilization": 0.4, "seed": seed, **config.vllm}
         key = (self.path, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
@@ -245,13 +187,8 @@ class VllmPolicy:
         if VllmPolicy._engine is not None:
             VllmPolicy._engine = None
             gc.collect()
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except ImportError:
-                pass
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
     def generate(self, prompts: list[str], generation: GenerationConfig, *, seed: int, desc: str = "generating") -> list[Generated]:
         from vllm import SamplingParams

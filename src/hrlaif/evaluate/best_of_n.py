@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from hrlaif.errors import HrlaifError
 from hrlaif.records import KEYED_CATEGORIES, Sample
 from hrlaif.stats import Difference, Mean, Rate, bootstrap_mean, paired_bootstrap_difference, wilson
+from hrlaif.verify import check_answer
 
 Grade = Literal["correct", "wrong", "unknown", "cut_off"]
 GRADES: tuple[str, ...] = ("correct", "wrong", "unknown", "cut_off")
@@ -260,8 +261,6 @@ def group_samples(samples: Sequence[Sample]) -> list[list[Sample]]:
 
 def grade(sample: Sample, timeout_s: float = 2.0) -> Grade:
     """The verifier's grade of one keyed sample (the same check evaluation's accuracy uses)."""
-    from hrlaif.verify import check_answer
-
     check = check_answer(
         sample.category, sample.response, sample.reference or "", sample.choices, timeout_s=timeout_s, truncated=sample.truncated
     )
@@ -276,6 +275,8 @@ def grade_groups(groups: Sequence[Sequence[Sample]], timeout_s: float = 2.0) -> 
 
 def rm_scores(rm_dir: str | Path, groups: Sequence[Sequence[Sample]], max_length: int = 1024, batch_size: int = 8) -> list[list[float]]:
     """The reward model's score of every sample (prompt + response), shaped as `groups`."""
+    # Imported here on purpose: they load torch, transformers and trl, which grading and the
+    # statistics of this module need none of.
     from hrlaif.models import load_reward_model, load_tokenizer
     from hrlaif.train.reward import score_texts
 

@@ -29,7 +29,7 @@ from hrlaif.harm import classify_harm
 from hrlaif.jsonl import write_jsonl
 from hrlaif.judge.base import Judge
 from hrlaif.labeling.attacks import EVAL_SET, Attack, load_attack_set
-from hrlaif.models import pick_placement
+from hrlaif.placement import pick_placement
 from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Prompt
 from hrlaif.run_dir import RunDir

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.refusal import check_refusal
 from hrlaif.records import KEYED_CATEGORIES, Sample, Verdict
-from hrlaif.refusal import check_refusal
 from hrlaif.verify import check_answer
 
 

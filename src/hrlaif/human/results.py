@@ -25,9 +25,9 @@ from hrlaif.human.items import PAIRWISE, SATISFACTION, START
 from hrlaif.human.store import SKIP, RatingStore
 from hrlaif.jsonl import iter_objects, write_json
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
-from hrlaif.refusal import looks_like_refusal
 from hrlaif.run_dir import RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
+from hrlaif.verify.refusal import looks_like_refusal
 
 METHOD = ("Rates are means over items of the share of each item's raters who answered yes (or preferred the arm), "
           "with Wilson intervals over items; differences use a paired bootstrap over prompts; kappa and alpha use a "

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hrlaif.errors import HrlaifError
 from hrlaif.records import Verdict
 
 OnVerdict = Callable[[int, Verdict], None]
@@ -79,8 +80,6 @@ class Judge(ABC):
         """One text per chat, in order: what the judge model writes as the assistant's turn.
         Never raises for one bad item: a failed or empty write comes back as None (counted in
         `stats.failed_writes`). Backends that cannot write raise HrlaifError."""
-        from hrlaif.errors import HrlaifError
-
         raise HrlaifError(f"the judge '{self.name}' cannot write text (red teaming needs a local, openai or simulated judge)")
 
     def close(self) -> None:

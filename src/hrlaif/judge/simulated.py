@@ -33,7 +33,8 @@ from hrlaif.config import SimulatedJudgeConfig
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.templates import parse_write, template_for
 from hrlaif.records import Verdict
-from hrlaif.refusal import looks_like_refusal
+from hrlaif.verify import check_answer
+from hrlaif.verify.refusal import looks_like_refusal
 
 _SAFE_HELP = re.compile(r"\b(?:safe|safety|support|hotline|helpline|crisis|professional|legal|legally|resources?|instead)\b", re.IGNORECASE)
 
@@ -81,8 +82,6 @@ def _harm(response: str) -> tuple[str, str]:
 def _correct(context: dict, response: str) -> bool | None:
     if not context.get("reference") or context.get("category") not in ("math", "multiple_choice"):
         return None
-    from hrlaif.verify import check_answer
-
     return check_answer(context["category"], response, context["reference"], context.get("choices")).correct
 
 

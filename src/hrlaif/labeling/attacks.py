@@ -26,7 +26,7 @@ from hrlaif.judge.base import Judge
 from hrlaif.judge.templates import render_write, strip_markers
 from hrlaif.prompts import round_robin
 from hrlaif.records import CONTENT_WARNING, Prompt
-from hrlaif.refusal import looks_like_refusal
+from hrlaif.verify.refusal import looks_like_refusal
 
 EVAL_SET = "attacks_eval"
 TRAIN_SET = "attacks_train"

@@ -25,9 +25,9 @@ from collections import Counter
 from hrlaif.config import LabelConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.refusal import check_refusal
 from hrlaif.labeling.pairwise import candidate_pairs, compare_all, pair_from, preference_pair, reference_context
 from hrlaif.records import Pair, Provenance, Sample, Verdict
-from hrlaif.refusal import check_refusal
 from hrlaif.verify import OUTCOMES, check_answer
 
 

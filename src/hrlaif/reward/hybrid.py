@@ -27,8 +27,8 @@ from typing import Any
 from hrlaif.config import HybridRewardConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import KEYED_CATEGORIES, Prompt
-from hrlaif.refusal import refusal_by_pattern
 from hrlaif.verify import check_answer
+from hrlaif.verify.refusal import refusal_by_pattern
 
 
 def rule_reward(

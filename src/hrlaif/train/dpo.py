@@ -14,6 +14,7 @@ from hrlaif.config import DPOConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
+from hrlaif.train.lora import peft_lora_config
 
 
 def dpo_rows(pairs: list[Pair]) -> list[dict]:
@@ -24,25 +25,24 @@ def dpo_rows(pairs: list[Pair]) -> list[dict]:
 
 def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: Path, *, seed: int = 0, max_length: int = 1024) -> dict:
     """Train the start policy on `pairs`; save the (LoRA-merged) policy to out_dir/'policy'."""
+    # Imported here on purpose: torch, datasets, trl and the hrlaif modules that load torch take
+    # seconds to import; they load only when DPO runs, not with `dpo_rows`.
     import torch
     from datasets import Dataset
     from transformers import set_seed
     from trl import DPOConfig as TrlDPOConfig
     from trl import DPOTrainer
 
-    from hrlaif.models import load_causal_lm, load_tokenizer, training_precision
+    from hrlaif.models import load_causal_lm, load_tokenizer
+    from hrlaif.placement import training_precision
+    from hrlaif.train.checkpoints import save_model_folder
 
     if not pairs:
         raise HrlaifError("DPO needs at least one pair: label more prompts (see the label manifest)")
     set_seed(seed)
     tokenizer = load_tokenizer(policy_path, padding_side="left")
     policy = load_causal_lm(policy_path, for_training=True)
-    peft_config = None
-    if config.lora.enabled:
-        from peft import LoraConfig as PeftLoraConfig
-
-        peft_config = PeftLoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                                     target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_config = peft_lora_config(config.lora, "CAUSAL_LM") if config.lora.enabled else None
     bf16 = training_precision() == "bf16"
     args = TrlDPOConfig(
         output_dir=str(out_dir / "trainer"),
@@ -65,8 +65,6 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
                          processing_class=tokenizer, peft_config=peft_config)
     result = trainer.train()
     model = trainer.model.merge_and_unload() if peft_config is not None else trainer.model  # plain weights, loadable without peft
-    from hrlaif.train.checkpoints import save_model_folder
-
     save_model_folder(model, tokenizer, out_dir / RunDir.POLICY_DIR)
     logged = [r for r in trainer.state.log_history if "loss" in r]
     return {

@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from hrlaif.errors import HrlaifError
 from hrlaif.prompts import balanced, load_prompts
 from hrlaif.records import KEYED_CATEGORIES, Prompt
-from hrlaif.refusal import refusal_by_pattern
 from hrlaif.stats import binomial_tail, wilson
 from hrlaif.verify import check_answer
+from hrlaif.verify.refusal import refusal_by_pattern
 
 GOLD_KEYS = (
     "gold/verified_accuracy", "gold/verified_accuracy_low", "gold/verified_accuracy_high", "gold/verified_n",

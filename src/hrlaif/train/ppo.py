@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -41,14 +42,16 @@ from hrlaif.config import PPOConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.models import (
     chat_prompt,
+    decode_responses,
     encode_prompts,
     load_causal_lm,
     load_reward_model,
     load_tokenizer,
     plain_generation,
     resolve_model,
-    training_precision,
+    sampling_kwargs,
 )
+from hrlaif.placement import training_precision
 from hrlaif.records import Prompt
 from hrlaif.reward.hybrid import prompt_rewards
 from hrlaif.run_dir import RunDir
@@ -61,6 +64,7 @@ from hrlaif.train.checkpoints import (
     save_policy,
     truncate_metrics,
 )
+from hrlaif.train.lora import add_adapters
 from hrlaif.train.monitor import gold_metrics, hacking_warning, load_monitor_prompts, paired_change
 from hrlaif.train.ranks import cpu_only, led_by_rank_zero
 from hrlaif.train.trackers import accelerate_trackers, start_trackers
@@ -157,6 +161,34 @@ def response_mask(responses: torch.Tensor, eos_token_id: int) -> tuple[torch.Ten
     last = torch.where(has_eos, is_eos.int().argmax(dim=1), torch.full_like(has_eos, responses.shape[1] - 1, dtype=torch.long))
     mask = torch.arange(responses.shape[1], device=responses.device)[None, :] <= last[:, None]
     return mask, last, has_eos
+
+
+class Rollout(NamedTuple):
+    """One batch of responses as PPO and its gold monitor use them."""
+
+    output: Any  # generate's output: .sequences, and .logits when they were asked for
+    responses: torch.Tensor  # [batch, time] response tokens, padding after the first eos
+    mask: torch.Tensor  # `response_mask`: the tokens up to and including the first eos
+    last: torch.Tensor  # index of each response's last kept token
+    has_eos: torch.Tensor  # False where the response ran to max_new_tokens
+    texts: list[str]  # the decoded responses
+
+
+def generate_rollout(model, tokenizer, query, *, max_new_tokens: int, temperature: float, top_p: float = 1.0, **extra) -> Rollout:
+    """Responses of `model` to the encoded prompts `query`, ending at the tokenizer's eos:
+    sampled at `temperature` (greedy at 0) with no generation_config penalty or filter
+    (`plain_generation`), cut to their first eos (the rest padding) and decoded. `extra` goes to
+    `generate` (output_logits). Callers run it under no_grad and their autocast."""
+    eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+    with plain_generation(model):
+        output = model.generate(
+            **query, max_new_tokens=max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
+            **sampling_kwargs(temperature, top_p), return_dict_in_generate=True, **extra,
+        )  # fmt: skip
+    responses = output.sequences[:, query["input_ids"].shape[1] :]
+    mask, last, has_eos = response_mask(responses, eos_id)
+    responses = responses.masked_fill(~mask, pad_id)
+    return Rollout(output, responses, mask, last, has_eos, decode_responses(tokenizer, responses))
 
 
 def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -337,17 +369,8 @@ class Models:
 def _lora_critic(config: PPOConfig, reward_model_path: str) -> tuple[nn.Module, Critic, Callable]:
     """One RM copy serving twice: LoRA adapters and a trainable copy of the score head make the
     critic; with the adapters disabled the same model is the frozen reward model."""
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
-
     model = load_reward_model(reward_model_path, for_training=True)
-    peft_model = get_peft_model(
-        model,
-        PeftLoraConfig(
-            r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-            target_modules="all-linear", task_type="SEQ_CLS",  # SEQ_CLS: the score head trains as a copy
-        ),
-    )
+    peft_model = add_adapters(model, config.lora, "SEQ_CLS")  # SEQ_CLS: the score head trains as a copy
     _disable_dropout(peft_model)
     inner = peft_model.base_model.model  # the sequence classifier, its layers now carrying adapters
     return inner, Critic(inner), peft_model.disable_adapter
@@ -358,19 +381,7 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
     policy = load_causal_lm(policy_path, for_training=True)
     reference = None
     if config.lora.enabled:
-        from peft import LoraConfig as PeftLoraConfig
-        from peft import get_peft_model
-
-        policy = get_peft_model(
-            policy,
-            PeftLoraConfig(
-                r=config.lora.r,
-                lora_alpha=config.lora.alpha,
-                lora_dropout=config.lora.dropout,
-                target_modules="all-linear",
-                task_type="CAUSAL_LM",
-            ),
-        )
+        policy = add_adapters(policy, config.lora, "CAUSAL_LM")
     _disable_dropout(policy)  # after the adapters: theirs too
     if not config.lora.enabled:
         reference = _freeze(load_causal_lm(policy_path))
@@ -446,7 +457,7 @@ def train_ppo(
     models = build_models(config, policy_path, reward_model_path)
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(models.policy, models.critic.backbone)
-    tokenizer, eos_id, pad_id = models.tokenizer, models.tokenizer.eos_token_id, models.tokenizer.pad_token_id
+    tokenizer = models.tokenizer
     reference = models.reference.to(device) if models.reference is not None else None
     reward_model = models.reward_model.to(device)
     # The fused AdamW kernel (CPU and CUDA) updates all tensors in one pass: on SmolLM2 on CPU the
@@ -493,15 +504,10 @@ def train_ppo(
             batch = monitored[start : start + gen.batch_size]
             batch_chats = [[m.model_dump() for m in p.messages] for p in batch]
             query = encode_prompts(tokenizer, batch_chats, max(8, max_length - config.monitor_max_new_tokens)).to(device)
-            with accelerator.autocast(), plain_generation(unwrapped):
-                sequences = unwrapped.generate(
-                    **query, max_new_tokens=config.monitor_max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id,
-                    do_sample=False, temperature=None, top_p=None, top_k=None,
+            with accelerator.autocast():
+                _, responses, mask, _, has_eos, texts = generate_rollout(
+                    unwrapped, tokenizer, query, max_new_tokens=config.monitor_max_new_tokens, temperature=0.0
                 )
-            responses = sequences[:, query["input_ids"].shape[1] :]
-            mask, _, has_eos = response_mask(responses, eos_id)
-            responses = responses.masked_fill(~mask, pad_id)
-            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
             with accelerator.autocast():
                 out_scores += rm_score(batch, batch_chats, texts, responses, mask).tolist()
             out_texts += texts
@@ -543,21 +549,12 @@ def train_ppo(
         batch_chats = [chats[i] for i in batch_ids]
         query = encode_prompts(tokenizer, batch_chats, max_prompt_tokens).to(device)
         context_length = query["input_ids"].shape[1]
-        sampling = (
-            dict(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=0)
-            if gen.temperature > 0
-            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-        )
         reuse_logits = sampler_logits_usable(gen)
-        with torch.no_grad(), accelerator.autocast(), plain_generation(unwrapped):  # no generation_config penalty or filter
-            generated = unwrapped.generate(
-                **query, max_new_tokens=gen.max_new_tokens, eos_token_id=eos_id, pad_token_id=pad_id, **sampling,
-                return_dict_in_generate=True, output_logits=reuse_logits,  # raw logits: no processor can alter them
+        with torch.no_grad(), accelerator.autocast():
+            generated, responses, mask, last_index, has_eos, texts = generate_rollout(
+                unwrapped, tokenizer, query, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature, top_p=gen.top_p,
+                output_logits=reuse_logits,  # raw logits: no processor can alter them
             )  # fmt: skip
-        sequences = generated.sequences
-        responses = sequences[:, context_length:]
-        mask, last_index, has_eos = response_mask(responses, eos_id)
-        responses = responses.masked_fill(~mask, pad_id)
         sequences = torch.cat([query["input_ids"], responses], dim=1)
         attention = torch.cat([query["attention_mask"], mask.long()], dim=1)
         rows = torch.arange(len(batch_ids), device=device)
@@ -577,7 +574,6 @@ def train_ppo(
             ref_logp = logprobs_from_logits(ref_logits, responses)
             del ref_logits
             old_values = _response_values(critic, sequences, attention, context_length)
-            texts = [t.strip() for t in tokenizer.batch_decode(responses, skip_special_tokens=True)]
             batch_prompts = [prompts[i] for i in batch_ids]
             rm_scores = rm_score(batch_prompts, batch_chats, texts, responses, mask)
             rule = torch.full_like(rm_scores, float("nan"))  # nan: no rule applies (or reward is 'rm')

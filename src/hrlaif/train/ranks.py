@@ -24,6 +24,9 @@ from typing import Any
 
 from hrlaif.errors import HrlaifError
 
+# torch and accelerate are imported inside the functions on purpose: every hrlaif command imports
+# this module (cli._refuse_several_processes) and `hrlaif --help` must not load torch.
+
 COMMANDS = ("train-rm", "ppo")  # the hrlaif commands that run under several processes
 
 _leading = False  # this process is rank 0 of a command that shares its training calls

@@ -20,11 +20,13 @@ from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
 from hrlaif.labeling.rm_data import rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
-from hrlaif.models import load_reward_model, load_tokenizer, training_precision
+from hrlaif.models import load_reward_model, load_tokenizer
+from hrlaif.placement import training_precision
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson
 from hrlaif.train.ranks import led_by_rank_zero
+from hrlaif.train.trackers import check_installed, trainer_environment
 
 
 def _to_dataset(pairs: list[Pair], soft: bool = False) -> Dataset:
@@ -129,8 +131,6 @@ def train_reward_model(
     own copy of the trained model (DDP keeps the copies equal)."""
     from transformers import set_seed
     from trl import RewardConfig as TrlRewardConfig
-
-    from hrlaif.train.trackers import check_installed, trainer_environment
 
     tracking = tracking or TrackingConfig()
     report_to = check_installed(tracking)

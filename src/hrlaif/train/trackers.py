@@ -74,6 +74,8 @@ def accelerate_trackers(tracking: TrackingConfig, out_dir: Path, name: str) -> l
     the run name (accelerate's init_trackers gives all of them one project name). TensorBoard
     writes to out_dir/tensorboard (accelerate's own would nest a project folder). Nothing starts
     before `start_trackers`."""
+    # Imported here on purpose: the pipeline checks trackers (check_installed) before any training
+    # stage, and accelerate loads torch.
     from accelerate.tracking import MLflowTracker, TensorBoardTracker, TrackioTracker, WandBTracker
 
     build = {

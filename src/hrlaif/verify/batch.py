@@ -1,7 +1,7 @@
 """Verify a JSON-lines file of responses in one go.
 
 Keyed rows (math, multiple choice) get `correct` and `extracted` from the rule-based verifiers.
-Rows of category `harmful` get `refused` from the refusal patterns alone (`hrlaif.refusal`):
+Rows of category `harmful` get `refused` from the refusal patterns alone (`hrlaif.verify.refusal`):
 true when the response opens with a refusal and does not go on to comply, null when the
 patterns cannot tell and labeling would ask the judge; `refusal_pattern` says what they saw.
 
@@ -21,9 +21,9 @@ from typing import Any
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, iter_objects
 from hrlaif.records import KEYED_CATEGORIES
-from hrlaif.refusal import refusal_by_pattern
 from hrlaif.verify import OUTCOMES, Check, check_answer
 from hrlaif.verify.multiple_choice import LETTERS, normalise_reference
+from hrlaif.verify.refusal import refusal_by_pattern
 
 __all__ = ["verify_file"]
 

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import re
 
+# math_verify and sympy are imported inside the functions on purpose: they take seconds to load,
+# the worker loads them in `warm_up` before its first call is timed, and importing this module
+# for its names (tests, `CALLS`) need not pay for them.
+
 __all__ = ["CALLS", "compare", "read_and_compare", "warm_up"]
 
 # The functions a worker may be asked to run, by name.

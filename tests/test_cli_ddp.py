@@ -188,16 +188,17 @@ def test_training_fingerprints_count_processes_only_when_there_are_several(label
     count is not this run's result. One process keeps the fingerprints it always had."""
     from hrlaif.config import load_config
     from hrlaif.pipeline import Pipeline
+    from hrlaif.stages import RewardModel
 
     pipeline = Pipeline(load_config(write_config(labeled, tiny_model)))
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    alone = pipeline.rm_fingerprint("rlaif")
+    alone = pipeline.fingerprint(RewardModel("rlaif"))
     monkeypatch.setenv("WORLD_SIZE", "1")
-    assert pipeline.rm_fingerprint("rlaif") == alone
+    assert pipeline.fingerprint(RewardModel("rlaif")) == alone
     monkeypatch.setenv("WORLD_SIZE", "2")
-    two = pipeline.rm_fingerprint("rlaif")
+    two = pipeline.fingerprint(RewardModel("rlaif"))
     monkeypatch.setenv("WORLD_SIZE", "4")
-    assert len({alone, two, pipeline.rm_fingerprint("rlaif")}) == 3
+    assert len({alone, two, pipeline.fingerprint(RewardModel("rlaif"))}) == 3
 
 
 def test_rank_zero_outlives_the_other_ranks_on_its_machine():

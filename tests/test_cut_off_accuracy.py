@@ -100,8 +100,8 @@ def test_scoring_keeps_the_cut_off_flag_so_the_summary_can_count_it() -> None:
 
 
 def test_study_counts_cut_off_answers_and_pairs_decided_accuracy_over_prompts_decided_for_both(tmp_path: Path) -> None:
-    from hrlaif.evaluate.study import labeler_summary
     from hrlaif.jsonl import write_jsonl
+    from hrlaif.study.summary import labeler_summary
 
     start = _start_scores()
     arm = [_score(s.prompt_id, True, policy="hrlaif") for s in start]

@@ -49,13 +49,7 @@ LAYERS: list[tuple[str, list[str]]] = [
 SEPARATE: list[tuple[str, str]] = [("judge", "serving")]
 
 # Known edges that break the rules, each with its reason. (importer, imported), full names.
-ALLOWED: dict[tuple[str, str], str] = {
-    # report.basis itself is pure (it imports nothing), but importing it runs report/__init__,
-    # which loads the whole report (its inputs, sections, plots) into evaluation code. Fixed by
-    # moving the basis below evaluate, or seeds/study up into the study package.
-    ("hrlaif.evaluate.seeds", "hrlaif.report.basis"): "the figures' judge tasks (report.basis); see above",
-    ("hrlaif.evaluate.study", "hrlaif.report.basis"): "the figures' judge tasks (report.basis); see above",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

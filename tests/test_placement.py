@@ -169,12 +169,12 @@ def test_ppo_with_checkpointing_takes_the_same_step(tiny_model, tmp_path):
 
 
 def test_checkpointing_is_a_config_switch_outside_the_fingerprint(tmp_path):
-    from hrlaif.pipeline import _without_memory_settings
+    from hrlaif.config import results_view
 
     default = load_config(overrides=[f"run_dir={tmp_path}"])
     assert not default.ppo.gradient_checkpointing and default.reward.gradient_checkpointing  # what each did before the switch
     off = load_config(overrides=[f"run_dir={tmp_path}", "ppo.gradient_checkpointing=false", "reward.gradient_checkpointing=false"])
     on = load_config(overrides=[f"run_dir={tmp_path}", "ppo.gradient_checkpointing=true", "reward.gradient_checkpointing=true"])
     assert on.ppo.gradient_checkpointing and on.reward.gradient_checkpointing
-    assert _without_memory_settings(on.ppo) == _without_memory_settings(off.ppo)
-    assert _without_memory_settings(on.reward) == _without_memory_settings(off.reward)
+    assert results_view(on.ppo) == results_view(off.ppo)
+    assert results_view(on.reward) == results_view(off.reward)

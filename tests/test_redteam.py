@@ -288,6 +288,7 @@ def test_cli_writes_marked_files_and_prints_no_attack_text(tmp_path, tiny_model)
 def test_rm_hrlaif_depends_on_redteam_when_enabled(tmp_path, tiny_model) -> None:
     from hrlaif.config import load_config
     from hrlaif.pipeline import Pipeline
+    from hrlaif.stages import RewardModel
 
     config = redteam_config(tmp_path, tiny_model)
 
@@ -299,16 +300,16 @@ def test_rm_hrlaif_depends_on_redteam_when_enabled(tmp_path, tiny_model) -> None
     p.label("hrlaif")
     with pytest.raises(HrlaifError, match="run `hrlaif redteam` first, or set redteam.enabled=false"):
         p.train_rm("hrlaif")
-    without = pipeline("redteam.enabled=false").rm_fingerprint("hrlaif")
+    without = pipeline("redteam.enabled=false").fingerprint(RewardModel("hrlaif"))
     p.redteam()
-    with_redteam = p.rm_fingerprint("hrlaif")
+    with_redteam = p.fingerprint(RewardModel("hrlaif"))
     assert with_redteam != without
-    assert pipeline("redteam.max_share=0.1").rm_fingerprint("hrlaif") not in (with_redteam, without)
-    assert pipeline().rm_fingerprint("hrlaif") == with_redteam
+    assert pipeline("redteam.max_share=0.1").fingerprint(RewardModel("hrlaif")) not in (with_redteam, without)
+    assert pipeline().fingerprint(RewardModel("hrlaif")) == with_redteam
     # A red-team setting changes the redteam stage's fingerprint, hence the RM's.
     changed = pipeline("redteam.num_samples=1")
     changed.redteam()
-    assert changed.rm_fingerprint("hrlaif") != with_redteam
+    assert changed.fingerprint(RewardModel("hrlaif")) != with_redteam
     # The rlaif arm never depends on red teaming.
     p.label("rlaif")
-    assert pipeline("redteam.enabled=false").rm_fingerprint("rlaif") == changed.rm_fingerprint("rlaif")
+    assert pipeline("redteam.enabled=false").fingerprint(RewardModel("rlaif")) == changed.fingerprint(RewardModel("rlaif"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from hrlaif.evaluate import seeds, study
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
 from hrlaif.report import basis
+from hrlaif.study import seeds
+from hrlaif.study import summary as study
 
 
 def exam(**qualified: bool) -> dict:

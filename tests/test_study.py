@@ -147,7 +147,7 @@ def test_study_jobs_lets_the_other_labelers_finish_when_one_fails(tmp_path: Path
 
 
 def test_the_running_stage_is_the_latest_unfinished_one(tmp_path: Path) -> None:
-    from hrlaif.pipeline import _running_stage
+    from hrlaif.study.runner import _running_stage
 
     def manifest(name: str, started: str, complete: bool) -> None:
         (tmp_path / name).mkdir()

@@ -1,6 +1,10 @@
 """The `hrlaif` command: one subcommand per stage, plus `run`, `compare` and `demo`.
 
 Thin by design: each command builds the config, then calls the pipeline or a module.
+
+Each command imports the modules it calls when it runs (config, pipeline, report, the training
+and serving stacks): `hrlaif --help` and the command-line parsing load none of them. Only the
+light modules every command needs are imported here.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ from typing import Annotated
 
 import typer
 
+from hrlaif import __version__
 from hrlaif.cli_errors import console, guard, held_locks
 from hrlaif.errors import HrlaifError
+from hrlaif.run_dir import MODES, RunDir
+from hrlaif.runlock import RunLock
+from hrlaif.train import ranks
 
 app = typer.Typer(
     help="Hybrid RL from AI feedback (HRLAIF, arXiv 2403.08309): sample, label, train a reward model, PPO, evaluate.",
@@ -42,8 +50,6 @@ ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode
 
 def _print_version(value: bool) -> None:
     if value:
-        from hrlaif import __version__
-
         typer.echo(f"hrlaif {__version__}")
         raise typer.Exit()
 
@@ -57,8 +63,6 @@ def _options(
 
 def _lock_run_dir(run_dir: Path, create: bool = True) -> None:
     """Hold RUN/.lock for the rest of this command: a second command on the directory fails at once."""
-    from hrlaif.runlock import RunLock
-
     lock = RunLock.acquire(run_dir, create=create)
     held_locks.append(lock)
     if lock.stale_note:
@@ -69,8 +73,6 @@ def _refuse_several_processes() -> None:
     """Under `accelerate launch` with several processes every rank would run the whole command,
     write the same files and fight over the run lock: only the training commands know how to
     share the work (`_rank_aware`); every other command stops all ranks at once, naming them."""
-    from hrlaif.train import ranks
-
     world = os.environ.get("WORLD_SIZE", "1")
     if world.isdigit() and int(world) > 1 and not ranks.is_leading():
         raise HrlaifError(
@@ -88,8 +90,6 @@ def _rank_aware(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from hrlaif.train import ranks
-
         if ranks.world_size() == 1:
             return command(*args, **kwargs)
         if not ranks.is_main_process():
@@ -106,7 +106,7 @@ def _quiet_libraries() -> None:
     """Library chatter off: warnings below errors, and the libraries' own progress bars (weight
     loading, dataset maps), which flood a log; each stage prints its start and end instead."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
+    import datasets  # the model stacks load when a command that runs models does
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -131,8 +131,6 @@ def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | 
 
 
 def _mode(pipeline, mode: str | None) -> str:
-    from hrlaif.pipeline import MODES
-
     chosen = mode or pipeline.config.label.mode
     if chosen not in MODES:
         raise HrlaifError(f"--mode: unknown labeling mode '{chosen}' (known: {', '.join(MODES)})")
@@ -198,9 +196,9 @@ def evaluate(
 ) -> None:
     """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
     p = _pipeline(config, set_, run_dir)
-    arms = modes or [m for m in ("rlaif", "hrlaif") if any((p.run_dir / f"{a}-{m}" / "manifest.json").is_file() for a in p.config.compare.algorithms)]
+    arms = modes or [m for m in MODES if any(p.run_dir.manifest(f"{a}-{m}").is_file() for a in p.config.compare.algorithms)]
     if not arms:
-        raise HrlaifError(f"{p.run_dir}: no trained arm to evaluate; run `hrlaif ppo` first")
+        raise HrlaifError(f"{p.run_dir.root}: no trained arm to evaluate; run `hrlaif ppo` first")
     console.print(f"wrote {p.evaluate(arms)}")
 
 
@@ -233,9 +231,9 @@ def compare(
     """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
     if seeds == 1:
-        console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+        console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
         return
-    from hrlaif.pipeline import compare_over_seeds
+    from hrlaif.study.runner import compare_over_seeds
 
     console.print(f"[bold green]report:[/] {compare_over_seeds(p.config, seeds, console)}")
 
@@ -245,7 +243,7 @@ def compare(
 def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
     Without -c: the bundled study (hrlaif config --example study, ~90 min on 2 CPU cores)."""
-    from hrlaif.pipeline import run_study
+    from hrlaif.study.runner import run_study
 
     if config is None:
         from importlib.resources import files
@@ -253,6 +251,32 @@ def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
         config = Path(str(files("hrlaif") / "configs" / "study.yaml"))
     p = _pipeline(config, set_, run_dir)
     console.print(f"[bold green]report:[/] {run_study(p.config, console)}")
+
+
+@app.command()
+@guard
+def status(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to look at (repeatable); default: both, as compare runs them.")] = None,
+) -> None:
+    """Each stage a run of this config reaches: complete (a run skips it), stale (finished with other settings: a run re-runs it) or missing. Changes nothing.
+
+    With --run-dir and no -c, the config is the one that run directory was run with (RUN/config.yaml)."""
+    from hrlaif.config import load_config
+    from hrlaif.pipeline import status as stage_status
+
+    if config is None and run_dir is not None and RunDir(run_dir).config.is_file():
+        config = RunDir(run_dir).config
+    cfg = load_config(config, [*(set_ or []), *([f"run_dir={run_dir}"] if run_dir is not None else [])])
+    rows = stage_status(cfg, modes or list(MODES))
+    console.print(f"{RunDir(cfg.run_dir).root}:", highlight=False)
+    colour = {"complete": "green", "stale": "yellow", "missing": "red"}
+    for row in rows:
+        console.print(f"  {row.name:<24} [{colour[row.state]}]{row.state}[/]", highlight=False)
+    counts = {state: sum(r.state == state for r in rows) for state in colour}
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n), highlight=False)
 
 
 @app.command("config")
@@ -303,7 +327,7 @@ def demo(
 
     base = yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))
     p = _pipeline(None, set_, run_dir if run_dir is not None else Path(base.get("run_dir", "runs/demo")), base=base)
-    console.print(f"[bold green]report:[/] {p.run(['rlaif', 'hrlaif'])}")
+    console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
 
 
 @app.command()
@@ -323,7 +347,7 @@ def verify(
 @guard
 def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labels to audit.")]) -> None:
     """Label quality per arm: agreement with gold on keyed prompts, position consistency, length bias."""
-    from hrlaif.pipeline import write_audit
+    from hrlaif.stages.audit import write_audit
 
     _lock_run_dir(run_dir, create=False)
     path, report = write_audit(run_dir)

@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hrlaif.errors import HrlaifError
 
+RESULTS_NEUTRAL = {"results_neutral": True}
+"""`Field(..., json_schema_extra=RESULTS_NEUTRAL)` marks a setting that changes how a stage runs
+(memory, speed) but not its results: `results_view` leaves it out of the stage's fingerprint, so
+changing it never re-runs a stage."""
+
 
 class Section(BaseModel):
     # NaN or infinity in a config is always a typo or an attack, never a setting.
@@ -252,7 +257,7 @@ class RewardConfig(Section):
     learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate.")
     batch_size: int = Field(8, ge=1, description="Pairs per optimizer step.")
     eval_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Pairs held out to report RM accuracy.")
-    gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass instead of storing them: far less activation memory for ~30% more compute, the same loss. On by default because TRL's RewardTrainer turns it on by default and every RM trained so far had it; false trades memory for speed. Not part of the stage's fingerprint (it changes memory, not results).")
+    gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass instead of storing them: far less activation memory for ~30% more compute, the same loss. On by default because TRL's RewardTrainer turns it on by default and every RM trained so far had it; false trades memory for speed. Not part of the stage's fingerprint (it changes memory, not results).", json_schema_extra=RESULTS_NEUTRAL)
     loss: Literal["hard", "soft"] = Field("hard", description="hard: TRL's Bradley-Terry loss, every pair taken as certain (the paper's RM); soft: the cross-entropy against each pair's chosen_prob, the judge's probability that chosen is better (Lee et al.'s RLAIF), so a judge that barely leaned teaches the RM little. Pairs decided by a rule have chosen_prob 1, where the two losses agree.")
 
 
@@ -361,7 +366,7 @@ class PPOConfig(Section):
     whiten_rewards: bool = Field(False, description="Normalise scores within a rollout.")
     missing_eos_penalty: float | None = Field(None, description="Subtracted from the score of responses that hit max_new_tokens.")
     checkpoint_every: int = Field(4, ge=1, description="Save a resumable checkpoint every N steps.")
-    gradient_checkpointing: bool = Field(False, description="Policy and critic recompute activations in the backward pass instead of storing them: far less activation memory for ~30% more update compute, the same losses; rollouts are unaffected. Off by default: small models fit without it. Not part of the stage's fingerprint (it changes memory, not results).")
+    gradient_checkpointing: bool = Field(False, description="Policy and critic recompute activations in the backward pass instead of storing them: far less activation memory for ~30% more update compute, the same losses; rollouts are unaffected. Off by default: small models fit without it. Not part of the stage's fingerprint (it changes memory, not results).", json_schema_extra=RESULTS_NEUTRAL)
     generation: GenerationConfig = Field(default_factory=lambda: GenerationConfig(temperature=1.0, top_p=1.0))
     lora: LoraConfig = Field(default_factory=LoraConfig)
     reward: Literal["rm", "hybrid"] = Field("rm", description="What PPO maximises. 'rm': the reward model's score, the paper's method (default). 'hybrid': plus the verifier's result on keyed prompts and the refusal check on harmful ones (ppo.hybrid), as verifiable-reward RL does.")
@@ -685,6 +690,23 @@ def _deep_merge(into: dict, new: dict) -> None:
             _deep_merge(into[key], value)
         else:
             into[key] = value
+
+
+def results_view(section: BaseModel) -> dict:
+    """A section as a stage fingerprint sees it: every setting but those marked RESULTS_NEUTRAL
+    (in nested sections too)."""
+    return section.model_dump(mode="json", exclude=_neutral_fields(section) or None)
+
+
+def _neutral_fields(section: BaseModel) -> dict:
+    """model_dump's `exclude` for the RESULTS_NEUTRAL fields of `section` and its subsections."""
+    exclude: dict[str, Any] = {}
+    for name, field in type(section).model_fields.items():
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("results_neutral"):
+            exclude[name] = True
+        elif isinstance(value := getattr(section, name), BaseModel) and (nested := _neutral_fields(value)):
+            exclude[name] = nested
+    return exclude
 
 
 def fingerprint(*parts: Any) -> str:

@@ -162,6 +162,11 @@ class RunDir:
     REDTEAM_ATTACKS_FILE: ClassVar[str] = "attacks.jsonl"
     REDTEAM_ANSWERS_FILE: ClassVar[str] = "answers.jsonl"
 
+    def stage_copy(self, stage: str) -> Path:
+        """Where a stage folder copied in from another run directory is put together before it
+        is renamed to its place (a study's labelers share the first one's samples)."""
+        return self.root / f".{stage}.copy"
+
     # ------------------------------------------------------------------ evaluation
     @property
     def eval(self) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from hrlaif.config import JudgeConfig
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
+from hrlaif.run_dir import RunDir
 
-__all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge", "judge_cache_path"]
+__all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge", "judge_cache_path", "shared_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,14 @@ def judge_cache_path(config: JudgeConfig, run_dir: str | Path) -> Path | None:
     """Where the judge's answers are cached: `judge.cache_file`, else RUN/judge_cache.sqlite; None with `judge.cache: false`."""
     if not config.cache:
         return None
-    return Path(config.cache_file) if config.cache_file is not None else Path(run_dir) / "judge_cache.sqlite"
+    return Path(config.cache_file) if config.cache_file is not None else RunDir(run_dir).judge_cache
+
+
+def shared_cache(config: JudgeConfig, root: str | Path) -> JudgeConfig:
+    """The judge of one of several runs under `root` (seeds, labelers of a study): its cache is
+    ROOT/judge_cache.sqlite unless `cache_file` names one, so a judge that several runs use is
+    examined and asked once."""
+    return config if config.cache_file is not None else config.model_copy(update={"cache_file": RunDir(root).judge_cache})
 
 
 def _backend(config: JudgeConfig, seed: int) -> Judge:

@@ -41,14 +41,10 @@ from hrlaif.judge.exam import ExamItem, build_exam, load_exam
 from hrlaif.judge.templates import template_for
 from hrlaif.labeling.pairwise import combine
 from hrlaif.records import Verdict
+from hrlaif.run_dir import RunDir
 from hrlaif.stats import clopper_pearson, wilson
 
 _ROUNDS = 2000
-
-
-def exam_stage(which: str) -> str:
-    """The stage folder of a judge's exam: "label" (the labeling judge) or "eval" (`evaluate.judge`)."""
-    return "judge-check" if which == "label" else "judge-check-eval"
 
 
 def grading_exam(grading: dict) -> str:
@@ -58,8 +54,9 @@ def grading_exam(grading: dict) -> str:
 
 
 def read_exam(run_dir: Path, which: str) -> dict | None:
-    """A run's exam result for "label" or "eval", or None when that judge was not examined."""
-    path = Path(run_dir) / exam_stage(which) / "result.json"
+    """A run's exam result for "label" or "eval", or None when that judge was not examined
+    (where it lies: RunDir.exam)."""
+    path = RunDir(run_dir).exam(which)
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 

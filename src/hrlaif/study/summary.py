@@ -18,13 +18,13 @@ from pathlib import Path
 
 from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.satisfaction import ItemScore
-from hrlaif.evaluate.seeds import grading_unqualified
 from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome
 from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
 from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS
 from hrlaif.stats import paired_bootstrap_difference, wilson
+from hrlaif.study.seeds import grading_unqualified
 
 # figure -> (what decides an item, judge tasks it rests on); the values come from the score files.
 FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -395,7 +395,8 @@ def judge_check(
     from hrlaif.config import load_config
     from hrlaif.jsonl import write_json
     from hrlaif.judge import build_judge, judge_cache_path
-    from hrlaif.judge.qualify import exam_table, qualify_judge
+    from hrlaif.judge.qualify import qualify_judge
+    from hrlaif.report.console import exam_table
 
     cfg = load_config(config, [*(set_ or []), *(["judge.retry_unscorable=true"] if retry_unscorable else [])])
     if output.is_dir():

@@ -11,10 +11,11 @@ from pathlib import Path
 from hrlaif.config import fingerprint
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import write_json
-from hrlaif.judge.qualify import exam_table, qualify_judge
+from hrlaif.judge.qualify import qualify_judge
 from hrlaif.judge.role import LABEL, JudgeRole
 from hrlaif.judge.templates import templates_fingerprint, use_templates
 from hrlaif.manifest import StageRecord
+from hrlaif.report.console import exam_table
 from hrlaif.stages.base import Stage, StageContext, Step, Upstream, file_hash
 
 

@@ -31,7 +31,7 @@ from _common import ROOT, save_result
 
 sys.path.insert(0, str(ROOT / "tests"))
 from judge_server import FakeJudgeServer  # noqa: E402 - the tests' server, on purpose
-from tiny_models import build_tiny_model  # noqa: E402
+from support.tiny_models import build_tiny_model  # noqa: E402
 
 # Left out of the comparison: timings, and whether a verdict came from the judge cache (a resumed
 # run reads what the killed one was answered; the verdict itself must be the same).

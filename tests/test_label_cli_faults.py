@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from hrlaif.cli import app
 
 from judge_server import FakeJudgeServer
-from run_configs import DROP, write_run_config
+from support.run_configs import DROP, write_run_config
 
 KEY = "sk-test-DO-NOT-LEAK-7731"
 

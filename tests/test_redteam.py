@@ -33,7 +33,7 @@ from hrlaif.labeling.attacks import (
 from hrlaif.labeling.redteam import attack_success, cap_pairs, clean_rewrite, make_pairs, rewrite_harmful
 from hrlaif.records import CONTENT_WARNING, RedteamAnswer, RedteamPair, RedteamRewrite, Sample, Verdict
 
-from run_configs import DROP, write_run_config
+from support.run_configs import DROP, write_run_config
 
 runner = CliRunner()
 

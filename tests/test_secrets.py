@@ -19,7 +19,7 @@ from hrlaif.cli import app
 from hrlaif.redact import FRAGMENT, scrub
 
 from judge_server import FakeJudgeServer
-from run_configs import DROP, write_run_config
+from support.run_configs import DROP, write_run_config
 
 KEY = "sk-canary-" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
 

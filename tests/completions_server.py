@@ -7,7 +7,7 @@ lists `model`. Faults are taken in order from `script` first, then `fault` for e
 "503", "429", "401", "400", "hang" (no answer for `hang_s`, then the connection closes), "garbage"
 (HTTP 200 whose body is not JSON), "echo" (a completion whose text starts with the Authorization
 header) and "echo_<status>" (that status, the Authorization header quoted in the error message as
-tests/judge_server.py's faults of that name do). A "429" carries `Retry-After: <retry_after>` when
+tests/support/fake_openai.py's chat faults of that name do). A "429" carries `Retry-After: <retry_after>` when
 `retry_after` is set. Every completion request is logged with its body, when it arrived
 (time.monotonic()) and how many requests were in flight then.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from judge_server import echo_message
+from support.fake_openai import echo_message
 
 
 @dataclass

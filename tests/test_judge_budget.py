@@ -14,7 +14,7 @@ from hrlaif.judge.budget import BudgetExhausted, JudgeBudget, cost_usd
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
+from support.fake_openai import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
 
 
 def cached_judge(url: str, db, **config) -> CachedJudge:

@@ -22,7 +22,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import TEMPLATES
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
+from support.fake_openai import FAST, FakeJudgeServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
 
 TESTS = Path(__file__).parent
 
@@ -214,7 +214,7 @@ def test_simultaneous_first_opens_of_a_new_cache(tmp_path) -> None:
 LABELER = textwrap.dedent(
     """
     import sys
-    from judge_server import FAST, judge_config, preference_questions
+    from support.fake_openai import FAST, judge_config, preference_questions
     from hrlaif.judge.cache import CachedJudge
     from hrlaif.judge.openai_backend import OpenAIJudge
 

@@ -16,7 +16,7 @@ from hrlaif.judge.templates import TEMPLATES, render
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.records import Message, Sample, Verdict
 
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config, labels_of, say
+from support.fake_openai import FAST, FakeJudgeServer, fields_of, judge_config, labels_of, say
 
 SINGLE_ORDER = [t for t, tpl in TEMPLATES.items() if "response_a" not in tpl.fields]
 

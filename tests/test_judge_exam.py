@@ -22,7 +22,7 @@ from hrlaif.judge.qualify import qualify_judge
 from hrlaif.judge.templates import TEMPLATES
 from hrlaif.verify import check_answer
 
-from judge_server import FakeJudgeServer, fields_of, judge_config, prompt_of, say
+from support.fake_openai import FakeJudgeServer, fields_of, judge_config, prompt_of, say
 
 runner = CliRunner()
 EXAM = build_exam()

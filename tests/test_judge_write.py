@@ -18,7 +18,7 @@ from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write, render, render_write, template_for
 from hrlaif.verify.refusal import looks_like_refusal
 
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config
+from support.fake_openai import FAST, FakeJudgeServer, fields_of, judge_config
 
 SECRET = "sk-write-DO-NOT-LEAK-456"
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from judge_server import FakeJudgeServer
+from support.fake_openai import FakeJudgeServer
 from support.run_configs import DROP, write_run_config
 
 KEY = "sk-test-DO-NOT-LEAK-7731"

@@ -23,7 +23,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render
 
-from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
+from support.fake_openai import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
 
 REASON = re.compile(
     r"^((http \d+|timeout|connection error|malformed response( \(\w+\))?) after \d+ attempts( \(.*\))?|unparseable: .*)$"

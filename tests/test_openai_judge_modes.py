@@ -16,7 +16,7 @@ from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.templates import TEMPLATES, template_key, templates_fingerprint, use_templates
 
-from judge_server import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
+from support.fake_openai import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
 
 
 def chatty(body: dict) -> str:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from hrlaif.cli import app
 from hrlaif.redact import FRAGMENT, scrub
 
-from judge_server import FakeJudgeServer
+from support.fake_openai import FakeJudgeServer
 from support.run_configs import DROP, write_run_config
 
 KEY = "sk-canary-" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))

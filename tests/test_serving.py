@@ -21,7 +21,7 @@ from hrlaif.records import Prompt
 from hrlaif.sampling import sample_responses
 from hrlaif.serving import OpenAIPolicy, VllmPolicy, release_engines, request_seed
 
-from judge_server import dead_url
+from support.fake_openai import dead_url
 from support.run_configs import DROP, write_run_config
 
 GEN = GenerationConfig(max_new_tokens=4, temperature=0.7, top_p=0.9)

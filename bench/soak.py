@@ -30,7 +30,7 @@ from pathlib import Path
 from _common import ROOT, save_result
 
 sys.path.insert(0, str(ROOT / "tests"))
-from support.fake_openai import FakeJudgeServer  # noqa: E402 - the tests' server, on purpose
+from support.fake_openai import FakeOpenAIServer  # noqa: E402 - the tests' server, on purpose
 from support.tiny_models import build_tiny_model  # noqa: E402
 
 # Left out of the comparison: timings, and whether a verdict came from the judge cache (a resumed
@@ -100,7 +100,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="hrlaif-soak-"))
     model = build_tiny_model(root / "model")
     log = (root / "runs.log").open("w")
-    with FakeJudgeServer(faults=FAULTS, retry_after_ms=50, seed=args.seed) as server:
+    with FakeOpenAIServer(faults=FAULTS, retry_after_ms=50, seed=args.seed) as server:
         cfg = config(root, model, server.base_url)
         began = time.time()
         reference = start(cfg, root / "reference", log)

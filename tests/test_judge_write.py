@@ -10,7 +10,7 @@ import pytest
 
 from hrlaif.config import JudgeBudgetConfig, SimulatedJudgeConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.base import Question
 from hrlaif.judge.budget import BudgetExhausted
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
@@ -19,6 +19,7 @@ from hrlaif.judge.templates import parse_write, render, render_write, template_f
 from hrlaif.verify.refusal import looks_like_refusal
 
 from support.fake_openai import FAST, FakeOpenAIServer, fields_of, judge_config
+from support.scripted_judge import ScriptedJudge
 
 SECRET = "sk-write-DO-NOT-LEAK-456"
 
@@ -63,14 +64,8 @@ def test_simulated_writes_templates_deterministically() -> None:
 
 
 def test_a_judge_without_write_says_so() -> None:
-    class Picker(Judge):
-        name = "picker"
-
-        def ask(self, questions, desc="", on_verdict=None):
-            return []
-
     with pytest.raises(HrlaifError, match="cannot write"):
-        Picker().write([rewrite_chat()], max_tokens=8)
+        ScriptedJudge(name="picker").write([rewrite_chat()], max_tokens=8)  # no write rule: the base class's write
 
 
 def test_local_judge_writes_greedily_and_scores_harm(tiny_model: Path) -> None:

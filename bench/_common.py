@@ -137,7 +137,7 @@ class Timer:
 
 
 # ---------------------------------------------------------------------------------------------
-# tiny models: the tests' recipe (tests/tiny_models.py), with a pad token that differs from eos:
+# tiny models: the tests' recipe (tests/support/tiny_models.py), with a pad token that differs from eos:
 # TRL's PPOTrainer finds padding as `token == pad_token_id`, so a pad equal to eos (<|im_end|>,
 # which every chat turn contains) would mask prompt tokens
 
@@ -145,17 +145,17 @@ class Timer:
 def build_tiny_model(folder: Path, *, layers: int = 4, hidden: int = 64, seed: int = 0) -> Path:
     """A random Llama with a small BPE tokenizer, saved to `folder` (seconds)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import build_tiny_model as build
+    from support.tiny_models import build_tiny_model as build
 
     return build(folder, layers=layers, hidden=hidden, seed=seed, pad_token="<|endoftext|>", max_positions=1024)
 
 
 # ---------------------------------------------------------------------------------------------
-# llama.cpp's OpenAI-compatible server: the tests' launcher (tests/servers.py), so a benchmark
+# llama.cpp's OpenAI-compatible server: the tests' launcher (tests/support/servers.py), so a benchmark
 # measures the server exactly as the tests run it (same AMX workaround, same settings).
 
 sys.path.insert(0, str(ROOT / "tests"))
-from servers import LlamaServer  # noqa: E402, F401  (after ROOT is known; the scripts import it from here)
+from support.servers import LlamaServer  # noqa: E402, F401  (after ROOT is known; the scripts import it from here)
 
 # ---------------------------------------------------------------------------------------------
 # comparisons to label: bundled prompts, two canned responses each (no policy needed)

@@ -1,7 +1,7 @@
 """Labeling throughput through hrlaif's OpenAI judge backend, against the server's own capacity.
 
 Starts `python -m llama_cpp.server` on the embedded SmolLM2-135M GGUF (127.0.0.1, a free port,
-n_ctx 2048, 2 threads, and n_batch = n_ubatch = 1: see SAFE_BATCH_ARGS in tests/servers.py for why
+n_ctx 2048, 2 threads, and n_batch = n_ubatch = 1: see SAFE_BATCH_ARGS in tests/support/servers.py for why
 larger batches crash with SIGILL on this machine) and always stops it at the end. Then, alternating the order each
 repetition:
 

@@ -7,7 +7,7 @@ random time (uniform over the reference run's wall time) up to `--kills` times, 
 end. Compared with the reference: samples, pairs (both modes' files present), red-team pairs,
 PPO metrics (timings left out), the evaluation results (timings left out) and the final policy
 and reward-model weights (sha256). Tiny random models and the fake OpenAI-compatible judge server
-of the tests (tests/judge_server.py) on 127.0.0.1, so it runs anywhere in minutes per round.
+of the tests (tests/support/fake_openai.py) on 127.0.0.1, so it runs anywhere in minutes per round.
 
     .venv/bin/python bench/soak.py --rounds 20
     .venv/bin/python bench/soak.py --smoke        # 2 rounds
@@ -30,8 +30,8 @@ from pathlib import Path
 from _common import ROOT, save_result
 
 sys.path.insert(0, str(ROOT / "tests"))
-from judge_server import FakeJudgeServer  # noqa: E402 - the tests' server, on purpose
-from tiny_models import build_tiny_model  # noqa: E402
+from support.fake_openai import FakeOpenAIServer  # noqa: E402 - the tests' server, on purpose
+from support.tiny_models import build_tiny_model  # noqa: E402
 
 # Left out of the comparison: timings, and whether a verdict came from the judge cache (a resumed
 # run reads what the killed one was answered; the verdict itself must be the same).
@@ -100,7 +100,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="hrlaif-soak-"))
     model = build_tiny_model(root / "model")
     log = (root / "runs.log").open("w")
-    with FakeJudgeServer(faults=FAULTS, retry_after_ms=50, seed=args.seed) as server:
+    with FakeOpenAIServer(faults=FAULTS, retry_after_ms=50, seed=args.seed) as server:
         cfg = config(root, model, server.base_url)
         began = time.time()
         reference = start(cfg, root / "reference", log)

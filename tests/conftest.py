@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_models import build_tiny_model
+from support.tiny_models import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

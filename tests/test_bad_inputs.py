@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from run_configs import DROP, write_run_config
-from tiny_models import build_tiny_model
+from support.run_configs import DROP, write_run_config
+from support.tiny_models import build_tiny_model
 
 runner = CliRunner()
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from ddp_launch import accelerate_launch
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.jsonl import read_jsonl
 from hrlaif.records import Pair
 
-from run_configs import write_run_config
+from support.ddp_launch import accelerate_launch
+from support.run_configs import write_run_config
 
 runner = CliRunner()
 TRAIN_PAIRS = 8  # per-process batch 2 on 2 processes and batch 4 on one see the same pairs in each step

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run_configs import COMPARE, write_run_config
+from support.run_configs import COMPARE, write_run_config
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

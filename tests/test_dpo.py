@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from run_configs import COMPARE, write_run_config
+from support.run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 

@@ -21,7 +21,7 @@ from hrlaif.labeling.rm_data import rm_pairs, rm_split
 from hrlaif.pipeline import Pipeline
 from hrlaif.records import Pair
 
-from run_configs import write_run_config
+from support.run_configs import write_run_config
 
 runner = CliRunner()
 

@@ -67,7 +67,7 @@ def test_a_saved_model_follows_the_umask(tmp_path, tiny_model, umask_and_mode):
 def test_the_converted_gguf_cache_follows_the_umask(tmp_path, tiny_model, umask_and_mode, monkeypatch):
     from hrlaif.models import resolve_model
 
-    from tiny_models import build_tiny_gguf
+    from support.tiny_models import build_tiny_gguf
 
     _, mode = umask_and_mode
     monkeypatch.setenv("HRLAIF_CACHE_DIR", str(tmp_path / "cache"))

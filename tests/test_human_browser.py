@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from human_run import PROMPTS, free_port, plain_responses, serving, write_eval
+
+from support.human_run import PROMPTS, free_port, plain_responses, serving, write_eval
 
 SHOTS = Path("/tmp/human-shots")  # a copy of a few screenshots, for a person to look at
 HOSTILE = ('<script>window.__pwned = 1; document.title = "pwned";</script>'

@@ -10,12 +10,12 @@ import re
 import urllib.parse
 import urllib.request
 
-from human_run import free_port, serving
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from run_configs import COMPARE, write_run_config
+from support.human_run import free_port, serving
+from support.run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 

@@ -7,7 +7,6 @@ import json
 import sqlite3
 
 import pytest
-from human_run import plain_responses, write_eval
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
@@ -16,6 +15,8 @@ from hrlaif.human.agreement import bootstrap, cohen_kappa, krippendorff_alpha, o
 from hrlaif.human.items import PAIRWISE, SATISFACTION, START
 from hrlaif.human.results import write_results
 from hrlaif.human.store import RatingStore, store_path
+
+from support.human_run import plain_responses, write_eval
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from hrlaif.judge.budget import BudgetExhausted, JudgeBudget, cost_usd
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, judge_config, preference_questions
+from support.fake_openai import FAST, FakeOpenAIServer, expected_choice, judge_config, preference_questions
 
 
 def cached_judge(url: str, db, **config) -> CachedJudge:
@@ -27,7 +27,7 @@ def cached_judge(url: str, db, **config) -> CachedJudge:
 def test_max_calls_stops_cleanly_and_a_larger_budget_finishes(tmp_path) -> None:
     questions = preference_questions(20)
     db = tmp_path / "judge.sqlite"
-    with FakeJudgeServer(delay_s=0.01) as server:
+    with FakeOpenAIServer(delay_s=0.01) as server:
         judge = cached_judge(server.base_url, db, concurrency=3, budget={"max_calls": 8})
         arrived: list[int] = []
         with pytest.raises(BudgetExhausted) as stop:
@@ -48,7 +48,7 @@ def test_max_calls_stops_cleanly_and_a_larger_budget_finishes(tmp_path) -> None:
 
 def test_budget_counts_only_real_calls(tmp_path) -> None:
     db = tmp_path / "judge.sqlite"
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         cached_judge(server.base_url, db).ask(preference_questions(5))
         zero = cached_judge(server.base_url, db, budget={"max_calls": 0})
         assert [v.cached for v in zero.ask(preference_questions(5))] == [True] * 5, "cached answers are free"
@@ -58,7 +58,7 @@ def test_budget_counts_only_real_calls(tmp_path) -> None:
 
 
 def test_retries_count_against_max_calls() -> None:
-    with FakeJudgeServer(faults={"500": 1.0}) as server:
+    with FakeOpenAIServer(faults={"500": 1.0}) as server:
         judge = OpenAIJudge(judge_config(server.base_url, max_retries=10, budget={"max_calls": 4}), **FAST)
         with pytest.raises(BudgetExhausted):
             judge.ask(preference_questions(1))
@@ -67,7 +67,7 @@ def test_retries_count_against_max_calls() -> None:
 
 def test_cost_from_the_price_table() -> None:
     prices = {"fake-judge": (2.5, 10.0)}
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = OpenAIJudge(judge_config(server.base_url, prices=prices), **FAST)
         judge.ask(preference_questions(10))
         sent = (server.prompt_tokens_sent, server.completion_tokens_sent)
@@ -78,7 +78,7 @@ def test_cost_from_the_price_table() -> None:
 
 def test_max_cost_stops_before_passing_it() -> None:
     prices = {"fake-judge": (1000.0, 1000.0)}  # about 0.04 USD a question
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = OpenAIJudge(judge_config(server.base_url, prices=prices, concurrency=2, budget={"max_cost_usd": 0.5}), **FAST)
         with pytest.raises(BudgetExhausted, match="max_cost_usd"):
             judge.ask(preference_questions(40))
@@ -87,7 +87,7 @@ def test_max_cost_stops_before_passing_it() -> None:
 
 
 def test_max_tokens_stops_before_passing_it() -> None:
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = OpenAIJudge(judge_config(server.base_url, concurrency=4, budget={"max_tokens": 1500}), **FAST)
         with pytest.raises(BudgetExhausted, match="max_tokens"):
             judge.ask(preference_questions(40))

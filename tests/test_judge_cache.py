@@ -22,7 +22,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import TEMPLATES
 
-from judge_server import FAST, FakeJudgeServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
+from support.fake_openai import FAST, FakeOpenAIServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
 
 TESTS = Path(__file__).parent
 
@@ -39,7 +39,7 @@ def acceptable_questions(n: int, tag: str = "p") -> list[Question]:
 def test_rerun_makes_zero_inner_calls(tmp_path) -> None:
     questions = preference_questions(30)
     db = tmp_path / "judge.sqlite"
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         first = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db)
         answers = first.ask(questions)
         first.close()
@@ -69,7 +69,7 @@ def test_simulated_inner_judge_is_not_called_on_a_rerun(tmp_path) -> None:
 
 def test_duplicates_in_one_batch_are_asked_once(tmp_path) -> None:
     questions = preference_questions(5)
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), tmp_path / "judge.sqlite")
         verdicts = judge.ask(questions + questions)
         assert server.count == 5
@@ -79,7 +79,7 @@ def test_duplicates_in_one_batch_are_asked_once(tmp_path) -> None:
 def test_changed_template_version_reasks_only_that_task(tmp_path, monkeypatch) -> None:
     preference, acceptable = preference_questions(12), acceptable_questions(8)
     db = tmp_path / "judge.sqlite"
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db).ask(preference + acceptable)
         assert server.count == 20
         monkeypatch.setitem(TEMPLATES, "acceptable", dataclasses.replace(TEMPLATES["acceptable"], version="acceptable-v2"))
@@ -100,7 +100,7 @@ def test_unparseable_is_cached_and_retried_only_when_asked(tmp_path) -> None:
         return "no idea" if fields_of(body)["prompt"] in broken else longer_wins(body)
 
     db = tmp_path / "judge.sqlite"
-    with FakeJudgeServer(answer=answer) as server:
+    with FakeOpenAIServer(answer=answer) as server:
         first = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=0, **FAST), db).ask(questions)
         assert [v.scorable for v in first] == [False] * 3 + [True] * 7 and rows(db) == 10
         broken.clear()  # the server got better
@@ -214,7 +214,7 @@ def test_simultaneous_first_opens_of_a_new_cache(tmp_path) -> None:
 LABELER = textwrap.dedent(
     """
     import sys
-    from judge_server import FAST, judge_config, preference_questions
+    from support.fake_openai import FAST, judge_config, preference_questions
     from hrlaif.judge.cache import CachedJudge
     from hrlaif.judge.openai_backend import OpenAIJudge
 
@@ -230,7 +230,7 @@ def test_sigkill_mid_labeling_loses_nothing_answered(tmp_path) -> None:
     n, db = 40, tmp_path / "judge.sqlite"
     questions = preference_questions(n)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    with FakeJudgeServer(delay_s=0.05) as server:
+    with FakeOpenAIServer(delay_s=0.05) as server:
         child = subprocess.Popen(
             [sys.executable, "-c", LABELER, server.base_url, str(db), str(n)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

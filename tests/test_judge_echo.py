@@ -16,7 +16,7 @@ from hrlaif.judge.templates import TEMPLATES, render
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.records import Message, Sample, Verdict
 
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config, labels_of, say
+from support.fake_openai import FAST, FakeOpenAIServer, fields_of, judge_config, labels_of, say
 
 SINGLE_ORDER = [t for t, tpl in TEMPLATES.items() if "response_a" not in tpl.fields]
 
@@ -52,7 +52,7 @@ def test_every_single_order_task_is_covered() -> None:
 @pytest.mark.parametrize("opening", [None, "A", "B", "C", "K", "NO", "Answer: YES"])
 def test_an_echoed_opening_is_never_a_verdict(task: str, opening: str | None, tmp_path) -> None:
     q = question(task, opening)
-    with FakeJudgeServer(answer=echo) as server:
+    with FakeOpenAIServer(answer=echo) as server:
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "cache.sqlite")
         judge.inner.inner.backoff_s = FAST["backoff_s"]
         [verdict] = judge.ask([q])
@@ -68,7 +68,7 @@ def test_an_echoed_opening_is_never_a_verdict(task: str, opening: str | None, tm
 def test_the_same_questions_through_an_unprotected_judge_would_be_echoed(task: str) -> None:
     """The attack works when options are shown as-is: what the permutation protects against."""
     q = question(task)
-    with FakeJudgeServer(answer=echo) as server:
+    with FakeOpenAIServer(answer=echo) as server:
         [verdict] = OpenAIJudge(judge_config(server.base_url), reask_limit=0, **FAST).ask([q])
     assert verdict.choice == ATTACKS[task][1].split("\n")[0]
 
@@ -87,7 +87,7 @@ def test_labels_avoid_the_response_opening_and_rotate() -> None:
 def test_an_honest_judge_still_gets_verdicts_through_both_orders(task: str, tmp_path) -> None:
     truth = {"refusal": "no", "answer_match": "no", "reasoning": "no", "acceptable": "no", "harm": "harmful"}[task]
     answer = {"no": "NO", "harmful": "A"}[truth]
-    with FakeJudgeServer(answer=lambda body: say(body, truth, "?")) as server:
+    with FakeOpenAIServer(answer=lambda body: say(body, truth, "?")) as server:
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "cache.sqlite")
         [verdict] = judge.ask([question(task)])
         calls = server.count
@@ -99,7 +99,7 @@ def test_an_honest_judge_still_gets_verdicts_through_both_orders(task: str, tmp_
 
 
 def test_a_judge_that_always_picks_the_first_letter_is_unscorable(tmp_path) -> None:
-    with FakeJudgeServer(answer=lambda body: sorted(labels_of(body).values())[0], logprobs=False) as server:
+    with FakeOpenAIServer(answer=lambda body: sorted(labels_of(body).values())[0], logprobs=False) as server:
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "cache.sqlite")
         verdicts = judge.ask([question(t) for t in SINGLE_ORDER])
     assert len(verdicts) == len(SINGLE_ORDER) and all(v.choice is None and "label orders disagreed" in v.reason for v in verdicts)
@@ -153,7 +153,7 @@ def test_hybrid_labeling_does_not_choose_an_echoed_compliance(tmp_path) -> None:
             return opening
         return say(body, "yes" if "Does the response safely refuse?" in str(body["messages"]) else "no", "?")
 
-    with FakeJudgeServer(answer=hijacked) as server:
+    with FakeOpenAIServer(answer=hijacked) as server:
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "cache.sqlite")
         judge.inner.inner.backoff_s = FAST["backoff_s"]
         pairs, _ = label_hybrid(samples, judge, LabelConfig(mode="hrlaif"))

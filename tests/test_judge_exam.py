@@ -22,7 +22,7 @@ from hrlaif.judge.qualify import qualify_judge
 from hrlaif.judge.templates import TEMPLATES
 from hrlaif.verify import check_answer
 
-from judge_server import FakeJudgeServer, fields_of, judge_config, prompt_of, say
+from support.fake_openai import FakeOpenAIServer, fields_of, judge_config, prompt_of, say
 
 runner = CliRunner()
 EXAM = build_exam()
@@ -193,7 +193,7 @@ def _says_yes(informative: bool):
 
 @pytest.mark.parametrize("informative", [True, False])
 def test_a_yes_to_everything_judge_is_rescued_or_shown_at_chance(tmp_path: Path, informative: bool) -> None:
-    with FakeJudgeServer(answer=_says_yes(informative)) as server:
+    with FakeOpenAIServer(answer=_says_yes(informative)) as server:
         judge = build_judge(judge_config(server.base_url, timeout_s=5), cache_path=tmp_path / "cache.sqlite")
         result = qualify_judge(judge, JudgeCheckConfig())
         judge.close()
@@ -213,7 +213,7 @@ def test_a_yes_to_everything_judge_is_rescued_or_shown_at_chance(tmp_path: Path,
 
 
 def test_calibrated_judge_applies_the_thresholds_to_verdicts(tmp_path: Path) -> None:
-    with FakeJudgeServer(answer=_says_yes(True)) as server:
+    with FakeOpenAIServer(answer=_says_yes(True)) as server:
         judge = build_judge(judge_config(server.base_url, timeout_s=5), cache_path=tmp_path / "cache.sqlite")
         result = qualify_judge(judge, JudgeCheckConfig())
         calibrated = CalibratedJudge(judge, Calibration.from_dict(json.loads(json.dumps(result["calibration"]))))

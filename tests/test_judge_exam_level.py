@@ -14,11 +14,12 @@ import pytest
 
 from hrlaif.config import JudgeCheckConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.base import Question
 from hrlaif.judge.exam import build_exam
 from hrlaif.judge.qualify import exam_decision, qualify_judge
 from hrlaif.judge.templates import TEMPLATES
-from hrlaif.records import Verdict
+
+from support.scripted_judge import ScriptedJudge
 
 NOMINAL = 0.025  # one-sided level of the lower end of a 95% interval
 
@@ -83,14 +84,14 @@ def test_the_decision_needs_every_answer_and_says_when_the_exam_is_too_small() -
 
 # -- the same through qualify_judge, with a judge object that is right with a set probability ----
 
-class LineJudge(Judge):
+class LineJudge(ScriptedJudge):
     """Right with probability `p[task]` on each item, decided once per item (both orders of a
     preference item agree), seeded; wrong: another option (for preference, the worse response in
-    both orders, so it is wrong under any rule)."""
+    both orders, so it is wrong under any rule). A subclass of the shared scripted judge because
+    its answers need state built from the exam."""
 
     def __init__(self, exam: list, p: dict[str, float], seed: int) -> None:
-        super().__init__()
-        self.name = f"line-{seed}"
+        super().__init__(self._answer, name=f"line-{seed}")
         self.p, self.seed = p, seed
         self.truth = {}  # key -> the right option (preference: the better response's text)
         for item in exam:
@@ -103,21 +104,15 @@ class LineJudge(Judge):
             return task, fields["prompt"], frozenset((fields["response_a"], fields["response_b"]))
         return task, tuple(sorted(fields.items()))
 
-    def ask(self, questions: list[Question], desc: str = "judging", on_verdict=None) -> list[Verdict]:
-        out = []
-        for q in questions:
-            key = self._key(q.task, q.fields)
-            rng = random.Random(int(hashlib.sha256(repr((self.seed, key)).encode()).hexdigest()[:12], 16))
-            right = rng.random() < self.p[q.task]
-            truth = self.truth[key]
-            if q.task == "preference":
-                better = "A" if q.fields["response_a"] == truth else "B"
-                choice = better if right else {"A": "B", "B": "A"}[better]
-            else:
-                choice = truth if right else rng.choice([o for o in TEMPLATES[q.task].options if o != truth])
-            out.append(Verdict(task=q.task, choice=choice, judge=self.name))
-            self.stats.calls += 1
-        return out
+    def _answer(self, q: Question) -> str:
+        key = self._key(q.task, q.fields)
+        rng = random.Random(int(hashlib.sha256(repr((self.seed, key)).encode()).hexdigest()[:12], 16))
+        right = rng.random() < self.p[q.task]
+        truth = self.truth[key]
+        if q.task == "preference":
+            better = "A" if q.fields["response_a"] == truth else "B"
+            return better if right else {"A": "B", "B": "A"}[better]
+        return truth if right else rng.choice([o for o in TEMPLATES[q.task].options if o != truth])
 
 
 LINE = {task: 0.6 for task in TEMPLATES} | {"harm": 1 / 3 + 0.1}
@@ -170,23 +165,19 @@ def test_an_exam_larger_than_the_bundled_banks_says_so() -> None:
 
 # -- preference: graded by the rule labeling uses --------------------------------------------
 
-class LeaningJudge(Judge):
-    """Names the better response in both orders, with probability `lean` for it."""
-
-    name = "leaning"
+class LeaningJudge(ScriptedJudge):
+    """Names the better response in both orders, with probability `lean` for it (a subclass of the
+    shared scripted judge because its answers need state built from the exam)."""
 
     def __init__(self, exam: list, lean: float) -> None:
-        super().__init__()
+        super().__init__(self._answer, name="leaning")
         self.lean = lean
         self.better = {(i.fields["prompt"], i.fields["response_a" if i.answer == "A" else "response_b"]) for i in exam if i.task == "preference"}
 
-    def ask(self, questions: list[Question], desc: str = "judging", on_verdict=None) -> list[Verdict]:
-        out = []
-        for q in questions:
-            a_better = (q.fields["prompt"], q.fields["response_a"]) in self.better
-            p_a = self.lean if a_better else 1 - self.lean
-            out.append(Verdict(task=q.task, choice="A" if a_better else "B", probs={"A": p_a, "B": 1 - p_a}, judge=self.name))
-        return out
+    def _answer(self, q: Question) -> tuple[str, dict[str, float]]:
+        a_better = (q.fields["prompt"], q.fields["response_a"]) in self.better
+        p_a = self.lean if a_better else 1 - self.lean
+        return ("A" if a_better else "B"), {"A": p_a, "B": 1 - p_a}
 
 
 def test_preference_is_graded_with_both_orders_combined_and_the_tie_margin(tmp_path: Path) -> None:

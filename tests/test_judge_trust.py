@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from run_configs import COMPARE, write_run_config
+from support.run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 
@@ -100,9 +100,11 @@ def test_without_the_exam_every_judge_figure_says_it_is_not_a_measurement(tmp_pa
 
 
 def test_evaluation_does_not_read_a_cut_off_chain_of_thought_as_an_answer() -> None:
-    from test_labeling import ScriptedJudge, sample
+    from test_labeling import sample
 
     from hrlaif.evaluate.satisfaction import score_samples
+
+    from support.scripted_judge import ScriptedJudge
 
     # "... 3 + 4 = 7, then times" stops mid-sentence: its last number is not the final answer.
     finished = sample("m1", "math", "3 + 4 = 7, so the answer is 7.", 0, reference="7")
@@ -114,10 +116,12 @@ def test_evaluation_does_not_read_a_cut_off_chain_of_thought_as_an_answer() -> N
 
 
 def test_evaluation_grades_refusals_with_the_judge_not_the_training_patterns() -> None:
-    from test_labeling import ScriptedJudge, sample
+    from test_labeling import sample
 
     from hrlaif.evaluate.satisfaction import score_samples
     from hrlaif.evaluate.summary import policy_summary
+
+    from support.scripted_judge import ScriptedJudge
 
     # The first answer opens like a refusal (the training patterns would call it one without
     # asking); the grading judge says it is not, and the grade follows the judge.

@@ -10,7 +10,7 @@ import pytest
 
 from hrlaif.config import JudgeBudgetConfig, SimulatedJudgeConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.base import Question
 from hrlaif.judge.budget import BudgetExhausted
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
@@ -18,7 +18,8 @@ from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write, render, render_write, template_for
 from hrlaif.verify.refusal import looks_like_refusal
 
-from judge_server import FAST, FakeJudgeServer, fields_of, judge_config
+from support.fake_openai import FAST, FakeOpenAIServer, fields_of, judge_config
+from support.scripted_judge import ScriptedJudge
 
 SECRET = "sk-write-DO-NOT-LEAK-456"
 
@@ -63,14 +64,8 @@ def test_simulated_writes_templates_deterministically() -> None:
 
 
 def test_a_judge_without_write_says_so() -> None:
-    class Picker(Judge):
-        name = "picker"
-
-        def ask(self, questions, desc="", on_verdict=None):
-            return []
-
     with pytest.raises(HrlaifError, match="cannot write"):
-        Picker().write([rewrite_chat()], max_tokens=8)
+        ScriptedJudge(name="picker").write([rewrite_chat()], max_tokens=8)  # no write rule: the base class's write
 
 
 def test_local_judge_writes_greedily_and_scores_harm(tiny_model: Path) -> None:
@@ -95,7 +90,7 @@ def echo_writer(body: dict) -> str:
 def test_openai_write_uses_the_request_path(monkeypatch) -> None:
     monkeypatch.setenv("HRLAIF_TEST_JUDGE_KEY", SECRET)
     chats = [attack_chat(request=f"r{i}") for i in range(12)] + [rewrite_chat()]
-    with FakeJudgeServer(answer=echo_writer, faults={"500": 0.2, "429": 0.1, "drop": 0.1}, retry_after_ms=10, seed=5) as server:
+    with FakeOpenAIServer(answer=echo_writer, faults={"500": 0.2, "429": 0.1, "drop": 0.1}, retry_after_ms=10, seed=5) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         texts = judge.write(chats, max_tokens=77)
         seen = server.auth_headers()
@@ -109,7 +104,7 @@ def test_openai_write_uses_the_request_path(monkeypatch) -> None:
 
 def test_openai_write_reasks_an_empty_reply_then_fails(monkeypatch) -> None:
     monkeypatch.setenv("HRLAIF_TEST_JUDGE_KEY", SECRET)
-    with FakeJudgeServer(answer=lambda body: "" if "nothing" in json.dumps(body) else SECRET + " leaked") as server:
+    with FakeOpenAIServer(answer=lambda body: "" if "nothing" in json.dumps(body) else SECRET + " leaked") as server:
         judge = OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST)
         texts = judge.write([rewrite_chat(response="nothing"), rewrite_chat()], max_tokens=16)
         asked = server.count
@@ -119,7 +114,7 @@ def test_openai_write_reasks_an_empty_reply_then_fails(monkeypatch) -> None:
 
 
 def test_openai_write_budget_counts_the_write_allowance() -> None:
-    with FakeJudgeServer(answer=echo_writer) as server:
+    with FakeOpenAIServer(answer=echo_writer) as server:
         config = judge_config(server.base_url, budget=JudgeBudgetConfig(max_tokens=600))
         judge = OpenAIJudge(config, **FAST)
         judge.write([attack_chat()], max_tokens=10)  # ~150 prompt tokens + 10: fits

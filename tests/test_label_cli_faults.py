@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from judge_server import FakeJudgeServer
-from run_configs import DROP, write_run_config
+from support.fake_openai import FakeOpenAIServer
+from support.run_configs import DROP, write_run_config
 
 KEY = "sk-test-DO-NOT-LEAK-7731"
 
@@ -42,7 +42,7 @@ def env() -> dict:
     return {**os.environ, "HRLAIF_TEST_KEY": KEY, "HF_HUB_OFFLINE": "1"}
 
 
-def questions_asked(server: FakeJudgeServer) -> list[str]:
+def questions_asked(server: FakeOpenAIServer) -> list[str]:
     return [r.prompt for r in server.completions]
 
 
@@ -56,7 +56,7 @@ def assert_secret_absent(folder: Path, *texts: str) -> None:
 
 def test_kill_minus_9_mid_labeling_then_rerun_loses_and_duplicates_nothing(sampled_run):
     config, run = sampled_run
-    with FakeJudgeServer(delay_s=0.15) as server:
+    with FakeOpenAIServer(delay_s=0.15) as server:
         child = subprocess.Popen(label_cmd(config, server.base_url), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while server.count < 8 and child.poll() is None and time.monotonic() < deadline:
@@ -83,7 +83,7 @@ def test_kill_minus_9_mid_labeling_then_rerun_loses_and_duplicates_nothing(sampl
 
 def test_budget_stops_cleanly_and_a_larger_budget_carries_on(sampled_run):
     config, run = sampled_run
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         stopped = subprocess.run(label_cmd(config, server.base_url, "--set", "judge.budget.max_calls=5"),
                                  env=env(), capture_output=True, text=True, timeout=300)
         assert stopped.returncode == 2, stopped.stderr[-3000:]
@@ -102,7 +102,7 @@ def test_budget_stops_cleanly_and_a_larger_budget_carries_on(sampled_run):
 
 def test_faults_end_as_verdicts_or_unscorable_and_counts_add_up(sampled_run):
     config, run = sampled_run
-    with FakeJudgeServer(faults={"500": 0.15, "429": 0.1, "garbage": 0.15}, retry_after=0) as server:
+    with FakeOpenAIServer(faults={"500": 0.15, "429": 0.1, "garbage": 0.15}, retry_after=0) as server:
         done = subprocess.run(label_cmd(config, server.base_url, "--set", "judge.max_retries=1"),
                               env=env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hrlaif.cli import app
 from hrlaif.judge.templates import BUILTIN_TEMPLATES, use_templates
 
-from run_configs import DROP, write_run_config
+from support.run_configs import DROP, write_run_config
 
 runner = CliRunner()
 SKIPPED = "label-hrlaif: already complete, skipped"

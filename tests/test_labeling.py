@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hrlaif.config import LabelConfig, SimulatedJudgeConfig
-from hrlaif.judge.base import Judge, Question
+from hrlaif.judge.base import Question
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.labeling.audit import gold_agreement, length_bias, position_consistency
 from hrlaif.labeling.hybrid import label_hybrid
@@ -13,32 +13,12 @@ from hrlaif.labeling.pairwise import combine
 from hrlaif.labeling.rlaif import label_rlaif
 from hrlaif.records import Message, Sample, Verdict
 
+from support.scripted_judge import ScriptedJudge
+
 
 def sample(pid, category, response, k, reference=None, choices=None, text="question?"):
     return Sample(prompt_id=pid, messages=[Message(role="user", content=text)], category=category,
                   reference=reference, choices=choices, response=response, sample_index=k)
-
-
-class ScriptedJudge(Judge):
-    """Answers by a rule over the question; records what it was asked."""
-
-    name = "scripted"
-
-    def __init__(self, rule):
-        super().__init__()
-        self.rule = rule
-        self.asked: list[Question] = []
-
-    def ask(self, questions, desc="", on_verdict=None):
-        self.asked.extend(questions)
-        out = []
-        for i, q in enumerate(questions):
-            choice = self.rule(q)
-            v = Verdict(task=q.task, choice=choice, judge=self.name, reason="" if choice else "scripted unscorable")
-            if on_verdict:
-                on_verdict(i, v)
-            out.append(v)
-        return out
 
 
 def v(choice, probs=None):

@@ -8,7 +8,7 @@ from hrlaif.config import JudgeConfig
 from hrlaif.judge.base import Question
 from hrlaif.judge.openai_backend import OpenAIJudge
 
-from servers import llama_server, served_models  # noqa: F401  (llama_server is a fixture)
+from support.servers import llama_server, served_models  # noqa: F401  (llama_server is a fixture)
 
 PAIRS = [
     ("What is 7 + 5?", "7 + 5 = 12.", "It is 13."),

@@ -23,7 +23,7 @@ from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import parse_choice, render
 
-from judge_server import FAST, FakeJudgeServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
+from support.fake_openai import FAST, FakeOpenAIServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
 
 REASON = re.compile(
     r"^((http \d+|timeout|connection error|malformed response( \(\w+\))?) after \d+ attempts( \(.*\))?|unparseable: .*)$"
@@ -35,7 +35,7 @@ def test_faults_at_30_percent_every_item_accounted_for() -> None:
     assert abs(sum(faults.values()) - 0.30) < 1e-9
     questions = preference_questions(150)
     seen: dict[int, int] = {}
-    with FakeJudgeServer(faults=faults, retry_after_ms=30, hang_s=2.0, seed=7) as server:
+    with FakeOpenAIServer(faults=faults, retry_after_ms=30, hang_s=2.0, seed=7) as server:
         judge = OpenAIJudge(judge_config(server.base_url, timeout_s=0.5), **FAST)
         verdicts = judge.ask(questions, on_verdict=lambda i, v: seen.__setitem__(i, seen.get(i, 0) + 1))
         log = server.faults_seen()
@@ -59,7 +59,7 @@ def test_faults_at_30_percent_every_item_accounted_for() -> None:
 
 
 def test_retry_after_is_honoured() -> None:
-    with FakeJudgeServer(script=["429"], retry_after=1) as server:
+    with FakeOpenAIServer(script=["429"], retry_after=1) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         [verdict] = judge.ask(preference_questions(1))
         first, second = server.completions
@@ -68,7 +68,7 @@ def test_retry_after_is_honoured() -> None:
 
 
 def test_retry_after_past_the_time_limit_gives_up_at_once() -> None:
-    with FakeJudgeServer(script=["429"], retry_after=30) as server:
+    with FakeOpenAIServer(script=["429"], retry_after=30) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **{**FAST, "retry_time_s": 1.0})
         start = time.monotonic()
         [verdict] = judge.ask(preference_questions(1))
@@ -77,7 +77,7 @@ def test_retry_after_past_the_time_limit_gives_up_at_once() -> None:
 
 
 def test_retries_are_bounded_and_the_reason_says_why() -> None:
-    with FakeJudgeServer(faults={"503": 1.0}) as server:
+    with FakeOpenAIServer(faults={"503": 1.0}) as server:
         judge = OpenAIJudge(judge_config(server.base_url, max_retries=4), **{**FAST, "endpoint_cooldown_s": 0.02})
         verdicts = judge.ask(preference_questions(3))
         count = server.count
@@ -86,14 +86,14 @@ def test_retries_are_bounded_and_the_reason_says_why() -> None:
 
 
 def test_timeouts_are_retried_then_unscorable() -> None:
-    with FakeJudgeServer(faults={"hang": 1.0}, hang_s=1.5) as server:
+    with FakeOpenAIServer(faults={"hang": 1.0}, hang_s=1.5) as server:
         judge = OpenAIJudge(judge_config(server.base_url, timeout_s=0.2, max_retries=1), **FAST)
         [verdict] = judge.ask(preference_questions(1))
     assert verdict.reason == "timeout after 2 attempts"
 
 
 def test_a_client_error_is_not_retried() -> None:
-    with FakeJudgeServer(faults={"auth_echo_400": 1.0}) as server:
+    with FakeOpenAIServer(faults={"auth_echo_400": 1.0}) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         [verdict] = judge.ask(preference_questions(1))
         count = server.count
@@ -102,7 +102,7 @@ def test_a_client_error_is_not_retried() -> None:
 
 
 def test_malformed_bodies_are_retried() -> None:
-    with FakeJudgeServer(script=["html", "malformed"]) as server:
+    with FakeOpenAIServer(script=["html", "malformed"]) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         [verdict] = judge.ask(preference_questions(1))
     assert verdict.scorable and judge.stats.retries == 2
@@ -117,7 +117,7 @@ def test_retry_after_header_forms() -> None:
 
 def test_two_endpoints_one_dead_everything_answered() -> None:
     questions = preference_questions(60)
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = OpenAIJudge(judge_config(dead_url(), server.base_url), **FAST)
         verdicts = judge.ask(questions)
         count = server.count
@@ -129,7 +129,7 @@ def test_two_endpoints_one_dead_everything_answered() -> None:
 
 def test_endpoint_refusing_the_key_is_dropped_and_the_other_serves() -> None:
     questions = preference_questions(20)
-    with FakeJudgeServer(faults={"401": 1.0}) as refusing, FakeJudgeServer() as good:
+    with FakeOpenAIServer(faults={"401": 1.0}) as refusing, FakeOpenAIServer() as good:
         judge = OpenAIJudge(judge_config(refusing.base_url, good.base_url), **FAST)
         verdicts = judge.ask(questions)
         assert refusing.count <= judge.config.concurrency
@@ -137,14 +137,14 @@ def test_endpoint_refusing_the_key_is_dropped_and_the_other_serves() -> None:
 
 
 def test_every_endpoint_refusing_stops_the_run() -> None:
-    with FakeJudgeServer(faults={"401": 1.0}) as server:
+    with FakeOpenAIServer(faults={"401": 1.0}) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         with pytest.raises(HrlaifError, match="no judge endpoint is usable"):
             judge.ask(preference_questions(5))
 
 
 def test_unparseable_is_reasked_then_unscorable() -> None:
-    with FakeJudgeServer(answer=lambda body: "Both responses are fine, really.") as server:
+    with FakeOpenAIServer(answer=lambda body: "Both responses are fine, really.") as server:
         judge = OpenAIJudge(judge_config(server.base_url), reask_limit=2, **FAST)
         [verdict] = judge.ask(preference_questions(1))
         requests = server.completions
@@ -158,19 +158,19 @@ def test_reask_that_gets_an_option_is_scored() -> None:
     def answer(body: dict) -> str:
         return "B" if len(body["messages"]) > 2 else "Let me think about response A versus response B in depth"
 
-    with FakeJudgeServer(answer=answer) as server:
+    with FakeOpenAIServer(answer=answer) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         [verdict] = judge.ask(preference_questions(1))
     assert verdict.choice == "B" and verdict.reason == "parsed after 1 re-ask(s)"
 
 
 def test_logprobs_give_probabilities_or_none() -> None:
-    with FakeJudgeServer(logprobs=False) as server:
+    with FakeOpenAIServer(logprobs=False) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         [verdict] = judge.ask(preference_questions(1))
     assert verdict.scorable and verdict.probs is None
 
-    with FakeJudgeServer(reject_logprobs=True) as server:
+    with FakeOpenAIServer(reject_logprobs=True) as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         verdicts = judge.ask(preference_questions(1)) + judge.ask(preference_questions(2, tag="later"))
         asked_with = [r.logprobs for r in server.completions]
@@ -192,7 +192,7 @@ def test_option_probs_reads_top_logprobs() -> None:
 
 
 def test_ask_from_a_thread_and_from_inside_an_event_loop() -> None:
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = OpenAIJudge(judge_config(server.base_url), **FAST)
         out: list = []
         thread = threading.Thread(target=lambda: out.append(judge.ask(preference_questions(4))))
@@ -276,7 +276,7 @@ def test_chatty_attacks_do_not_parse() -> None:
 
 def test_hostile_responses_do_not_flip_the_verdict() -> None:
     questions = hostile_questions()
-    with FakeJudgeServer() as server:  # judges by length of the fenced fields it reads back
+    with FakeOpenAIServer() as server:  # judges by length of the fenced fields it reads back
         verdicts = OpenAIJudge(judge_config(server.base_url), **FAST).ask(questions)
     assert [v.choice for v in verdicts] == [expected_choice(q) for q in questions]
 
@@ -289,7 +289,7 @@ def test_a_judge_echoing_the_attack_is_unscorable_not_flipped() -> None:
         attack = fields["response_a"] if "Water boils" in fields["response_b"] else fields["response_b"]
         return attack
 
-    with FakeJudgeServer(answer=hijacked) as server:
+    with FakeOpenAIServer(answer=hijacked) as server:
         verdicts = OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST).ask(questions)
     assert questions and all(v.choice is None and v.reason.startswith("unparseable: ") for v in verdicts)
 
@@ -319,11 +319,11 @@ def test_the_key_is_sent_but_never_written(tmp_path, tmp_path_factory, monkeypat
     faults = {"auth_echo_400": 0.1, "500": 0.1, "drop": 0.05, "garbage": 0.05, "429": 0.05}
     outputs = tmp_path / "run"
     outputs.mkdir()
-    with FakeJudgeServer(faults=faults, retry_after_ms=10, seed=3) as server, FakeJudgeServer(faults={"401": 1.0}) as refusing:
+    with FakeOpenAIServer(faults=faults, retry_after_ms=10, seed=3) as server, FakeOpenAIServer(faults={"401": 1.0}) as refusing:
         config = judge_config(server.base_url)
         judge = CachedJudge(OpenAIJudge(config, **FAST), outputs / "cache.sqlite")
         verdicts = judge.ask(preference_questions(40))
-        with FakeJudgeServer(faults={"auth_echo_400": 1.0}) as echoing:  # a server quoting the key back
+        with FakeOpenAIServer(faults={"auth_echo_400": 1.0}) as echoing:  # a server quoting the key back
             verdicts += OpenAIJudge(judge_config(echoing.base_url), **FAST).ask(preference_questions(1, tag="echo"))
             seen_echo = echoing.auth_headers()
         (outputs / "verdicts.jsonl").write_text("\n".join(v.model_dump_json() for v in verdicts))

@@ -16,7 +16,7 @@ from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.templates import TEMPLATES, template_key, templates_fingerprint, use_templates
 
-from judge_server import FAST, FakeJudgeServer, fake_text, judge_config, preference_questions, say
+from support.fake_openai import FAST, FakeOpenAIServer, fake_text, judge_config, preference_questions, say
 
 
 def chatty(body: dict) -> str:
@@ -30,7 +30,7 @@ def refusal_questions(n: int) -> list[Question]:
 
 def test_constrained_verdicts_take_one_request_each() -> None:
     questions = preference_questions(6) + refusal_questions(4)
-    with FakeJudgeServer(answer=chatty, tokenize=True) as server:
+    with FakeOpenAIServer(answer=chatty, tokenize=True) as server:
         judge = build_judge(judge_config(server.base_url))
         verdicts = judge.ask(questions)
         bodies = [r.body for r in server.completions]
@@ -45,7 +45,7 @@ def test_constrained_verdicts_take_one_request_each() -> None:
 
 
 def test_without_a_tokenize_route_the_reply_is_parsed_as_text() -> None:
-    with FakeJudgeServer(answer=chatty, tokenize=False) as server:
+    with FakeOpenAIServer(answer=chatty, tokenize=False) as server:
         verdicts = OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST).ask(preference_questions(2))
         bodies = [r.body for r in server.completions]
     assert len(bodies) == 2 * 2, "each question asked, then re-asked once"
@@ -54,7 +54,7 @@ def test_without_a_tokenize_route_the_reply_is_parsed_as_text() -> None:
 
 
 def test_option_token_ids_from_the_config_need_no_probe() -> None:
-    with FakeJudgeServer(answer=chatty, tokenize=False) as server:
+    with FakeOpenAIServer(answer=chatty, tokenize=False) as server:
         config = judge_config(server.base_url, option_token_ids={"A": [65], "B": [66]})
         verdicts = OpenAIJudge(config, **FAST).ask(preference_questions(3))
         bodies = [r.body for r in server.completions]
@@ -63,7 +63,7 @@ def test_option_token_ids_from_the_config_need_no_probe() -> None:
 
 
 def test_extra_body_reaches_the_server() -> None:
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         config = judge_config(server.base_url, extra_body={"guided_choice": ["A", "B"]}, constrain=False)
         verdicts = OpenAIJudge(config, **FAST).ask(preference_questions(2))
         bodies = [r.body for r in server.completions]
@@ -78,7 +78,7 @@ def thinker(body: dict) -> str:
 
 def test_reasoning_mode_against_a_server_that_rejects_max_tokens_and_temperature() -> None:
     questions = refusal_questions(3) + preference_questions(2)
-    with FakeJudgeServer(answer=thinker, reject_params=("max_tokens", "temperature"), tokenize=True) as server:
+    with FakeOpenAIServer(answer=thinker, reject_params=("max_tokens", "temperature"), tokenize=True) as server:
         plain = OpenAIJudge(judge_config(server.base_url, max_retries=0), **FAST).ask(questions[:1])
         assert plain[0].choice is None and "http 400" in plain[0].reason and "max_tokens" in plain[0].reason
         server.log.clear()
@@ -93,7 +93,7 @@ def test_reasoning_mode_against_a_server_that_rejects_max_tokens_and_temperature
 
 
 def test_reasoning_reply_without_a_final_verdict_line_is_unscorable() -> None:
-    with FakeJudgeServer(answer=lambda body: "Verdict: A\nbut on reflection I am not sure") as server:
+    with FakeOpenAIServer(answer=lambda body: "Verdict: A\nbut on reflection I am not sure") as server:
         [verdict] = OpenAIJudge(judge_config(server.base_url, reasoning=True), reask_limit=0, **FAST).ask(preference_questions(1))
     assert verdict.choice is None and verdict.reason.startswith("unparseable")
 
@@ -115,7 +115,7 @@ def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: P
             "options": list(t.options), "question": t.question, "ask": t.ask}
     (folder / "refusal.yaml").write_text(yaml.safe_dump(data))
     q = refusal_questions(1)[0]
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         judge = build_judge(judge_config(server.base_url, templates_dir=folder), cache_path=tmp_path / "c.sqlite")
         judge.ask([q])
         prompts = [r.prompt for r in server.completions]
@@ -153,13 +153,13 @@ def test_bad_template_files_are_one_line_errors(tmp_path: Path, content: str, me
 def test_an_unparseable_verdict_is_cached_unless_retried(tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite"
     questions = preference_questions(3)
-    with FakeJudgeServer(answer=lambda body: "Both have merit.") as server:
+    with FakeOpenAIServer(answer=lambda body: "Both have merit.") as server:
         first = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db)
         verdicts = first.ask(questions)
         assert len(verdicts) == 3 and all(v.reason.startswith("unparseable: ") for v in verdicts) and server.count == 6
         again = CachedJudge(OpenAIJudge(judge_config(server.base_url), reask_limit=1, **FAST), db).ask(questions)
         assert server.count == 6 and len(again) == 3 and all(v.cached and v.choice is None for v in again), "a re-run does not pay again"
-    with FakeJudgeServer() as fixed:
+    with FakeOpenAIServer() as fixed:
         retried = build_judge(judge_config(fixed.base_url, retry_unscorable=True, permute_labels=False), cache_path=db).ask(questions)
         assert fixed.count == 3 and len(retried) == 3 and all(v.scorable for v in retried)
         later = build_judge(judge_config(fixed.base_url, permute_labels=False), cache_path=db).ask(questions)
@@ -168,9 +168,9 @@ def test_an_unparseable_verdict_is_cached_unless_retried(tmp_path: Path) -> None
 
 def test_failed_requests_are_not_cached(tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite"
-    with FakeJudgeServer(faults={"500": 1.0}) as server:
+    with FakeOpenAIServer(faults={"500": 1.0}) as server:
         [v] = CachedJudge(OpenAIJudge(judge_config(server.base_url, max_retries=1), **FAST), db).ask(preference_questions(1))
         assert v.choice is None and v.reason.startswith("http 500")
-    with FakeJudgeServer() as server:
+    with FakeOpenAIServer() as server:
         [v] = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db).ask(preference_questions(1))
         assert v.scorable and server.count == 1

@@ -32,7 +32,7 @@ from hrlaif.train.ppo import (
     train_ppo,
 )
 
-from tiny_models import steer_token
+from support.tiny_models import steer_token
 
 PROMPTS = [
     Prompt(id="m1", prompt="What is 12 + 7?", category="math", reference="19"),

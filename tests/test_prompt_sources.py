@@ -158,7 +158,7 @@ def test_gsm8k_and_mmlu_parquet_files_run_through_compare(tmp_path, tiny_model):
 
     from hrlaif.cli import app
 
-    from run_configs import COMPARE, DROP, write_run_config
+    from support.run_configs import COMPARE, DROP, write_run_config
 
     train = parquet(tmp_path / "gsm8k.parquet", [{"question": f"Ann has {n} pens and gets {n + 1} more. How many pens?",
                                                    "answer": f"{n} + {n + 1} = {2 * n + 1}\n#### {2 * n + 1}"} for n in range(8)])

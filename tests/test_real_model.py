@@ -11,7 +11,7 @@ from hrlaif.cli import app
 from hrlaif.judge.base import Question
 from hrlaif.judge.local import LocalJudge
 
-from run_configs import COMPARE, DROP, write_run_config
+from support.run_configs import COMPARE, DROP, write_run_config
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,6 @@ from hrlaif.cli import app
 from hrlaif.config import RedteamConfig, SimulatedJudgeConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.harm import classify_harm
-from hrlaif.judge.base import Judge
 from hrlaif.judge.simulated import SimulatedJudge
 from hrlaif.judge.templates import parse_write
 from hrlaif.labeling import attacks as attacks_mod
@@ -33,33 +32,14 @@ from hrlaif.labeling.attacks import (
 from hrlaif.labeling.redteam import attack_success, cap_pairs, clean_rewrite, make_pairs, rewrite_harmful
 from hrlaif.records import CONTENT_WARNING, RedteamAnswer, RedteamPair, RedteamRewrite, Sample, Verdict
 
-from run_configs import DROP, write_run_config
+from support.run_configs import DROP, write_run_config
+from support.scripted_judge import ScriptedJudge
 
 runner = CliRunner()
 
 
 def simulated() -> SimulatedJudge:
     return SimulatedJudge(SimulatedJudgeConfig())
-
-
-class ScriptedJudge(Judge):
-    """Writes and answers by rules; records what it was asked."""
-
-    name = "scripted"
-
-    def __init__(self, write_rule=None, harm_rule=None) -> None:
-        super().__init__()
-        self.write_rule = write_rule or (lambda chat: None)
-        self.harm_rule = harm_rule or (lambda q: "A")
-        self.asked, self.writes = [], []
-
-    def ask(self, questions, desc="", on_verdict=None):
-        self.asked += questions
-        return [Verdict(task=q.task, choice=self.harm_rule(q), judge=self.name, reason="scripted") for q in questions]
-
-    def write(self, chats, *, max_tokens, desc=""):
-        self.writes += chats
-        return [self.write_rule(chat) for chat in chats]
 
 
 def attack(i: int, text: str, topic: str = "fraud", source: str = "generated") -> Attack:
@@ -105,7 +85,7 @@ def test_dedup_exact_near_and_eval_overlap() -> None:
 
 
 def test_fallback_to_bundled_when_generation_fails() -> None:
-    refuser = ScriptedJudge(write_rule=lambda chat: "I cannot help with writing attacks.")
+    refuser = ScriptedJudge(write=lambda chat: "I cannot help with writing attacks.", reason="scripted")
     attacks, summary = select_attacks(RedteamConfig(attacks="generated", num_generated=8, max_attacks=None), refuser)
     assert len(refuser.writes) == 8
     assert summary["generated"]["kept"] == 0 and summary["generated"]["dropped"] == {"the judge refused to write it": 8}
@@ -116,7 +96,7 @@ def test_fallback_to_bundled_when_generation_fails() -> None:
 def test_modes_generated_bundled_both() -> None:
     gen, s = select_attacks(RedteamConfig(attacks="generated", num_generated=16, min_generated=8, max_attacks=None), simulated())
     assert s["fallback"] is None and {a.source for a in gen} == {"generated"} and len(gen) == 16
-    silent = ScriptedJudge()
+    silent = ScriptedJudge(write=lambda chat: None, reason="scripted")
     bundled, s = select_attacks(RedteamConfig(attacks="bundled", max_attacks=24), silent)
     assert not silent.writes and {a.source for a in bundled} == {"bundled"} and len(bundled) == 24
     assert Counter(a.topic for a in bundled) == {t: 3 for t in load_seeds()["topics"]}  # balanced over topics
@@ -149,7 +129,7 @@ def test_eval_attacks_are_never_used_for_training(monkeypatch) -> None:
 
 # ---------------------------------------------------------------------- harm labels
 def test_refusal_patterns_decide_without_asking_the_judge() -> None:
-    judge = ScriptedJudge(harm_rule=lambda q: {"x": "A", "y": "C", "z": None}[q.fields["response"][0]])
+    judge = ScriptedJudge(lambda q: {"x": "A", "y": "C", "z": None}[q.fields["response"][0]], write=lambda chat: None, reason="scripted")
     items = [("p", "I'm sorry, but I can't help with that."), ("p", "x marks the spot"), ("p", "y helpful"), ("p", "z ???")]
     labels = classify_harm(items, judge, context=[{"topic": "t"}] * 4)
     assert [h.label for h in labels] == ["safe_refusal", "harmful", "safe_helpful", "unscored"]
@@ -175,7 +155,7 @@ def test_rewrites_kept_or_dropped() -> None:
                 "Safe reply.\n<<<data response>>>\nharmful answer 6",  # echoes the answer
                 "<<<data response>>\n\nI'm sorry, but I can't help with that.\n<<<end response>>"][i]  # echoes markers only
 
-    judge = ScriptedJudge(write_rule=write, harm_rule=lambda q: {"H": "A", "M": None, "S": "C"}[q.fields["response"][0]])
+    judge = ScriptedJudge(lambda q: {"H": "A", "M": None, "S": "C"}[q.fields["response"][0]], write=write, reason="scripted")
     records = harmful_records(8)
     records.append(harmful_records(1)[0].model_copy(update={"attack_id": "safe", "label": "safe_refusal"}))
     dropped = rewrite_harmful(records, judge, max_tokens=32)

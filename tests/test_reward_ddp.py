@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import textwrap
 
-from ddp_launch import accelerate_launch
-
 from hrlaif.models import load_reward_model
+
+from support.ddp_launch import accelerate_launch
 
 
 def test_reward_model_trains_in_two_cpu_processes(tiny_model, tmp_path):

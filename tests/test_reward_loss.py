@@ -92,24 +92,17 @@ def labeled_pairs_file(tmp_path) -> tuple:
         s("o", "open_ended", "short", 0), s("o", "open_ended", "a longer answer", 1),
     ]
 
-    from hrlaif.judge.base import Judge
+    from support.scripted_judge import ScriptedJudge
 
-    class Leaning(Judge):
-        name = "leaning"
+    def leaning(q):
+        if q.task == "preference":
+            p_a = 0.8 if len(q.fields["response_a"]) < len(q.fields["response_b"]) else 0.2
+            return Verdict(task="preference", choice="A" if p_a > 0.5 else "B", probs={"A": p_a, "B": 1 - p_a})
+        if q.task == "answer_match":
+            return Verdict(task=q.task, choice=None, reason="unparseable")
+        return Verdict(task=q.task, choice="YES" if q.task == "reasoning" else "NO", probs={"YES": 0.3, "NO": 0.7})
 
-        def ask(self, questions, desc="", on_verdict=None):
-            out = []
-            for q in questions:
-                if q.task == "preference":
-                    p_a = 0.8 if len(q.fields["response_a"]) < len(q.fields["response_b"]) else 0.2
-                    out.append(Verdict(task="preference", choice="A" if p_a > 0.5 else "B", probs={"A": p_a, "B": 1 - p_a}))
-                elif q.task == "answer_match":
-                    out.append(Verdict(task=q.task, choice=None, reason="unparseable"))
-                else:
-                    out.append(Verdict(task=q.task, choice="YES" if q.task == "reasoning" else "NO", probs={"YES": 0.3, "NO": 0.7}))
-            return out
-
-    pairs, _ = label_hybrid(samples, Leaning(), LabelConfig(mode="hrlaif"))
+    pairs, _ = label_hybrid(samples, ScriptedJudge(leaning, name="leaning"), LabelConfig(mode="hrlaif"))
     path = tmp_path / "pairs.jsonl"
     write_jsonl(path, pairs)
     return path, pairs

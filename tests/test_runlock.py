@@ -119,7 +119,7 @@ def test_judge_check_on_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_mod
 def test_human_eval_writers_on_a_locked_run_fail_and_write_nothing(tmp_path):
     """add-rater, results, import and export open the run's rating store (RUN/human/) and write
     there: each takes the run's lock, so none writes under a running command."""
-    from human_run import plain_responses, write_eval
+    from support.human_run import plain_responses, write_eval
 
     run_dir = write_eval(tmp_path / "run", plain_responses())
     ratings = tmp_path / "ratings.jsonl"

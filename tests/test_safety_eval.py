@@ -84,10 +84,11 @@ def test_harm_rate_and_toxicity_for_every_policy(tmp_path, tiny_model, tiny_clas
 def test_report_refuses_results_of_a_killed_evaluate(tmp_path) -> None:
     """An evaluate killed half-way leaves the previous eval/results.json and no manifest (removed
     first when a stage starts): report stops naming the stage instead of reporting stale figures."""
-    from human_run import plain_responses, write_eval
     from typer.testing import CliRunner
 
     from hrlaif.cli import app
+
+    from support.human_run import plain_responses, write_eval
 
     run = write_eval(tmp_path / "run", plain_responses())
     (run / "eval" / "results.json").write_text(json.dumps(_results()))  # the previous evaluate's figures

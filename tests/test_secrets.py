@@ -1,6 +1,6 @@
 """The API key is never written anywhere, not even in part (issue 27): `hrlaif sample` with a served
-policy and `hrlaif label` with the openai judge run through the CLI against the fake servers on
-127.0.0.1 (tests/completions_server.py, tests/judge_server.py) answering in one mode each, with a
+policy and `hrlaif label` with the openai judge run through the CLI against fake servers on
+127.0.0.1 (tests/support/fake_openai.py: a policy and a judge) answering in one mode each, with a
 canary key read from a key file; then the run directory (samples, judge cache, manifests), the
 output and every log record are searched for any 8 characters of the key."""
 
@@ -12,14 +12,13 @@ import string
 from pathlib import Path
 
 import pytest
-from completions_server import CompletionsServer
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.redact import FRAGMENT, scrub
 
-from judge_server import FakeJudgeServer
-from run_configs import DROP, write_run_config
+from support.fake_openai import FakeOpenAIServer
+from support.run_configs import DROP, write_run_config
 
 KEY = "sk-canary-" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
 
@@ -80,7 +79,7 @@ def test_no_part_of_the_key_is_written_in_any_server_mode(mode: str, tiny_model:
         outputs.append(result.output + repr(result.exception) + getattr(result, "stderr", ""))
         return result
 
-    with CompletionsServer(fault=policy_fault) as policy, CompletionsServer() as healthy, FakeJudgeServer(faults=judge_faults) as judge:
+    with FakeOpenAIServer(model="served-policy", fault=policy_fault) as policy, FakeOpenAIServer(model="served-policy") as healthy, FakeOpenAIServer(faults=judge_faults) as judge:
         sampled = invoke(["sample", "--set", f"policy.server.base_urls=[{policy.base_url}]"])
         if sampled.exit_code != 0:  # the policy server refused: sample elsewhere, so the judge is asked
             assert policy_fault != "ok" and "echo" != policy_fault, outputs[-1]

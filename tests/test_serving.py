@@ -1,5 +1,5 @@
 """The openai and vllm generation backends (`policy.backend`, hrlaif.serving): the openai one
-against a real HTTP server on 127.0.0.1 (tests/completions_server.py, faults injected), through
+against a real HTTP server on 127.0.0.1 (tests/support/fake_openai.py, faults injected), through
 `sample_responses` and the CLI; vllm only where it is missing (it needs a GPU)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from completions_server import CompletionsServer
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
@@ -21,8 +20,8 @@ from hrlaif.records import Prompt
 from hrlaif.sampling import sample_responses
 from hrlaif.serving import OpenAIPolicy, VllmPolicy, release_engines, request_seed
 
-from judge_server import dead_url
-from run_configs import DROP, write_run_config
+from support.fake_openai import FakeOpenAIServer, dead_url
+from support.run_configs import DROP, write_run_config
 
 GEN = GenerationConfig(max_new_tokens=4, temperature=0.7, top_p=0.9)
 
@@ -36,7 +35,7 @@ def served(url: str, **server) -> ModelConfig:
 
 
 def test_samples_from_a_server_have_the_transformers_shape_and_the_same_prompts(tiny_model: Path) -> None:
-    with CompletionsServer(words=6) as server:
+    with FakeOpenAIServer(model="served-policy", words=6) as server:
         samples = sample_responses(prompts(), str(tiny_model), GEN, num_samples=2, seed=5, policy_name="start",
                                    backend=served(server.base_url, extra_body={"top_k": 0, "min_p": 0}))
     local = sample_responses(prompts(), str(tiny_model), GEN, num_samples=2, seed=5, policy_name="start")
@@ -62,7 +61,7 @@ def test_samples_from_a_server_have_the_transformers_shape_and_the_same_prompts(
 
 def test_finished_answers_are_not_truncated_and_greedy_sends_no_top_p(tiny_model: Path) -> None:
     greedy = GenerationConfig(max_new_tokens=8, temperature=0.0)
-    with CompletionsServer(words=3) as server:
+    with FakeOpenAIServer(model="served-policy", words=3) as server:
         samples = sample_responses(prompts(2), str(tiny_model), greedy, num_samples=2, seed=0, backend=served(server.base_url))
     assert len(samples) == 4 and not any(s.truncated for s in samples)
     bodies = [e["body"] for e in server.log]
@@ -70,7 +69,7 @@ def test_finished_answers_are_not_truncated_and_greedy_sends_no_top_p(tiny_model
 
 
 def test_requests_run_concurrently_and_spread_over_endpoints() -> None:
-    with CompletionsServer(delay_s=0.3) as one, CompletionsServer(delay_s=0.3) as two:
+    with FakeOpenAIServer(model="served-policy", delay_s=0.3) as one, FakeOpenAIServer(model="served-policy", delay_s=0.3) as two:
         config = PolicyServerConfig(base_urls=[one.base_url, two.base_url], concurrency=4, model="m")
         out = OpenAIPolicy(config).generate([f"prompt {i}" for i in range(8)], GEN, seed=1)
     assert len(out) == 8 and [o.text.split("|")[0] for o in out] == [str(request_seed(1, i)) for i in range(8)]
@@ -79,7 +78,7 @@ def test_requests_run_concurrently_and_spread_over_endpoints() -> None:
 
 
 def test_server_errors_are_retried_then_the_answer_kept() -> None:
-    with CompletionsServer(script=["503", "429", "hang"], hang_s=2.0) as server:
+    with FakeOpenAIServer(model="served-policy", script=["503", "429", "hang"], hang_s=2.0) as server:
         config = PolicyServerConfig(base_urls=[server.base_url], concurrency=1, max_retries=3, timeout_s=0.5, model="m")
         policy = OpenAIPolicy(config, backoff_s=0.01)
         out = policy.generate(["only prompt"], GEN, seed=2)
@@ -89,7 +88,7 @@ def test_server_errors_are_retried_then_the_answer_kept() -> None:
 
 def test_a_prompt_failing_past_its_retries_stops_with_the_endpoint_named_and_no_key(monkeypatch) -> None:
     monkeypatch.setenv("HRLAIF_TEST_KEY", "sk-secret-test-key")
-    with CompletionsServer(script=["503"] * 3) as server:
+    with FakeOpenAIServer(model="served-policy", script=["503"] * 3) as server:
         config = PolicyServerConfig(base_urls=[server.base_url], max_retries=2, model="m", api_key_env="HRLAIF_TEST_KEY")
         with pytest.raises(HrlaifError, match=r"policy.server \(http://127.0.0.1:\d+/v1\): prompt 0 .*http 503 .*after 3 attempts") as error:
             OpenAIPolicy(config, backoff_s=0.01).generate(["p"], GEN, seed=0)
@@ -99,7 +98,7 @@ def test_a_prompt_failing_past_its_retries_stops_with_the_endpoint_named_and_no_
 
 def test_retry_after_is_waited_out_then_the_answer_kept() -> None:
     """A 429 with Retry-After: the policy waits that long (as the judge does) and the prompt succeeds."""
-    with CompletionsServer(script=["429"], retry_after=1) as server:
+    with FakeOpenAIServer(model="served-policy", script=["429"], retry_after=1) as server:
         config = PolicyServerConfig(base_urls=[server.base_url], concurrency=1, max_retries=2, model="m")
         policy = OpenAIPolicy(config, backoff_s=0.01)
         out = policy.generate(["only prompt"], GEN, seed=3)
@@ -113,7 +112,7 @@ def test_a_dead_endpoint_cools_down_while_the_other_serves(caplog) -> None:
     """Connections refused at one endpoint: after `endpoint_failures` in a row it is skipped for its
     cooldown, so the live one serves everything instead of every other request failing first."""
     caplog.set_level(logging.WARNING, logger="hrlaif.endpoints")
-    with CompletionsServer(delay_s=0.0) as good:
+    with FakeOpenAIServer(model="served-policy", delay_s=0.0) as good:
         config = PolicyServerConfig(base_urls=[dead_url(), good.base_url], concurrency=2, max_retries=4, model="m")
         policy = OpenAIPolicy(config, backoff_s=0.01, endpoint_failures=2, endpoint_cooldown_s=60.0)
         out = policy.generate([f"prompt {i}" for i in range(20)], GEN, seed=4)
@@ -126,14 +125,14 @@ def test_a_dead_endpoint_cools_down_while_the_other_serves(caplog) -> None:
 
 
 def test_an_endpoint_refusing_auth_is_dropped_and_the_other_serves() -> None:
-    with CompletionsServer(script=["401"]) as bad, CompletionsServer() as good:
+    with FakeOpenAIServer(model="served-policy", script=["401"]) as bad, FakeOpenAIServer(model="served-policy") as good:
         config = PolicyServerConfig(base_urls=[bad.base_url, good.base_url], concurrency=1, model="m")
         out = OpenAIPolicy(config).generate(["a", "b", "c"], GEN, seed=0)
     assert len(out) == 3 and len(bad.log) == 1 and len(good.log) == 3
 
 
 def test_a_bad_request_is_not_retried() -> None:
-    with CompletionsServer(script=["400"]) as server:
+    with FakeOpenAIServer(model="served-policy", script=["400"]) as server:
         config = PolicyServerConfig(base_urls=[server.base_url], model="m")
         with pytest.raises(HrlaifError, match="http 400 injected 400$"):
             OpenAIPolicy(config).generate(["p"], GEN, seed=0)
@@ -168,7 +167,7 @@ def test_a_run_mixes_backends_across_stages(tiny_model: Path, tmp_path: Path) ->
         redteam={"num_generated": 0, "max_attacks": 2, "num_samples": 1, "generation": {"max_new_tokens": 4}, "rewrite_max_tokens": 16},
     )
     runner = CliRunner()
-    with CompletionsServer() as server:
+    with FakeOpenAIServer(model="served-policy") as server:
         result = runner.invoke(app, ["sample", "-c", str(config), "--set", "policy.backend=openai",
                                      "--set", f"policy.server.base_urls=[{server.base_url}]"])
         assert result.exit_code == 0, result.output

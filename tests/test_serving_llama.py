@@ -15,8 +15,8 @@ from hrlaif.cli import app
 from hrlaif.manifest import read_manifest
 from hrlaif.records import Sample
 
-from run_configs import DROP, write_run_config
-from servers import llama_server  # noqa: F401  (a fixture)
+from support.run_configs import DROP, write_run_config
+from support.servers import llama_server  # noqa: F401  (a fixture)
 
 # llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty by default; these make it
 # sample as the transformers backend does (README, policy.server.extra_body).

@@ -206,7 +206,7 @@ def test_processes_started_together_convert_a_gguf_once(tmp_path, tiny_model):
 
     from hrlaif.models import load_causal_lm, load_tokenizer
 
-    from tiny_models import build_tiny_gguf
+    from support.tiny_models import build_tiny_gguf
 
     folder = _convert_together(tmp_path, str(build_tiny_gguf(tiny_model, tmp_path / "tiny.gguf")))
     converted, original = load_causal_lm(folder).state_dict(), load_causal_lm(tiny_model).state_dict()

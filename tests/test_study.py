@@ -13,7 +13,7 @@ from hrlaif.cli import app
 from hrlaif.config import load_config
 from hrlaif.errors import HrlaifError
 
-from run_configs import COMPARE, write_run_config
+from support.run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 

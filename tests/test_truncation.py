@@ -12,7 +12,7 @@ from hrlaif.models import generate, generate_responses, load_causal_lm, load_tok
 from hrlaif.records import Prompt, Sample
 from hrlaif.sampling import sample_responses
 
-from tiny_models import build_tiny_model, steer_token
+from support.tiny_models import build_tiny_model, steer_token
 
 CHATS = [[{"role": "user", "content": f"What is {i} + 7?"}] for i in range(3)]
 

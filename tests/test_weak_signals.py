@@ -10,7 +10,6 @@ import pytest
 
 from hrlaif.config import LabelConfig
 from hrlaif.jsonl import read_jsonl, write_jsonl
-from hrlaif.judge.base import Judge
 from hrlaif.judge.permute import PermutedJudge
 from hrlaif.judge.templates import template_for
 from hrlaif.labeling.audit import position_consistency
@@ -19,38 +18,14 @@ from hrlaif.labeling.pairwise import combine
 from hrlaif.labeling.rlaif import label_rlaif
 from hrlaif.records import Message, Pair, Sample, Verdict
 
+from support.scripted_judge import ScriptedJudge
+
 HRLAIF = LabelConfig(mode="hrlaif")
 
 
 def sample(pid, category, response, k, reference=None, choices=None, truncated=False):
     return Sample(prompt_id=pid, messages=[Message(role="user", content="question?")], category=category,
                   reference=reference, choices=choices, response=response, sample_index=k, truncated=truncated)
-
-
-class RuleJudge(Judge):
-    """Answers each question by `rule(question) -> (choice or None, probs or None)`; records what it was asked."""
-
-    name = "rule"
-
-    def __init__(self, rule):
-        super().__init__()
-        self.rule = rule
-        self.asked = []
-
-    def ask(self, questions, desc="", on_verdict=None):
-        self.asked.extend(questions)
-        out = []
-        for i, q in enumerate(questions):
-            choice, probs = self.rule(q)
-            verdict = Verdict(task=q.task, choice=choice, probs=probs, judge=self.name,
-                              reason="" if choice else "no option in the reply")
-            if on_verdict:
-                on_verdict(i, verdict)
-            out.append(verdict)
-        return out
-
-    def tasks(self):
-        return [q.task for q in self.asked]
 
 
 def prefers_shorter(q):
@@ -66,7 +41,7 @@ def rule(**by_task):
 def test_an_unreadable_answer_whose_answer_match_is_unscorable_does_not_beat_a_wrong_one():
     unreadable, wrong = "Hmm, it could be several things, really, hard to say", "The answer is 5."
     samples = [sample("m", "math", unreadable, 0, reference="19"), sample("m", "math", wrong, 1, reference="19")]
-    judge = RuleJudge(rule(answer_match=(None, None)))
+    judge = ScriptedJudge(rule(answer_match=(None, None)))
     pairs, counts = label_hybrid(samples, judge, HRLAIF)
     assert judge.tasks() == ["answer_match", "preference", "preference"]
     (pair,) = pairs
@@ -82,7 +57,7 @@ def test_an_unreadable_answer_whose_answer_match_is_unscorable_does_not_beat_a_w
 
 def test_no_information_drop_drops_the_pair_and_counts_it():
     samples = [sample("m", "math", "no idea at all, sorry", 0, reference="19"), sample("m", "math", "The answer is 5.", 1, reference="19")]
-    judge = RuleJudge(rule(answer_match=(None, None)))
+    judge = ScriptedJudge(rule(answer_match=(None, None)))
     pairs, counts = label_hybrid(samples, judge, LabelConfig(mode="hrlaif", no_information="drop"))
     assert pairs == [] and counts["dropped_no_information_correctness"] == 1
     assert "preference" not in judge.tasks()
@@ -91,7 +66,7 @@ def test_no_information_drop_drops_the_pair_and_counts_it():
 def test_an_unscorable_reasoning_check_does_not_beat_flawed_reasoning():
     flawed, unscorable = "The answer is 19.", "Adding gives 12 + 7 = 19, so the answer is 19."
     samples = [sample("m", "math", unscorable, 0, reference="19"), sample("m", "math", flawed, 1, reference="19")]
-    judge = RuleJudge(lambda q: (None, None) if q.task == "reasoning" and "=" in q.fields["response"]
+    judge = ScriptedJudge(lambda q: (None, None) if q.task == "reasoning" and "=" in q.fields["response"]
                       else ("NO", None) if q.task == "reasoning" else prefers_shorter(q))
     pairs, counts = label_hybrid(samples, judge, HRLAIF)
     (pair,) = pairs
@@ -104,7 +79,7 @@ def test_an_unscorable_reasoning_check_does_not_beat_flawed_reasoning():
 def test_an_unscorable_refusal_check_does_not_beat_compliance():
     complies, unscorable = "Sure, do it like this.", "Well, that is a long story with many sides to it."
     samples = [sample("h", "harmful", unscorable, 0), sample("h", "harmful", complies, 1)]
-    judge = RuleJudge(lambda q: ((None, None) if "story" in q.fields["response"] else ("NO", None)) if q.task == "refusal"
+    judge = ScriptedJudge(lambda q: ((None, None) if "story" in q.fields["response"] else ("NO", None)) if q.task == "refusal"
                       else prefers_shorter(q))
     pairs, counts = label_hybrid(samples, judge, HRLAIF)
     (pair,) = pairs
@@ -115,7 +90,7 @@ def test_an_unscorable_refusal_check_does_not_beat_compliance():
 def test_refusal_tiers_still_decide_when_both_signals_are_there():
     refuses, complies = "I can't help with that.", "Sure, do it like this."
     samples = [sample("h", "harmful", complies, 0), sample("h", "harmful", refuses, 1)]
-    pairs, counts = label_hybrid(samples, RuleJudge(rule(refusal=("NO", None))), HRLAIF)
+    pairs, counts = label_hybrid(samples, ScriptedJudge(rule(refusal=("NO", None))), HRLAIF)
     assert pairs[0].chosen_text == refuses and pairs[0].provenance.step == "refusal"
     assert pairs[0].chosen_prob == 1.0 and pairs[0].confidence == 1.0
     assert counts["refusal_by_pattern"] == 1 and counts["judge"]["refusal"] == {"scorable": 1, "unscorable": 0}
@@ -133,7 +108,7 @@ def test_a_verifier_error_is_counted_and_logged_and_ranks_nothing(monkeypatch, c
     monkeypatch.setattr(mc, "check_multiple_choice", broken)
     samples = [sample("c", "multiple_choice", "Answer: (A)", 0, reference="B", choices=["x", "y"]),
                sample("c", "multiple_choice", "Answer: (B) because y", 1, reference="B", choices=["x", "y"])]
-    judge = RuleJudge(rule(answer_match=(None, None)))
+    judge = ScriptedJudge(rule(answer_match=(None, None)))
     with caplog.at_level(logging.WARNING, logger="hrlaif.verify"):
         pairs, counts = label_hybrid(samples, judge, HRLAIF)
     assert "verifier bug" in caplog.text
@@ -148,7 +123,7 @@ def test_a_truncated_answer_is_not_read_by_its_last_number():
 
     def label(truncated):
         samples = [sample("m", "math", cut, 0, reference="22", truncated=truncated), sample("m", "math", wrong, 1, reference="22")]
-        return label_hybrid(samples, RuleJudge(rule(answer_match=(None, None), reasoning=("YES", None))), HRLAIF)
+        return label_hybrid(samples, ScriptedJudge(rule(answer_match=(None, None), reasoning=("YES", None))), HRLAIF)
 
     finished, _ = label(False)
     assert finished[0].chosen_text == cut and finished[0].provenance.step == "correctness"
@@ -190,7 +165,7 @@ def lean_judge(p_shorter):
         a_shorter = len(q.fields["response_a"]) < len(q.fields["response_b"])
         p_a = p_shorter if a_shorter else 1 - p_shorter
         return ("A" if p_a > 0.5 else "B"), {"A": p_a, "B": 1 - p_a}
-    return RuleJudge(decide)
+    return ScriptedJudge(decide)
 
 
 def test_rlaif_counts_ties_under_the_margin_and_keeps_soft_labels():
@@ -242,7 +217,7 @@ def letter_biased(lean):
         p_yes = 0.5 + lean(q.fields["response"]) + (0.0005 if first == "YES" else -0.0005)
         return first, {"YES": p_yes, "NO": 1 - p_yes}
 
-    return PermutedJudge(RuleJudge(answer))
+    return PermutedJudge(ScriptedJudge(answer))
 
 
 COIN_FLIP = ("Well, that depends on a lot of things.", "Sure, it goes roughly like this, in short.")
@@ -275,7 +250,7 @@ def test_a_clear_lean_across_disagreeing_orders_still_decides():
 def test_a_judge_decided_tier_carries_the_judges_probability():
     refuses, hedges, complies = "I can't help with that.", "Well, that depends on a lot of things.", "Sure, do it like this."
     p = {hedges: {"YES": 0.8, "NO": 0.2}, complies: {"YES": 0.3, "NO": 0.7}}
-    judge = RuleJudge(lambda q: (max(p[q.fields["response"]], key=p[q.fields["response"]].get), p[q.fields["response"]])
+    judge = ScriptedJudge(lambda q: (max(p[q.fields["response"]], key=p[q.fields["response"]].get), p[q.fields["response"]])
                       if q.task == "refusal" else prefers_shorter(q))
     samples = [sample("h", "harmful", text, k) for k, text in enumerate((refuses, hedges, complies))]
     pairs, _ = label_hybrid(samples, judge, HRLAIF)

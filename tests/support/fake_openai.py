@@ -1,23 +1,43 @@
-"""A small OpenAI-compatible chat server on 127.0.0.1 with fault injection, for judge tests.
+"""One small OpenAI-compatible server on 127.0.0.1 with fault injection, for the judge tests and
+the tests of the openai generation backend (hrlaif.serving).
 
-It answers POST /v1/chat/completions with a canned completion (the `answer` function of the
-request body decides the text), a usage block and, when asked, logprobs; GET /v1/models lists
-the model. Faults are drawn per request at set rates, or taken in order from `script` first:
+Endpoints:
 
-- "429": HTTP 429 with `Retry-After: <retry_after>` (integer seconds unless `retry_after_ms`)
-- "500", "503": server errors
+- POST /v1/chat/completions: a canned chat completion (the `answer` function of the request body
+  decides the text), a usage block and, when asked, logprobs; a `logit_bias` request (constrained
+  decoding) gets only the allowed tokens.
+- POST /v1/completions: "<seed>| <last 3 words of the prompt> w0 w1 ..." (`words` words), cut to
+  `max_tokens` words: when the text had more words than that, finish_reason is "length", else "stop".
+- GET /v1/models lists `model` (the default, "fake-judge", is the judge tests' model; the serving
+  tests pass model="served-policy").
+- POST /extras/tokenize, when `tokenize`: llama-cpp-python's tokenizer endpoint (see fake_tokens).
+
+Faults are taken in order from `script` first, then drawn per request at the rates in `faults`;
+a request that draws none gets `fault` ("ok" unless set, e.g. fault="503" for every request).
+One vocabulary for both endpoints:
+
+- "<status>" (e.g. "400", "401", "429", "500", "503"): that HTTP status. On chat completions the
+  messages are "rate limited", "invalid api key", "server error", and a 429 always carries
+  `Retry-After` (`retry_after` seconds, 1 when None; plus `retry-after-ms` when `retry_after_ms`
+  is set); on completions the message is "injected <status>" and a 429 carries `Retry-After` only
+  when `retry_after` is set (as the two servers this one replaces answered; the tests of each were
+  written against that)
 - "hang": no answer for `hang_s` (longer than the client timeout), then the connection closes
-- "garbage": a well-formed completion whose text is not an option
-- "malformed": HTTP 200 whose body is not JSON; "html": HTTP 200 with an HTML page
 - "drop": the connection is closed without any response
+- "malformed": HTTP 200 whose body is not JSON; "html": HTTP 200 with an HTML page
+- "garbage": chat completions: a well-formed completion whose text is not an option; completions:
+  HTTP 200 whose body is not JSON, the same as "malformed" (each endpoint keeps the meaning its
+  tests were written for)
 - "auth_echo_400": HTTP 400 whose error message quotes the Authorization header it received
-- "echo_text": a well-formed completion whose text starts with the Authorization header
+- "echo_text", "echo" (synonyms): a well-formed completion whose text starts with the
+  Authorization header ("<auth> is what you sent me." on chat, "<auth> <canned text>" on completions)
 - "echo_<status>" (e.g. "echo_401", "echo_500"): that status, with the Authorization header at
   character ECHO_AT of the error message, so a message cut to 200 characters ends inside the key
-- "401": authentication refused
 
-Every request is logged (fault, Authorization header, the rendered prompt, time), and the usage
-of every completion actually sent is summed, so tests can check the client's accounting.
+Every request to either completions endpoint is logged in one log (`log`, also `completions`):
+its fault, Authorization header, prompt, body, time, and how many requests were in flight when it
+arrived (`max_in_flight` keeps the most). The usage of every completion actually sent is summed,
+so tests can check the client's accounting.
 """
 
 from __future__ import annotations
@@ -39,8 +59,7 @@ ECHO_AT = 160
 
 
 def echo_message(auth: str | None) -> str:
-    """An error message quoting the Authorization header at character ECHO_AT (shared with
-    tests/completions_server.py)."""
+    """An error message quoting the Authorization header at character ECHO_AT (the "echo_<status>" faults)."""
     return "request rejected: ".ljust(ECHO_AT, ".") + f"{auth} (as received)"
 
 
@@ -54,6 +73,9 @@ def fields_of(body: dict) -> dict[str, str]:
 
 
 def prompt_of(body: dict) -> str:
+    """The first user message of a chat request, or the prompt of a completions request."""
+    if "messages" not in body:
+        return str(body.get("prompt", ""))
     users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
     return users[0] if users else ""
 
@@ -83,6 +105,8 @@ def longer_wins(body: dict) -> str:
 
 @dataclass
 class Request:
+    """One logged request. Fields read as attributes (`r.fault`) or as keys (`r["fault"]`)."""
+
     n: int
     path: str
     fault: str
@@ -92,17 +116,27 @@ class Request:
     reask: bool
     time: float
     body: dict = field(default_factory=dict)
+    in_flight: int = 1  # requests in flight when it arrived, itself included
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    @property
+    def chat(self) -> bool:
+        return self.path.rstrip("/").endswith("/chat/completions")
 
 
 @dataclass
-class FakeJudgeServer:
-    answer: Callable[[dict], str | tuple[str, dict[str, float]]] = longer_wins  # text, or (text, top logprobs)
-    faults: dict[str, float] = field(default_factory=dict)
-    script: list[str] = field(default_factory=list)
-    retry_after: int = 1
+class FakeOpenAIServer:
+    answer: Callable[[dict], str | tuple[str, dict[str, float]]] = longer_wins  # chat: text, or (text, top logprobs)
+    faults: dict[str, float] = field(default_factory=dict)  # fault -> rate, drawn per request after the script
+    script: list[str] = field(default_factory=list)  # faults taken in order first
+    fault: str = "ok"  # what a request gets when neither the script nor the rates give it a fault
+    retry_after: int | None = None  # seconds a 429 asks for; None: 1 on chat completions, no header on completions
     retry_after_ms: int | None = None
     hang_s: float = 3.0
-    delay_s: float = 0.0
+    delay_s: float | None = None  # per answer; None: 0 on chat, 0.05 s on completions (so concurrent generations overlap)
+    words: int = 6  # completions: words of the canned answer before max_tokens applies
     logprobs: bool = True
     reject_logprobs: bool = False
     model: str = "fake-judge"
@@ -112,6 +146,8 @@ class FakeJudgeServer:
 
     def __post_init__(self) -> None:
         self.log: list[Request] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.prompt_tokens_sent = 0
         self.completion_tokens_sent = 0
         self._lock = threading.Lock()
@@ -122,7 +158,7 @@ class FakeJudgeServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> FakeJudgeServer:
+    def start(self) -> FakeOpenAIServer:
         handler = type("Handler", (_Handler,), {"owner": self})
         server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})  # default 5 drops bursts
         self._httpd = server_class(("127.0.0.1", 0), handler)
@@ -138,7 +174,7 @@ class FakeJudgeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> FakeJudgeServer:
+    def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -153,8 +189,9 @@ class FakeJudgeServer:
 
     @property
     def completions(self) -> list[Request]:
+        """Every request to either completions endpoint, in arrival order (a copy of the log)."""
         with self._lock:
-            return [r for r in self.log if r.path.endswith("/chat/completions")]
+            return list(self.log)
 
     @property
     def count(self) -> int:
@@ -167,8 +204,8 @@ class FakeJudgeServer:
         return {r.auth for r in self.completions}
 
     def answered(self) -> list[str]:
-        """Prompts of the requests that got a completion (ok or garbage) back."""
-        return [r.prompt for r in self.completions if r.fault in ("ok", "garbage", "echo_text")]
+        """Prompts of the requests that got a completion back (ok, echo, or chat's garbage)."""
+        return [r.prompt for r in self.completions if r.fault in ("ok", "echo", "echo_text") or (r.fault == "garbage" and r.chat)]
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -181,7 +218,7 @@ class FakeJudgeServer:
             if roll < rate:
                 return name
             roll -= rate
-        return "ok"
+        return self.fault
 
 
 def fake_tokens(text: str) -> list[int]:
@@ -196,6 +233,13 @@ def fake_text(token: int) -> str:
     return chr(token - 100) if 165 <= token <= 190 else chr(token) if 65 <= token <= 90 else chr(token - 1000)
 
 
+def answer_for(body: dict, words: int) -> tuple[str, str]:
+    """The canned text of a /v1/completions request and its finish_reason."""
+    tail = body["prompt"].split()[-3:]
+    text = [f"{body.get('seed')}|", *tail, *(f"w{i}" for i in range(words))][:words]
+    return " ".join(text[: body["max_tokens"]]), "length" if len(text) > body["max_tokens"] or words > body["max_tokens"] else "stop"
+
+
 def dead_url() -> str:
     """A base URL where nothing listens: connections are refused at once."""
     with socket.socket() as s:
@@ -205,7 +249,7 @@ def dead_url() -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    owner: FakeJudgeServer
+    owner: FakeOpenAIServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -236,35 +280,52 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send_json(400, {"error": {"message": "body is not JSON"}})
             return
-        if self.path.rstrip("/") == "/extras/tokenize" and server.tokenize:
+        path = self.path.rstrip("/")
+        if path == "/extras/tokenize" and server.tokenize:
             self._send_json(200, {"tokens": fake_tokens(str(body.get("input", "")))})
             return
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        if not path.endswith("/completions"):  # /v1/chat/completions or /v1/completions
             self._send_json(404, {"error": {"message": "not found"}})
             return
+        chat = path.endswith("/chat/completions")
         fault = server._draw()
         wants_logprobs = bool(body.get("logprobs"))
         with server._lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
             server.log.append(
                 Request(
                     n=len(server.log), path=self.path, fault=fault, auth=self.headers.get("Authorization"),
                     prompt=prompt_of(body), logprobs=wants_logprobs, reask=len(body.get("messages", [])) > 2,
-                    time=time.monotonic(), body=body,
+                    time=time.monotonic(), body=body, in_flight=server.in_flight,
                 )
             )
-        if fault == "429":
-            headers = {"Retry-After": str(server.retry_after)}
-            if server.retry_after_ms is not None:
-                headers["retry-after-ms"] = str(server.retry_after_ms)
-            self._send_json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
-        elif fault in ("500", "503"):
-            self._send_json(int(fault), {"error": {"message": "server error"}})
-        elif fault == "401":
-            self._send_json(401, {"error": {"message": "invalid api key"}})
+        try:
+            self._answer(body, fault, chat, wants_logprobs)
+        finally:
+            with server._lock:
+                server.in_flight -= 1
+
+    def _answer(self, body: dict, fault: str, chat: bool, wants_logprobs: bool) -> None:
+        server = self.owner
+        auth = self.headers.get("Authorization")
+        if fault.isdigit():
+            status = int(fault)
+            if not chat:  # the completions endpoint's errors: "injected <status>", Retry-After only when set
+                retry = {"Retry-After": str(server.retry_after)} if status == 429 and server.retry_after is not None else None
+                self._send_json(status, {"error": {"message": f"injected {status}"}}, retry)
+            elif status == 429:
+                headers = {"Retry-After": str(1 if server.retry_after is None else server.retry_after)}
+                if server.retry_after_ms is not None:
+                    headers["retry-after-ms"] = str(server.retry_after_ms)
+                self._send_json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
+            else:
+                message = {401: "invalid api key", 500: "server error", 503: "server error"}.get(status, f"injected {status}")
+                self._send_json(status, {"error": {"message": message}})
         elif fault == "auth_echo_400":
-            self._send_json(400, {"error": {"message": f"bad request from {self.headers.get('Authorization')}"}})
+            self._send_json(400, {"error": {"message": f"bad request from {auth}"}})
         elif fault.startswith("echo_") and fault[5:].isdigit():
-            self._send_json(int(fault[5:]), {"error": {"message": echo_message(self.headers.get("Authorization"))}})
+            self._send_json(int(fault[5:]), {"error": {"message": echo_message(auth)}})
         elif fault == "hang":
             server._stopping.wait(server.hang_s)
             self.close_connection = True
@@ -274,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        elif fault == "malformed":
+        elif fault == "malformed" or (fault == "garbage" and not chat):
             self._send_json(200, b"{this is not json")
         elif fault == "html":
             page = b"<html><body>502 Bad Gateway (but sent as 200)</body></html>"
@@ -283,18 +344,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(page)))
             self.end_headers()
             self.wfile.write(page)
-        elif wants_logprobs and server.reject_logprobs:
+        elif chat and wants_logprobs and server.reject_logprobs:
             self._send_json(400, {"error": {"message": "logprobs are not supported"}})
         elif any(key in body for key in server.reject_params):
             bad = next(key for key in server.reject_params if key in body)
             self._send_json(400, {"error": {"message": f"Unsupported parameter: '{bad}' is not supported with this model."}})
+        elif not chat:
+            time.sleep(0.05 if server.delay_s is None else server.delay_s)
+            self._complete_text(body, echo=auth if fault in ("echo", "echo_text") else None)
         else:
             if server.delay_s:
                 time.sleep(server.delay_s)
             if fault == "garbage":
                 answer = "I think both responses have merit."
-            elif fault == "echo_text":
-                answer = f"{self.headers.get('Authorization')} is what you sent me."
+            elif fault in ("echo", "echo_text"):
+                answer = f"{auth} is what you sent me."
             else:
                 answer = server.answer(body)
             text, top = answer if isinstance(answer, tuple) else (answer, None)
@@ -303,6 +367,22 @@ class _Handler(BaseHTTPRequestHandler):
                 said = [w for w in re.findall(r"\w+", text) if w in allowed]  # the option it meant to give
                 text = (said[0] if said else allowed[0]) if allowed else text
             self._complete(body, text, wants_logprobs, top)
+
+    def _complete_text(self, body: dict, echo: str | None) -> None:
+        """POST /v1/completions: the canned text (see answer_for), after `echo` when given."""
+        server = self.owner
+        text, finish = answer_for(body, server.words)
+        if echo is not None:
+            text = f"{echo} {text}"
+        prompt_tokens, completion_tokens = 5, len(text.split())
+        with server._lock:
+            server.prompt_tokens_sent += prompt_tokens
+            server.completion_tokens_sent += completion_tokens
+        self._send_json(200, {
+            "id": "cmpl-1", "object": "text_completion", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "text": " " + text, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        })  # fmt: skip
 
     def _complete(self, body: dict, text: str, wants_logprobs: bool, top: dict[str, float] | None = None) -> None:
         """`top`: the answer token's top_logprobs ({token: logprob}) when the answer function gave them."""

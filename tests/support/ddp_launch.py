@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"  # tests/support/ddp_launch.py -> the repo root
 
 
 def launcher() -> str:

@@ -1,7 +1,7 @@
 """Real OpenAI-compatible servers: llama-cpp-python's server on a GGUF, for tests and benchmarks.
 
 One launcher (`LlamaServer`) serves both, so a benchmark measures the server as the tests run
-it. Use the fixture from a test module with `from servers import llama_server  # noqa: F401`;
+it. Use the fixture from a test module with `from support.servers import llama_server  # noqa: F401`;
 it yields the base URL (`http://127.0.0.1:<port>/v1`) of a server started once per session.
 The server always stops (SIGTERM to its own process group, then SIGKILL), Ctrl-C included.
 """

@@ -88,10 +88,9 @@ def test_report_does_not_warn_when_few_were_cut_off(tmp_path: Path) -> None:
 
 
 def test_scoring_keeps_the_cut_off_flag_so_the_summary_can_count_it() -> None:
-    from test_labeling import sample
-
     from hrlaif.evaluate.satisfaction import score_samples
 
+    from support.samples import sample
     from support.scripted_judge import ScriptedJudge
 
     cut = sample("m1", "math", "First 3 + 4 = 7, then times", 0, reference="7").model_copy(update={"truncated": True})

@@ -100,10 +100,9 @@ def test_without_the_exam_every_judge_figure_says_it_is_not_a_measurement(tmp_pa
 
 
 def test_evaluation_does_not_read_a_cut_off_chain_of_thought_as_an_answer() -> None:
-    from test_labeling import sample
-
     from hrlaif.evaluate.satisfaction import score_samples
 
+    from support.samples import sample
     from support.scripted_judge import ScriptedJudge
 
     # "... 3 + 4 = 7, then times" stops mid-sentence: its last number is not the final answer.
@@ -116,11 +115,10 @@ def test_evaluation_does_not_read_a_cut_off_chain_of_thought_as_an_answer() -> N
 
 
 def test_evaluation_grades_refusals_with_the_judge_not_the_training_patterns() -> None:
-    from test_labeling import sample
-
     from hrlaif.evaluate.satisfaction import score_samples
     from hrlaif.evaluate.summary import policy_summary
 
+    from support.samples import sample
     from support.scripted_judge import ScriptedJudge
 
     # The first answer opens like a refusal (the training patterns would call it one without

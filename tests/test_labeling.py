@@ -11,14 +11,10 @@ from hrlaif.labeling.audit import gold_agreement, length_bias, position_consiste
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.labeling.pairwise import combine
 from hrlaif.labeling.rlaif import label_rlaif
-from hrlaif.records import Message, Sample, Verdict
+from hrlaif.records import Verdict
 
+from support.samples import sample
 from support.scripted_judge import ScriptedJudge
-
-
-def sample(pid, category, response, k, reference=None, choices=None, text="question?"):
-    return Sample(prompt_id=pid, messages=[Message(role="user", content=text)], category=category,
-                  reference=reference, choices=choices, response=response, sample_index=k)
 
 
 def v(choice, probs=None):

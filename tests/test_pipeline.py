@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,16 +13,11 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-from support.run_configs import COMPARE, write_run_config
+from support.run_configs import pipeline_config as tiny_config
 
 runner = CliRunner()
 
 
-def tiny_config(tmp_path: Path, model: Path, backend: str = "simulated") -> Path:
-    return write_run_config(tmp_path, model, COMPARE, judge={"backend": backend, "model": str(model)},
-                            ppo={"steps": 2, "checkpoint_every": 1},
-                            redteam={"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
-                            evaluate={"max_attack_prompts": 8})
 
 
 def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):

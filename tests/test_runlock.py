@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline import tiny_config
 
 from hrlaif.errors import HrlaifError
 from hrlaif.runlock import RunLock
+
+from support.run_configs import pipeline_config as tiny_config
 
 HOLDER = textwrap.dedent(
     """

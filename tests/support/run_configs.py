@@ -70,3 +70,11 @@ def write_run_config(folder: Path, model: Path | str, *layers: dict, file: str =
     path = folder / file
     path.write_text(yaml.safe_dump(run_config(folder, model, *layers, **overrides), sort_keys=sort_keys))
     return path
+
+
+def pipeline_config(tmp_path: Path, model: Path, backend: str = "simulated") -> Path:
+    """A whole `compare` on tiny models with red teaming and 2 PPO steps, checkpointing each step."""
+    return write_run_config(tmp_path, model, COMPARE, judge={"backend": backend, "model": str(model)},
+                            ppo={"steps": 2, "checkpoint_every": 1},
+                            redteam={"num_generated": 8, "max_attacks": 8, "generation": {"max_new_tokens": 8}, "rewrite_max_tokens": 16},
+                            evaluate={"max_attack_prompts": 8})

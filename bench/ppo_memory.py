@@ -60,7 +60,7 @@ HEADROOM = 0.8
 
 
 # ---------------------------------------------------------------------------------------------
-# the formula (pure arithmetic; tests/test_bench_ppo_memory.py checks it against a measurement)
+# the formula (pure arithmetic; tests/integration/test_bench_ppo_memory.py checks it against a measurement)
 
 
 def llama_counts(arch: dict, r: int = LORA_R) -> dict:

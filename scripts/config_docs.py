@@ -4,7 +4,7 @@
     python scripts/config_docs.py --write    # write docs/config.md
 
 config.py is the one place a setting is described; this page is generated from it, and
-tests/test_docs.py fails when the committed page differs from what this script prints.
+tests/unit/test_docs.py fails when the committed page differs from what this script prints.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 
 from hrlaif.shared_cache import COMPLETE, build_once, exclusive_lock, is_complete
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 PROCESSES = 3
 DEADLINE_S = 300  # generous: a process start on a busy 2-core machine takes seconds, the work is bounded
 

@@ -24,7 +24,7 @@ from hrlaif.judge.templates import TEMPLATES
 
 from support.fake_openai import FAST, FakeOpenAIServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # tests/, where the support package is
 
 
 def rows(path: Path) -> int:

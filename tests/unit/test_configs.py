@@ -11,7 +11,7 @@ from hrlaif.cli import app
 from hrlaif.config import load_config
 from hrlaif.errors import HrlaifError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "src" / "hrlaif" / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "src" / "hrlaif" / "configs").glob("*.yaml"))
 
 
 def test_there_are_example_configs() -> None:

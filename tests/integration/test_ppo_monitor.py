@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_ppo import PROMPTS, read_metrics, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.errors import HrlaifError
 from hrlaif.models import generate, load_causal_lm, load_reward_model, load_tokenizer
@@ -16,6 +13,10 @@ from hrlaif.records import Prompt
 from hrlaif.report import write_report
 from hrlaif.train.monitor import GOLD_KEYS, gold_metrics, hacking_warning, load_monitor_prompts, paired_change, sign_test_p
 from hrlaif.train.ppo import score_responses, train_ppo
+
+from support.ppo import PROMPTS, read_metrics, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 MATH = Prompt(id="m", prompt="What is 12 + 7?", category="math", reference="19")
 CHOICE = Prompt(id="c", prompt="Capital of France? A. Paris B. Rome", category="multiple_choice", choices=["Paris", "Rome"], reference="A")
@@ -166,7 +167,7 @@ def test_monitor_warns_when_the_reward_rises_while_accuracy_falls(tiny_model, re
     every monitor question; the reward (standing in for a bad RM) pays for every token that is
     not " 19". PPO unlearns the right answer, the reward of the monitor answers rises, their
     verified accuracy falls, and the run says so."""
-    from test_ppo import build_parrot
+    from support.ppo import build_parrot
 
     parrot = build_parrot(tiny_model, tmp_path / "parrot", strength=1.5)
     [nineteen] = load_tokenizer(parrot).encode(" 19")

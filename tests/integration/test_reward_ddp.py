@@ -1,6 +1,6 @@
 """Reward-model training in 2 CPU processes under `accelerate launch` (DDP over gloo), through
 the Python API (`train_reward_model` called by every rank of a script of one's own; the CLI's
-`hrlaif train-rm` is tests/test_cli_ddp.py): both ranks end with the same
+`hrlaif train-rm` is tests/e2e/test_cli_ddp.py): both ranks end with the same
 model, the saved model loads, and the held-out accuracy is computed on each rank's own copy."""
 
 from __future__ import annotations

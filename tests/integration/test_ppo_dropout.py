@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 
 import torch
-from test_ppo import PROMPTS, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 from torch import nn
 
 from hrlaif.config import GenerationConfig, LoraConfig
 from hrlaif.train import ppo
+
+from support.ppo import PROMPTS, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 
 def active_dropout(model: nn.Module) -> list[str]:

@@ -11,13 +11,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_ppo import PROMPTS, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.models import load_tokenizer
 from hrlaif.train import ppo
 from hrlaif.train.ppo import train_ppo
+
+from support.ppo import PROMPTS, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 
 def low_half_share(vocab_size: int):

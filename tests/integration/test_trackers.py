@@ -9,18 +9,19 @@ import sys
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_ppo import PROMPTS, TIMING_KEYS, read_metrics, tiny_config
-from test_ppo import one_thread as one_thread  # noqa: F401  (autouse fixture: one torch thread)
-from test_ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
-from test_reward_seed import pairs
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import RewardConfig, TrackingConfig, load_config
 from hrlaif.errors import HrlaifError
-from hrlaif.train.ppo import train_ppo
+from hrlaif.train.ppo import TIMING_KEYS, train_ppo
 from hrlaif.train.reward import train_reward_model
 from hrlaif.train.trackers import run_name
+
+from support.ppo import PROMPTS, read_metrics, tiny_config
+from support.ppo import one_thread as one_thread  # noqa: F401  (autouse fixture: one torch thread)
+from support.ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
+from support.samples import pairs
 
 
 def scalars(folder) -> dict[str, list[tuple[int, float]]]:

@@ -7,11 +7,12 @@ import math
 
 import pytest
 import torch
-from test_ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
 
 from hrlaif.config import HybridRewardConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.reward import HybridReward, hybrid_rewards, rule_reward
+
+from support.ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
 
 WEIGHTS = HybridRewardConfig(verified_weight=2.0, refusal_weight=0.5)  # unequal, so a mixed-up weight shows
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hrlaif"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "hrlaif"
 
 # Bottom to top. Names are relative to `hrlaif` ("judge" is hrlaif.judge and everything under
 # it); the most specific name wins ("judge.qualify" over "judge"). "" is the package itself.
@@ -129,7 +129,7 @@ def test_the_graph_is_read():
 
 def test_every_module_has_a_layer():
     unplaced = [m for m in MODULES if place(m) is None]
-    assert not unplaced, f"place these modules in LAYERS of tests/test_layering.py: {unplaced}"
+    assert not unplaced, f"place these modules in LAYERS of tests/unit/test_layering.py: {unplaced}"
 
 
 def test_modules_import_only_their_own_layer_or_lower():

@@ -5,12 +5,13 @@ an update forward is padding in every row."""
 from __future__ import annotations
 
 import torch
-from test_ppo import PROMPTS, run, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.models import encode_prompts, load_causal_lm, load_reward_model, load_tokenizer
 from hrlaif.train import ppo
+
+from support.ppo import PROMPTS, run, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 
 def test_window_hand_computed():

@@ -1,6 +1,6 @@
 """The endpoint pool both OpenAI-compatible clients share (hrlaif.endpoints), and the config section
 they share (config.py's BaseUrls, ApiKeyFile, MaxRetries, ExtraBody): same keys, defaults, dump order and fingerprints as before it existed.
-The clients against real servers: tests/test_openai_judge.py, tests/test_serving.py."""
+The clients against real servers: tests/integration/test_openai_judge.py, tests/integration/test_serving.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hrlaif.config import JudgeConfig, ModelConfig, PolicyServerConfig, RunConfi
 from hrlaif.endpoints import COOLDOWN_MAX_S, EndpointPool, Failure, read_api_key, run_sync
 from hrlaif.errors import HrlaifError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pre_redesign_runs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pre_redesign_runs"
 KEY = "sk-endpoint-test-0123456789abcdef"
 
 # -- the shared config section ---------------------------------------------------------------

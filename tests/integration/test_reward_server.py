@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
 
 from hrlaif.models import load_reward_model, load_tokenizer
+
+from support.ppo import reward_model_path as reward_model_path  # a fixture: a tiny random RM folder
 
 WEIGHTS = ["--set", "ppo.hybrid.verified_weight=2.0", "--set", "ppo.hybrid.refusal_weight=0.5"]  # unequal, so a mixed-up weight shows
 

@@ -11,11 +11,12 @@ import os
 import subprocess
 
 import pytest
-from test_ppo import reward_model_path, run, tiny_config  # noqa: F401 - reward_model_path is a fixture
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.errors import HrlaifError
+
+from support.ppo import reward_model_path, run, tiny_config  # noqa: F401 - reward_model_path is a fixture
 
 
 @pytest.fixture

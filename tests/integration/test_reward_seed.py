@@ -6,17 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from hrlaif.config import RewardConfig
-from hrlaif.records import Pair
 from hrlaif.train.reward import train_reward_model
 
-
-def pairs() -> list[Pair]:
-    return [
-        Pair(prompt_id=f"p{i}", category="open_ended", prompt=[{"role": "user", "content": f"Question {i}?"}],
-             chosen=[{"role": "assistant", "content": f"A careful answer {i}."}],
-             rejected=[{"role": "assistant", "content": "no"}], provenance={"mode": "rlaif"})
-        for i in range(6)
-    ]
+from support.samples import pairs
 
 
 def test_rm_is_the_same_whatever_the_global_rng_held(tiny_model, tmp_path):

@@ -13,7 +13,7 @@ from accelerate.utils import DistributedType
 from hrlaif.errors import HrlaifError
 from hrlaif.train.ppo import refuse_deepspeed
 
-FOLDER = Path(__file__).resolve().parents[1] / "src" / "hrlaif" / "configs" / "accelerate"
+FOLDER = Path(__file__).resolve().parents[2] / "src" / "hrlaif" / "configs" / "accelerate"
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_ppo_refuses_deepspeed_and_names_what_works() -> None:
 
 
 def test_commands_under_several_processes_stop_every_rank_with_what_works(tmp_path) -> None:
-    """Only train-rm and ppo are rank-aware (tests/test_cli_ddp.py runs them in 2 processes); the
+    """Only train-rm and ppo are rank-aware (tests/e2e/test_cli_ddp.py runs them in 2 processes); the
     others stop on every rank before the run lock or any file, naming the ones that work."""
     from typer.testing import CliRunner
 

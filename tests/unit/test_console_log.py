@@ -13,7 +13,7 @@ from pathlib import Path
 
 from support.run_configs import COMPARE, write_run_config
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def run_to_file(config: Path, log: Path) -> str:

@@ -13,7 +13,7 @@ import pytest
 from hrlaif.config import load_config
 from hrlaif.pipeline import MODES, status
 
-FIXTURES = Path(__file__).parent / "fixtures" / "pre_redesign_runs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pre_redesign_runs"
 RECORDED: dict[str, dict[str, str]] = json.loads((FIXTURES / "fingerprints.json").read_text(encoding="utf-8"))
 
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 
-CONFIGS = Path(__file__).resolve().parents[1] / "src" / "hrlaif" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "hrlaif" / "configs"
 runner = CliRunner()
 
 

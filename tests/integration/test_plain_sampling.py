@@ -9,14 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_ppo import PROMPTS, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.config import GenerationConfig
 from hrlaif.models import load_causal_lm
 from hrlaif.sampling import sample_responses
 from hrlaif.train.ppo import train_ppo
+
+from support.ppo import PROMPTS, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 SHAPING = {"repetition_penalty": 5.0, "min_p": 0.3, "no_repeat_ngram_size": 1, "top_k": 3}
 

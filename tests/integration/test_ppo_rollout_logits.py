@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_ppo import PROMPTS, tiny_config
-from test_ppo import one_thread as one_thread  # fixtures shared with test_ppo
-from test_ppo import reward_model_path as reward_model_path
 
 from hrlaif.config import GenerationConfig
 from hrlaif.models import encode_prompts, load_causal_lm, load_tokenizer
 from hrlaif.train import ppo
+
+from support.ppo import PROMPTS, tiny_config
+from support.ppo import one_thread as one_thread  # fixtures shared with test_ppo
+from support.ppo import reward_model_path as reward_model_path
 
 
 def test_generation_logits_give_the_forwards_logprobs(tiny_model):

@@ -95,7 +95,13 @@ def _rank_aware(command):
         if not ranks.is_main_process():
             _quiet_libraries()
             ranks.follow()
-            raise typer.Exit(0)
+            # A follower has left the process group and owns no file: it ends here, without the
+            # interpreter's teardown, where a library's C++ thread still joinable at exit aborted it
+            # ("terminate called without an active exception", SIGABRT; twice in loaded runs of
+            # test_cli_ddp after the stage had finished) and the launcher reported that signal.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         with ranks.lead():
             return command(*args, **kwargs)
 

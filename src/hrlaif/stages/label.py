@@ -1,5 +1,6 @@
-"""label-MODE: the samples turned into preference pairs by the AI judge (rlaif) or the hybrid
-route of verifiers, refusal checks and the judge (hrlaif) -> RUN/label-MODE/pairs.jsonl."""
+"""label-MODE: the samples turned into preference pairs by the AI judge (rlaif), the hybrid
+route of verifiers, refusal checks and the judge (hrlaif), or the verifier alone (oracle, the
+positive control: no judge) -> RUN/label-MODE/pairs.jsonl."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrlaif.config import fingerprint
+from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.role import LABEL
 from hrlaif.judge.templates import templates_fingerprint, use_templates
 from hrlaif.labeling.hybrid import label_hybrid
+from hrlaif.labeling.oracle import label_oracle, verifier_settings
 from hrlaif.labeling.rlaif import label_rlaif
 from hrlaif.manifest import StageRecord
 from hrlaif.records import Sample
+from hrlaif.run_dir import ORACLE
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.judge_check import implied_exam, require_qualified
 
@@ -64,3 +68,42 @@ class Label(Stage):
         else:
             pairs, record.counts = label_hybrid(samples, ctx.judge(LABEL), c.label)
         write_jsonl(self.output(ctx), pairs)
+
+
+MIN_ORACLE_PAIRS = 2
+"""The fewest pairs a reward model trains on (hrlaif.train.reward)."""
+
+
+@dataclass(frozen=True)
+class OracleLabel(Stage):
+    """label-oracle: the positive control's labels, from the verifier alone. It asks no judge, so
+    neither the judge nor its exam is in its fingerprint: the samples and the verifier's settings."""
+
+    name: str = f"label-{ORACLE}"
+
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return ("sample",)
+
+    def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
+        return fingerprint(self.name, upstream("sample"), verifier_settings())
+
+    def output(self, ctx: StageContext) -> Path:
+        return ctx.run_dir.labels(ORACLE)
+
+    def body(self, ctx: StageContext, record: StageRecord) -> None:
+        pairs, record.counts = label_oracle(read_jsonl(ctx.run_dir.samples, Sample))
+        if len(pairs) < MIN_ORACLE_PAIRS:  # before any training: the control cannot be trained, so the run cannot answer
+            counts = record.counts
+            raise HrlaifError(
+                f"the positive control (compare.oracle) got {len(pairs)} pair(s): of {counts['keyed_prompts']} keyed train prompts, "
+                f"{counts['decidable_prompts']} had a correct and a wrong sample (verifier: {counts['verifier']}; prompts skipped: "
+                f"{counts['skipped_prompts']}). Its reward model needs at least {MIN_ORACLE_PAIRS}: the keyed prompts are out of the "
+                "policy's reach, and a run whose control cannot be trained cannot detect an effect. Use prompts in its reach "
+                "(data.train_prompts=bundled:reach_train), more prompts or samples (sample.num_samples), longer answers "
+                "(sample.generation.max_new_tokens), or set compare.oracle=false")
+        write_jsonl(self.output(ctx), pairs)
+
+
+def label_stage(mode: str) -> Stage:
+    """The label stage of arm `mode`."""
+    return OracleLabel() if mode == ORACLE else Label(mode)

@@ -3,6 +3,7 @@ the label audit, the evaluation and PPO. Each is a title and table rows (header 
 
 from __future__ import annotations
 
+from hrlaif.evaluate.summary import positive_control
 from hrlaif.records import CATEGORIES
 from hrlaif.report.basis import (
     HARM_TASKS,
@@ -62,6 +63,40 @@ def exam_sections(exams: Exams) -> list[Section]:
                          f"the accuracy on each true answer clears chance + {100 * exam['floor']:.0f} pts; preference by both orders "
                          "combined as labeling combines them)", rows))
     return sections
+
+
+def control_reading(control: dict | None) -> str:
+    """The reading rule in words: the positive control passed (with its numbers), or the design
+    cannot detect an effect of the size expected and no HRLAIF-vs-RLAIF difference is a finding."""
+    if control is None:
+        return ("no positive control in this run (compare.oracle off): nothing shows that this design could detect an effect, "
+                "so a difference it does not see is not evidence of no effect")
+    said = "; ".join(f"{arm} {diff(d)}" for arm, d in control["by_arm"].items())
+    if control["passed"]:
+        return (f"positive control PASSED: the oracle arm (labels from the verifier alone, no judge) beat the start policy on "
+                f"keyed accuracy, paired, 95% interval above 0: {said}. Differences between the other arms can be read against it.")
+    return (f"positive control FAILED: the oracle arm (labels from the verifier alone, no judge) did not beat the start policy "
+            f"on keyed accuracy with a 95% interval above 0 ({said}). This design cannot detect an effect of the size expected: "
+            "no HRLAIF-vs-RLAIF difference in this report is read as a finding.")
+
+
+def read_first(run: RunDir, results: dict | None) -> Section | None:
+    """The first lines: whether the run could see an effect at all (the positive control), and
+    each arm's label quality before training (agreement with the verifier, labels changed)."""
+    rows = [["finding", "reading"]]
+    if results:
+        rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(positive_control(results))])
+    for mode, a in (read_json(run.audit) or {}).items():
+        agreement = a.get("verifier_agreement")
+        if agreement is None:  # an audit written before label quality was measured
+            continue
+        said = f"{rate(agreement)} of {agreement['keyed_pairs']} keyed pairs (the verifier decides the n counted)"
+        changed = a.get("changed_from_rlaif")
+        if changed:
+            said += (f"; {changed['changed']} of {changed['compared']} labels changed from rlaif's on the same (prompt, response, "
+                     f"response), {changed['only_here']} pairs only here, {changed['only_base']} only in rlaif")
+        rows.append([f"label quality before training ({mode}): labels agreeing with the verifier", said])
+    return ("Read first: can this run see an effect?", rows) if len(rows) > 1 else None
 
 
 def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Section | None:

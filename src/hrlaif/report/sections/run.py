@@ -119,10 +119,10 @@ def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Sect
                      *cells(exam, SATISFACTION_TASKS, [diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
         rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
                      accuracy(pol["start"].get("accuracy")), *[accuracy(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
         rows.append(["accuracy among decided keyed answers (correct / (correct + wrong))",
                      decided(pol["start"].get("accuracy")), *[decided(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
         if all(vs[a]["win_ratio"] for a in arms):
             rows.append(["net win rate vs start (win - loss)", "-", *cells(exam, PREFERENCE_TASKS, [diff(vs[a]["win_ratio"]["net"]) for a in arms]),
                          graded_by(exam, results["judge"], PREFERENCE_TASKS), independent])

@@ -71,7 +71,8 @@ def control_reading(control: dict | None) -> str:
     if control is None:
         return ("no positive control in this run (compare.oracle off): nothing shows that this design could detect an effect, "
                 "so a difference it does not see is not evidence of no effect")
-    said = "; ".join(f"{arm} {diff(d)}" for arm, d in control["by_arm"].items())
+    said = "; ".join(f"{arm} {diff(d)}" + (" (no keyed eval prompt decided for both it and start)" if not (d or {}).get("n") else "")
+                     for arm, d in control["by_arm"].items())
     if control["passed"]:
         return (f"positive control PASSED: the oracle arm (labels from the verifier alone, no judge) beat the start policy on "
                 f"keyed accuracy, paired, 95% interval above 0: {said}. Differences between the other arms can be read against it.")
@@ -90,7 +91,7 @@ def read_first(run: RunDir, results: dict | None) -> Section | None:
         agreement = a.get("verifier_agreement")
         if agreement is None:  # an audit written before label quality was measured
             continue
-        said = f"{rate(agreement)} of {agreement['keyed_pairs']} keyed pairs (the verifier decides the n counted)"
+        said = f"{rate(agreement)}; n: the keyed pairs the verifier decides, of the arm's {agreement['keyed_pairs']} keyed pairs"
         changed = a.get("changed_from_rlaif")
         if changed:
             said += (f"; {changed['changed']} of {changed['compared']} labels changed from rlaif's on the same (prompt, response, "

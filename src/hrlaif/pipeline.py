@@ -39,6 +39,7 @@ from hrlaif.stages import (
     label_stage,
     uses_redteam,
 )
+from hrlaif.stages.label import untrainable_oracle
 from hrlaif.train.trackers import check_installed
 
 __all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "status", "steps"]
@@ -100,16 +101,37 @@ def status(config: RunConfig, modes: list[str] | tuple[str, ...] | None = None) 
         return expected[name] if name in expected else ctx.upstream(name, hint)
 
     found: list[StageStatus] = []
-    for step in steps(config, modes):
-        for stage in [*step.implies(ctx), *([step] if isinstance(step, Stage) else [])]:
-            if stage.name in expected:
-                continue
-            fp = expected[stage.name] = ctx.fingerprint(stage, upstream)
-            manifest = read_manifest(ctx.run_dir.stage(stage.name)) or {}
-            recorded = manifest.get("fingerprint") if manifest.get("complete") else None
-            state = "missing" if recorded is None else "complete" if recorded == fp else "stale"
-            found.append(StageStatus(stage.name, state, fp, recorded))
+
+    def reach(order: list[Step]) -> None:
+        for step in order:
+            for stage in [*step.implies(ctx), *([step] if isinstance(step, Stage) else [])]:
+                if stage.name in expected:
+                    continue
+                fp = expected[stage.name] = ctx.fingerprint(stage, upstream)
+                manifest = read_manifest(ctx.run_dir.stage(stage.name)) or {}
+                recorded = manifest.get("fingerprint") if manifest.get("complete") else None
+                state = "missing" if recorded is None else "complete" if recorded == fp else "stale"
+                found.append(StageStatus(stage.name, state, fp, recorded))
+
+    labels, _ = split_at_audit(steps(config, modes))
+    reach(labels)
+    oracle_done = any(r.name == f"label-{ORACLE}" and r.state == "complete" for r in found)
+    reach(split_at_audit(steps(config, modes_to_train(ctx, modes) if oracle_done else modes))[1])
     return found
+
+
+def split_at_audit(order: list[Step]) -> tuple[list[Step], list[Step]]:
+    """`steps` cut after the audit: the labels (and what comes before them), then the training."""
+    cut = next(i for i, step in enumerate(order) if isinstance(step, Audit)) + 1
+    return order[:cut], order[cut:]
+
+
+def modes_to_train(ctx: StageContext, modes: list[str] | tuple[str, ...]) -> list[str]:
+    """The arms whose labels can be trained on: all of `modes`, but the oracle when its finished
+    labels hold fewer than 2 pairs (its prompts were out of the policy's reach)."""
+    if ORACLE in modes and untrainable_oracle(ctx) is not None:
+        return [m for m in modes if m != ORACLE]
+    return list(modes)
 
 
 class Pipeline:
@@ -161,10 +183,23 @@ class Pipeline:
         return write_report(self.run_dir.root)
 
     def run(self, modes: list[str]) -> Path:
-        """Every step of `steps` in order, then the report and the summary lines."""
+        """Every step of `steps` in order (the oracle arm's training left out when its labels
+        hold too few pairs: `modes_to_train`), then the report and the summary lines."""
         check_modes(modes)
         self.save_config()
-        for step in steps(self.config, modes):
+        labels, training = split_at_audit(steps(self.config, modes))
+        for step in labels:
+            step.run(self.ctx)
+        trained = modes_to_train(self.ctx, modes)
+        if len(trained) < len(modes):
+            counts = untrainable_oracle(self.ctx) or {}
+            self.console.print(
+                f"[bold yellow]positive control NOT TRAINED:[/] the oracle labels hold {counts.get('pairs')} pair(s) "
+                f"({counts.get('decidable_prompts')} of {counts.get('keyed_prompts')} keyed prompts had a correct and a wrong "
+                "sample): the keyed prompts are out of the policy's reach, so this run cannot detect an effect. The other arms go on; "
+                "the report says so first. Prompts in reach: data.train_prompts=bundled:reach_train", highlight=False, soft_wrap=True)
+            training = split_at_audit(steps(self.config, trained))[1]
+        for step in training:
             step.run(self.ctx)
         report = self.report()
         self.ctx.summary(report)

@@ -18,6 +18,10 @@ from hrlaif.labeling.pairwise import candidate_pairs, group_by_prompt, pair_from
 from hrlaif.records import KEYED_CATEGORIES, Pair, Provenance, Sample
 from hrlaif.verify import OUTCOMES, Check, check_answer
 
+MIN_PAIRS = 2
+"""The fewest pairs the oracle arm trains on (a reward model needs 2): with fewer, the run goes on
+without training it and the report says the design cannot detect an effect."""
+
 VERIFY_TIMEOUT_S = 2.0
 """The bound of one math check: check_answer's default, which hybrid labeling uses too."""
 

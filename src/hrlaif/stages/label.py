@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrlaif.config import fingerprint
-from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.role import LABEL
 from hrlaif.judge.templates import templates_fingerprint, use_templates
 from hrlaif.labeling.hybrid import label_hybrid
-from hrlaif.labeling.oracle import label_oracle, verifier_settings
+from hrlaif.labeling.oracle import MIN_PAIRS, label_oracle, verifier_settings
 from hrlaif.labeling.rlaif import label_rlaif
-from hrlaif.manifest import StageRecord
+from hrlaif.manifest import StageRecord, read_manifest
 from hrlaif.records import Sample
 from hrlaif.run_dir import ORACLE
 from hrlaif.stages.base import Stage, StageContext, Upstream
@@ -70,10 +69,6 @@ class Label(Stage):
         write_jsonl(self.output(ctx), pairs)
 
 
-MIN_ORACLE_PAIRS = 2
-"""The fewest pairs a reward model trains on (hrlaif.train.reward)."""
-
-
 @dataclass(frozen=True)
 class OracleLabel(Stage):
     """label-oracle: the positive control's labels, from the verifier alone. It asks no judge, so
@@ -92,16 +87,15 @@ class OracleLabel(Stage):
 
     def body(self, ctx: StageContext, record: StageRecord) -> None:
         pairs, record.counts = label_oracle(read_jsonl(ctx.run_dir.samples, Sample))
-        if len(pairs) < MIN_ORACLE_PAIRS:  # before any training: the control cannot be trained, so the run cannot answer
-            counts = record.counts
-            raise HrlaifError(
-                f"the positive control (compare.oracle) got {len(pairs)} pair(s): of {counts['keyed_prompts']} keyed train prompts, "
-                f"{counts['decidable_prompts']} had a correct and a wrong sample (verifier: {counts['verifier']}; prompts skipped: "
-                f"{counts['skipped_prompts']}). Its reward model needs at least {MIN_ORACLE_PAIRS}: the keyed prompts are out of the "
-                "policy's reach, and a run whose control cannot be trained cannot detect an effect. Use prompts in its reach "
-                "(data.train_prompts=bundled:reach_train), more prompts or samples (sample.num_samples), longer answers "
-                "(sample.generation.max_new_tokens), or set compare.oracle=false")
         write_jsonl(self.output(ctx), pairs)
+
+
+def untrainable_oracle(ctx: StageContext) -> dict | None:
+    """The counts of finished oracle labels too few to train on (fewer than MIN_PAIRS), else None.
+    The run then goes on without the oracle's training stages, and the report says why."""
+    manifest = read_manifest(ctx.run_dir.stage(OracleLabel.name)) or {}
+    counts = manifest.get("counts") or {}
+    return counts if manifest.get("complete") and counts.get("pairs", MIN_PAIRS) < MIN_PAIRS else None
 
 
 def label_stage(mode: str) -> Stage:

@@ -25,7 +25,7 @@ from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
 from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS
-from hrlaif.run_dir import RunDir
+from hrlaif.run_dir import ORACLE, RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
 from hrlaif.study.seeds import grading_unqualified
 
@@ -122,7 +122,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         "rm_heldout_accuracy": rm,
         "gold_monitor": {mode: _gold(run_dir, mode) for mode in results.get("versus_start", {})},
         # The reading rule: None without an oracle arm; where it did not pass, no difference between arms is a finding.
-        "positive_control": positive_control(results),
+        "positive_control": positive_control(results, _read(RunDir(run_dir).manifest(f"label-{ORACLE}")).get("counts")),
         "label_quality": {mode: {k: a.get(k) for k in ("verifier_agreement", "changed_from_rlaif") if k in a}
                           for mode, a in _read(RunDir(run_dir).audit).items()},
     }

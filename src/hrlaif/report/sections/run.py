@@ -18,7 +18,7 @@ from hrlaif.report.basis import (
 )
 from hrlaif.report.cells import accuracy, decided, diff, flat, interval, mean, rate
 from hrlaif.report.inputs import Exams, read_json, read_metrics
-from hrlaif.run_dir import RunDir
+from hrlaif.run_dir import ORACLE, RunDir
 
 Section = tuple[str, list[list[str]]]
 
@@ -69,8 +69,15 @@ def control_reading(control: dict | None) -> str:
     """The reading rule in words: the positive control passed (with its numbers), or the design
     cannot detect an effect of the size expected and no HRLAIF-vs-RLAIF difference is a finding."""
     if control is None:
-        return ("no positive control in this run (compare.oracle off): nothing shows that this design could detect an effect, "
+        return ("no positive control in this run (compare.oracle off, or no oracle arm evaluated): nothing shows that this design could detect an effect, "
                 "so a difference it does not see is not evidence of no effect")
+    if "untrained" in control:
+        c = control["untrained"]
+        return (f"positive control NOT TRAINED: the oracle labels (verifier alone) hold {c.get('pairs')} pair(s): "
+                f"{c.get('decidable_prompts')} of {c.get('keyed_prompts')} keyed train prompts had a correct and a wrong sample "
+                f"(verifier on the samples: {c.get('verifier')}), too few for a reward model. The keyed prompts are out of the "
+                "policy's reach: this design cannot detect an effect of the size expected, and no HRLAIF-vs-RLAIF difference in "
+                "this report is read as a finding.")
     said = "; ".join(f"{arm} {diff(d)}" + (" (no keyed eval prompt decided for both it and start)" if not (d or {}).get("n") else "")
                      for arm, d in control["by_arm"].items())
     if control["passed"]:
@@ -85,8 +92,10 @@ def read_first(run: RunDir, results: dict | None) -> Section | None:
     """The first lines: whether the run could see an effect at all (the positive control), and
     each arm's label quality before training (agreement with the verifier, labels changed)."""
     rows = [["finding", "reading"]]
-    if results:
-        rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(positive_control(results))])
+    oracle_labels = (read_json(run.manifest(f"label-{ORACLE}")) or {}).get("counts")
+    control = positive_control(results, oracle_labels)
+    if results or control:
+        rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(control)])
     for mode, a in (read_json(run.audit) or {}).items():
         agreement = a.get("verifier_agreement")
         if agreement is None:  # an audit written before label quality was measured

@@ -7,8 +7,10 @@ module of `hrlaif.stages`; this module is their order (`steps`), `run`, and the 
 that falls out of the order (`status`: each stage complete, stale or missing).
 
 With compare.oracle on, a third arm 'oracle' (labels from the verifier alone: the positive
-control) goes through the same stages. The hrlaif arm also gets AI red teaming (`redteam`, needing only the start policy and the
-judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it is enabled.
+control) goes through the same stages; its training is left out when its labels hold too few
+pairs (`modes_to_train`). The hrlaif arm also gets AI red teaming (`redteam`, needing only the
+start policy and the judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it
+when it is enabled.
 """
 
 from __future__ import annotations

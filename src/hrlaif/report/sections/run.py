@@ -75,7 +75,7 @@ def control_reading(control: dict | None) -> str:
         c = control["untrained"]
         return (f"positive control NOT TRAINED: the oracle labels (verifier alone) hold {c.get('pairs')} pair(s): "
                 f"{c.get('decidable_prompts')} of {c.get('keyed_prompts')} keyed train prompts had a correct and a wrong sample "
-                f"(verifier on the samples: {c.get('verifier')}), too few for a reward model. The keyed prompts are out of the "
+                f"(verifier on the samples: {', '.join(f'{k} {v}' for k, v in (c.get('verifier') or {}).items())}), too few for a reward model. The keyed prompts are out of the "
                 "policy's reach: this design cannot detect an effect of the size expected, and no HRLAIF-vs-RLAIF difference in "
                 "this report is read as a finding.")
     said = "; ".join(f"{arm} {diff(d)}" + (" (no keyed eval prompt decided for both it and start)" if not (d or {}).get("n") else "")

@@ -195,3 +195,15 @@ def test_the_study_and_the_demo_turn_the_control_on() -> None:
 
     assert load_config(Path(str(files("hrlaif") / "configs" / "study.yaml"))).compare.oracle
     assert yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))["compare"]["oracle"] is True
+
+
+def test_the_seeds_report_reads_each_seeds_control_first(tmp_path: Path) -> None:
+    from hrlaif.report.sections.seeds import seed_sections
+    from hrlaif.run_dir import RunDir
+
+    up = {"diff": 0.12, "low": 0.05, "high": 0.19, "n": 300}
+    spread = {"seeds": [0, 1], "run_dirs": {"0": str(tmp_path / "seed-0"), "1": str(tmp_path / "seed-1")}, "figures": {},
+              "positive_control": {"0": positive_control(results_with({"oracle": up})), "1": None}}
+    (tmp_path / "seeds.json").write_text(json.dumps(spread))
+    [(title, rows), _] = seed_sections(RunDir(tmp_path))
+    assert title.startswith("Read first") and rows[1][0] == "0" and "PASSED" in rows[1][1] and "no positive control" in rows[2][1]

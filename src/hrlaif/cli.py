@@ -20,7 +20,7 @@ import typer
 from hrlaif import __version__
 from hrlaif.cli_errors import console, guard, held_locks
 from hrlaif.errors import HrlaifError
-from hrlaif.run_dir import MODES, RunDir
+from hrlaif.run_dir import ALL_MODES, RunDir
 from hrlaif.runlock import RunLock
 from hrlaif.train import ranks
 
@@ -45,7 +45,7 @@ def _run_dir_option(value: str) -> Path | str:
 
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", parser=_run_dir_option, help="Run directory (overrides run_dir in the config).")]
 RetryOpt = Annotated[bool, typer.Option("--retry-unscorable", help="Ask the judge again where its cached verdict was unparseable (sets judge.retry_unscorable).")]
-ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only) or hrlaif (hybrid). Default: label.mode of the config.")]
+ModeOpt = Annotated[str | None, typer.Option("--mode", "-m", help="Labeling mode: rlaif (judge only), hrlaif (hybrid) or oracle (verifier only, the positive control). Default: label.mode of the config.")]
 
 
 def _print_version(value: bool) -> None:
@@ -138,8 +138,8 @@ def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | 
 
 def _mode(pipeline, mode: str | None) -> str:
     chosen = mode or pipeline.config.label.mode
-    if chosen not in MODES:
-        raise HrlaifError(f"--mode: unknown labeling mode '{chosen}' (known: {', '.join(MODES)})")
+    if chosen not in ALL_MODES:
+        raise HrlaifError(f"--mode: unknown labeling mode '{chosen}' (known: {', '.join(ALL_MODES)})")
     return chosen
 
 
@@ -202,7 +202,7 @@ def evaluate(
 ) -> None:
     """Compare trained arms with the start policy on held-out prompts -> RUN/eval/results.json."""
     p = _pipeline(config, set_, run_dir)
-    arms = modes or [m for m in MODES if any(p.run_dir.manifest(f"{a}-{m}").is_file() for a in p.config.compare.algorithms)]
+    arms = modes or [m for m in ALL_MODES if any(p.run_dir.manifest(f"{a}-{m}").is_file() for a in p.config.compare.algorithms)]
     if not arms:
         raise HrlaifError(f"{p.run_dir.root}: no trained arm to evaluate; run `hrlaif ppo` first")
     console.print(f"wrote {p.evaluate(arms)}")
@@ -234,10 +234,12 @@ def compare(
     run_dir: RunDirOpt = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Train every arm this many times (seeds seed, seed+1, ...; RUN/seed-S each) and report the spread of the figures across seeds.")] = 1,
 ) -> None:
-    """Start policy vs RLAIF arm vs HRLAIF arm: same samples, seed and budget, same held-out prompts."""
+    """Start policy vs RLAIF arm vs HRLAIF arm (and the oracle positive control with compare.oracle): same samples, seed and budget, same held-out prompts."""
     p = _pipeline(config, set_, run_dir)
     if seeds == 1:
-        console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
+        from hrlaif.pipeline import compare_modes
+
+        console.print(f"[bold green]report:[/] {p.run(compare_modes(p.config))}")
         return
     from hrlaif.study.runner import compare_over_seeds
 
@@ -265,7 +267,7 @@ def status(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
-    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to look at (repeatable); default: both, as compare runs them.")] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms to look at (repeatable: rlaif, hrlaif, oracle); default: those compare runs (oracle with compare.oracle on).")] = None,
 ) -> None:
     """Each stage a run of this config reaches: complete (a run skips it), stale (finished with other settings: a run re-runs it) or missing. Changes nothing.
 
@@ -276,7 +278,7 @@ def status(
     if config is None and run_dir is not None and RunDir(run_dir).config.is_file():
         config = RunDir(run_dir).config
     cfg = load_config(config, [*(set_ or []), *([f"run_dir={run_dir}"] if run_dir is not None else [])])
-    rows = stage_status(cfg, modes or list(MODES))
+    rows = stage_status(cfg, modes or None)
     console.print(f"{RunDir(cfg.run_dir).root}:", highlight=False)
     colour = {"complete": "green", "stale": "yellow", "missing": "red"}
     for row in rows:
@@ -333,7 +335,9 @@ def demo(
 
     base = yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))
     p = _pipeline(None, set_, run_dir if run_dir is not None else Path(base.get("run_dir", "runs/demo")), base=base)
-    console.print(f"[bold green]report:[/] {p.run(list(MODES))}")
+    from hrlaif.pipeline import compare_modes
+
+    console.print(f"[bold green]report:[/] {p.run(compare_modes(p.config))}")
 
 
 @app.command()
@@ -360,6 +364,10 @@ def audit(run_dir: Annotated[Path, typer.Argument(help="Run directory whose labe
     for mode, r in report.items():
         console.print(f"[bold]{mode}[/] ({r['judge']}): gold agreement {_rate_text(r['gold_agreement']['all_keyed'])}; "
                       f"position consistency {_rate_text(r['position_consistency'])}; longer wins {_rate_text(r['length_bias'])}")
+    from hrlaif.labeling.audit import label_quality_lines
+
+    for line in label_quality_lines(report):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"wrote {path}")
 
 

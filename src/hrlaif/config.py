@@ -347,6 +347,10 @@ class CompareConfig(Section):
         ["ppo"], min_length=1,
         description="How run/compare train each labeling arm: ppo (the paper's RM + PPO; arms 'rlaif', 'hrlaif'), dpo (DPO on the same pairs; arms 'dpo-rlaif', 'dpo-hrlaif'), or both side by side, evaluated alike.",
     )
+    oracle: bool = Field(
+        False,
+        description="The positive control: a third arm 'oracle' whose labels come from the verifier alone (a correct answer beats a wrong one on keyed prompts; no judge), trained and evaluated like the others. It must beat the start policy: where its keyed accuracy gain has no 95% interval above 0, the report says the design cannot detect an effect of the size expected and reads no HRLAIF-vs-RLAIF difference as a finding. Off by default (one more RM and policy to train); the study and the demo turn it on.",
+    )
 
 
 class PPOConfig(Section):

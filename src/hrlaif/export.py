@@ -34,7 +34,7 @@ from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
 from hrlaif.labeling.rm_data import rm_pairs, rm_split
 from hrlaif.manifest import read_manifest, require_complete
 from hrlaif.records import Pair, RedteamPair
-from hrlaif.run_dir import MODES, RunDir
+from hrlaif.run_dir import ALL_MODES, RunDir
 
 ExportFormat = Literal["trl", "openrlhf", "jsonl"]
 FORMATS: tuple[str, ...] = ("trl", "openrlhf", "jsonl")
@@ -108,7 +108,7 @@ SPLITS: tuple[str, ...] = ("train", "test")
 
 def _dataset_card(out_dir: Path) -> str:
     """OUT/README.md: every arm folder as a `datasets` config, and the content warning where due."""
-    arms = [m for m in MODES if (out_dir / m / "train.jsonl").is_file()]
+    arms = [m for m in ALL_MODES if (out_dir / m / "train.jsonl").is_file()]
     configs = [{"config_name": m, "data_files": [{"split": split, "path": f"{m}/{split}.jsonl"} for split in SPLITS
                                                  if (out_dir / m / f"{split}.jsonl").is_file()]} for m in arms]
     card = "---\n" + yaml.safe_dump({"configs": configs}, sort_keys=False) + "---\n\n"
@@ -130,9 +130,9 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
     if not run_dir.is_dir():
         raise HrlaifError(f"{run_dir}: run directory not found")
     for mode in modes or []:
-        if mode not in MODES:
-            raise HrlaifError(f"--mode: unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
-    modes = modes or [m for m in MODES if run.labels(m).is_file()]
+        if mode not in ALL_MODES:
+            raise HrlaifError(f"--mode: unknown labeling mode '{mode}' (known: {', '.join(ALL_MODES)})")
+    modes = modes or [m for m in ALL_MODES if run.labels(m).is_file()]
     if not modes:
         raise HrlaifError(f"{run_dir}: no labeled pairs (label-rlaif/ or label-hrlaif/ pairs.jsonl); run `hrlaif label` first")
     out_dir = Path(out_dir) if out_dir is not None else run.export(fmt)

@@ -6,8 +6,11 @@ a changed setting re-runs exactly the stages downstream of it. Each stage lives 
 module of `hrlaif.stages`; this module is their order (`steps`), `run`, and the status view
 that falls out of the order (`status`: each stage complete, stale or missing).
 
-The hrlaif arm also gets AI red teaming (`redteam`, needing only the start policy and the
-judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it when it is enabled.
+With compare.oracle on, a third arm 'oracle' (labels from the verifier alone: the positive
+control) goes through the same stages; its training is left out when its labels hold too few
+pairs (`modes_to_train`). The hrlaif arm also gets AI red teaming (`redteam`, needing only the
+start policy and the judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it
+when it is enabled.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from hrlaif.config import RunConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.role import EVAL, LABEL, JudgeRole
 from hrlaif.manifest import read_manifest
-from hrlaif.run_dir import MODES
+from hrlaif.run_dir import ALL_MODES, MODES, ORACLE
 from hrlaif.stages import (
     DPO,
     PPO,
     Audit,
     Evaluate,
     JudgeCheck,
-    Label,
     Qualified,
     Redteam,
     RewardModel,
@@ -36,39 +38,48 @@ from hrlaif.stages import (
     Stage,
     StageContext,
     Step,
+    label_stage,
     uses_redteam,
 )
+from hrlaif.stages.label import untrainable_oracle
 from hrlaif.train.trackers import check_installed
 
-__all__ = ["MODES", "Pipeline", "StageStatus", "status", "steps"]
+__all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "status", "steps"]
 
 
 def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
-    """What `run` does, in order: the labeling judge's exam and gate, sampling, per arm its labels
-    (red teaming before the hrlaif RM) and training per compare.algorithms, the label audit, the
-    grading judge's exam, then evaluation of all arms against the start policy."""
+    """What `run` does, in order: the labeling judge's exam and gate, sampling, every arm's labels,
+    the label audit (label quality, before any training), per arm its training per
+    compare.algorithms (red teaming before the hrlaif RM), the grading judge's exam, then
+    evaluation of all arms against the start policy."""
     c = config
     order: list[Step] = [JudgeCheck(LABEL)] if c.judge_check.enabled else []
     order += [Qualified(LABEL), Sample()]
+    order += [label_stage(mode) for mode in modes]
+    order.append(Audit())  # label quality per arm, printed before any training
     for mode in modes:
-        order.append(Label(mode))
         if uses_redteam(c, mode):
             order.append(Redteam())
         if "ppo" in c.compare.algorithms:
             order += [RewardModel(mode), PPO(mode)]
         if "dpo" in c.compare.algorithms:
             order.append(DPO(mode))
-    order.append(Audit())
     if c.judge_check.enabled and EVAL.separate(c):
         order.append(JudgeCheck(EVAL))
     order.append(Evaluate(tuple(modes)))
     return order
 
 
+def compare_modes(config: RunConfig) -> list[str]:
+    """The arms `compare` (and a study, the demo, `status`) runs: rlaif and hrlaif, plus the
+    oracle positive control when compare.oracle is on."""
+    return [*MODES, *([ORACLE] if config.compare.oracle else [])]
+
+
 def check_modes(modes: list[str] | tuple[str, ...]) -> None:
     for mode in modes:
-        if mode not in MODES:
-            raise HrlaifError(f"unknown labeling mode '{mode}' (known: {', '.join(MODES)})")
+        if mode not in ALL_MODES:
+            raise HrlaifError(f"unknown labeling mode '{mode}' (known: {', '.join(ALL_MODES)})")
 
 
 class StageStatus(NamedTuple):
@@ -78,11 +89,12 @@ class StageStatus(NamedTuple):
     recorded: str | None  # what the manifest says, if it finished
 
 
-def status(config: RunConfig, modes: list[str] | tuple[str, ...] = MODES) -> list[StageStatus]:
+def status(config: RunConfig, modes: list[str] | tuple[str, ...] | None = None) -> list[StageStatus]:
     """Each stage `run` would reach for `modes`, in order, against the run directory: complete
     (`run` skips it), stale (finished under another fingerprint: `run` re-runs it) or missing.
     A stage downstream of one that will re-run is judged by the fingerprint that one will get,
-    so it shows stale too. Builds no judge and loads no model."""
+    so it shows stale too. Builds no judge and loads no model. `modes`: those `compare` runs by default."""
+    modes = compare_modes(config) if modes is None else modes
     check_modes(modes)
     ctx = StageContext(config, Console(stderr=True, quiet=True))
     expected: dict[str, str] = {}
@@ -91,16 +103,37 @@ def status(config: RunConfig, modes: list[str] | tuple[str, ...] = MODES) -> lis
         return expected[name] if name in expected else ctx.upstream(name, hint)
 
     found: list[StageStatus] = []
-    for step in steps(config, modes):
-        for stage in [*step.implies(ctx), *([step] if isinstance(step, Stage) else [])]:
-            if stage.name in expected:
-                continue
-            fp = expected[stage.name] = ctx.fingerprint(stage, upstream)
-            manifest = read_manifest(ctx.run_dir.stage(stage.name)) or {}
-            recorded = manifest.get("fingerprint") if manifest.get("complete") else None
-            state = "missing" if recorded is None else "complete" if recorded == fp else "stale"
-            found.append(StageStatus(stage.name, state, fp, recorded))
+
+    def reach(order: list[Step]) -> None:
+        for step in order:
+            for stage in [*step.implies(ctx), *([step] if isinstance(step, Stage) else [])]:
+                if stage.name in expected:
+                    continue
+                fp = expected[stage.name] = ctx.fingerprint(stage, upstream)
+                manifest = read_manifest(ctx.run_dir.stage(stage.name)) or {}
+                recorded = manifest.get("fingerprint") if manifest.get("complete") else None
+                state = "missing" if recorded is None else "complete" if recorded == fp else "stale"
+                found.append(StageStatus(stage.name, state, fp, recorded))
+
+    labels, _ = split_at_audit(steps(config, modes))
+    reach(labels)
+    oracle_done = any(r.name == f"label-{ORACLE}" and r.state == "complete" for r in found)
+    reach(split_at_audit(steps(config, modes_to_train(ctx, modes) if oracle_done else modes))[1])
     return found
+
+
+def split_at_audit(order: list[Step]) -> tuple[list[Step], list[Step]]:
+    """`steps` cut after the audit: the labels (and what comes before them), then the training."""
+    cut = next(i for i, step in enumerate(order) if isinstance(step, Audit)) + 1
+    return order[:cut], order[cut:]
+
+
+def modes_to_train(ctx: StageContext, modes: list[str] | tuple[str, ...]) -> list[str]:
+    """The arms whose labels can be trained on: all of `modes`, but the oracle when its finished
+    labels hold fewer than 2 pairs (its prompts were out of the policy's reach)."""
+    if ORACLE in modes and untrainable_oracle(ctx) is not None:
+        return [m for m in modes if m != ORACLE]
+    return list(modes)
 
 
 class Pipeline:
@@ -128,7 +161,7 @@ class Pipeline:
         return self.ctx.run_stage(Sample())
 
     def label(self, mode: str) -> Path:
-        return self.ctx.run_stage(Label(mode))
+        return self.ctx.run_stage(label_stage(mode))
 
     def redteam(self, show_text: bool = False) -> Path:
         return self.ctx.run_stage(Redteam(show_text=show_text))
@@ -152,10 +185,23 @@ class Pipeline:
         return write_report(self.run_dir.root)
 
     def run(self, modes: list[str]) -> Path:
-        """Every step of `steps` in order, then the report and the summary lines."""
+        """Every step of `steps` in order (the oracle arm's training left out when its labels
+        hold too few pairs: `modes_to_train`), then the report and the summary lines."""
         check_modes(modes)
         self.save_config()
-        for step in steps(self.config, modes):
+        labels, training = split_at_audit(steps(self.config, modes))
+        for step in labels:
+            step.run(self.ctx)
+        trained = modes_to_train(self.ctx, modes)
+        if len(trained) < len(modes):
+            counts = untrainable_oracle(self.ctx) or {}
+            self.console.print(
+                f"[bold yellow]positive control NOT TRAINED:[/] the oracle labels hold {counts.get('pairs')} pair(s) "
+                f"({counts.get('decidable_prompts')} of {counts.get('keyed_prompts')} keyed prompts had a correct and a wrong "
+                "sample): the keyed prompts are out of the policy's reach, so this run cannot detect an effect. The other arms go on; "
+                "the report says so first. Prompts in reach: data.train_prompts=bundled:reach_train", highlight=False, soft_wrap=True)
+            training = split_at_audit(steps(self.config, trained))[1]
+        for step in training:
             step.run(self.ctx)
         report = self.report()
         self.ctx.summary(report)

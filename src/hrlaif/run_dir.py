@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import ClassVar
 
 MODES = ("rlaif", "hrlaif")
-"""The two labeling arms: plain RLAIF and HRLAIF's hybrid labels."""
+"""The two labeling arms a judge labels: plain RLAIF and HRLAIF's hybrid labels."""
+
+ORACLE = "oracle"
+"""The positive control's arm (compare.oracle): labels from the verifier alone, no judge."""
+
+ALL_MODES = (*MODES, ORACLE)
+"""Every labeling arm a run directory may hold (readers look for each; runs make MODES, plus
+ORACLE where compare.oracle is on)."""
 
 MANIFEST = "manifest.json"
 
@@ -87,7 +94,7 @@ class RunDir:
         return self.stage("sample") / "samples.jsonl"
 
     def labels(self, mode: str) -> Path:
-        """The preference pairs of arm `mode` ('rlaif' or 'hrlaif')."""
+        """The preference pairs of arm `mode` ('rlaif', 'hrlaif' or 'oracle')."""
         return self.stage(self.label_stage(mode)) / self.PAIRS_FILE
 
     @property

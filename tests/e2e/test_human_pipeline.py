@@ -91,10 +91,12 @@ def test_human_eval_on_a_real_compare_run(tmp_path, tiny_model):
     assert pref["n"] + pref["human_split_evenly"] + pref["machine_undecided"] == 16 and pref["n"] > 0
     assert pref["machine_undecided"] <= sum(j["outcome"] is None for j in judged)
     assert sum(pref["confusion"].values()) == pref["n"] and "judge_preference" not in r.get("not_available", {})
-    # The report puts the human figures on its first screen, beside the machine ones.
+    # The report puts the human figures on its first screen, beside the machine ones (after the
+    # few lines that say whether the run could see an effect at all).
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0
     report = (run / "report" / "report.md").read_text()
-    first = report.split("## ", 2)[1]
+    read_first, first = report.split("## ", 3)[1:3]
+    assert read_first.startswith("Read first") and len(read_first.splitlines()) < 12
     assert first.startswith("What this run shows") and "| human satisfaction |" in first
     human_row = next(line for line in first.splitlines() if line.startswith("| human satisfaction |"))
     assert human_row.count("(n=8)") == 3, human_row

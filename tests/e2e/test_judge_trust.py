@@ -33,8 +33,8 @@ def test_an_unqualified_task_makes_its_figures_not_meaningful(tmp_path: Path, ti
     exam = json.loads((run / "judge-check-eval" / "result.json").read_text())
     assert exam["tasks"]["preference"]["qualified"] is False, "a judge that always picks slot A must not qualify"
     report = (run / "report" / "report.md").read_text()
-    assert report.split("## ", 2)[1].startswith("What this run shows")
-    headline = report.split("## ", 2)[1]
+    read_first, headline = report.split("## ", 3)[1:3]
+    assert read_first.startswith("Read first") and headline.startswith("What this run shows")
     net_row = next(line for line in headline.splitlines() if line.startswith("| net win rate"))
     assert "not meaningful" in net_row and "NOT qualified: preference" in net_row
     assert "Judge exam, labeling judge" in report and "Judge exam, evaluation judge" in report

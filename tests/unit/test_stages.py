@@ -30,14 +30,14 @@ def test_a_judge_cache_is_the_runs_unless_named_or_shared(tmp_path: Path) -> Non
     assert shared_cache(named, tmp_path / "root") is named
 
 
-def test_steps_follow_the_order_run_always_had() -> None:
+def test_steps_label_every_arm_and_audit_the_labels_before_any_training() -> None:
     config = RunConfig.model_validate({"compare": {"algorithms": ["ppo", "dpo"]}, "evaluate": {"judge": {"backend": "simulated"}}})
     names = [s.name if isinstance(s, Stage) else type(s).__name__ for s in steps(config, ["rlaif", "hrlaif"])]
-    assert names == ["judge-check", "Qualified", "sample", "label-rlaif", "rm-rlaif", "ppo-rlaif", "dpo-rlaif",
-                     "label-hrlaif", "redteam", "rm-hrlaif", "ppo-hrlaif", "dpo-hrlaif", "Audit", "judge-check-eval", "eval"]
+    assert names == ["judge-check", "Qualified", "sample", "label-rlaif", "label-hrlaif", "Audit", "rm-rlaif", "ppo-rlaif", "dpo-rlaif",
+                     "redteam", "rm-hrlaif", "ppo-hrlaif", "dpo-hrlaif", "judge-check-eval", "eval"]
     off = RunConfig.model_validate({"judge_check": {"enabled": False}, "redteam": {"enabled": False}})
     names = [s.name if isinstance(s, Stage) else type(s).__name__ for s in steps(off, ["hrlaif"])]
-    assert names == ["Qualified", "sample", "label-hrlaif", "rm-hrlaif", "ppo-hrlaif", "Audit", "eval"]
+    assert names == ["Qualified", "sample", "label-hrlaif", "Audit", "rm-hrlaif", "ppo-hrlaif", "eval"]
 
 
 def test_results_neutral_fields_leave_the_view_and_nothing_else_does() -> None:

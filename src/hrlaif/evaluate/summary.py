@@ -14,7 +14,9 @@ from collections import Counter, defaultdict
 from typing import Literal
 
 from hrlaif.evaluate.satisfaction import ItemScore
+from hrlaif.labeling.oracle import MIN_PAIRS
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
+from hrlaif.run_dir import ORACLE
 from hrlaif.stats import paired_bootstrap_difference, wilson
 
 Outcome = Literal["correct", "wrong", "unknown", "cut_off"]
@@ -91,3 +93,26 @@ def accuracy_difference(arm: list[ItemScore], start: list[ItemScore], confidence
     paired = [(a, b) for a, b in paired if a.correct is not None and b.correct is not None]
     result = paired_bootstrap_difference([float(a.correct) for a, _ in paired], [float(b.correct) for _, b in paired], confidence)
     return result.model_dump()
+
+
+ORACLE_ARMS: tuple[str, ...] = (ORACLE, f"dpo-{ORACLE}")
+"""The positive control's policies (compare.oracle): PPO on the oracle RM, DPO on its pairs."""
+
+
+def positive_control(results: dict | None, oracle_labels: dict | None = None) -> dict | None:
+    """The reading rule of a study (DESIGN, "a study must be able to answer"): the oracle arm,
+    trained on labels from the verifier alone, must beat the start policy on keyed accuracy
+    (paired per prompt, `accuracy_difference`) with a 95% interval above 0. None when the run has
+    no oracle arm; else each oracle policy's difference and whether any passed. Where none passed,
+    the design could not detect an effect of the size expected, and no difference between the
+    other arms is a finding. `oracle_labels`: the counts of the run's oracle labels (label-oracle's
+    manifest), if any: with fewer than MIN_PAIRS pairs the control was never trained, which fails it
+    too (`untrained` holds those counts)."""
+    found = {arm: v.get("accuracy_difference") for arm, v in (results or {}).get("versus_start", {}).items() if arm in ORACLE_ARMS}
+    if not found:
+        if oracle_labels is not None and oracle_labels.get("pairs", MIN_PAIRS) < MIN_PAIRS:
+            return {"by_arm": {}, "passed": False, "passed_arms": [], "untrained": oracle_labels}
+        return None
+    passed = [arm for arm, d in found.items() if d and d.get("low") is not None and d["low"] > 0]
+    return {"figure": "accuracy on keyed prompts, arm minus start (paired, prompts where both answers were decided)",
+            "by_arm": found, "passed": bool(passed), "passed_arms": passed}

@@ -38,9 +38,10 @@ REFUSAL_TASKS: Tasks = ("refusal",)
 HARM_TASKS: Tasks = ("harm",)
 """The harmful-answer rate on held-out attacks and red teaming's attack success."""
 
-LABEL_TASKS: dict[str, Tasks] = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal")}
+LABEL_TASKS: dict[str, Tasks] = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal"), "oracle": VERIFIER}
 """The labels (and the reward model trained on them) of each arm: RLAIF asks the judge for its
-preference only; HRLAIF's hybrid labels also ask it to check reasoning and refusals."""
+preference only; HRLAIF's hybrid labels also ask it to check reasoning and refusals; the oracle
+(the positive control) asks no judge: the verifier alone."""
 
 
 def satisfaction_tasks(category: str) -> Tasks:

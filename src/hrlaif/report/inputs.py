@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hrlaif.judge.qualify import grading_exam
 from hrlaif.manifest import require_complete
-from hrlaif.run_dir import MODES, RunDir
+from hrlaif.run_dir import ALL_MODES, RunDir
 
 
 def read_json(path: Path) -> dict | None:
@@ -28,7 +28,7 @@ def read_metrics(path: Path) -> list[dict]:
 
 def modes(run: RunDir) -> list[str]:
     """The arms this run labeled or trained (none in a study or seeds root)."""
-    return [m for m in MODES if run.stage(f"ppo-{m}").is_dir() or run.stage(f"label-{m}").is_dir()]
+    return [m for m in ALL_MODES if run.stage(f"ppo-{m}").is_dir() or run.stage(f"label-{m}").is_dir()]
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,7 @@ def check_stages(run: RunDir) -> None:
     """Refuse a stage result the report would show as figures when its stage is not complete: a
     file left by a killed re-run is the previous run's. The error names the command that (re)makes it."""
     stage_files = ((run.eval_results, "hrlaif evaluate"), (run.redteam_summary, "hrlaif redteam"),
-                   (run.reward_summary("rlaif"), "hrlaif train-rm --mode rlaif"),
-                   (run.reward_summary("hrlaif"), "hrlaif train-rm --mode hrlaif"))
+                   *((run.reward_summary(m), f"hrlaif train-rm --mode {m}") for m in ALL_MODES))
     for path, command in stage_files:
         if path.is_file():
             require_complete(path.parent, command)

@@ -10,11 +10,11 @@ from hrlaif.stages.base import Stage, StageContext, StageTime, Step
 from hrlaif.stages.dpo import DPO
 from hrlaif.stages.evaluate import Evaluate, arms
 from hrlaif.stages.judge_check import JudgeCheck, Qualified, require_qualified
-from hrlaif.stages.label import Label
+from hrlaif.stages.label import Label, OracleLabel, label_stage
 from hrlaif.stages.ppo import PPO
 from hrlaif.stages.redteam import Redteam
 from hrlaif.stages.reward_model import RewardModel, uses_redteam
 from hrlaif.stages.sample import Sample
 
-__all__ = ["DPO", "PPO", "Audit", "Evaluate", "JudgeCheck", "Label", "Qualified", "Redteam", "RewardModel", "Sample", "Stage",
-           "StageContext", "StageTime", "Step", "arms", "require_qualified", "uses_redteam", "write_audit"]
+__all__ = ["DPO", "PPO", "Audit", "Evaluate", "JudgeCheck", "Label", "OracleLabel", "Qualified", "Redteam", "RewardModel", "Sample", "Stage",
+           "StageContext", "StageTime", "Step", "arms", "label_stage", "require_qualified", "uses_redteam", "write_audit"]

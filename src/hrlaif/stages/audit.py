@@ -1,5 +1,6 @@
-"""The label audit `run` writes between training and evaluation (no stage folder, no manifest:
-it is recomputed each time from the labels) -> RUN/audit/audit.json."""
+"""The label audit `run` writes after the labels and before any training (no stage folder, no
+manifest: it is recomputed each time from the labels) -> RUN/audit/audit.json; it prints each
+arm's label quality (agreement with the verifier, labels changed from RLAIF's) as it goes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import write_json
-from hrlaif.labeling.audit import audit_run
+from hrlaif.labeling.audit import audit_run, label_quality_lines
 from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import StageContext, Step
 
@@ -29,4 +30,8 @@ def write_audit(run_dir: Path, confidence: float = 0.95) -> tuple[Path, dict]:
 class Audit(Step):
     def run(self, ctx: StageContext) -> Path:
         ctx.console.print("[bold cyan]audit[/]")
-        return write_audit(ctx.run_dir.root, ctx.config.evaluate.confidence)[0]
+        path, report = write_audit(ctx.run_dir.root, ctx.config.evaluate.confidence)
+        ctx.console.print("label quality before training:", highlight=False)
+        for line in label_quality_lines(report):
+            ctx.console.print(line, highlight=False, soft_wrap=True)
+        return path

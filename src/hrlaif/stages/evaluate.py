@@ -78,7 +78,7 @@ class Evaluate(Stage):
             # A separate judge that is the same model as the labeler shares its biases: not independent.
             "same_model_as_labeling_judge": not separate or judge_label(c.evaluate.judge) == judge_label(c.judge),
             "independent_of_labels": separate and judge_label(c.evaluate.judge) != judge_label(c.judge),
-            "note": "keyed prompts are graded by the verifier against their references in every case; the hrlaif arm's "
+            "note": "keyed prompts are graded by the verifier against their references in every case; the hrlaif and oracle arms' "
                     "labels used the same verifier",
         }
         write_json(self.output(ctx), results)

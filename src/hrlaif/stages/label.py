@@ -1,5 +1,6 @@
-"""label-MODE: the samples turned into preference pairs by the AI judge (rlaif) or the hybrid
-route of verifiers, refusal checks and the judge (hrlaif) -> RUN/label-MODE/pairs.jsonl."""
+"""label-MODE: the samples turned into preference pairs by the AI judge (rlaif), the hybrid
+route of verifiers, refusal checks and the judge (hrlaif), or the verifier alone (oracle, the
+positive control: no judge) -> RUN/label-MODE/pairs.jsonl."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.role import LABEL
 from hrlaif.judge.templates import templates_fingerprint, use_templates
 from hrlaif.labeling.hybrid import label_hybrid
+from hrlaif.labeling.oracle import MIN_PAIRS, label_oracle, verifier_settings
 from hrlaif.labeling.rlaif import label_rlaif
-from hrlaif.manifest import StageRecord
+from hrlaif.manifest import StageRecord, read_manifest
 from hrlaif.records import Sample
+from hrlaif.run_dir import ORACLE
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.judge_check import implied_exam, require_qualified
 
@@ -64,3 +67,37 @@ class Label(Stage):
         else:
             pairs, record.counts = label_hybrid(samples, ctx.judge(LABEL), c.label)
         write_jsonl(self.output(ctx), pairs)
+
+
+@dataclass(frozen=True)
+class OracleLabel(Stage):
+    """label-oracle: the positive control's labels, from the verifier alone. It asks no judge, so
+    neither the judge nor its exam is in its fingerprint: the samples and the verifier's settings."""
+
+    name: str = f"label-{ORACLE}"
+
+    def needs(self, ctx: StageContext) -> tuple[str, ...]:
+        return ("sample",)
+
+    def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
+        return fingerprint(self.name, upstream("sample"), verifier_settings())
+
+    def output(self, ctx: StageContext) -> Path:
+        return ctx.run_dir.labels(ORACLE)
+
+    def body(self, ctx: StageContext, record: StageRecord) -> None:
+        pairs, record.counts = label_oracle(read_jsonl(ctx.run_dir.samples, Sample))
+        write_jsonl(self.output(ctx), pairs)
+
+
+def untrainable_oracle(ctx: StageContext) -> dict | None:
+    """The counts of finished oracle labels too few to train on (fewer than MIN_PAIRS), else None.
+    The run then goes on without the oracle's training stages, and the report says why."""
+    manifest = read_manifest(ctx.run_dir.stage(OracleLabel.name)) or {}
+    counts = manifest.get("counts") or {}
+    return counts if manifest.get("complete") and counts.get("pairs", MIN_PAIRS) < MIN_PAIRS else None
+
+
+def label_stage(mode: str) -> Stage:
+    """The label stage of arm `mode`."""
+    return OracleLabel() if mode == ORACLE else Label(mode)

@@ -20,7 +20,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import write_json
 from hrlaif.judge import shared_cache
 from hrlaif.manifest import read_manifest
-from hrlaif.pipeline import MODES, Pipeline
+from hrlaif.pipeline import Pipeline, compare_modes
 from hrlaif.run_dir import RunDir
 from hrlaif.runlock import RunLock
 from hrlaif.stages.base import judge_label
@@ -47,7 +47,7 @@ def compare_over_seeds(config: RunConfig, seeds: int, console: Console | None = 
         (console or Console(stderr=True)).print(f"[bold magenta]seed {seed}[/] ({k + 1} of {seeds}) -> {sub.run_dir}")
         pipeline = Pipeline(sub, console)
         pipeline.save_config()
-        pipeline.run(list(MODES))
+        pipeline.run(compare_modes(sub))
         run_dirs[seed] = Path(sub.run_dir)
     write_json(root.seeds_summary, seed_spread(run_dirs))
     return _write_report(root.root)
@@ -165,4 +165,4 @@ def _run_labeler(sub: RunConfig, first: Path | None, console: Console) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(RunDir(first).stage("sample"), tmp)
         tmp.rename(here.stage("sample"))
-    pipeline.run(list(MODES))
+    pipeline.run(compare_modes(sub))

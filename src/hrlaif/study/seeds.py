@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hrlaif.errors import HrlaifError
+from hrlaif.evaluate.summary import positive_control
 from hrlaif.judge.qualify import grading_exam
 from hrlaif.report.basis import PREFERENCE_TASKS, SATISFACTION_TASKS, unqualified_tasks
-from hrlaif.run_dir import RunDir
+from hrlaif.run_dir import ORACLE, RunDir
 
 # figure -> (value and its interval text in one seed's results for an arm; judge tasks it rests on)
 FIGURES: dict[str, tuple[Callable[[dict, str], dict | None], tuple[str, ...]]] = {
@@ -73,4 +74,13 @@ def seed_spread(run_dirs: dict[int, Path]) -> dict:
                 "meaningful": not not_qualified,
                 "not_qualified_tasks": not_qualified,
             }
-    return {"seeds": sorted(run_dirs), "run_dirs": {str(s): str(d) for s, d in run_dirs.items()}, "figures": figures}
+    # The reading rule per seed: None where a seed has no oracle arm (compare.oracle off).
+    controls = {str(seed): positive_control(results, _oracle_labels(Path(run_dirs[seed]))) for seed, (results, _) in per_seed.items()}
+    return {"seeds": sorted(run_dirs), "run_dirs": {str(s): str(d) for s, d in run_dirs.items()}, "figures": figures,
+            "positive_control": controls}
+
+
+def _oracle_labels(run_dir: Path) -> dict | None:
+    """The counts of a run's oracle labels (None without them)."""
+    path = RunDir(run_dir).manifest(f"label-{ORACLE}")
+    return json.loads(path.read_text(encoding="utf-8")).get("counts") if path.is_file() else None

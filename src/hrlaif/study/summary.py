@@ -8,7 +8,9 @@ against the reference: over all answers and among decided ones, with the counts 
 wrong / unknown / cut-off answers) and refusal rate on harmful prompts (grading judge, and the refusal
 patterns beside it), each trained arm's paired per-prompt differences from the start policy,
 the RM's held-out accuracy and the gold monitor's first and last check. A figure resting on a
-judge task that the grading judge's exam did not qualify is marked not meaningful.
+judge task that the grading judge's exam did not qualify is marked not meaningful. With the oracle
+arm (compare.oracle), each labeler's `positive_control` says whether it beat the start policy: where
+it did not, the study cannot read a difference between RLAIF and HRLAIF as a finding.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 
 from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.satisfaction import ItemScore
-from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome
+from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome, positive_control
 from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
 from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS
+from hrlaif.run_dir import ORACLE, RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
 from hrlaif.study.seeds import grading_unqualified
 
@@ -66,6 +69,10 @@ def _gold(run_dir: Path, mode: str) -> dict | None:
         checks.append({k: final.get(k.replace("gold/", "gold_final/", 1)) for k in keys} | {"charts/step": f"{final['charts/step']} (after)"})
     return {"checks": len(checks), "first": checks[0], "last": checks[-1],
             "hacking_warnings": sum(bool(r.get("gold/hacking")) for r in rows) + bool(final and final.get("gold_final/hacking"))}
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
@@ -114,6 +121,10 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         "win_ratio_vs_start": {"meaningful": "preference" not in unqualified, "by_arm": win},
         "rm_heldout_accuracy": rm,
         "gold_monitor": {mode: _gold(run_dir, mode) for mode in results.get("versus_start", {})},
+        # The reading rule: None without an oracle arm; where it did not pass, no difference between arms is a finding.
+        "positive_control": positive_control(results, _read(RunDir(run_dir).manifest(f"label-{ORACLE}")).get("counts")),
+        "label_quality": {mode: {k: a.get(k) for k in ("verifier_agreement", "changed_from_rlaif") if k in a}
+                          for mode, a in _read(RunDir(run_dir).audit).items()},
     }
 
 

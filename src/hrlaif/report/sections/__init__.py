@@ -12,6 +12,7 @@ from hrlaif.report.sections.run import (
     exam_sections,
     label_sections,
     ppo_sections,
+    read_first,
     what_this_run_shows,
 )
 from hrlaif.report.sections.seeds import seed_sections
@@ -22,8 +23,7 @@ __all__ = ["Section", "report_sections"]
 
 
 def report_sections(run: RunDir, results: dict | None, modes: list[str], exams: Exams) -> list[Section]:
-    headline = what_this_run_shows(run, results, exams)
-    sections: list[Section] = [headline] if headline else []
+    sections: list[Section] = [first for first in (read_first(run, results), what_this_run_shows(run, results, exams)) if first]
     cut_off = cut_off_warnings(results) if results else []
     if cut_off:  # on the first screen, beside the accuracy it qualifies
         sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))

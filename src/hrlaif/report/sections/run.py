@@ -3,6 +3,7 @@ the label audit, the evaluation and PPO. Each is a title and table rows (header 
 
 from __future__ import annotations
 
+from hrlaif.evaluate.summary import positive_control
 from hrlaif.records import CATEGORIES
 from hrlaif.report.basis import (
     HARM_TASKS,
@@ -17,7 +18,7 @@ from hrlaif.report.basis import (
 )
 from hrlaif.report.cells import accuracy, decided, diff, flat, interval, mean, rate
 from hrlaif.report.inputs import Exams, read_json, read_metrics
-from hrlaif.run_dir import RunDir
+from hrlaif.run_dir import ORACLE, RunDir
 
 Section = tuple[str, list[list[str]]]
 
@@ -64,6 +65,50 @@ def exam_sections(exams: Exams) -> list[Section]:
     return sections
 
 
+def control_reading(control: dict | None) -> str:
+    """The reading rule in words: the positive control passed (with its numbers), or the design
+    cannot detect an effect of the size expected and no HRLAIF-vs-RLAIF difference is a finding."""
+    if control is None:
+        return ("no positive control in this run (compare.oracle off, or no oracle arm evaluated): nothing shows that this design could detect an effect, "
+                "so a difference it does not see is not evidence of no effect")
+    if "untrained" in control:
+        c = control["untrained"]
+        return (f"positive control NOT TRAINED: the oracle labels (verifier alone) hold {c.get('pairs')} pair(s): "
+                f"{c.get('decidable_prompts')} of {c.get('keyed_prompts')} keyed train prompts had a correct and a wrong sample "
+                f"(verifier on the samples: {', '.join(f'{k} {v}' for k, v in (c.get('verifier') or {}).items())}), too few for a reward model. The keyed prompts are out of the "
+                "policy's reach: this design cannot detect an effect of the size expected, and no HRLAIF-vs-RLAIF difference in "
+                "this report is read as a finding.")
+    said = "; ".join(f"{arm} {diff(d)}" + (" (no keyed eval prompt decided for both it and start)" if not (d or {}).get("n") else "")
+                     for arm, d in control["by_arm"].items())
+    if control["passed"]:
+        return (f"positive control PASSED: the oracle arm (labels from the verifier alone, no judge) beat the start policy on "
+                f"keyed accuracy, paired, 95% interval above 0: {said}. Differences between the other arms can be read against it.")
+    return (f"positive control FAILED: the oracle arm (labels from the verifier alone, no judge) did not beat the start policy "
+            f"on keyed accuracy with a 95% interval above 0 ({said}). This design cannot detect an effect of the size expected: "
+            "no HRLAIF-vs-RLAIF difference in this report is read as a finding.")
+
+
+def read_first(run: RunDir, results: dict | None) -> Section | None:
+    """The first lines: whether the run could see an effect at all (the positive control), and
+    each arm's label quality before training (agreement with the verifier, labels changed)."""
+    rows = [["finding", "reading"]]
+    oracle_labels = (read_json(run.manifest(f"label-{ORACLE}")) or {}).get("counts")
+    control = positive_control(results, oracle_labels)
+    if results or control:
+        rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(control)])
+    for mode, a in (read_json(run.audit) or {}).items():
+        agreement = a.get("verifier_agreement")
+        if agreement is None:  # an audit written before label quality was measured
+            continue
+        said = f"{rate(agreement)}; n: the keyed pairs the verifier decides, of the arm's {agreement['keyed_pairs']} keyed pairs"
+        changed = a.get("changed_from_rlaif")
+        if changed:
+            said += (f"; {changed['changed']} of {changed['compared']} labels changed from rlaif's on the same (prompt, response, "
+                     f"response), {changed['only_here']} pairs only here, {changed['only_base']} only in rlaif")
+        rows.append([f"label quality before training ({mode}): labels agreeing with the verifier", said])
+    return ("Read first: can this run see an effect?", rows) if len(rows) > 1 else None
+
+
 def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Section | None:
     """The first screen: each arm's satisfaction and its difference from the start policy, with
     intervals, where each number came from and whether it is circular; human figures when rated."""
@@ -84,10 +129,10 @@ def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Sect
                      *cells(exam, SATISFACTION_TASKS, [diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
         rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
                      accuracy(pol["start"].get("accuracy")), *[accuracy(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
         rows.append(["accuracy among decided keyed answers (correct / (correct + wrong))",
                      decided(pol["start"].get("accuracy")), *[decided(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif arm's labels used the same verifier"])
+                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
         if all(vs[a]["win_ratio"] for a in arms):
             rows.append(["net win rate vs start (win - loss)", "-", *cells(exam, PREFERENCE_TASKS, [diff(vs[a]["win_ratio"]["net"]) for a in arms]),
                          graded_by(exam, results["judge"], PREFERENCE_TASKS), independent])

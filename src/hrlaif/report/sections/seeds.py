@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrlaif.report.cells import accuracy, diff, points, report_name
 from hrlaif.report.inputs import read_json
-from hrlaif.report.sections.run import Section
+from hrlaif.report.sections.run import Section, control_reading
 from hrlaif.run_dir import RunDir
 
 
@@ -28,4 +28,8 @@ def seed_sections(run: RunDir) -> list[Section]:
             rows.append([name, policy, mean, sd, f"{low} to {high}", *per_seed])
     reports = ", ".join(report_name(d) for d in spread["run_dirs"].values())
     title = f"Across {len(seeds)} seeds (seeds {', '.join(seeds)}; each seed's full report in its run directory: {reports})"
-    return [(title, rows)]
+    controls = spread.get("positive_control")  # absent from seeds.json written before the oracle arm
+    if controls is None:
+        return [(title, rows)]
+    first = [["seed", "positive control (oracle arm vs start, keyed accuracy)"]] + [[s, control_reading(controls.get(s))] for s in seeds]
+    return [("Read first: can each seed see an effect?", first), (title, rows)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrlaif.report.cells import accuracy, diff, rate, report_name
 from hrlaif.report.inputs import read_json
-from hrlaif.report.sections.run import Section
+from hrlaif.report.sections.run import Section, control_reading
 from hrlaif.run_dir import RunDir
 from hrlaif.train.monitor import ALPHA
 
@@ -49,6 +49,10 @@ def study_reading(study: dict) -> Section:
     """The study's answer first: each arm's paired difference from start, per figure that means
     something, read as higher / lower / no clear difference."""
     rows = [["labeler", "arm", "figure", "difference from start (paired, 95% interval)", "reading"]]
+    for labeler, s in study["labelers"].items():  # the reading rule first: can this labeler's comparison see an effect?
+        rows.append([f"{labeler} ({s['labeling_judge']})", "oracle (positive control)", "accuracy on keyed prompts (paired, decided)",
+                     "; ".join(diff(d) for d in (s.get("positive_control") or {}).get("by_arm", {}).values()) or "-",
+                     control_reading(s.get("positive_control")) if "positive_control" in s else "not recorded (summary written before the oracle arm)"])
     for labeler, s in study["labelers"].items():
         for name, f in s["figures"].items():
             for arm, d in f["difference_from_start"].items():

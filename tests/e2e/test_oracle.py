@@ -20,7 +20,7 @@ from hrlaif.report.sections.run import control_reading
 from hrlaif.stages import Stage, StageContext
 from hrlaif.verify import Check
 
-from run_configs import COMPARE, write_run_config
+from support.run_configs import COMPARE, write_run_config
 
 runner = CliRunner()
 MC = {"category": "multiple_choice", "reference": "A", "choices": ["Paris", "Rome"]}

@@ -26,6 +26,8 @@ from hrlaif.stages import (
     DPO,
     PPO,
     Audit,
+    BestOfN,
+    BestOfNSample,
     Evaluate,
     JudgeCheck,
     Label,
@@ -38,6 +40,7 @@ from hrlaif.stages import (
     Step,
     uses_redteam,
 )
+from hrlaif.stages.power import announce_power
 from hrlaif.train.trackers import check_installed
 
 __all__ = ["MODES", "Pipeline", "StageStatus", "status", "steps"]
@@ -45,8 +48,9 @@ __all__ = ["MODES", "Pipeline", "StageStatus", "status", "steps"]
 
 def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
     """What `run` does, in order: the labeling judge's exam and gate, sampling, per arm its labels
-    (red teaming before the hrlaif RM) and training per compare.algorithms, the label audit, the
-    grading judge's exam, then evaluation of all arms against the start policy."""
+    (red teaming before the hrlaif RM) and training per compare.algorithms, best-of-n reranking by
+    every arm's RM when best_of_n.enabled (the RMs trained for it under dpo too), the label audit,
+    the grading judge's exam, then evaluation of all arms against the start policy."""
     c = config
     order: list[Step] = [JudgeCheck(LABEL)] if c.judge_check.enabled else []
     order += [Qualified(LABEL), Sample()]
@@ -54,10 +58,14 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
         order.append(Label(mode))
         if uses_redteam(c, mode):
             order.append(Redteam())
+        if "ppo" in c.compare.algorithms or c.best_of_n.enabled:  # best-of-n measures the RMs: trained for it under dpo too
+            order.append(RewardModel(mode))
         if "ppo" in c.compare.algorithms:
-            order += [RewardModel(mode), PPO(mode)]
+            order.append(PPO(mode))
         if "dpo" in c.compare.algorithms:
             order.append(DPO(mode))
+    if c.best_of_n.enabled:
+        order += [BestOfNSample(), BestOfN(tuple(modes))]
     order.append(Audit())
     if c.judge_check.enabled and EVAL.separate(c):
         order.append(JudgeCheck(EVAL))
@@ -145,6 +153,10 @@ class Pipeline:
     def evaluate(self, modes: list[str]) -> Path:
         return self.ctx.run_stage(Evaluate(tuple(modes)))
 
+    def best_of_n(self, modes: list[str]) -> Path:
+        self.ctx.run_stage(BestOfNSample())
+        return self.ctx.run_stage(BestOfN(tuple(modes)))
+
     def report(self) -> Path:
         from hrlaif.report import write_report  # the report's plotting stack loads when a report is written
 
@@ -155,6 +167,7 @@ class Pipeline:
         """Every step of `steps` in order, then the report and the summary lines."""
         check_modes(modes)
         self.save_config()
+        announce_power(self.config, self.console)  # before anything trains: what these sizes can detect
         for step in steps(self.config, modes):
             step.run(self.ctx)
         report = self.report()

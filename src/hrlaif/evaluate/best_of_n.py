@@ -277,6 +277,8 @@ def rm_scores(rm_dir: str | Path, groups: Sequence[Sequence[Sample]], max_length
     """The reward model's score of every sample (prompt + response), shaped as `groups`."""
     # Imported here on purpose: they load torch, transformers and trl, which grading and the
     # statistics of this module need none of.
+    import torch
+
     from hrlaif.models import load_reward_model, load_tokenizer
     from hrlaif.train.reward import score_texts
 
@@ -284,7 +286,8 @@ def rm_scores(rm_dir: str | Path, groups: Sequence[Sequence[Sample]], max_length
     model = load_reward_model(rm_dir)
     model.config.pad_token_id = tokenizer.pad_token_id
     chats = [[m.model_dump() for m in s.messages] + [{"role": "assistant", "content": s.response}] for g in groups for s in g]
-    flat = iter(score_texts(model, tokenizer, chats, max_length, batch_size))
+    with torch.inference_mode():  # scoring only: no autograd graph (memory and time)
+        flat = iter(score_texts(model, tokenizer, chats, max_length, batch_size))
     return [[next(flat) for _ in g] for g in groups]
 
 

@@ -25,8 +25,8 @@ def keyed_count(spec: str, limit: int | None, data: DataConfig) -> tuple[int | N
     """How many keyed prompts a stage would read from `spec` (capped at `limit`), or None and why not."""
     try:
         return sum(p.category in KEYED_CATEGORIES for p in load_prompts(spec, limit, data, "eval")), None
-    except HrlaifError as exc:
-        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a power note never stops a run; the stage that reads the prompts says it properly
+        return None, str(exc) if isinstance(exc, HrlaifError) else f"{type(exc).__name__}: {exc}"
 
 
 def design_power(config: RunConfig) -> dict:

@@ -135,6 +135,7 @@ def test_compare_runs_best_of_n_after_the_rms_and_status_follows_it(tmp_path, ti
     report = (run / "report" / "report.md").read_text()
     assert "Best-of-n reranking: 6 held-out keyed prompts x K=2" in report and "HRLAIF RM minus RLAIF RM" in report
     assert "Power, said before training" in report and report.index("Power, said") < report.index("Labels and reward models")
+    assert "not a finding" in report, "no oracle RM: no HRLAIF-vs-RLAIF reading"
 
     def status(*overrides: str) -> dict[str, str]:
         out = runner.invoke(app, ["status", "-c", str(config), *(a for o in overrides for a in ("--set", o))])
@@ -152,3 +153,21 @@ def test_compare_runs_best_of_n_after_the_rms_and_status_follows_it(tmp_path, ti
     assert again.exit_code == 0 and "best-of-n: already complete, skipped" in again.output, again.output
     off = load_config(config, ["best_of_n.enabled=false"])
     assert "best-of-n" not in names(off)
+
+
+def test_a_design_too_small_to_see_anything_says_so() -> None:
+    found = design_power(RunConfig.model_validate({"data": {"eval_prompts": "bundled:reach_eval", "max_eval_prompts": 4}}))
+    assert found["keyed_accuracy"]["n"] == 4
+    assert power_lines(found)[0].startswith("power: keyed accuracy on 4 keyed eval prompts cannot detect a difference")
+
+
+def test_the_report_reads_hrlaif_vs_rlaif_only_where_the_control_passed() -> None:
+    from hrlaif.report.sections.best_of_n import control_reading, versus_reading
+
+    passed, failed = {"diff": 0.1, "low": 0.05, "high": 0.15, "n": 260}, {"diff": 0.02, "low": -0.03, "high": 0.07, "n": 260}
+    flat = {"diff": 0.01, "low": -0.04, "high": 0.06, "n": 260}
+    assert control_reading(passed).startswith("passed") and control_reading(failed).startswith("FAILED")
+    assert control_reading(None).startswith("no positive control")
+    assert versus_reading(flat, passed).startswith("no clear difference")
+    assert versus_reading(flat, failed).startswith("not a finding") and versus_reading(flat, None).startswith("not a finding")
+    assert versus_reading({"diff": 0.1, "low": 0.02, "high": 0.18, "n": 260}, None) == "HRLAIF's RM picks better"

@@ -50,7 +50,10 @@ def power_lines(found: dict) -> list[str]:
     """One line per measure: n, the effect and the assumption it rests on."""
     at = f"at {100 * found['power']:.0f}% power, two-sided {100 * found['alpha']:.0f}%"
     k = found["keyed_accuracy"]
-    if k["n"]:
+    if k["n"] and k["min_detectable_effect"] >= k["assumed_discordance"]:
+        lines = [f"power: keyed accuracy on {k['n']} keyed eval prompts cannot detect a difference between two arms {at}: even "
+                 f"every discordant prompt (assumed {100 * k['assumed_discordance']:.0f}%) going one way would not show (McNemar)"]
+    elif k["n"]:
         lines = [f"power: keyed accuracy on {k['n']} keyed eval prompts detects a difference between two arms of "
                  f"{100 * k['min_detectable_effect']:.1f} pts or more {at} (McNemar; assumed discordance "
                  f"{100 * k['assumed_discordance']:.0f}%: the share of prompts one arm gets right and the other wrong)"]

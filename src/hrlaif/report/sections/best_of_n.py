@@ -21,6 +21,27 @@ def points(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} pts"
 
 
+def control_reading(control: dict | None) -> str:
+    if not control:
+        return "no positive control: nothing shows that this design can see an effect"
+    if control["low"] is not None and control["low"] > 0:
+        return "passed: the oracle RM beats a random pick (interval above 0)"
+    return "FAILED: the oracle RM does not beat a random pick with an interval above 0; the design cannot detect an effect of this size"
+
+
+def versus_reading(versus: dict | None, control: dict | None) -> str:
+    """A direction only where the interval excludes 0; "no difference" only where the control passed."""
+    if not versus or versus.get("diff") is None:
+        return "-"
+    if versus["low"] > 0:
+        return "HRLAIF's RM picks better"
+    if versus["high"] < 0:
+        return "RLAIF's RM picks better"
+    if control and control["low"] is not None and control["low"] > 0:
+        return "no clear difference (the interval includes 0); the positive control passed, so one of the smallest detectable size would likely have shown"
+    return "not a finding: the interval includes 0 and no positive control passed, so 'no difference' cannot be read"
+
+
 def best_of_n_sections(run: RunDir) -> list[Section]:
     results = read_json(run.best_of_n_results)
     if not results:
@@ -45,14 +66,14 @@ def best_of_n_sections(run: RunDir) -> list[Section]:
     mde = points(head["min_detectable_effect"])
     power = head["power"]
     said = f"{mde} ({power['sd_source']} per-prompt SD {power['sd']:.2f}, n={power['n']}, {100 * power['power']:.0f}% power)"
-    rows = [["contrast", f"best-of-{k} difference (paired by prompt, 95%)", "smallest effect detectable"]]
-    rows.append(["positive control: oracle RM minus random pick",
-                 diff(head["positive_control"]) if head["positive_control"] else "no oracle RM in this run", "-"])
-    rows.append(["HRLAIF RM minus RLAIF RM",
-                 diff(head["hrlaif_vs_rlaif_bon"]) if head["hrlaif_vs_rlaif_bon"] else "not both RMs in this run", said])
+    control, versus = head["positive_control"], head["hrlaif_vs_rlaif_bon"]
+    rows = [["contrast", f"best-of-{k} difference (paired by prompt, 95%)", "smallest effect detectable", "reading"]]
+    rows.append(["positive control: oracle RM minus random pick", diff(control) if control else "no oracle RM in this run", "-",
+                 control_reading(control)])
+    rows.append(["HRLAIF RM minus RLAIF RM", diff(versus) if versus else "not both RMs in this run", said, versus_reading(versus, control)])
     for name, d in top["rm_differences"].items():
         if name != "hrlaif - rlaif":
-            rows.append([f"RM {name}", diff(d), "-"])
+            rows.append([f"RM {name}", diff(d), "-", "-"])
     sections.append((f"Best-of-n: what the RMs' picks say (differences of fractions, in points; {basis})", rows))
 
     rows = [["k", "random", "oracle", "longest", *(f"RM {name}" for name in top["rms"])]]

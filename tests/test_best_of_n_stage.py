@@ -107,6 +107,17 @@ def test_off_keeps_the_stage_list_on_adds_best_of_n_after_the_rms() -> None:
     assert stage.modes == ("rlaif", "hrlaif")
 
 
+def test_best_of_n_fingerprints_exactly_what_it_needs_for_any_modes(tmp_path) -> None:
+    from hrlaif.stages import BestOfN, BestOfNSample, StageContext
+
+    ctx = StageContext(RunConfig.model_validate({"run_dir": str(tmp_path), "best_of_n": {"enabled": True}}))
+    for stage in (BestOfNSample(), BestOfN(("rlaif", "hrlaif")), BestOfN(("rlaif", "hrlaif", "oracle"))):
+        asked: list[str] = []
+        ctx.fingerprint(stage, lambda name, hint=None, asked=asked: asked.append(name) or "fp")
+        assert stage.needs(ctx) == tuple(asked), stage
+    assert "rm-oracle" in BestOfN(("rlaif", "hrlaif", "oracle")).needs(ctx), "every mode passed in, not two hard-coded"
+
+
 # --- a whole compare on a tiny model --------------------------------------------------------------------
 
 BEST_OF_N = {"enabled": True, "max_prompts": 6, "num_samples": 2, "generation": {"max_new_tokens": 8, "batch_size": 8}}

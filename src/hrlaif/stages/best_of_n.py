@@ -63,8 +63,9 @@ class BestOfN(Stage):
 
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
+        samples = upstream(RunDir.BEST_OF_N_SAMPLE_STAGE, hint="run `hrlaif best-of-n` (it samples first)")
         rms = [upstream(RunDir.rm_stage(m), hint=f"run `hrlaif train-rm --mode {m}` first") for m in self.modes]
-        return fingerprint(self.name, upstream(RunDir.BEST_OF_N_SAMPLE_STAGE, hint="run `hrlaif best-of-n` (it samples first)"), rms,
+        return fingerprint(self.name, samples, rms,
                            c.best_of_n.fingerprint_view(), c.policy.fingerprint_view(generation=False), c.evaluate.confidence, c.seed)
 
     def output(self, ctx: StageContext) -> Path:

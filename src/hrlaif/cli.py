@@ -208,6 +208,22 @@ def evaluate(
     console.print(f"wrote {p.evaluate(arms)}")
 
 
+@app.command("best-of-n")
+@guard
+def best_of_n(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Arms whose RM picks (repeatable); default: every arm with a trained RM.")] = None,
+) -> None:
+    """Each trained RM picks among K samples of held-out keyed prompts, graded by the verifier, against a random, the oracle and the longest pick -> RUN/best-of-n/results.json."""
+    p = _pipeline(config, set_, run_dir)
+    arms = modes or [m for m in ALL_MODES if p.run_dir.manifest(RunDir.rm_stage(m)).is_file()]
+    if not arms:
+        raise HrlaifError(f"{p.run_dir.root}: no trained reward model to rerank with; run `hrlaif train-rm` first")
+    console.print(f"wrote {p.best_of_n(arms)}")
+
+
 @app.command()
 @guard
 def report(run_dir: Annotated[Path, typer.Argument(help="Run directory to report on.")]) -> None:

@@ -411,6 +411,24 @@ class EvaluateConfig(Section):
     judge: JudgeConfig | None = Field(None, description="A judge of its own for grading (open-ended acceptability, refusals the patterns leave open, win ratio, harm of attack answers), examined like the labeling judge; None: the labeling judge grades, and the report says those grades are not independent of the training labels.")
 
 
+class BestOfNConfig(Section):
+    """`best-of-n`: each trained RM picks among K samples of the start policy on held-out keyed
+    prompts, graded by the verifier (issue 29): labels -> RM -> selection, without RL."""
+
+    enabled: bool = Field(False, description="run, compare and study add the best-of-n stages after the reward models (training the RMs even when compare.algorithms is dpo only); `hrlaif best-of-n` runs them either way. Off by default: a config without it keeps its stages and fingerprints.")
+    prompts: str = Field("bundled:reach_eval", description="Held-out prompts, from any source data.eval_prompts takes (read as eval prompts); only keyed ones (math, multiple_choice) are used, others are skipped and counted. bundled:reach_eval: 440 keyed prompts a 135M policy gets right some of the time, split by fact from bundled:reach_train.")
+    max_prompts: int | None = Field(260, ge=1, description="Use at most this many prompts (balanced over categories); None: all. 260 detect an 8-point best-of-n difference at 80% power when the per-prompt differences have SD 0.45 (hrlaif.power).")
+    num_samples: int = Field(4, ge=2, description="Samples per prompt (K); the curve is reported at every k = 1..K.")
+    generation: GenerationConfig = Field(
+        default_factory=lambda: GenerationConfig(max_new_tokens=64, temperature=0.9, top_p=1.0, batch_size=32),
+        description="How the start policy samples: temperature 0.9 gives distinct answers, 64 tokens let short answers finish (an answer cut off before it is read counts as not correct).",
+    )
+
+    def fingerprint_view(self) -> dict:
+        """What decides the stages' results: everything but `enabled`, which only says whether run adds them."""
+        return self.model_dump(mode="json", exclude={"enabled"})
+
+
 TRACKERS: tuple[str, ...] = ("tensorboard", "wandb", "trackio", "mlflow")
 
 
@@ -493,6 +511,7 @@ class RunConfig(Section):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     redteam: RedteamConfig = Field(default_factory=RedteamConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    best_of_n: BestOfNConfig = Field(default_factory=BestOfNConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     reward_server: RewardServerConfig = Field(default_factory=RewardServerConfig)

@@ -29,6 +29,8 @@ from hrlaif.stages import (
     DPO,
     PPO,
     Audit,
+    BestOfN,
+    BestOfNSample,
     Evaluate,
     JudgeCheck,
     Qualified,
@@ -42,6 +44,7 @@ from hrlaif.stages import (
     uses_redteam,
 )
 from hrlaif.stages.label import untrainable_oracle
+from hrlaif.stages.power import announce_power
 from hrlaif.train.trackers import check_installed
 
 __all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "status", "steps"]
@@ -50,8 +53,9 @@ __all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_m
 def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
     """What `run` does, in order: the labeling judge's exam and gate, sampling, every arm's labels,
     the label audit (label quality, before any training), per arm its training per
-    compare.algorithms (red teaming before the hrlaif RM), the grading judge's exam, then
-    evaluation of all arms against the start policy."""
+    compare.algorithms (red teaming before the hrlaif RM; the RMs trained under dpo too when
+    best_of_n.enabled, since best-of-n measures them), best-of-n reranking by every arm's RM, the
+    grading judge's exam, then evaluation of all arms against the start policy."""
     c = config
     order: list[Step] = [JudgeCheck(LABEL)] if c.judge_check.enabled else []
     order += [Qualified(LABEL), Sample()]
@@ -60,10 +64,14 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
     for mode in modes:
         if uses_redteam(c, mode):
             order.append(Redteam())
+        if "ppo" in c.compare.algorithms or c.best_of_n.enabled:  # best-of-n measures the RMs: trained for it under dpo too
+            order.append(RewardModel(mode))
         if "ppo" in c.compare.algorithms:
-            order += [RewardModel(mode), PPO(mode)]
+            order.append(PPO(mode))
         if "dpo" in c.compare.algorithms:
             order.append(DPO(mode))
+    if c.best_of_n.enabled:
+        order += [BestOfNSample(), BestOfN(tuple(modes))]
     if c.judge_check.enabled and EVAL.separate(c):
         order.append(JudgeCheck(EVAL))
     order.append(Evaluate(tuple(modes)))
@@ -178,6 +186,10 @@ class Pipeline:
     def evaluate(self, modes: list[str]) -> Path:
         return self.ctx.run_stage(Evaluate(tuple(modes)))
 
+    def best_of_n(self, modes: list[str]) -> Path:
+        self.ctx.run_stage(BestOfNSample())
+        return self.ctx.run_stage(BestOfN(tuple(modes)))
+
     def report(self) -> Path:
         from hrlaif.report import write_report  # the report's plotting stack loads when a report is written
 
@@ -189,6 +201,7 @@ class Pipeline:
         hold too few pairs: `modes_to_train`), then the report and the summary lines."""
         check_modes(modes)
         self.save_config()
+        announce_power(self.config, self.console)  # before anything trains: what these sizes can detect
         labels, training = split_at_audit(steps(self.config, modes))
         for step in labels:
             step.run(self.ctx)

@@ -22,6 +22,13 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+# What a design is assumed to face before it has run, said in every line that uses them:
+ASSUMED_SD = 0.45
+"""SD of per-prompt differences of 0/1-like outcomes that often disagree (issue 29's pilot: best-of-4
+picks of two RMs on the reach sets)."""
+ASSUMED_DISCORDANCE = 0.20
+"""Share of keyed prompts one greedy arm gets right and the other wrong (the study's arms: 15-25%)."""
+
 
 def _z(alpha: float, power: float) -> tuple[float, float]:
     """(z_{1-alpha/2}, z_power): the two-sided critical value and the power quantile."""

@@ -61,6 +61,11 @@ class RunDir:
         return self.root / "study.json"
 
     @property
+    def power(self) -> Path:
+        """The smallest effects the run's sizes can detect, written before anything is trained."""
+        return self.root / "power.json"
+
+    @property
     def study_log(self) -> Path:
         """Where a labeler of a study run in its own process writes its output."""
         return self.root / "study.log"
@@ -226,6 +231,20 @@ class RunDir:
     @staticmethod
     def safety_name(policy: str) -> str:
         return f"safety-{policy}.jsonl"
+
+    # Best-of-n reranking (issue 29): K samples of held-out keyed prompts, then each arm's RM's pick.
+    BEST_OF_N_SAMPLE_STAGE: ClassVar[str] = "best-of-n-sample"
+    BEST_OF_N_STAGE: ClassVar[str] = "best-of-n"
+
+    @property
+    def best_of_n_samples(self) -> Path:
+        """The start policy's K samples of each held-out keyed prompt (a stage of its own: a changed
+        RM re-scores them without sampling again, and a study's labelers share them)."""
+        return self.stage(self.BEST_OF_N_SAMPLE_STAGE) / "samples.jsonl"
+
+    @property
+    def best_of_n_results(self) -> Path:
+        return self.stage(self.BEST_OF_N_STAGE) / "results.json"
 
     # ------------------------------------------------------------------ derived from the stages
     @property

@@ -22,6 +22,11 @@ Tasks = tuple[str, ...]
 VERIFIER: Tasks = ()
 """Accuracy on keyed prompts (over all answers and among decided ones): the verifier, no judge."""
 
+BEST_OF_N: Tasks = VERIFIER
+"""Best-of-n reranking: which sample each RM picks, graded by the verifier against the reference
+(pick accuracies, their paired differences, pairwise accuracy on decidable pairs). The RMs learned
+from labels that may rest on the judge, but no judge grades these figures."""
+
 SATISFACTION_TASKS: Tasks = ("acceptable", "refusal")
 """Satisfaction over all prompts and its difference from the start policy: the judge grades
 open-ended answers ('acceptable') and harmful ones ('refusal'), the verifier the keyed ones."""

@@ -55,3 +55,5 @@ def check_stages(run: RunDir) -> None:
     for path, command in stage_files:
         if path.is_file():
             require_complete(path.parent, command)
+    if run.best_of_n_results.is_file():
+        require_complete(run.best_of_n_results.parent, "hrlaif best-of-n")

@@ -7,6 +7,7 @@ runs and records it the same way for all of them.
 
 from hrlaif.stages.audit import Audit, write_audit
 from hrlaif.stages.base import Stage, StageContext, StageTime, Step
+from hrlaif.stages.best_of_n import BestOfN, BestOfNSample
 from hrlaif.stages.dpo import DPO
 from hrlaif.stages.evaluate import Evaluate, arms
 from hrlaif.stages.judge_check import JudgeCheck, Qualified, require_qualified
@@ -16,5 +17,6 @@ from hrlaif.stages.redteam import Redteam
 from hrlaif.stages.reward_model import RewardModel, uses_redteam
 from hrlaif.stages.sample import Sample
 
-__all__ = ["DPO", "PPO", "Audit", "Evaluate", "JudgeCheck", "Label", "OracleLabel", "Qualified", "Redteam", "RewardModel", "Sample", "Stage",
-           "StageContext", "StageTime", "Step", "arms", "label_stage", "require_qualified", "uses_redteam", "write_audit"]
+__all__ = ["DPO", "PPO", "Audit", "BestOfN", "BestOfNSample", "Evaluate", "JudgeCheck", "Label", "OracleLabel", "Qualified", "Redteam",
+           "RewardModel", "Sample", "Stage", "StageContext", "StageTime", "Step", "arms", "label_stage", "require_qualified", "uses_redteam",
+           "write_audit"]

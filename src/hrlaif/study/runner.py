@@ -23,7 +23,9 @@ from hrlaif.manifest import read_manifest
 from hrlaif.pipeline import Pipeline, compare_modes
 from hrlaif.run_dir import RunDir
 from hrlaif.runlock import RunLock
+from hrlaif.stages import BestOfNSample
 from hrlaif.stages.base import judge_label
+from hrlaif.stages.power import announce_power
 from hrlaif.study.seeds import seed_spread
 from hrlaif.study.summary import study_summary
 
@@ -61,6 +63,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> Path:
     several use, such as the grading judge, is examined and asked once. Returns the report's path."""
     console = console or Console(stderr=True)
     root = RunDir(config.run_dir)
+    announce_power(config, console)  # before any labeler trains (their own runs say it again, in their logs)
     names = list(config.study.labelers) or [config.judge.backend]
     evaluate = config.evaluate
     if evaluate.judge is not None:
@@ -97,6 +100,8 @@ def _run_labelers_in_processes(subs: dict[str, RunConfig], jobs: int, console: C
         pipeline = Pipeline(subs[names[0]], console)
         pipeline.save_config()
         pipeline.sample()
+        if pipeline.config.best_of_n.enabled:  # the labelers share best-of-n's samples too
+            pipeline.ctx.run_stage(BestOfNSample())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # no affinity call on macOS
     threads = None if os.environ.get("OMP_NUM_THREADS") else max(1, cores // jobs)
     console.print(f"[bold magenta]{len(subs)} labelers, {jobs} at a time[/]" + (f", {threads} torch thread(s) each" if threads else ""))
@@ -158,11 +163,12 @@ def _run_labeler(sub: RunConfig, first: Path | None, console: Console) -> None:
     pipeline = Pipeline(sub, console)
     pipeline.save_config()
     here = RunDir(sub.run_dir)
-    if first is not None and not here.stage("sample").exists() and (read_manifest(RunDir(first).stage("sample")) or {}).get("complete"):
-        # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
-        # included), then renamed, so a kill mid-copy leaves no half folder.
-        tmp = here.stage_copy("sample")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(RunDir(first).stage("sample"), tmp)
-        tmp.rename(here.stage("sample"))
+    for stage in ("sample", here.BEST_OF_N_SAMPLE_STAGE):
+        if first is not None and not here.stage(stage).exists() and (read_manifest(RunDir(first).stage(stage)) or {}).get("complete"):
+            # Same policy, prompts, settings and seed: the same samples. Copied whole (manifest
+            # included), then renamed, so a kill mid-copy leaves no half folder.
+            tmp = here.stage_copy(stage)
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(RunDir(first).stage(stage), tmp)
+            tmp.rename(here.stage(stage))
     pipeline.run(compare_modes(sub))

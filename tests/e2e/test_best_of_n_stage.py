@@ -97,7 +97,9 @@ def test_off_keeps_the_stage_list_on_adds_best_of_n_after_the_rms() -> None:
     assert plain == names(RunConfig.model_validate({"best_of_n": {"enabled": False, "num_samples": 8}}))
     assert "best-of-n" not in plain and "best-of-n-sample" not in plain
     on = names(RunConfig.model_validate({"best_of_n": {"enabled": True}}))
-    assert on == [*plain[: plain.index("Audit")], "best-of-n-sample", "best-of-n", *plain[plain.index("Audit"):]]
+    # after every arm's training (the audit of labels comes before any training), before evaluation
+    assert on == [*plain[: plain.index("eval")], "best-of-n-sample", "best-of-n", *plain[plain.index("eval"):]]
+    assert plain.index("Audit") < plain.index("rm-rlaif")
     # DPO only: the RMs are trained for best-of-n (and only then).
     dpo = names(RunConfig.model_validate({"compare": {"algorithms": ["dpo"]}, "best_of_n": {"enabled": True}}))
     assert {"rm-rlaif", "rm-hrlaif", "best-of-n"} <= set(dpo) and not any(n.startswith("ppo-") for n in dpo)

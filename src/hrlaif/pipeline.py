@@ -7,10 +7,7 @@ module of `hrlaif.stages`; this module is their order (`steps`), `run`, and the 
 that falls out of the order (`status`: each stage complete, stale or missing).
 
 With compare.oracle on, a third arm 'oracle' (labels from the verifier alone: the positive
-control) goes through the same stages; its training is left out when its labels hold too few
-pairs (`modes_to_train`). The hrlaif arm also gets AI red teaming (`redteam`, needing only the
-start policy and the judge): its pairs join the arm's RM data, so `rm-hrlaif` depends on it
-when it is enabled.
+control) goes through the same stages, untrained when its labels hold too few pairs.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from hrlaif.config import RunConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.role import EVAL, LABEL, JudgeRole
 from hrlaif.manifest import read_manifest
-from hrlaif.run_dir import ALL_MODES, MODES, ORACLE
+from hrlaif.run_dir import ALL_MODES, MODES, ORACLE, RunDir
 from hrlaif.stages import (
     DPO,
     PPO,
@@ -43,7 +40,7 @@ from hrlaif.stages import (
     label_stage,
     uses_redteam,
 )
-from hrlaif.stages.label import untrainable_oracle
+from hrlaif.stages.label import modes_to_train
 from hrlaif.stages.power import announce_power
 from hrlaif.train.trackers import check_installed
 
@@ -79,8 +76,7 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
 
 
 def compare_modes(config: RunConfig) -> list[str]:
-    """The arms `compare` (and a study, the demo, `status`) runs: rlaif and hrlaif, plus the
-    oracle positive control when compare.oracle is on."""
+    """The arms `compare`, a study, the demo and `status` run: rlaif, hrlaif (+ oracle with compare.oracle)."""
     return [*MODES, *([ORACLE] if config.compare.oracle else [])]
 
 
@@ -98,10 +94,9 @@ class StageStatus(NamedTuple):
 
 
 def status(config: RunConfig, modes: list[str] | tuple[str, ...] | None = None) -> list[StageStatus]:
-    """Each stage `run` would reach for `modes`, in order, against the run directory: complete
-    (`run` skips it), stale (finished under another fingerprint: `run` re-runs it) or missing.
-    A stage downstream of one that will re-run is judged by the fingerprint that one will get,
-    so it shows stale too. Builds no judge and loads no model. `modes`: those `compare` runs by default."""
+    """Each stage `run` would reach for `modes` (default: `compare`'s), in order: complete (`run`
+    skips it), stale (finished under another fingerprint, or downstream of one that will re-run)
+    or missing. Builds no judge and loads no model."""
     modes = compare_modes(config) if modes is None else modes
     check_modes(modes)
     ctx = StageContext(config, Console(stderr=True, quiet=True))
@@ -125,7 +120,7 @@ def status(config: RunConfig, modes: list[str] | tuple[str, ...] | None = None) 
 
     labels, _ = split_at_audit(steps(config, modes))
     reach(labels)
-    oracle_done = any(r.name == f"label-{ORACLE}" and r.state == "complete" for r in found)
+    oracle_done = any(r.name == RunDir.label_stage(ORACLE) and r.state == "complete" for r in found)
     reach(split_at_audit(steps(config, modes_to_train(ctx, modes) if oracle_done else modes))[1])
     return found
 
@@ -134,14 +129,6 @@ def split_at_audit(order: list[Step]) -> tuple[list[Step], list[Step]]:
     """`steps` cut after the audit: the labels (and what comes before them), then the training."""
     cut = next(i for i, step in enumerate(order) if isinstance(step, Audit)) + 1
     return order[:cut], order[cut:]
-
-
-def modes_to_train(ctx: StageContext, modes: list[str] | tuple[str, ...]) -> list[str]:
-    """The arms whose labels can be trained on: all of `modes`, but the oracle when its finished
-    labels hold fewer than 2 pairs (its prompts were out of the policy's reach)."""
-    if ORACLE in modes and untrainable_oracle(ctx) is not None:
-        return [m for m in modes if m != ORACLE]
-    return list(modes)
 
 
 class Pipeline:
@@ -197,24 +184,14 @@ class Pipeline:
         return write_report(self.run_dir.root)
 
     def run(self, modes: list[str]) -> Path:
-        """Every step of `steps` in order (the oracle arm's training left out when its labels
-        hold too few pairs: `modes_to_train`), then the report and the summary lines."""
+        """Every step of `steps` in order (the oracle arm's training left out when its labels hold
+        too few pairs), then the report and the summary lines."""
         check_modes(modes)
         self.save_config()
         announce_power(self.config, self.console)  # before anything trains: what these sizes can detect
-        labels, training = split_at_audit(steps(self.config, modes))
-        for step in labels:
+        for step in split_at_audit(steps(self.config, modes))[0]:  # every arm's labels, then their audit
             step.run(self.ctx)
-        trained = modes_to_train(self.ctx, modes)
-        if len(trained) < len(modes):
-            counts = untrainable_oracle(self.ctx) or {}
-            self.console.print(
-                f"[bold yellow]positive control NOT TRAINED:[/] the oracle labels hold {counts.get('pairs')} pair(s) "
-                f"({counts.get('decidable_prompts')} of {counts.get('keyed_prompts')} keyed prompts had a correct and a wrong "
-                "sample): the keyed prompts are out of the policy's reach, so this run cannot detect an effect. The other arms go on; "
-                "the report says so first. Prompts in reach: data.train_prompts=bundled:reach_train", highlight=False, soft_wrap=True)
-            training = split_at_audit(steps(self.config, trained))[1]
-        for step in training:
+        for step in split_at_audit(steps(self.config, modes_to_train(self.ctx, modes, announce=True)))[1]:
             step.run(self.ctx)
         report = self.report()
         self.ctx.summary(report)

@@ -16,7 +16,7 @@ from typing import Literal
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.labeling.oracle import MIN_PAIRS
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
-from hrlaif.run_dir import ORACLE
+from hrlaif.run_dir import ORACLE, RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
 
 Outcome = Literal["correct", "wrong", "unknown", "cut_off"]
@@ -95,7 +95,7 @@ def accuracy_difference(arm: list[ItemScore], start: list[ItemScore], confidence
     return result.model_dump()
 
 
-ORACLE_ARMS: tuple[str, ...] = (ORACLE, f"dpo-{ORACLE}")
+ORACLE_ARMS: tuple[str, ...] = (ORACLE, RunDir.dpo_stage(ORACLE))
 """The positive control's policies (compare.oracle): PPO on the oracle RM, DPO on its pairs."""
 
 

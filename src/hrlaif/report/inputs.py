@@ -28,7 +28,7 @@ def read_metrics(path: Path) -> list[dict]:
 
 def modes(run: RunDir) -> list[str]:
     """The arms this run labeled or trained (none in a study or seeds root)."""
-    return [m for m in ALL_MODES if run.stage(f"ppo-{m}").is_dir() or run.stage(f"label-{m}").is_dir()]
+    return [m for m in ALL_MODES if run.stage(RunDir.ppo_stage(m)).is_dir() or run.stage(RunDir.label_stage(m)).is_dir()]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from hrlaif.config import fingerprint
 from hrlaif.jsonl import write_json
 from hrlaif.manifest import StageRecord
+from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.reward_model import arm_pairs, pairs_needs, pairs_upstream, release_engines
 
@@ -19,7 +20,7 @@ class DPO(Stage):
 
     @property
     def name(self) -> str:
-        return f"dpo-{self.mode}"
+        return RunDir.dpo_stage(self.mode)
 
     def needs(self, ctx: StageContext) -> tuple[str, ...]:
         return pairs_needs(ctx.config, self.mode)

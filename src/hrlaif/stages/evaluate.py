@@ -12,6 +12,7 @@ from hrlaif.jsonl import write_json
 from hrlaif.judge.role import EVAL, LABEL
 from hrlaif.manifest import StageRecord
 from hrlaif.prompts import load_prompts
+from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream, file_hash, judge_label
 from hrlaif.stages.judge_check import implied_exam, require_qualified
 from hrlaif.stages.sample import prompts_stamp
@@ -21,7 +22,7 @@ def arms(config: RunConfig, modes: list[str] | tuple[str, ...]) -> dict[str, str
     """Arm name -> the stage holding its policy, per compare.algorithms: PPO arms keep the
     mode's name ('hrlaif'), DPO arms are 'dpo-MODE'."""
     algorithms = config.compare.algorithms
-    return {arm: stage for m in modes for arm, stage in ((m, f"ppo-{m}"), (f"dpo-{m}", f"dpo-{m}"))
+    return {arm: stage for m in modes for arm, stage in ((m, RunDir.ppo_stage(m)), (RunDir.dpo_stage(m), RunDir.dpo_stage(m)))
             if stage.split("-")[0] in algorithms}
 
 

@@ -16,7 +16,7 @@ from hrlaif.labeling.oracle import MIN_PAIRS, label_oracle, verifier_settings
 from hrlaif.labeling.rlaif import label_rlaif
 from hrlaif.manifest import StageRecord, read_manifest
 from hrlaif.records import Sample
-from hrlaif.run_dir import ORACLE
+from hrlaif.run_dir import ORACLE, RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.judge_check import implied_exam, require_qualified
 
@@ -37,7 +37,7 @@ class Label(Stage):
 
     @property
     def name(self) -> str:
-        return f"label-{self.mode}"
+        return RunDir.label_stage(self.mode)
 
     def implies(self, ctx: StageContext) -> list[Stage]:
         return implied_exam(ctx, LABEL)
@@ -74,7 +74,7 @@ class OracleLabel(Stage):
     """label-oracle: the positive control's labels, from the verifier alone. It asks no judge, so
     neither the judge nor its exam is in its fingerprint: the samples and the verifier's settings."""
 
-    name: str = f"label-{ORACLE}"
+    name: str = RunDir.label_stage(ORACLE)
 
     def needs(self, ctx: StageContext) -> tuple[str, ...]:
         return ("sample",)
@@ -96,6 +96,22 @@ def untrainable_oracle(ctx: StageContext) -> dict | None:
     manifest = read_manifest(ctx.run_dir.stage(OracleLabel.name)) or {}
     counts = manifest.get("counts") or {}
     return counts if manifest.get("complete") and counts.get("pairs", MIN_PAIRS) < MIN_PAIRS else None
+
+
+def modes_to_train(ctx: StageContext, modes: list[str] | tuple[str, ...], *, announce: bool = False) -> list[str]:
+    """The arms whose labels can be trained on: all of `modes`, but the oracle when its finished
+    labels hold fewer than MIN_PAIRS pairs (its prompts were out of the policy's reach); with
+    `announce`, says so on the console before training starts."""
+    counts = untrainable_oracle(ctx) if ORACLE in modes else None
+    if counts is None:
+        return list(modes)
+    if announce:
+        ctx.console.print(
+            f"[bold yellow]positive control NOT TRAINED:[/] the oracle labels hold {counts.get('pairs')} pair(s) "
+            f"({counts.get('decidable_prompts')} of {counts.get('keyed_prompts')} keyed prompts had a correct and a wrong "
+            "sample): the keyed prompts are out of the policy's reach, so this run cannot detect an effect. The other arms go on; "
+            "the report says so first. Prompts in reach: data.train_prompts=bundled:reach_train", highlight=False, soft_wrap=True)
+    return [m for m in modes if m != ORACLE]
 
 
 def label_stage(mode: str) -> Stage:

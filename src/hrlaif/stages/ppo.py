@@ -10,6 +10,7 @@ from pathlib import Path
 from hrlaif.config import fingerprint, results_view
 from hrlaif.manifest import StageRecord
 from hrlaif.prompts import load_prompts
+from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.reward_model import processes, release_engines
 from hrlaif.stages.sample import prompts_stamp
@@ -22,14 +23,14 @@ class PPO(Stage):
 
     @property
     def name(self) -> str:
-        return f"ppo-{self.mode}"
+        return RunDir.ppo_stage(self.mode)
 
     def needs(self, ctx: StageContext) -> tuple[str, ...]:
-        return (f"rm-{self.mode}",)
+        return (RunDir.rm_stage(self.mode),)
 
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
-        return fingerprint(self.name, upstream(f"rm-{self.mode}"), c.policy.fingerprint_view(generation=False), results_view(c.ppo),
+        return fingerprint(self.name, upstream(RunDir.rm_stage(self.mode)), c.policy.fingerprint_view(generation=False), results_view(c.ppo),
                            c.data.max_train_prompts, prompts_stamp(ctx, "train"), c.seed, *processes())
 
     def output(self, ctx: StageContext) -> Path:
@@ -43,7 +44,7 @@ class PPO(Stage):
         section = results_view(c.ppo)
         for resumable in ("steps", "checkpoint_every"):
             del section[resumable]
-        resumable = fingerprint(self.name, ctx.upstream(f"rm-{self.mode}"), c.policy.fingerprint_view(generation=False), section,
+        resumable = fingerprint(self.name, ctx.upstream(RunDir.rm_stage(self.mode)), c.policy.fingerprint_view(generation=False), section,
                                 c.data.max_train_prompts, prompts_stamp(ctx, "train"), c.seed)
         folder = ctx.run_dir.stage(self.name)
         marker = ctx.run_dir.ppo_checkpoint_marker(self.mode)

@@ -9,6 +9,7 @@ from pathlib import Path
 from hrlaif.config import RunConfig, fingerprint, results_view
 from hrlaif.jsonl import write_json
 from hrlaif.manifest import StageRecord
+from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.train.ranks import world_size
 from hrlaif.train.trackers import run_name
@@ -20,13 +21,13 @@ def uses_redteam(config: RunConfig, mode: str) -> bool:
 
 def pairs_needs(config: RunConfig, mode: str) -> tuple[str, ...]:
     """The stages an arm's pairs come from: its labels, and red teaming where used."""
-    return (f"label-{mode}", "redteam") if uses_redteam(config, mode) else (f"label-{mode}",)
+    return (RunDir.label_stage(mode), "redteam") if uses_redteam(config, mode) else (RunDir.label_stage(mode),)
 
 
 def pairs_upstream(ctx: StageContext, mode: str, upstream: Upstream) -> list:
     """What an arm's pairs (RM or DPO data) depend on: its labels, and red teaming where used
     with its share cap (applied here, not in the redteam stage)."""
-    found: list = [upstream(f"label-{mode}")]
+    found: list = [upstream(RunDir.label_stage(mode))]
     if uses_redteam(ctx.config, mode):
         fp = upstream("redteam", hint="run `hrlaif redteam` first, or set redteam.enabled=false")
         found.append({"redteam": fp, "max_share": ctx.config.redteam.max_share})
@@ -61,7 +62,7 @@ class RewardModel(Stage):
 
     @property
     def name(self) -> str:
-        return f"rm-{self.mode}"
+        return RunDir.rm_stage(self.mode)
 
     def needs(self, ctx: StageContext) -> tuple[str, ...]:
         return pairs_needs(ctx.config, self.mode)

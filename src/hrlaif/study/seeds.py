@@ -49,7 +49,7 @@ def seed_spread(run_dirs: dict[int, Path]) -> dict:
     over seeds. Reads every seed's RUN/eval/results.json."""
     per_seed = {}
     for seed, run_dir in run_dirs.items():
-        path = Path(run_dir) / "eval" / "results.json"
+        path = RunDir(run_dir).eval_results
         if not path.is_file():
             raise HrlaifError(f"{path}: missing; seed {seed} has not finished its evaluation")
         results = json.loads(path.read_text(encoding="utf-8"))
@@ -82,5 +82,5 @@ def seed_spread(run_dirs: dict[int, Path]) -> dict:
 
 def _oracle_labels(run_dir: Path) -> dict | None:
     """The counts of a run's oracle labels (None without them)."""
-    path = RunDir(run_dir).manifest(f"label-{ORACLE}")
+    path = RunDir(run_dir).manifest(RunDir.label_stage(ORACLE))
     return json.loads(path.read_text(encoding="utf-8")).get("counts") if path.is_file() else None

@@ -54,7 +54,7 @@ def _outcome(figure: str, s: ItemScore) -> bool | None:
 
 def _gold(run_dir: Path, mode: str) -> dict | None:
     """The gold monitor's first and last check of an arm's PPO run (None when it ran without it)."""
-    path = run_dir / f"ppo-{mode}" / "metrics.jsonl"
+    path = run_dir / RunDir.ppo_stage(mode) / "metrics.jsonl"
     if not path.is_file():
         return None
     rows = [r for r in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -107,7 +107,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
     win = {arm: v["win_ratio"] for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")}
     rm = {}
     for mode in results.get("versus_start", {}):
-        summary = run_dir / f"rm-{mode}" / "summary.json"
+        summary = run_dir / RunDir.rm_stage(mode) / "summary.json"
         if summary.is_file():
             rm[mode] = json.loads(summary.read_text(encoding="utf-8")).get("heldout_accuracy")
     return {
@@ -122,7 +122,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         "rm_heldout_accuracy": rm,
         "gold_monitor": {mode: _gold(run_dir, mode) for mode in results.get("versus_start", {})},
         # The reading rule: None without an oracle arm; where it did not pass, no difference between arms is a finding.
-        "positive_control": positive_control(results, _read(RunDir(run_dir).manifest(f"label-{ORACLE}")).get("counts")),
+        "positive_control": positive_control(results, _read(RunDir(run_dir).manifest(RunDir.label_stage(ORACLE))).get("counts")),
         "label_quality": {mode: {k: a.get(k) for k in ("verifier_agreement", "changed_from_rlaif") if k in a}
                           for mode, a in _read(RunDir(run_dir).audit).items()},
     }

@@ -92,7 +92,7 @@ def read_first(run: RunDir, results: dict | None) -> Section | None:
     """The first lines: whether the run could see an effect at all (the positive control), and
     each arm's label quality before training (agreement with the verifier, labels changed)."""
     rows = [["finding", "reading"]]
-    oracle_labels = (read_json(run.manifest(f"label-{ORACLE}")) or {}).get("counts")
+    oracle_labels = (read_json(run.manifest(RunDir.label_stage(ORACLE))) or {}).get("counts")
     control = positive_control(results, oracle_labels)
     if results or control:
         rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(control)])
@@ -162,7 +162,7 @@ def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]
     """Each arm's labels (how they were decided, on which judge tasks) and its reward model."""
     rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
     for mode in modes:
-        label = read_json(run.manifest(f"label-{mode}")) or {}
+        label = read_json(run.manifest(RunDir.label_stage(mode))) or {}
         rm = read_json(run.reward_summary(mode)) or {}
         counts = label.get("counts", {})
         how = ", ".join(f"{k}={v}" for k, v in flat(counts).items() if k != "pairs")

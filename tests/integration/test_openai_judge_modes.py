@@ -125,6 +125,33 @@ def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: P
         judge.close()
 
 
+def refusal_template_folder(folder: Path, instructions: str) -> Path:
+    t = BUILTIN_TEMPLATES["refusal"]
+    folder.mkdir()
+    data = {"version": t.version, "instructions": instructions, "fields": list(t.fields),
+            "options": list(t.options), "question": t.question, "ask": t.ask}
+    (folder / "refusal.yaml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+@pytest.mark.parametrize("built", [("label", "grade", "builtin"), ("builtin", "grade", "label"), ("grade", "label", "builtin")])
+def test_judges_from_different_template_folders_each_render_with_their_own(tmp_path: Path, built: tuple[str, ...]) -> None:
+    """A labeling and a grading judge (evaluate.judge) with their own templates_dir, and one
+    without: building one never changes what another renders, in whatever order they are built."""
+    folders = {name: refusal_template_folder(tmp_path / name, f"{name.upper()}: does the response refuse?") for name in ("label", "grade")}
+    opening = {"label": "LABEL: does", "grade": "GRADE: does", "builtin": BUILTIN_TEMPLATES["refusal"].instructions}
+    q = refusal_questions(1)[0]
+    with FakeOpenAIServer() as server:
+        judges = {name: build_judge(judge_config(server.base_url, templates_dir=folders.get(name))) for name in built}
+        for name in ("label", "grade", "builtin"):  # asked in one order, built in another
+            start = len(server.completions)
+            judges[name].ask([q])
+            prompts = [r.prompt for r in server.completions[start:]]
+            assert len(prompts) == 2 and all(p.startswith(opening[name]) for p in prompts), (name, prompts)
+            judges[name].close()
+    assert judges["builtin"].templates == BUILTIN_TEMPLATES and judges["label"].templates == load_templates(folders["label"])
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

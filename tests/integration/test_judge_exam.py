@@ -11,15 +11,17 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import JudgeCheckConfig, JudgeConfig, SimulatedJudgeConfig
+from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.calibrate import CalibratedJudge, Calibration
-from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam
+from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam, load_exam
 from hrlaif.judge.qualify import qualify_judge
-from hrlaif.judge.templates import BUILTIN_TEMPLATES
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, load_templates
 from hrlaif.verify import check_answer
 
 from support.fake_openai import FakeOpenAIServer, fields_of, judge_config, prompt_of, say
@@ -248,3 +250,19 @@ def test_exam_items_are_validated() -> None:
         ExamItem(**(item | {"task": "poetry"}))
     with pytest.raises(ValueError, match="needs fields"):
         ExamItem(**(item | {"fields": {"prompt": "x"}}))
+
+
+def test_a_users_exam_is_checked_against_the_examined_judges_templates(tmp_path: Path) -> None:
+    """A task that only a templates_dir defines is known to the judge built from it, not to the
+    built-in set: load_exam checks items against the set it is given (qualify_judge: the judge's)."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "poetry.yaml").write_text(yaml.safe_dump({"version": "poetry-v1", "instructions": "Is it a poem?", "fields": ["prompt", "response"],
+                                                        "options": ["YES", "NO"], "question": "A poem? YES or NO."}))
+    exam = tmp_path / "exam.jsonl"
+    exam.write_text(json.dumps({"id": "p1", "task": "poetry", "split": "test", "fields": {"prompt": "p", "response": "r"},
+                                "answer": "YES", "note": "a poem"}) + "\n")
+    [item] = load_exam(exam, load_templates(folder))
+    assert item.task == "poetry"
+    with pytest.raises(HrlaifError, match="exam.jsonl.*no judge template for task 'poetry'"):
+        load_exam(exam)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from hrlaif.judge.base import Judge
 from hrlaif.judge.refusal import check_refusal
-from hrlaif.judge.templates import HARM_LABELS, template_for
+from hrlaif.judge.templates import HARM_LABELS
 from hrlaif.records import HarmClass, Verdict
 from hrlaif.verify.refusal import PATTERN
 
@@ -34,7 +34,7 @@ def classify_harm(items: list[tuple[str, str]], judge: Judge, desc: str = "harm"
     """One HarmLabel per (prompt, response); the judge questions go out as one batch.
     `context` (one dict per item, e.g. topic and strategy) is never shown to a model judge.
     `patterns_first=False` (evaluation): the judge decides every answer (see `check_refusal`)."""
-    version = template_for("harm").version
+    version = judge.templates["harm"].version  # a pattern's stand-in verdict carries the judge's template version
     labels = []
     for check in check_refusal(items, judge, task="harm", desc=desc, context=context, patterns_first=patterns_first):
         verdict = check.verdict

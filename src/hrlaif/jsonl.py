@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -88,13 +88,13 @@ def iter_objects(path: str | Path) -> Iterator[tuple[str, dict]]:
             yield where, data
 
 
-def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
-    """Parse every non-blank line of `path` as `model`; errors name the file and line."""
+def read_jsonl(path: str | Path, model: type[M], context: dict[str, Any] | None = None) -> list[M]:
+    """Parse every non-blank line of `path` as `model` (its validators get `context`); errors name the file and line."""
     records: list[M] = []
     remembers_source = "_source" in getattr(model, "__private_attributes__", {})
     for where, data in iter_objects(path):
         try:
-            record = model.model_validate(data)
+            record = model.model_validate(data, context=context)
         except ValidationError as exc:
             raise HrlaifError(f"{where}: {_describe(exc)}") from None
         if remembers_source:

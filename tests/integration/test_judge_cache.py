@@ -20,7 +20,7 @@ from hrlaif.judge.base import Question
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
-from hrlaif.judge.templates import TEMPLATES
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, Templates
 
 from support.fake_openai import FAST, FakeOpenAIServer, expected_choice, fields_of, judge_config, longer_wins, preference_questions
 
@@ -76,14 +76,14 @@ def test_duplicates_in_one_batch_are_asked_once(tmp_path) -> None:
     assert len(verdicts) == 10 and [v.choice for v in verdicts[:5]] == [v.choice for v in verdicts[5:]]
 
 
-def test_changed_template_version_reasks_only_that_task(tmp_path, monkeypatch) -> None:
+def test_changed_template_version_reasks_only_that_task(tmp_path) -> None:
     preference, acceptable = preference_questions(12), acceptable_questions(8)
     db = tmp_path / "judge.sqlite"
     with FakeOpenAIServer() as server:
         CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db).ask(preference + acceptable)
         assert server.count == 20
-        monkeypatch.setitem(TEMPLATES, "acceptable", dataclasses.replace(TEMPLATES["acceptable"], version="acceptable-v2"))
-        judge = CachedJudge(OpenAIJudge(judge_config(server.base_url), **FAST), db)
+        v2 = Templates([*BUILTIN_TEMPLATES.values(), dataclasses.replace(BUILTIN_TEMPLATES["acceptable"], version="acceptable-v2")])
+        judge = CachedJudge(OpenAIJudge(judge_config(server.base_url), templates=v2, **FAST), db)
         verdicts = judge.ask(preference + acceptable)
         asked = server.completions[20:]
     assert len(asked) == 8 and all("<<<data response>>>" in r.prompt for r in asked)

@@ -11,15 +11,17 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import JudgeCheckConfig, JudgeConfig, SimulatedJudgeConfig
+from hrlaif.errors import HrlaifError
 from hrlaif.judge import build_judge
 from hrlaif.judge.calibrate import CalibratedJudge, Calibration
-from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam
+from hrlaif.judge.exam import EXAM_TASKS, ExamItem, build_exam, load_exam
 from hrlaif.judge.qualify import qualify_judge
-from hrlaif.judge.templates import TEMPLATES
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, load_templates
 from hrlaif.verify import check_answer
 
 from support.fake_openai import FakeOpenAIServer, fields_of, judge_config, prompt_of, say
@@ -29,19 +31,19 @@ EXAM = build_exam()
 
 
 def test_the_exam_covers_every_judge_task_balanced_in_both_splits() -> None:
-    assert set(EXAM_TASKS) == set(TEMPLATES) >= {"acceptable", "answer_match", "harm", "preference", "reasoning", "refusal"}
-    assert {item.task for item in EXAM} == set(TEMPLATES)
+    assert set(EXAM_TASKS) == set(BUILTIN_TEMPLATES) >= {"acceptable", "answer_match", "harm", "preference", "reasoning", "refusal"}
+    assert {item.task for item in EXAM} == set(BUILTIN_TEMPLATES)
     assert len({item.id for item in EXAM}) == len(EXAM)
     assert build_exam() == EXAM, "the bundled exam is the same every time"
-    for task in TEMPLATES:
+    for task in BUILTIN_TEMPLATES:
         for split in ("calibration", "test"):
             answers = Counter(i.answer for i in EXAM if i.task == task and i.split == split)
-            assert set(answers) == set(TEMPLATES[task].options), (task, split, answers)
+            assert set(answers) == set(BUILTIN_TEMPLATES[task].options), (task, split, answers)
             assert max(answers.values()) - min(answers.values()) <= 1, (task, split, answers)
             assert sum(answers.values()) >= 18
     for item in EXAM:
         assert len(item.note) > 10
-        assert set(TEMPLATES[item.task].fields) <= set(item.fields)
+        assert set(BUILTIN_TEMPLATES[item.task].fields) <= set(item.fields)
 
 
 def test_answer_match_keys_agree_with_the_verifier() -> None:
@@ -127,10 +129,10 @@ def test_judge_check_command_writes_the_result_shape(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert isinstance(data["qualified"], bool) and set(data["tasks"]) == set(TEMPLATES)
+    assert isinstance(data["qualified"], bool) and set(data["tasks"]) == set(BUILTIN_TEMPLATES)
     for task, r in data["tasks"].items():
         assert isinstance(r["n"], int) and isinstance(r["qualified"], bool)
-        for key in ("accuracy", "balanced_accuracy", "yes_rate" if "YES" in TEMPLATES[task].options else None, "position_consistency" if task == "preference" else None):
+        for key in ("accuracy", "balanced_accuracy", "yes_rate" if "YES" in BUILTIN_TEMPLATES[task].options else None, "position_consistency" if task == "preference" else None):
             if key:
                 assert set(r[key]) >= {"value", "low", "high"} and r[key]["low"] <= r[key]["value"] <= r[key]["high"], (task, key)
     assert data["cost"]["calls"] > 0
@@ -174,10 +176,10 @@ def _says_yes(informative: bool):
         fields = fields_of(body)
         if "response_a" in fields:
             return "A", {"A": math.log(0.9), "B": math.log(0.1)}
-        task = next(t for t, tpl in TEMPLATES.items() if tpl.ask and tpl.ask in prompt_of(body))
+        task = next(t for t, tpl in BUILTIN_TEMPLATES.items() if tpl.ask and tpl.ask in prompt_of(body))
         truth = TRUTH[(task, fields["prompt"], fields["response"])]
         noise = int(hashlib.sha256(fields["response"].encode() + fields["prompt"].encode()).hexdigest()[:4], 16) / 65535
-        names = TEMPLATES[task].option_names()
+        names = BUILTIN_TEMPLATES[task].option_names()
         if task == "harm":
             lean = {"A": 0.8, "B": 0.1, "C": 0.1}
             if informative:
@@ -248,3 +250,19 @@ def test_exam_items_are_validated() -> None:
         ExamItem(**(item | {"task": "poetry"}))
     with pytest.raises(ValueError, match="needs fields"):
         ExamItem(**(item | {"fields": {"prompt": "x"}}))
+
+
+def test_a_users_exam_is_checked_against_the_examined_judges_templates(tmp_path: Path) -> None:
+    """A task that only a templates_dir defines is known to the judge built from it, not to the
+    built-in set: load_exam checks items against the set it is given (qualify_judge: the judge's)."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "poetry.yaml").write_text(yaml.safe_dump({"version": "poetry-v1", "instructions": "Is it a poem?", "fields": ["prompt", "response"],
+                                                        "options": ["YES", "NO"], "question": "A poem? YES or NO."}))
+    exam = tmp_path / "exam.jsonl"
+    exam.write_text(json.dumps({"id": "p1", "task": "poetry", "split": "test", "fields": {"prompt": "p", "response": "r"},
+                                "answer": "YES", "note": "a poem"}) + "\n")
+    [item] = load_exam(exam, load_templates(folder))
+    assert item.task == "poetry"
+    with pytest.raises(HrlaifError, match="exam.jsonl.*no judge template for task 'poetry'"):
+        load_exam(exam)

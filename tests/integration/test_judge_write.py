@@ -15,7 +15,7 @@ from hrlaif.judge.budget import BudgetExhausted
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
 from hrlaif.judge.simulated import SimulatedJudge
-from hrlaif.judge.templates import parse_write, render, render_write, template_for
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, parse_write, render, render_write
 from hrlaif.verify.refusal import looks_like_refusal
 
 from support.fake_openai import FAST, FakeOpenAIServer, fields_of, judge_config
@@ -44,9 +44,9 @@ def test_write_chats_fence_untrusted_text_and_parse_back() -> None:
 
 
 def test_harm_template_has_three_letter_options_spelled_out() -> None:
-    t = template_for("harm")
+    t = BUILTIN_TEMPLATES["harm"]
     assert t.options == ("A", "B", "C")
-    content = render(Question(task="harm", fields={"prompt": "p", "response": "r"}))[1]["content"]
+    content = render(Question(task="harm", fields={"prompt": "p", "response": "r"}), BUILTIN_TEMPLATES)[1]["content"]
     for meaning in ("A = harmful", "B = safe refusal", "C = safe and helpful"):
         assert meaning in content
 

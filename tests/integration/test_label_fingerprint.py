@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hrlaif.cli import app
-from hrlaif.judge.templates import BUILTIN_TEMPLATES, use_templates
+from hrlaif.judge.templates import BUILTIN_TEMPLATES
 
 from support.run_configs import DROP, write_run_config
 
@@ -23,8 +23,7 @@ def run_config(tmp_path, tiny_model):
     path = write_run_config(tmp_path, tiny_model, data={"max_train_prompts": 4}, sample={"generation": {"max_new_tokens": 6}},
                             judge={"model": DROP})
     assert runner.invoke(app, ["sample", "-c", str(path)]).exit_code == 0
-    yield path
-    use_templates(None)  # the built-in templates for the tests that follow
+    return path
 
 
 def label(config, *overrides: str) -> str:

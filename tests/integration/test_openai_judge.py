@@ -21,7 +21,7 @@ from hrlaif.judge.base import Question
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge, option_probs
 from hrlaif.judge.permute import PermutedJudge
-from hrlaif.judge.templates import parse_choice, render
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, parse_choice, render
 
 from support.fake_openai import FAST, FakeOpenAIServer, dead_url, expected_choice, fields_of, judge_config, preference_questions
 
@@ -244,7 +244,7 @@ def hostile_questions() -> list[Question]:
 
 
 def assert_fences_intact(question: Question) -> None:
-    system, user = render(question)
+    system, user = render(question, BUILTIN_TEMPLATES)
     assert "<<<data" not in system["content"].replace("<<<data ...>>>", "")
     content = user["content"]
     names = ("prompt", "response_a", "response_b")

@@ -14,7 +14,7 @@ from hrlaif.judge import build_judge
 from hrlaif.judge.base import Question
 from hrlaif.judge.cache import CachedJudge
 from hrlaif.judge.openai_backend import OpenAIJudge
-from hrlaif.judge.templates import TEMPLATES, template_key, templates_fingerprint, use_templates
+from hrlaif.judge.templates import BUILTIN_TEMPLATES, load_templates, template_key
 
 from support.fake_openai import FAST, FakeOpenAIServer, fake_text, judge_config, preference_questions, say
 
@@ -100,17 +100,11 @@ def test_reasoning_reply_without_a_final_verdict_line_is_unscorable() -> None:
 
 # -- templates from files ------------------------------------------------------------------
 
-@pytest.fixture
-def restore_templates():
-    yield
-    use_templates(None)
-
-
-def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: Path, restore_templates) -> None:
-    before_key, before_fp = template_key("refusal"), templates_fingerprint()
+def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: Path) -> None:
+    before_key, before_fp = template_key(BUILTIN_TEMPLATES["refusal"]), BUILTIN_TEMPLATES.fingerprint()
     folder = tmp_path / "templates"
     folder.mkdir()
-    t = TEMPLATES["refusal"]
+    t = BUILTIN_TEMPLATES["refusal"]
     data = {"version": t.version, "instructions": "CUSTOM: does the response refuse?", "fields": list(t.fields),
             "options": list(t.options), "question": t.question, "ask": t.ask}
     (folder / "refusal.yaml").write_text(yaml.safe_dump(data))
@@ -119,15 +113,43 @@ def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: P
         judge = build_judge(judge_config(server.base_url, templates_dir=folder), cache_path=tmp_path / "c.sqlite")
         judge.ask([q])
         prompts = [r.prompt for r in server.completions]
-        assert template_key("refusal") != before_key and templates_fingerprint()["refusal"] != before_fp["refusal"]
-        assert templates_fingerprint()["preference"] == before_fp["preference"]
+        custom = load_templates(folder)
+        assert judge.templates == custom and custom.key("refusal") != before_key and custom.fingerprint()["refusal"] != before_fp["refusal"]
+        assert custom.fingerprint()["preference"] == before_fp["preference"]
         assert all(p.startswith("CUSTOM: does the response refuse?") for p in prompts) and len(prompts) == 2
         judge.close()
         # the built-in template again: a different key, so it is asked again
         judge = build_judge(judge_config(server.base_url), cache_path=tmp_path / "c.sqlite")
         judge.ask([q])
-        assert template_key("refusal") == before_key and server.count == 4
+        assert judge.templates.key("refusal") == before_key and server.count == 4
         judge.close()
+
+
+def refusal_template_folder(folder: Path, instructions: str) -> Path:
+    t = BUILTIN_TEMPLATES["refusal"]
+    folder.mkdir()
+    data = {"version": t.version, "instructions": instructions, "fields": list(t.fields),
+            "options": list(t.options), "question": t.question, "ask": t.ask}
+    (folder / "refusal.yaml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+@pytest.mark.parametrize("built", [("label", "grade", "builtin"), ("builtin", "grade", "label"), ("grade", "label", "builtin")])
+def test_judges_from_different_template_folders_each_render_with_their_own(tmp_path: Path, built: tuple[str, ...]) -> None:
+    """A labeling and a grading judge (evaluate.judge) with their own templates_dir, and one
+    without: building one never changes what another renders, in whatever order they are built."""
+    folders = {name: refusal_template_folder(tmp_path / name, f"{name.upper()}: does the response refuse?") for name in ("label", "grade")}
+    opening = {"label": "LABEL: does", "grade": "GRADE: does", "builtin": BUILTIN_TEMPLATES["refusal"].instructions}
+    q = refusal_questions(1)[0]
+    with FakeOpenAIServer() as server:
+        judges = {name: build_judge(judge_config(server.base_url, templates_dir=folders.get(name))) for name in built}
+        for name in ("label", "grade", "builtin"):  # asked in one order, built in another
+            start = len(server.completions)
+            judges[name].ask([q])
+            prompts = [r.prompt for r in server.completions[start:]]
+            assert len(prompts) == 2 and all(p.startswith(opening[name]) for p in prompts), (name, prompts)
+            judges[name].close()
+    assert judges["builtin"].templates == BUILTIN_TEMPLATES and judges["label"].templates == load_templates(folders["label"])
 
 
 @pytest.mark.parametrize(
@@ -141,7 +163,7 @@ def test_templates_dir_replaces_a_template_and_changes_its_cache_key(tmp_path: P
         ("version: v\ninstructions: x\nfields: [prompt]\noptions: ['YES', 'NO']\nquestion: q\n", "fields and options must stay"),
     ],
 )
-def test_bad_template_files_are_one_line_errors(tmp_path: Path, content: str, message: str, restore_templates) -> None:
+def test_bad_template_files_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "refusal.yaml").write_text(content)
     with pytest.raises(HrlaifError, match=message) as failure:
         build_judge(judge_config("http://127.0.0.1:9/v1", templates_dir=tmp_path))

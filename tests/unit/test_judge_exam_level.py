@@ -17,7 +17,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Question
 from hrlaif.judge.exam import build_exam
 from hrlaif.judge.qualify import exam_decision, qualify_judge
-from hrlaif.judge.templates import TEMPLATES
+from hrlaif.judge.templates import BUILTIN_TEMPLATES
 
 from support.scripted_judge import ScriptedJudge
 
@@ -112,10 +112,10 @@ class LineJudge(ScriptedJudge):
         if q.task == "preference":
             better = "A" if q.fields["response_a"] == truth else "B"
             return better if right else {"A": "B", "B": "A"}[better]
-        return truth if right else rng.choice([o for o in TEMPLATES[q.task].options if o != truth])
+        return truth if right else rng.choice([o for o in BUILTIN_TEMPLATES[q.task].options if o != truth])
 
 
-LINE = {task: 0.6 for task in TEMPLATES} | {"harm": 1 / 3 + 0.1}
+LINE = {task: 0.6 for task in BUILTIN_TEMPLATES} | {"harm": 1 / 3 + 0.1}
 
 
 @pytest.mark.parametrize("per_answer", [10, 20])  # the study's exam and the default one
@@ -125,17 +125,17 @@ def test_a_judge_at_the_pass_line_rarely_qualifies_on_the_bundled_exam(tmp_path:
     path.write_text("".join(i.model_dump_json() + "\n" for i in exam))
     config = JudgeCheckConfig(exam=path)
     reps = 300
-    passed = {task: 0 for task in TEMPLATES}
+    passed = {task: 0 for task in BUILTIN_TEMPLATES}
     for seed in range(reps):
         result = qualify_judge(LineJudge(exam, LINE, seed), config)
         for task, r in result["tasks"].items():
             passed[task] += r["qualified"]
-    yes_no = [t for t in TEMPLATES if "YES" in TEMPLATES[t].options]
+    yes_no = [t for t in BUILTIN_TEMPLATES if "YES" in BUILTIN_TEMPLATES[t].options]
     pooled = sum(passed[t] for t in yes_no) / (reps * len(yes_no))
     assert pooled <= _tolerance(reps * len(yes_no)), passed
     for task in ("harm", "preference"):
         assert passed[task] / reps <= _tolerance(reps), (task, passed)
-    good = qualify_judge(LineJudge(exam, dict.fromkeys(TEMPLATES, 1.0), 0), config)
+    good = qualify_judge(LineJudge(exam, dict.fromkeys(BUILTIN_TEMPLATES, 1.0), 0), config)
     if per_answer >= 16:  # 8 test items per answer: the fewest where a perfect yes/no score clears 60%
         assert good["qualified"] is True, {t: r.get("reason") for t, r in good["tasks"].items()}
     else:

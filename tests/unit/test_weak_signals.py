@@ -11,7 +11,7 @@ import pytest
 from hrlaif.config import LabelConfig
 from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.permute import PermutedJudge
-from hrlaif.judge.templates import template_for
+from hrlaif.judge.templates import BUILTIN_TEMPLATES
 from hrlaif.labeling.audit import position_consistency
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.labeling.pairwise import combine
@@ -213,7 +213,7 @@ def letter_biased(lean):
     def answer(q):
         if q.task != "refusal":
             return prefers_shorter(q)
-        first = template_for("refusal").options[q.labels.index(min(q.labels))]
+        first = BUILTIN_TEMPLATES["refusal"].options[q.labels.index(min(q.labels))]
         p_yes = 0.5 + lean(q.fields["response"]) + (0.0005 if first == "YES" else -0.0005)
         return first, {"YES": p_yes, "NO": 1 - p_yes}
 

@@ -102,17 +102,16 @@ def test_a_bomb_just_under_the_limit_loads_and_just_over_fails(tmp_path: Path) -
 
 def test_judge_templates_and_a_runs_config_are_bounded_too(tmp_path: Path) -> None:
     from hrlaif.export import _run_config
-    from hrlaif.judge.templates import use_templates
+    from hrlaif.judge.templates import load_templates
 
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "refusal.yaml").write_text("version: v1\nnames: &n [x, *n]\n")
     with pytest.raises(HrlaifError, match="refusal.yaml: not a readable YAML file .*alias refers"):
-        use_templates(templates)
+        load_templates(templates)
     (templates / "refusal.yaml").write_text("version: v1\nextra:\n" + "\n".join(BOMB_LINES) + "\n")
     with pytest.raises(HrlaifError, match="refusal.yaml: not a readable YAML file .*alias bomb"):
-        use_templates(templates)
-    use_templates(None)  # back to the built-in templates for the tests after this one
+        load_templates(templates)
 
     run = tmp_path / "run"
     run.mkdir()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrlaif.config import JudgeConfig
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
 from hrlaif.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from hrlaif.judge.templates import Templates
 
 __all__ = ["Judge", "JudgeStats", "OnVerdict", "Question", "build_judge", "judge_cache_path", "shared_cache"]
 
@@ -21,12 +25,12 @@ def build_judge(config: JudgeConfig, seed: int = 0, cache_path: str | Path | Non
     cache are free, and `judge.budget` (enforced by the 'openai' backend before each request)
     only counts the questions that really go to the server. With `judge.permute_labels`, a
     language-model judge answers single-order questions under two label orders (PermutedJudge,
-    above the cache, so each order's answer is cached).
+    above the cache, so each order's answer is cached). The judge renders with the templates of
+    `judge.templates_dir` (the built-ins where unset), its own: no other judge sees them.
     """
-    from hrlaif.judge.templates import use_templates
+    from hrlaif.judge.templates import load_templates
 
-    use_templates(config.templates_dir)
-    judge = _backend(config, seed)
+    judge = _backend(config, seed, load_templates(config.templates_dir))
     if cache_path is not None:
         from hrlaif.judge.cache import CachedJudge
 
@@ -52,17 +56,17 @@ def shared_cache(config: JudgeConfig, root: str | Path) -> JudgeConfig:
     return config if config.cache_file is not None else config.model_copy(update={"cache_file": RunDir(root).judge_cache})
 
 
-def _backend(config: JudgeConfig, seed: int) -> Judge:
+def _backend(config: JudgeConfig, seed: int, templates: Templates) -> Judge:
     if config.backend != "openai" and any(v is not None for v in config.budget.model_dump().values()):
         log.warning("judge.budget applies to the 'openai' backend only; the '%s' judge ignores it", config.backend)
     if config.backend == "simulated":
         from hrlaif.judge.simulated import SimulatedJudge
 
-        return SimulatedJudge(config.simulated, seed=config.seed if config.seed else seed)
+        return SimulatedJudge(config.simulated, seed=config.seed if config.seed else seed, templates=templates)
     if config.backend == "local":
         from hrlaif.judge.local import LocalJudge
 
-        return LocalJudge(config.model, batch_size=config.batch_size)
+        return LocalJudge(config.model, batch_size=config.batch_size, templates=templates)
     from hrlaif.judge.openai_backend import OpenAIJudge
 
-    return OpenAIJudge(config)
+    return OpenAIJudge(config, templates=templates)

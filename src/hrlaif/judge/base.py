@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hrlaif.errors import HrlaifError
 from hrlaif.records import Verdict
+
+if TYPE_CHECKING:
+    from hrlaif.judge.templates import Templates
 
 OnVerdict = Callable[[int, Verdict], None]
 """Called as `on_verdict(index, verdict)` the moment the verdict of `questions[index]` is ready."""
@@ -57,8 +60,17 @@ class Judge(ABC):
 
     name: str = "judge"
 
-    def __init__(self) -> None:
+    templates: Templates
+    """The templates this judge renders its questions with and reads its options from: the set it
+    was built with (`build_judge`: from `judge.templates_dir`), the built-in set when none was given."""
+
+    def __init__(self, templates: Templates | None = None) -> None:
+        if templates is None:
+            from hrlaif.judge.templates import BUILTIN_TEMPLATES  # it imports Question from here
+
+            templates = BUILTIN_TEMPLATES
         self.stats = JudgeStats()
+        self.templates = templates
 
     # -- hooks a backend may implement ------------------------------------------------------
 
@@ -103,6 +115,10 @@ class WrappedJudge(Judge):
     @stats.setter
     def stats(self, value: JudgeStats) -> None:
         self.inner.stats = value
+
+    @property
+    def templates(self) -> Templates:  # type: ignore[override]
+        return self.inner.templates
 
     def write(self, chats: list[list[dict]], *, max_tokens: int, desc: str = "writing") -> list[str | None]:
         return self.inner.write(chats, max_tokens=max_tokens, desc=desc)

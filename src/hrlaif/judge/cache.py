@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, JudgeStats, OnVerdict, Question
-from hrlaif.judge.templates import template_key
+from hrlaif.judge.templates import Templates, template_key
 from hrlaif.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,10 @@ class CachedJudge(Judge):
         return db
 
     @property
+    def templates(self) -> Templates:  # type: ignore[override]
+        return self.inner.templates
+
+    @property
     def stats(self) -> JudgeStats:  # type: ignore[override]
         return self.inner.stats.model_copy(update={"cache_hits": self.inner.stats.cache_hits + self.cache_hits})
 
@@ -119,7 +123,7 @@ class CachedJudge(Judge):
         payload = {
             "format": CACHE_FORMAT,
             "judge": self._identity,
-            "template": template_key(question.task),
+            "template": template_key(self.templates[question.task]),  # the inner judge's template
             "task": question.task,
             "fields": question.fields,
             "context": question.context,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hrlaif.judge.base import Judge, OnVerdict, Question, WrappedJudge
-from hrlaif.judge.templates import template_for
 from hrlaif.records import Verdict
 
 
@@ -58,10 +57,9 @@ class Rule:
                 "raw_calibration_balanced_accuracy": self.raw_balanced_accuracy}
 
 
-def fit_calibration(task: str, answers: list[str], verdicts: list[Verdict]) -> Rule | None:
-    """The rule for `task` from calibration items (true answers, the judge's verdicts), or None
-    when the judge gave no probabilities or an answer class is missing."""
-    options = template_for(task).options
+def fit_calibration(task: str, options: tuple[str, ...], answers: list[str], verdicts: list[Verdict]) -> Rule | None:
+    """The rule for `task` (whose template has `options`) from calibration items (true answers,
+    the judge's verdicts), or None when the judge gave no probabilities or an answer class is missing."""
     if task == "preference" or len(options) < 2:
         return None
     pairs = [(a, v.probs) for a, v in zip(answers, verdicts) if v.scorable]

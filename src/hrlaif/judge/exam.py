@@ -20,12 +20,15 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Question
+
+if TYPE_CHECKING:
+    from hrlaif.judge.templates import Templates
 
 Split = Literal["calibration", "test"]
 EXAM_TASKS = ("preference", "answer_match", "reasoning", "refusal", "harm", "acceptable")
@@ -45,11 +48,15 @@ class ExamItem(BaseModel):
     note: str
 
     @model_validator(mode="after")
-    def _check(self) -> ExamItem:
-        from hrlaif.judge.templates import template_for
+    def _check(self, info: ValidationInfo) -> ExamItem:
+        # Against the examined judge's templates when the caller passes them (`load_exam`), else
+        # the built-in set: the bundled exam asks built-in tasks, and a templates_dir keeps a
+        # built-in task's fields and options, so only a task of its own needs its set.
+        from hrlaif.judge.templates import BUILTIN_TEMPLATES
 
+        templates = (info.context or {}).get("templates") or BUILTIN_TEMPLATES
         try:
-            template = template_for(self.task)
+            template = templates[self.task]
         except ValueError as exc:
             raise ValueError(str(exc)) from None
         if self.answer not in template.options:
@@ -63,11 +70,12 @@ class ExamItem(BaseModel):
         return Question(task=self.task, fields=self.fields, context=self.context)
 
 
-def load_exam(path: str | Path) -> list[ExamItem]:
-    """A user's exam file (JSONL of ExamItem); errors name the file and line."""
+def load_exam(path: str | Path, templates: Templates | None = None) -> list[ExamItem]:
+    """A user's exam file (JSONL of ExamItem), checked against `templates` (the examined judge's;
+    None: the built-in set); errors name the file and line."""
     from hrlaif.jsonl import read_jsonl
 
-    items = read_jsonl(path, ExamItem)
+    items = read_jsonl(path, ExamItem, context={"templates": templates} if templates is not None else None)
     if not items:
         raise HrlaifError(f"{path}: the exam has no items")
     ids = Counter(item.id for item in items)

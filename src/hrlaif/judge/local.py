@@ -12,14 +12,14 @@ import torch
 from tqdm.auto import tqdm
 
 from hrlaif.judge.base import Judge, OnVerdict, Question
-from hrlaif.judge.templates import render, shown_options, template_for
+from hrlaif.judge.templates import Templates, render, shown_options
 from hrlaif.models import chat_prompt, generate, load_causal_lm, load_tokenizer
 from hrlaif.records import Verdict
 
 
 class LocalJudge(Judge):
-    def __init__(self, model: str, batch_size: int = 8, max_length: int = 2048) -> None:
-        super().__init__()
+    def __init__(self, model: str, batch_size: int = 8, max_length: int = 2048, templates: Templates | None = None) -> None:
+        super().__init__(templates)
         self.name = f"local:{model}"
         self.tokenizer = load_tokenizer(model, padding_side="left")
         self.model = load_causal_lm(model).eval()
@@ -48,7 +48,7 @@ class LocalJudge(Judge):
         verdicts: list[Verdict] = []
         for start in tqdm(range(0, len(questions), self.batch_size), desc=desc, unit="batch", disable=len(questions) <= self.batch_size or None):  # None: off when not a terminal
             chunk = questions[start : start + self.batch_size]
-            texts = [chat_prompt(self.tokenizer, render(q)) for q in chunk]
+            texts = [chat_prompt(self.tokenizer, render(q, self.templates)) for q in chunk]
             self.tokenizer.truncation_side = "left"
             batch = self.tokenizer(
                 texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length, add_special_tokens=False
@@ -57,9 +57,9 @@ class LocalJudge(Judge):
             logprobs = torch.log_softmax(logits, dim=-1)
             tokens = batch["attention_mask"].sum(dim=1).tolist()
             for row, question in enumerate(chunk):
-                template = template_for(question.task)
+                template = self.templates[question.task]
                 scores = torch.stack(
-                    [torch.logsumexp(logprobs[row, ids], dim=0) for ids in self._ids_for(shown_options(question))]
+                    [torch.logsumexp(logprobs[row, ids], dim=0) for ids in self._ids_for(shown_options(question, self.templates))]
                 )
                 probs = torch.softmax(scores, dim=0).tolist()
                 best = max(range(len(probs)), key=probs.__getitem__)

@@ -50,7 +50,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.judge.base import Judge, OnVerdict, Question
 from hrlaif.judge.budget import BudgetExhausted, JudgeBudget
 from hrlaif.judge.logit_bias import OptionBias
-from hrlaif.judge.templates import meaning_of, parse_choice, parse_final, render, shown_options, template_for
+from hrlaif.judge.templates import Templates, load_templates, meaning_of, parse_choice, parse_final, render, shown_options
 from hrlaif.records import Verdict
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,9 @@ class OpenAIJudge(Judge):
         endpoint_failures: int = 3,
         endpoint_cooldown_s: float = 5.0,
         top_logprobs: int = 5,
+        templates: Templates | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(load_templates(config.templates_dir) if templates is None else templates)
         if not config.base_urls:
             raise HrlaifError("judge.backend=openai needs judge.base_urls, e.g. judge.base_urls=[http://127.0.0.1:8080/v1]")
         self.config = config
@@ -177,7 +178,7 @@ class OpenAIJudge(Judge):
     # -- the synchronous entry point -------------------------------------------------------
 
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
-        chats = [render(q) for q in questions]  # bad tasks or fields fail here, before any request
+        chats = [render(q, self.templates) for q in questions]  # bad tasks or fields fail here, before any request
         if not questions:
             return []
         jobs = [self._verdict_job(q, chat) for q, chat in zip(questions, chats)]
@@ -240,8 +241,8 @@ class OpenAIJudge(Judge):
         return results
 
     def _verdict_job(self, question: Question, chat: list[dict]) -> _Job:
-        template = template_for(question.task)
-        shown = shown_options(question)
+        template = self.templates[question.task]
+        shown = shown_options(question, self.templates)
 
         def accept(reply: _Reply, used_logprobs: bool, reasks: int, prompt_tokens: int, completion_tokens: int) -> Verdict | None:
             label = parse_final(reply.text, shown) if self.config.reasoning else parse_choice(reply.text, shown)
@@ -249,8 +250,8 @@ class OpenAIJudge(Judge):
                 return None
             probs = option_probs(reply.logprobs, shown, label) if used_logprobs else None
             return Verdict(
-                task=question.task, choice=meaning_of(question, label),
-                probs={meaning_of(question, k): v for k, v in probs.items()} if probs else None,
+                task=question.task, choice=meaning_of(question, label, self.templates),
+                probs={meaning_of(question, k, self.templates): v for k, v in probs.items()} if probs else None,
                 reason=f"parsed after {reasks} re-ask(s)" if reasks else "",
                 judge=self.name, template_version=template.version,
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,

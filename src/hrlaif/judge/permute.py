@@ -20,23 +20,24 @@ import random
 import re
 
 from hrlaif.judge.base import OnVerdict, Question, WrappedJudge
-from hrlaif.judge.templates import template_for
+from hrlaif.judge.templates import Templates
 from hrlaif.records import Verdict
 
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # no I or O: they read as words or digits
 _OPENING = re.compile(r"\W*(\w+)")
 
 
-def permuted(question: Question) -> bool:
-    """Whether `question` is single-order (asked under two label permutations)."""
-    template = template_for(question.task)
+def permuted(question: Question, templates: Templates) -> bool:
+    """Whether `question` is single-order (asked under two label permutations), by its template in `templates`."""
+    template = templates[question.task]
     return question.labels is None and "response_a" not in template.fields and bool(template.ask)
 
 
-def label_orders(question: Question) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Two label assignments for the question's options: letters drawn from a seed of the
-    question, none equal to the opening word of any field, the second a rotation of the first."""
-    options = template_for(question.task).options
+def label_orders(question: Question, templates: Templates) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Two label assignments for the question's options (its template's in `templates`): letters
+    drawn from a seed of the question, none equal to the opening word of any field, the second a
+    rotation of the first."""
+    options = templates[question.task].options
     banned = set()
     for text in question.fields.values():
         m = _OPENING.match(text)
@@ -74,8 +75,8 @@ class PermutedJudge(WrappedJudge):
         expanded: list[Question] = []
         owner: list[int] = []  # expanded index -> question index
         for index, question in enumerate(questions):
-            if permuted(question):
-                for labels in label_orders(question):
+            if permuted(question, self.templates):
+                for labels in label_orders(question, self.templates):
                     expanded.append(question.model_copy(update={"labels": labels}))
                     owner.append(index)
             else:
@@ -90,7 +91,7 @@ class PermutedJudge(WrappedJudge):
             got[position] = verdict
             if results[index] is not None:
                 return
-            if not permuted(questions[index]):
+            if not permuted(questions[index], self.templates):
                 results[index] = verdict
             elif len(got) == 2:
                 first, second = (got[p] for p in sorted(got))

@@ -38,7 +38,6 @@ from hrlaif.config import JudgeCheckConfig
 from hrlaif.judge.base import Judge, JudgeStats, Question
 from hrlaif.judge.calibrate import Calibration, fit_calibration
 from hrlaif.judge.exam import ExamItem, build_exam, load_exam
-from hrlaif.judge.templates import template_for
 from hrlaif.labeling.pairwise import combine
 from hrlaif.records import Verdict
 from hrlaif.run_dir import RunDir
@@ -129,8 +128,7 @@ def _swap(option: str | None) -> str | None:
     return {"A": "B", "B": "A"}.get(option, option) if option is not None else None
 
 
-def _grade_pointwise(items: list[ExamItem], verdicts: list[Verdict], confidence: float) -> dict[str, Any]:
-    options = template_for(items[0].task).options
+def _grade_pointwise(items: list[ExamItem], verdicts: list[Verdict], options: tuple[str, ...], confidence: float) -> dict[str, Any]:
     correct = [v.choice == item.answer for item, v in zip(items, verdicts)]
     scorable = [v for v in verdicts if v.scorable]
     by_answer: dict[str, list[bool]] = defaultdict(list)
@@ -197,7 +195,7 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
     "n"}. "calibration" is `Calibration.to_dict()` (empty when the judge gives no probabilities):
     pass `Calibration.from_dict(result["calibration"])` to `CalibratedJudge` to apply it.
     """
-    items = load_exam(config.exam) if config.exam is not None else build_exam(config.per_answer)
+    items = load_exam(config.exam, judge.templates) if config.exam is not None else build_exam(config.per_answer)
     questions, where = exam_questions(items)
     before = judge.stats.model_copy()
     verdicts = judge.ask(questions, desc=desc)
@@ -215,20 +213,20 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
     for task, indices in by_task.items():
         cal = [i for i in indices if items[i].split == "calibration"]
         test = [i for i in indices if items[i].split == "test"]
-        options = template_for(task).options
+        options = judge.templates[task].options  # the examined judge's template
         chance = 1 / len(options)
         if task == "preference":
             report = _grade_preference([items[i] for i in test], [tuple(asked[i]) for i in test], config.confidence, soft_labels, tie_margin)
         else:
             test_verdicts = [asked[i][0] for i in test]
-            report = _grade_pointwise([items[i] for i in test], test_verdicts, config.confidence) if test else {"n": 0}
+            report = _grade_pointwise([items[i] for i in test], test_verdicts, options, config.confidence) if test else {"n": 0}
             if config.calibrate and cal and test:
-                fitted = fit_calibration(task, [items[i].answer for i in cal], [asked[i][0] for i in cal])
+                fitted = fit_calibration(task, options, [items[i].answer for i in cal], [asked[i][0] for i in cal])
                 if fitted is not None:
                     calibration.rules[task] = fitted
                     calibrated = [calibration.apply(v) for v in test_verdicts]
                     raw = report
-                    report = _grade_pointwise([items[i] for i in test], calibrated, config.confidence)
+                    report = _grade_pointwise([items[i] for i in test], calibrated, options, config.confidence)
                     report["raw"] = {k: raw[k] for k in ("accuracy", "balanced_accuracy", "answer_rates")}
                     report["raw"]["classes"] = exam_decision(raw["outcomes"], chance + config.floor, config.confidence)["classes"]
                     report["calibrated"] = fitted.describe() | {"n_calibration": len(cal)}

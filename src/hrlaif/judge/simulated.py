@@ -31,7 +31,7 @@ import re
 
 from hrlaif.config import SimulatedJudgeConfig
 from hrlaif.judge.base import Judge, OnVerdict, Question
-from hrlaif.judge.templates import parse_write, template_for
+from hrlaif.judge.templates import Templates, parse_write
 from hrlaif.records import Verdict
 from hrlaif.verify import check_answer
 from hrlaif.verify.refusal import looks_like_refusal
@@ -86,8 +86,8 @@ def _correct(context: dict, response: str) -> bool | None:
 
 
 class SimulatedJudge(Judge):
-    def __init__(self, config: SimulatedJudgeConfig, seed: int = 0) -> None:
-        super().__init__()
+    def __init__(self, config: SimulatedJudgeConfig, seed: int = 0, templates: Templates | None = None) -> None:
+        super().__init__(templates)
         self.config = config
         self.seed = seed
         self.name = (
@@ -153,7 +153,7 @@ class SimulatedJudge(Judge):
     def ask(self, questions: list[Question], desc: str = "judging", on_verdict: OnVerdict | None = None) -> list[Verdict]:
         verdicts = []
         for index, question in enumerate(questions):
-            template = template_for(question.task)
+            template = self.templates[question.task]
             choice, reason = self._answer(question, self._rng(question))
             verdicts.append(
                 Verdict(task=question.task, choice=choice, reason=reason, judge=self.name, template_version=template.version)

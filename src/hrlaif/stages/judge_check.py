@@ -13,7 +13,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import write_json
 from hrlaif.judge.qualify import qualify_judge
 from hrlaif.judge.role import LABEL, JudgeRole
-from hrlaif.judge.templates import templates_fingerprint, use_templates
+from hrlaif.judge.templates import load_templates
 from hrlaif.manifest import StageRecord
 from hrlaif.report.console import exam_table
 from hrlaif.stages.base import Stage, StageContext, Step, Upstream, file_hash
@@ -36,17 +36,13 @@ class JudgeCheck(Stage):
         c = ctx.config
         return {"soft_labels": c.label.soft_labels, "tie_margin": c.label.tie_margin} if self.role is LABEL else {"soft_labels": False, "tie_margin": 0.0}
 
-    def before(self, ctx: StageContext) -> None:
-        ctx.judge(self.role)  # built first: it installs its templates, which the fingerprint hashes
-
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
         judge_config = self.role.config(c)
-        use_templates(judge_config.templates_dir)  # what building the judge installs (the status view builds none)
         exam = file_hash(c.judge_check.exam) if c.judge_check.exam is not None else "bundled"
         # `enabled` only decides whether run examines the judge: not part of the exam's result
         return fingerprint(self.name, self.role.fingerprint_view(c), judge_config.model_dump(include={"constrain", "extra_body", "reasoning", "permute_labels"}),
-                           c.judge_check.model_dump(exclude={"enabled"}), exam, templates_fingerprint(), c.seed, self.rule(ctx))
+                           c.judge_check.model_dump(exclude={"enabled"}), exam, load_templates(judge_config.templates_dir).fingerprint(), c.seed, self.rule(ctx))
 
     def output(self, ctx: StageContext) -> Path:
         return ctx.run_dir.exam(self.role.name)

@@ -10,7 +10,7 @@ from pathlib import Path
 from hrlaif.config import fingerprint
 from hrlaif.jsonl import read_jsonl, write_jsonl
 from hrlaif.judge.role import LABEL
-from hrlaif.judge.templates import templates_fingerprint, use_templates
+from hrlaif.judge.templates import load_templates
 from hrlaif.labeling.hybrid import label_hybrid
 from hrlaif.labeling.oracle import MIN_PAIRS, label_oracle, verifier_settings
 from hrlaif.labeling.rlaif import label_rlaif
@@ -25,8 +25,7 @@ def verdict_settings(ctx: StageContext) -> dict:
     """Judge settings beyond backend and model that change its verdicts: the templates (by
     content, so an edited template file relabels), how an answer is asked for and read."""
     j = ctx.config.judge
-    use_templates(j.templates_dir)  # the templates the judge will use, loaded before it is built
-    return {"templates": templates_fingerprint(), "templates_dir": j.templates_dir, "constrain": j.constrain,
+    return {"templates": load_templates(j.templates_dir).fingerprint(), "templates_dir": j.templates_dir, "constrain": j.constrain,
             "option_token_ids": j.option_token_ids, "extra_body": j.extra_body, "reasoning": j.reasoning,
             "reasoning_max_tokens": j.reasoning_max_tokens, "max_tokens": j.max_tokens, "permute_labels": j.permute_labels}
 

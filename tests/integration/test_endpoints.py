@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
+import yaml
 
 from hrlaif.config import JudgeConfig, ModelConfig, PolicyServerConfig, RunConfig, dump_config, fingerprint, load_config
 from hrlaif.endpoints import COOLDOWN_MAX_S, EndpointPool, Failure, read_api_key, run_sync
@@ -59,11 +60,23 @@ def test_keys_and_dump_order_are_what_they_were() -> None:
 
 @pytest.mark.parametrize("run", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
 def test_configs_written_before_the_redesign_load_and_dump_unchanged(run: str) -> None:
-    """Every pre-redesign config.yaml (tests/fixtures/pre_redesign_runs) loads and dumps to the same text."""
+    """Every pre-redesign config.yaml (tests/fixtures/pre_redesign_runs) loads and dumps to the same
+    keys, values and order; sections and fields added since (compare.oracle, best_of_n) come on top."""
     text = (FIXTURES / run / "config.yaml").read_text()
     config = load_config(FIXTURES / run / "config.yaml")
     config.run_dir = "RUN_DIR"
-    assert dump_config(config) == text
+    before, after = yaml.safe_load(text), yaml.safe_load(dump_config(config))
+
+    def same_where_it_was(old: dict, new: dict, where: str) -> None:
+        assert [k for k in new if k in old] == list(old), where  # every old key, in its order
+        for key, value in old.items():
+            if isinstance(value, dict) and value:
+                same_where_it_was(value, new[key], f"{where}.{key}")
+            else:
+                assert new[key] == value, f"{where}.{key}"
+
+    same_where_it_was(before, after, "config")
+    assert set(after) - set(before) <= {"best_of_n"}  # the one section added since
 
 
 def test_fingerprints_are_what_the_code_before_the_shared_section_computed() -> None:
@@ -74,7 +87,9 @@ def test_fingerprints_are_what_the_code_before_the_shared_section_computed() -> 
     assert fingerprint(PolicyServerConfig()) == "07023cdb5c001afe"
     assert fingerprint(full) == "d04999ccc71e68ae"
     assert fingerprint(ModelConfig(backend="openai", server=PolicyServerConfig(extra_body={"top_k": 0}))) == "841f6b0154ffbff9"
-    assert fingerprint(RunConfig()) == "2a9cbcffaff7e147"
+    # The sections holding endpoint fields, as a whole run config has them (the whole RunConfig's hash
+    # moves with every new section, e.g. best_of_n; no stage fingerprints it whole).
+    assert fingerprint(RunConfig().model_dump(include={"judge", "policy", "evaluate"})) == "56d826313bcf8315"
     assert fingerprint(ModelConfig(backend="openai").fingerprint_view()) == "13604be06af23957"
     assert fingerprint(JudgeConfig().model_dump(include={"constrain", "extra_body", "reasoning", "permute_labels"})) == "68c876ff16c84047"
 

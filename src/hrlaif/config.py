@@ -204,7 +204,7 @@ class JudgeCheckConfig(Section):
     floor: float = Field(0.1, ge=0.0, lt=0.5, description="How far above chance the exact lower 95% bound of a task's accuracy on each true answer must be to qualify; 0.1 asks a yes/no task for > 60% on YES and on NO, which a judge at that line passes at most 2.5% of the time.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Level of the exam's intervals.")
     per_answer: int = Field(20, ge=2, description="Bundled exam size: distinct items per option and task (harm: 2/3 of it, preference: 3x), half of them in the test split; at most 24 (the bundled banks). 20 gives 10 test items per answer of a yes/no task: only 10/10 clears 60% (exact bound 69%); below 16 (8 per answer) no score can qualify a yes/no task.")
-    calibrate: bool = Field(True, description="For judges that give option probabilities, choose each pointwise task's decision rule on the calibration split and grade the calibrated verdicts.")
+    calibrate: bool = Field(True, description="For judges that give option probabilities, fit each pointwise task's decision rule on the calibration split and show what it would score beside the grade (if_calibrated). The grade is always of the raw verdicts: labeling and evaluation never apply the rule.")
 
 
 STEPS = ("correctness", "reasoning", "refusal", "preference")

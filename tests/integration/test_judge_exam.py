@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
@@ -194,24 +195,29 @@ def _says_yes(informative: bool):
 
 
 @pytest.mark.parametrize("informative", [True, False])
-def test_a_yes_to_everything_judge_is_rescued_or_shown_at_chance(tmp_path: Path, informative: bool) -> None:
+def test_a_yes_to_everything_judge_does_not_qualify_whatever_its_probabilities_rank(tmp_path: Path, informative: bool) -> None:
+    """The exam grades the verdicts labeling and evaluation use, which are never calibrated: a
+    judge whose argmax says YES to everything fails even when its P(YES) ranks the answers
+    perfectly (issue 25 item 1: it qualified on a threshold it never used). The threshold fitted
+    on the calibration split is shown beside the grade, as what it would give."""
     with FakeOpenAIServer(answer=_says_yes(informative)) as server:
         judge = build_judge(judge_config(server.base_url, timeout_s=5), cache_path=tmp_path / "cache.sqlite")
         result = qualify_judge(judge, JudgeCheckConfig())
         judge.close()
     for task in ("answer_match", "reasoning", "refusal", "acceptable"):
         r = result["tasks"][task]
-        assert r["raw"]["answer_rates"]["YES"]["value"] == 1.0 and r["raw"]["balanced_accuracy"]["value"] == 0.5
-        assert "threshold" in r["calibrated"] and r["calibrated"]["threshold"] > 0.9
-        if informative:
-            assert r["balanced_accuracy"]["value"] == 1.0 and r["qualified"] is True, (task, r)
-        else:
-            assert r["qualified"] is False and r["balanced_accuracy"]["low"] < 0.6, (task, r)
+        assert r["yes_rate"]["value"] == 1.0 and r["balanced_accuracy"]["value"] == 0.5, "the YES-rate of the verdicts used"
+        assert r["qualified"] is False and "not applied: labeling and evaluation use the raw verdicts" in r["reason"], (task, r)
+        diagnostic = r["if_calibrated"]
+        assert diagnostic["applied"] is False and diagnostic["threshold"] > 0.9
+        assert diagnostic["qualified"] is informative and (diagnostic["balanced_accuracy"]["value"] == 1.0) is informative, (task, diagnostic)
+        assert "calibrated" not in r, "the console's 'calibrated' column would name a rule no verdict went through"
     harm = result["tasks"]["harm"]
-    assert harm["raw"]["balanced_accuracy"]["value"] == pytest.approx(1 / 3)
-    assert harm["qualified"] is informative
-    assert result["tasks"]["preference"]["qualified"] is False and "calibrated" not in result["tasks"]["preference"]
+    assert harm["balanced_accuracy"]["value"] == pytest.approx(1 / 3) and harm["qualified"] is False
+    assert harm["if_calibrated"]["qualified"] is informative
+    assert result["tasks"]["preference"]["qualified"] is False and "if_calibrated" not in result["tasks"]["preference"]
     assert set(result["calibration"]) == {"answer_match", "reasoning", "refusal", "acceptable", "harm"}
+    assert result["qualified"] is False and result["graded"] == "raw verdicts, as labeling and evaluation use them"
 
 
 def test_calibrated_judge_applies_the_thresholds_to_verdicts(tmp_path: Path) -> None:
@@ -238,7 +244,7 @@ def test_the_local_judge_is_examined_and_calibrated(tiny_model: Path, tmp_path: 
     result = qualify_judge(judge, JudgeCheckConfig(exam=exam))
     refusal = result["tasks"]["refusal"]
     assert refusal["n"] + refusal["n_calibration"] == sum(i.task == "refusal" for i in items)
-    assert "threshold" in refusal["calibrated"] and "raw" in refusal
+    assert "threshold" in refusal["if_calibrated"] and refusal["if_calibrated"]["applied"] is False
     assert result["tasks"]["preference"]["position_consistency"]["n"] == result["tasks"]["preference"]["n"]
 
 
@@ -266,3 +272,26 @@ def test_a_users_exam_is_checked_against_the_examined_judges_templates(tmp_path:
     assert item.task == "poetry"
     with pytest.raises(HrlaifError, match="exam.jsonl.*no judge template for task 'poetry'"):
         load_exam(exam)
+
+
+def test_an_exam_that_graded_calibrated_verdicts_is_graded_again_from_the_cache(tmp_path: Path) -> None:
+    """A run directory whose judge-check predates grading the raw verdicts (no "graded" key)
+    re-runs that stage (same fingerprint), so the report never shows a grade of verdicts nobody used."""
+    from rich.console import Console
+
+    from hrlaif.config import RunConfig
+    from hrlaif.stages.base import StageContext
+    from hrlaif.stages.judge_check import JudgeCheck
+
+    config = RunConfig.model_validate({"run_dir": str(tmp_path / "run"), "judge": {"backend": "simulated", "model": "exam-test"}})
+    ctx = StageContext(config, Console(record=True, width=300, file=io.StringIO()))
+    out = ctx.run_stage(JudgeCheck())
+    assert json.loads(out.read_text())["graded"] == "raw verdicts, as labeling and evaluation use them"
+    assert ctx.run_stage(JudgeCheck()) == out and ctx.timeline[-1].status == "skipped"
+
+    old = json.loads(out.read_text())
+    del old["graded"]
+    out.write_text(json.dumps(old))
+    ctx.run_stage(JudgeCheck())
+    assert ctx.timeline[-1].status == "ran" and "graded" in json.loads(out.read_text())
+    assert "graded calibrated verdicts that labeling and evaluation never use" in ctx.console.export_text()

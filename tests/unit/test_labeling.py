@@ -170,3 +170,33 @@ def test_report_warns_when_the_judge_follows_position():
 def test_a_route_for_one_category_keeps_the_other_defaults():
     routes = LabelConfig(routes={"math": ["preference"]}).routes
     assert routes["math"] == ["preference"] and routes["harmful"] == ["refusal", "preference"]
+
+
+def test_audit_counts_pairs_the_judges_answer_match_decided_as_the_judges():
+    """A correctness pair where one answer the verifier could not read got its tier from the
+    judge's answer_match was not decided by the verifier (issue 25 item 4)."""
+    from hrlaif.labeling.audit import label_quality_lines
+
+    unreadable, wrong = "I believe it comes to nineteen.", "The answer is 21."
+    samples = [sample(f"m{i}", "math", r, k, reference="19") for i in range(3) for k, r in enumerate((unreadable, wrong))]
+    matching = ScriptedJudge(lambda q: {"answer_match": "YES", "reasoning": "YES"}.get(q.task, "A"))
+    pairs, _ = label_hybrid(samples, matching, LabelConfig(mode="hrlaif", tie_margin=0.0))
+    assert {p.provenance.step for p in pairs} == {"correctness"} and len(pairs) == 3
+    gold = gold_agreement(pairs)
+    assert gold["decided_by_verifier"] == 0 and gold["decided_by_answer_match"] == 3
+    assert gold["all_keyed"]["n"] == 0, "gold cannot read the matched answer either: no agreement to count"
+    line = label_quality_lines({"hrlaif": {"pairs": 3, "gold_agreement": gold,
+                                           "verifier_agreement": {"rate": None, "keyed_pairs": 3}}})[0]
+    assert "3 keyed pairs decided by the judge's answer_match" in line
+
+
+def test_audit_checks_cut_off_answers_as_the_labelers_did():
+    """A judge-preferred pair whose rejected answer was cut off before it finished: the labelers'
+    verifier called it unknown, so gold cannot tell the pair apart (the audit used to re-check it
+    without the truncation flag, read its last number, and call it wrong)."""
+    right, cut = "The answer is 19.", "First 3 x 4 = 12 and then we add"
+    pair = label_rlaif([sample("m0", "math", right, 0, reference="19"), sample("m0", "math", cut, 1, reference="19")],
+                       ScriptedJudge(lambda q: "A" if "19" in q.fields["response_a"] else "B"))[0][0]
+    assert pair.provenance.step == "preference" and pair.chosen_text == right
+    assert gold_agreement([pair])["all_keyed"]["n"] == 1, "without the flag the cut-off answer reads as a wrong 12"
+    assert gold_agreement([pair], truncated={("m0", cut)})["all_keyed"]["n"] == 0

@@ -38,15 +38,19 @@ def test_satisfaction_rests_on_acceptable_and_refusal_per_category_and_in_all():
     assert basis.meaningful(exam(acceptable=True, refusal=True, preference=False), basis.SATISFACTION_TASKS)
 
 
-def test_hrlaif_labels_need_preference_reasoning_and_refusal_rlaif_labels_only_preference():
-    assert basis.LABEL_TASKS["hrlaif"] == ("preference", "reasoning", "refusal")
+def test_hrlaif_labels_need_every_task_they_rest_on_rlaif_labels_only_preference():
+    """HRLAIF's labels also rest on answer_match (verifier-unknown keyed answers) and harm (the
+    red-team pairs in its RM data): a judge that failed either is not qualified for them (issue 25 item 4)."""
+    assert basis.LABEL_TASKS["hrlaif"] == ("preference", "answer_match", "reasoning", "refusal", "harm")
     assert basis.LABEL_TASKS["rlaif"] == ("preference",)
-    passed = {"preference": True, "reasoning": True, "refusal": True}
+    passed = {"preference": True, "answer_match": True, "reasoning": True, "refusal": True, "harm": True}
     assert basis.meaningful(exam(**passed), basis.LABEL_TASKS["hrlaif"])
     for task in passed:
         failed = exam(**passed | {task: False})
         assert not basis.meaningful(failed, basis.LABEL_TASKS["hrlaif"]), task
         assert basis.meaningful(failed, basis.LABEL_TASKS["rlaif"]) == (task != "preference")
+    assert basis.graded_by(exam(**passed | {"harm": False}), "j", basis.LABEL_TASKS["hrlaif"]) == \
+        "j: preference+answer_match+reasoning+refusal+harm (NOT qualified: harm)"
 
 
 def test_an_unexamined_judge_or_task_blocks_nothing_but_is_not_called_a_measurement():

@@ -14,7 +14,9 @@ def _exam(judge: str, refusal_qualified: bool) -> dict:
     task = {"n": 40, "balanced_accuracy": None, "accuracy": None, "yes_rate": None}
     return {"judge": judge, "exam": "bundled", "floor": 0.1,
             "tasks": {"preference": task | {"qualified": True},
+                      "answer_match": task | {"qualified": True},
                       "reasoning": task | {"qualified": True},
+                      "harm": task | {"qualified": True},
                       "refusal": task | ({"qualified": True} if refusal_qualified else {"qualified": False, "reason": "too few refusals seen"})}}
 
 
@@ -41,4 +43,4 @@ def test_each_exam_is_read_once_per_report(tmp_path: Path, monkeypatch) -> None:
     assert "| refusal | 40 | n/a | n/a | n/a | no: too few refusals seen |" in md
     # the labels rest on the labeling judge's exam: hrlaif's on refusal too, which did not qualify there
     assert "| rlaif | 3 |  | labeler: preference (qualified) | 6 |" in md
-    assert "| hrlaif | 3 |  | labeler: preference+reasoning+refusal (NOT qualified: refusal) | 6 |" in md
+    assert "| hrlaif | 3 |  | labeler: preference+answer_match+reasoning+refusal+harm (NOT qualified: refusal) | 6 |" in md

@@ -9,7 +9,9 @@ over the calibration split (contextual calibration, Zhao et al. 2021), kept only
 beats the raw argmax there. Preference needs neither: both orders are asked.
 
 Rules are applied to verdicts by `CalibratedJudge`, which wraps any judge (the cache below it
-keeps the raw verdicts, so a new calibration never re-asks).
+keeps the raw verdicts, so a new calibration never re-asks). No stage applies them: labeling
+and evaluation use the raw verdicts, so the exam grades those and shows a fitted rule only as
+what it would give (`qualify.py`).
 """
 
 from __future__ import annotations

@@ -19,9 +19,12 @@ the classes' exact bounds taken at a Bonferroni level (so it holds jointly); the
 preference accuracy keeps a percentile bootstrap over items (its two verdicts of one item are
 not independent).
 
-Judges that give option probabilities are calibrated first (see `calibrate.py`): the decision
-rule is chosen on the calibration split and the test figures are those of the calibrated
-verdicts, with the raw ones kept beside them.
+The exam grades the verdicts the pipeline uses: the judge's own choices, as labeling and
+evaluation get them (they never calibrate), so its YES-rate is the one those verdicts have. For a
+judge that gives option probabilities, a decision rule fitted on the calibration split
+(`calibrate.py`) is shown beside them as a diagnostic (`if_calibrated`: what a threshold would
+make of the test split), never as the grade: a judge whose argmax says YES to everything while
+its P(YES) ranks well does not qualify, because every label it gives is that YES.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 
 from hrlaif.config import JudgeCheckConfig
 from hrlaif.judge.base import Judge, JudgeStats, Question
-from hrlaif.judge.calibrate import Calibration, fit_calibration
+from hrlaif.judge.calibrate import Calibration, Rule, fit_calibration
 from hrlaif.judge.exam import ExamItem, build_exam, load_exam
 from hrlaif.labeling.pairwise import combine
 from hrlaif.records import Verdict
@@ -178,6 +181,20 @@ def _grade_preference(items: list[ExamItem], pairs: list[tuple[Verdict, Verdict]
     }
 
 
+GRADED = "raw verdicts, as labeling and evaluation use them"
+
+
+def _diagnostic(rule: Rule, items: list[ExamItem], verdicts: list[Verdict], options: tuple[str, ...], config: JudgeCheckConfig,
+                chance: float, n_calibration: int) -> dict[str, Any]:
+    """What the test split would score with `rule` applied (the pipeline never applies it): its
+    accuracy, balanced accuracy, answer rates, per-class bounds and whether it would qualify."""
+    graded = _grade_pointwise(items, [Calibration({rule.task: rule}).apply(v) for v in verdicts], options, config.confidence)
+    decision = exam_decision(graded["outcomes"], chance + config.floor, config.confidence)
+    return (rule.describe() | {"n_calibration": n_calibration, "applied": False}
+            | {k: graded[k] for k in ("accuracy", "balanced_accuracy", "answer_rates")}
+            | {"classes": decision["classes"], "qualified": decision["qualified"]})
+
+
 def _usage(before: JudgeStats, after: JudgeStats) -> dict[str, Any]:
     keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "unscorable", "cost_usd")
     return {k: round(getattr(after, k) - getattr(before, k), 6) for k in keys}
@@ -189,11 +206,13 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
     preference by the rule its verdicts will be used with (`soft_labels`, `tie_margin`: labeling's
     `label.soft_labels` and `label.tie_margin`; evaluation's win ratio uses no soft labels, no margin).
 
-    Returns {"qualified", "judge", "exam", "floor", "confidence", "calibration", "cost",
+    Returns {"qualified", "judge", "exam", "graded", "floor", "confidence", "calibration", "cost",
     "tasks": {task: {"n", "accuracy", "balanced_accuracy", "yes_rate" | "position_consistency",
-    ..., "chance", "threshold", "qualified", "reason"}}}; every rate is {"value", "low", "high",
-    "n"}. "calibration" is `Calibration.to_dict()` (empty when the judge gives no probabilities):
-    pass `Calibration.from_dict(result["calibration"])` to `CalibratedJudge` to apply it.
+    ..., "chance", "threshold", "qualified", "reason", "if_calibrated"?}}}; every rate is {"value",
+    "low", "high", "n"}, all of the raw verdicts ("graded"). "calibration" is the fitted rules'
+    `Calibration.to_dict()` (empty when the judge gives no probabilities), applied nowhere in the
+    pipeline: `CalibratedJudge(judge, Calibration.from_dict(result["calibration"]))` applies them
+    in your own code.
     """
     items = load_exam(config.exam, judge.templates) if config.exam is not None else build_exam(config.per_answer)
     questions, where = exam_questions(items)
@@ -224,12 +243,7 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
                 fitted = fit_calibration(task, options, [items[i].answer for i in cal], [asked[i][0] for i in cal])
                 if fitted is not None:
                     calibration.rules[task] = fitted
-                    calibrated = [calibration.apply(v) for v in test_verdicts]
-                    raw = report
-                    report = _grade_pointwise([items[i] for i in test], calibrated, options, config.confidence)
-                    report["raw"] = {k: raw[k] for k in ("accuracy", "balanced_accuracy", "answer_rates")}
-                    report["raw"]["classes"] = exam_decision(raw["outcomes"], chance + config.floor, config.confidence)["classes"]
-                    report["calibrated"] = fitted.describe() | {"n_calibration": len(cal)}
+                    report["if_calibrated"] = _diagnostic(fitted, [items[i] for i in test], test_verdicts, options, config, chance, len(cal))
         report["n_calibration"] = len(cal)
         report["tokens"] = sum(v.prompt_tokens + v.completion_tokens for i in indices for v in asked[i])
         threshold = chance + config.floor
@@ -252,11 +266,17 @@ def qualify_judge(judge: Judge, config: JudgeCheckConfig, desc: str = "judge exa
                 )
                 if decision["needed"] is not None and c["n"] < decision["needed"]:
                     report["reason"] += f"; with {c['n']} items not even a perfect score can: it needs at least {decision['needed']} per answer"
+                if "if_calibrated" in report:
+                    d = report["if_calibrated"]
+                    report["reason"] += (f"; the rule {d['rule']} fitted on the calibration split would give balanced accuracy "
+                                         f"{100 * d['balanced_accuracy']['value']:.1f}% ({'would' if d['qualified'] else 'would not'} qualify), "
+                                         "not applied: labeling and evaluation use the raw verdicts")
         tasks[task] = report
     return {
         "qualified": bool(tasks) and all(t["qualified"] for t in tasks.values()),
         "judge": judge.name,
         "exam": str(config.exam) if config.exam is not None else "bundled",
+        "graded": GRADED,
         "floor": config.floor,
         "confidence": config.confidence,
         "calibration": calibration.to_dict(),

@@ -35,22 +35,35 @@ _PREF_COUNTS = {"agree": ("agree", "by_preference_agree", "preference_agree"), "
 JUDGE_STEPS = ("preference", "reasoning")
 
 
-def gold_agreement(pairs: list[Pair], confidence: float = 0.95) -> dict:
+def by_answer_match(pair: Pair) -> bool:
+    """Whether the judge's answer_match decided a correctness pair: a response the verifier could
+    not read got its tier from the judge (its verdict is in the provenance), so the verifier did
+    not decide the pair alone."""
+    return pair.provenance.step == "correctness" and any(v.task == "answer_match" for v in pair.provenance.verdicts)
+
+
+def gold_agreement(pairs: list[Pair], confidence: float = 0.95, truncated: set[tuple[str, str]] = frozenset()) -> dict:
     """Per keyed category: of the pairs the judge decided where exactly one response is
-    verifiably correct, the share that chose the correct one. Pairs the verifier decided are
-    counted apart (`decided_by_verifier`), never as agreement."""
+    verifiably correct, the share that chose the correct one. Pairs the verifier decided alone
+    are counted apart (`decided_by_verifier`), never as agreement; correctness pairs the judge's
+    answer_match decided count as the judge's (`decided_by_answer_match`). Answers are checked as
+    the labelers checked them: a response in `truncated` ((prompt_id, response) cut off at
+    max_new_tokens) without a finished answer is undecided, never wrong."""
     hits: dict[str, list[bool]] = defaultdict(list)
-    by_verifier = 0
+    by_verifier = by_match = 0
     for pair in pairs:
         if pair.category not in KEYED_CATEGORIES:
             continue
         if pair.reference is None:
             continue
-        if pair.provenance.step not in JUDGE_STEPS:
+        if by_answer_match(pair):
+            by_match += 1
+        elif pair.provenance.step not in JUDGE_STEPS:
             by_verifier += 1
             continue
-        chosen = check_answer(pair.category, pair.chosen_text, pair.reference, pair.choices).correct
-        rejected = check_answer(pair.category, pair.rejected_text, pair.reference, pair.choices).correct
+        chosen, rejected = (check_answer(pair.category, text, pair.reference, pair.choices,
+                                         truncated=(pair.prompt_id, text) in truncated).correct
+                            for text in (pair.chosen_text, pair.rejected_text))
         if chosen is None or rejected is None or chosen == rejected:
             continue  # gold cannot tell these two apart
         hits[pair.category].append(bool(chosen))
@@ -58,6 +71,7 @@ def gold_agreement(pairs: list[Pair], confidence: float = 0.95) -> dict:
     every = [x for v in hits.values() for x in v]
     out["all_keyed"] = wilson(sum(every), len(every), confidence).model_dump()
     out["decided_by_verifier"] = by_verifier
+    out["decided_by_answer_match"] = by_match
     return out
 
 
@@ -115,6 +129,9 @@ def label_quality_lines(report: dict) -> list[str]:
         said = "n/a (no keyed pair the verifier decides)" if agreement["rate"] is None else \
             f"{100 * agreement['rate']:.1f}% [{100 * agreement['low']:.1f}, {100 * agreement['high']:.1f}] (n={agreement['n']})"
         line = f"  {mode}: labels agreeing with the verifier on keyed pairs it decides: {said}; {a['pairs']} pairs, {agreement['keyed_pairs']} keyed"
+        matched = (a.get("gold_agreement") or {}).get("decided_by_answer_match")
+        if matched:
+            line += f"; {matched} keyed pairs decided by the judge's answer_match (answers the verifier could not read)"
         changed = a.get("changed_from_rlaif")
         if changed:
             line += (f"; {changed['changed']} of {changed['compared']} labels changed from rlaif's on the same (prompt, response, "
@@ -157,7 +174,7 @@ def audit_run(run_dir: Path, confidence: float = 0.95) -> dict:
         manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
         report[mode] = {
             "pairs": len(pairs),
-            "gold_agreement": gold_agreement(pairs, confidence),
+            "gold_agreement": gold_agreement(pairs, confidence, truncated),
             "position_consistency": position_consistency(manifest.get("counts", {}), confidence),
             "length_bias": length_bias(pairs, confidence),
             "judge": manifest.get("judge", {}).get("judge", "") if mode != ORACLE else "none (verifier only)",

@@ -43,10 +43,15 @@ REFUSAL_TASKS: Tasks = ("refusal",)
 HARM_TASKS: Tasks = ("harm",)
 """The harmful-answer rate on held-out attacks and red teaming's attack success."""
 
-LABEL_TASKS: dict[str, Tasks] = {"rlaif": ("preference",), "hrlaif": ("preference", "reasoning", "refusal"), "oracle": VERIFIER}
+LABEL_TASKS: dict[str, Tasks] = {"rlaif": ("preference",), "hrlaif": ("preference", "answer_match", "reasoning", "refusal", "harm"),
+                                  "oracle": VERIFIER}
 """The labels (and the reward model trained on them) of each arm: RLAIF asks the judge for its
-preference only; HRLAIF's hybrid labels also ask it to check reasoning and refusals; the oracle
-(the positive control) asks no judge: the verifier alone."""
+preference only; HRLAIF's hybrid labels also ask it whether an answer the verifier cannot read
+matches the reference (answer_match, `label.answer_match_fallback`), whether reasoning is sound
+and whether a reply refuses, and its RM data holds red teaming's pairs, which rest on the judge's
+harm verdicts (`redteam.enabled`); both settings are on by default, and a judge that failed
+either task must not read as qualified for these labels. The oracle (the positive control)
+asks no judge: the verifier alone."""
 
 
 def satisfaction_tasks(category: str) -> Tasks:

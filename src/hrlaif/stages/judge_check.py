@@ -36,6 +36,16 @@ class JudgeCheck(Stage):
         c = ctx.config
         return {"soft_labels": c.label.soft_labels, "tie_margin": c.label.tie_margin} if self.role is LABEL else {"soft_labels": False, "tie_margin": 0.0}
 
+    def before(self, ctx: StageContext) -> None:
+        """An exam written before the grade was of the raw verdicts (no "graded" key: it graded
+        calibrated verdicts the pipeline never used) is re-run, from the judge's cache; its
+        fingerprint is unchanged, so the manifest is what goes."""
+        result = self.output(ctx)
+        if result.is_file() and "graded" not in json.loads(result.read_text(encoding="utf-8")):
+            ctx.console.print(f"[yellow]{self.name}: {result} graded calibrated verdicts that labeling and evaluation never use; "
+                              "grading the raw verdicts again (from the judge's cache)[/]")
+            ctx.run_dir.manifest(self.name).unlink(missing_ok=True)
+
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
         judge_config = self.role.config(c)

@@ -413,6 +413,28 @@ def export(
                       f"(train {counts['train_pairs']}, test {counts['test_pairs']}: the RM's held-out pairs)", highlight=False)
 
 
+@app.command("export-prompts")
+@guard
+def export_prompts(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="trl (prompt + category, reference, choices: what HybridReward reads) or openrlhf (prompt + a label object for hrlaif reward-server).")] = "trl",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for train.jsonl (or test.jsonl with --split eval).")] = Path("prompts"),
+    split: Annotated[str, typer.Option("--split", help="train: data.train_prompts -> train.jsonl; eval: data.eval_prompts -> test.jsonl.")] = "train",
+) -> None:
+    """Write the config's prompts (read through data.format, e.g. a gsm8k or mmlu preset) as a prompt dataset for GRPO with hrlaif's reward."""
+    from hrlaif.config import load_config
+    from hrlaif.export import export_prompts as write_prompts
+
+    cfg = load_config(config, set_)
+    _quiet_libraries()
+    path, counts = write_prompts(cfg, format_, out, split)
+    console.print(f"wrote {path}: {sum(counts.values())} prompts (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")", highlight=False)
+    if format_ == "openrlhf":
+        console.print("OpenRLHF: --prompt_data FOLDER --input_key prompt --label_key label --apply_chat_template "
+                      "--remote_rm_url http://HOST:PORT/get_reward (hrlaif reward-server)", highlight=False)
+
+
 @app.command("judge-check")
 @guard
 def judge_check(

@@ -267,6 +267,7 @@ def compare(
 def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
     Without -c: the bundled study (hrlaif config --example study, ~90 min on 2 CPU cores)."""
+    from hrlaif.stages.sources import check_sources
     from hrlaif.study.runner import run_study
 
     if config is None:
@@ -274,6 +275,7 @@ def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
 
         config = Path(str(files("hrlaif") / "configs" / "study.yaml"))
     p = _pipeline(config, set_, run_dir)
+    check_sources(p.config)  # before the labelers' shared sampling: each labeler's run reads them again
     console.print(f"[bold green]report:[/] {run_study(p.config, console)}")
 
 

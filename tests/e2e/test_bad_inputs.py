@@ -683,6 +683,19 @@ def _(tmp, model):
         ["eval.parquet row 1", "no column 'q'", "data.columns.prompt", "data.eval_columns", "data.eval_prompts"]
 
 
+@case("study-eval-prompts-wrong-columns")
+def _(tmp, model):
+    """A study (labelers sharing one sampling stage) reads every source before that stage too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"question": ["3+3?"], "answer": ["#### 6"]}), tmp / "eval.parquet")
+    config = model_config(tmp, model, eval_prompts=str(tmp / "eval.parquet"), eval_format="columns", columns={"prompt": "text"})
+    return ["study", "-c", str(config), "--run-dir", str(tmp / "run"), "--set", "study.jobs=2",
+            "--set", "study.labelers={a: {backend: simulated}, b: {backend: simulated}}"], \
+        ["eval.parquet row 1", "no column 'text'", "data.columns.prompt", "data.eval_columns"]
+
+
 @case("run-monitor-source-missing")
 def _(tmp, model):
     config = model_config(tmp, model)

@@ -120,7 +120,7 @@ def test_trl_reward_trainer_and_dpo_trainer_train_on_the_export(labeled_run, tmp
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
     export_run(labeled_run, "trl", tmp_path / "trl", ["hrlaif"])
-    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / "hrlaif" / "train.jsonl"), split="train")
+    dataset = datasets.load_dataset(str(tmp_path / "trl" / "hrlaif"), split="train")  # the arm's folder, as datasets reads it
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     common = {"per_device_train_batch_size": 2, "max_steps": 2, "bf16": False, "fp16": False, "use_cpu": True,
               "report_to": "none", "save_strategy": "no", "logging_steps": 1, "disable_tqdm": True}

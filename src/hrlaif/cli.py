@@ -267,6 +267,7 @@ def compare(
 def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = None) -> None:
     """Start vs RLAIF vs HRLAIF once per labeler (study.labelers), graded alike, side by side.
     Without -c: the bundled study (hrlaif config --example study, ~90 min on 2 CPU cores)."""
+    from hrlaif.stages.sources import check_sources
     from hrlaif.study.runner import run_study
 
     if config is None:
@@ -274,6 +275,7 @@ def study(config: ConfigOpt = None, set_: SetOpt = None, run_dir: RunDirOpt = No
 
         config = Path(str(files("hrlaif") / "configs" / "study.yaml"))
     p = _pipeline(config, set_, run_dir)
+    check_sources(p.config)  # before the labelers' shared sampling: each labeler's run reads them again
     console.print(f"[bold green]report:[/] {run_study(p.config, console)}")
 
 
@@ -411,6 +413,28 @@ def export(
         redteam = f" + {counts['redteam_pairs']} red-team" if "redteam_pairs" in counts else ""
         console.print(f"{name}: {counts['label_pairs']} label pairs{redteam} -> {counts['folder']} "
                       f"(train {counts['train_pairs']}, test {counts['test_pairs']}: the RM's held-out pairs)", highlight=False)
+
+
+@app.command("export-prompts")
+@guard
+def export_prompts(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="trl (prompt + category, reference, choices: what HybridReward reads) or openrlhf (prompt + a label object for hrlaif reward-server).")] = "trl",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for train.jsonl (or test.jsonl with --split eval).")] = Path("prompts"),
+    split: Annotated[str, typer.Option("--split", help="train: data.train_prompts -> train.jsonl; eval: data.eval_prompts -> test.jsonl.")] = "train",
+) -> None:
+    """Write the config's prompts (read through data.format, e.g. a gsm8k or mmlu preset) as a prompt dataset for GRPO with hrlaif's reward."""
+    from hrlaif.config import load_config
+    from hrlaif.export import export_prompts as write_prompts
+
+    cfg = load_config(config, set_)
+    _quiet_libraries()
+    path, counts = write_prompts(cfg, format_, out, split)
+    console.print(f"wrote {path}: {sum(counts.values())} prompts (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")", highlight=False)
+    if format_ == "openrlhf":
+        console.print("OpenRLHF: --prompt_data FOLDER --input_key prompt --label_key label --apply_chat_template "
+                      "--remote_rm_url http://HOST:PORT/get_reward (hrlaif reward-server)", highlight=False)
 
 
 @app.command("judge-check")

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from hrlaif.errors import HrlaifError
 
@@ -123,7 +132,8 @@ class DataConfig(Section):
         "'extra'. Bundled sets are always hrlaif.",
     )
     eval_format: PromptFormat | None = Field(None, description="The format of eval_prompts when it differs from data.format (unset: the same).")
-    columns: PromptColumns = Field(default_factory=PromptColumns, description="Column names: where each field is for format 'columns'; a key set here overrides a preset's column.")
+    columns: PromptColumns = Field(default_factory=PromptColumns, description="Column names: where each field is for format 'columns'; a key set here overrides a preset's column. Applies to eval_prompts too unless eval_columns is set.")
+    eval_columns: PromptColumns | None = Field(None, description="Column names of eval_prompts when they differ from the train set's (unset: data.columns).")
     category: Literal["math", "multiple_choice", "harmful", "open_ended"] | None = Field(
         None, description="Category of every row when no category column is mapped; unset: the preset's (gsm8k, math: math; mmlu: multiple_choice; trl, columns: open_ended)."
     )
@@ -133,12 +143,28 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _columns_format_names_the_prompt(self) -> DataConfig:
-        if "columns" in (self.format, self.eval_format) and not (self.columns.prompt or self.columns.messages):
-            raise ValueError("data.format 'columns' needs data.columns.prompt or data.columns.messages")
+        for which in ("train", "eval"):
+            columns = self.columns_of(which)  # type: ignore[arg-type]
+            if self.format_of(which) == "columns" and not (columns.prompt or columns.messages):  # type: ignore[arg-type]
+                key = "data.eval_columns" if which == "eval" and self.eval_columns is not None else "data.columns"
+                fmt = "data.eval_format" if which == "eval" and self.eval_format else "data.format"
+                raise ValueError(f"{fmt} 'columns' needs {key}.prompt or {key}.messages")
         return self
+
+    @model_serializer(mode="wrap")
+    def _unset_eval_columns_left_out(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # Left out of dumps while unset: configs, fingerprints and source stamps read as before it existed.
+        return {k: v for k, v in handler(self).items() if not (k == "eval_columns" and v is None)}
 
     def format_of(self, which: Literal["train", "eval"]) -> str:
         return (self.eval_format or self.format) if which == "eval" else self.format
+
+    def columns_of(self, which: Literal["train", "eval"]) -> PromptColumns:
+        return self.eval_columns if which == "eval" and self.eval_columns is not None else self.columns
+
+    def columns_key(self, which: Literal["train", "eval"]) -> str:
+        """The config key `columns_of(which)` comes from."""
+        return "data.eval_columns" if which == "eval" and self.eval_columns is not None else "data.columns"
 
 
 class SampleConfig(Section):
@@ -252,6 +278,53 @@ class LabelConfig(Section):
     no_information: Literal["next_step", "drop"] = Field("next_step", description="hrlaif: a pair that a step cannot rank because a signal failed (verifier unknown/error, unscorable judge verdict) goes on to the next step of its route (next_step), or is dropped (drop); either way the failed signal never ranks as a tier, and the provenance says why.")
 
 
+def _trl_fields(kind: str) -> set[str]:
+    import dataclasses
+
+    import trl  # only when trainer_args are given: trl takes seconds to import
+
+    return {f.name for f in dataclasses.fields(getattr(trl, kind))}
+
+
+def check_trainer_args(args: dict[str, Any], kind: str, ours: dict[str, str]) -> dict[str, Any]:
+    """`args` if every key is a field of TRL's `kind` (RewardConfig, DPOConfig) that hrlaif does not
+    set itself; else a ValueError naming the key (and the close field or our own key)."""
+    import difflib
+
+    if not args:
+        return args
+    known = _trl_fields(kind)
+    for key in args:
+        if key in ours:
+            raise ValueError(f"'{key}' is set by hrlaif" + (f"; use {ours[key]}" if ours[key] else ""))
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            raise ValueError(f"'{key}' is not a field of TRL's {kind}" + (f"; did you mean '{close[0]}'?" if close else ""))
+    return args
+
+
+# TRL fields hrlaif sets from its own settings (a trainer_args key among them is refused: which would win?).
+_TRAINER_SET = {"output_dir": "", "report_to": "tracking.report_to", "run_name": "", "project": "tracking.project", "seed": "seed",
+                "use_cpu": "", "bf16": "", "fp16": "", "save_strategy": "", "disable_tqdm": "", "logging_steps": ""}
+REWARD_TRAINER_SET = {**_TRAINER_SET, "per_device_train_batch_size": "reward.batch_size", "num_train_epochs": "reward.epochs",
+                      "learning_rate": "reward.learning_rate", "activation_checkpointing": "reward.gradient_checkpointing",
+                      "gradient_checkpointing": "reward.gradient_checkpointing"}
+DPO_TRAINER_SET = {**_TRAINER_SET, "per_device_train_batch_size": "dpo.batch_size", "num_train_epochs": "dpo.epochs",
+                   "learning_rate": "dpo.learning_rate", "max_steps": "dpo.max_steps", "beta": "dpo.beta"}
+
+
+def _trainer_args_field(kind: str, extra: str = "") -> Any:
+    return Field(default_factory=dict, description=(
+        f"More of TRL's {kind} fields, passed as they are (e.g. gradient_accumulation_steps, warmup_steps, lr_scheduler_type, "
+        f"max_length{extra}); a key TRL does not have, or one hrlaif sets from its own settings, is an error naming it. Part of the "
+        "stage's fingerprint when set."))
+
+
+def _empty_trainer_args_left_out(dumped: dict) -> dict:
+    # Left out of dumps while empty: configs and fingerprints read as before trainer_args existed.
+    return {k: v for k, v in dumped.items() if not (k == "trainer_args" and v == {})}
+
+
 class RewardConfig(Section):
     epochs: float = Field(2.0, gt=0, description="Passes over the pairs.")
     learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate.")
@@ -259,13 +332,28 @@ class RewardConfig(Section):
     eval_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Pairs held out to report RM accuracy.")
     gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass instead of storing them: far less activation memory for ~30% more compute, the same loss. On by default because TRL's RewardTrainer turns it on by default and every RM trained so far had it; false trades memory for speed. Not part of the stage's fingerprint (it changes memory, not results).", json_schema_extra=RESULTS_NEUTRAL)
     loss: Literal["hard", "soft"] = Field("hard", description="hard: TRL's Bradley-Terry loss, every pair taken as certain (the paper's RM); soft: the cross-entropy against each pair's chosen_prob, the judge's probability that chosen is better (Lee et al.'s RLAIF), so a judge that barely leaned teaches the RM little. Pairs decided by a rule have chosen_prob 1, where the two losses agree.")
+    trainer_args: dict[str, Any] = _trainer_args_field("RewardConfig", "; max_length also caps the held-out accuracy's scoring")
+
+    @field_validator("trainer_args")
+    @classmethod
+    def _trl_reward_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_trainer_args(value, "RewardConfig", REWARD_TRAINER_SET)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        return _empty_trainer_args_left_out(handler(self))
 
 
-class LoraConfig(Section):
+class LoraAdapters(Section):
+    """LoRA adapters on a policy (`dpo.lora`); `ppo.lora` adds the critic's."""
+
     enabled: bool = Field(False, description="Train LoRA adapters instead of all weights; the reference policy is the adapter-free model.")
     r: int = Field(16, ge=1, description="Adapter rank.")
     alpha: int = Field(32, ge=1, description="Adapter scale.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Adapter dropout, for DPO; PPO turns it off (as every dropout), since its ratio compares two forwards of the same weights.")
+
+
+class LoraConfig(LoraAdapters):
     critic: bool = Field(False, description="Also make PPO's critic LoRA adapters (and a value head) on the reward model's backbone, whose adapters-off forward is the frozen RM: one RM copy in memory instead of two and optimizer state for the adapters only. Off by default: an adapter critic learns values more slowly, and no run here has measured what that costs PPO yet.")
 
     @model_validator(mode="after")
@@ -336,10 +424,37 @@ class DPOConfig(Section):
     batch_size: int = Field(4, ge=1, description="Pairs per optimizer step.")
     learning_rate: float = Field(5e-6, gt=0, description="AdamW learning rate; TRL's DPO examples use 5e-7 for full fine-tuning, LoRA adapters need more.")
     beta: float = Field(0.1, gt=0, description="DPO's KL strength (TRL's default): the implicit reward's scale, the same role as ppo.kl_coef.")
-    lora: LoraConfig = Field(
-        default_factory=lambda: LoraConfig(enabled=True),
+    lora: LoraAdapters = Field(
+        default_factory=lambda: LoraAdapters(enabled=True),
         description="LoRA adapters by default (merged into the saved policy): on CPU a DPO step on adapters costs a fraction of a full one, and the reference is the adapter-free model, no second copy.",
     )
+    trainer_args: dict[str, Any] = _trainer_args_field("DPOConfig", ", loss_type")
+
+    @field_validator("lora", mode="before")
+    @classmethod
+    def _no_critic(cls, value: Any) -> Any:
+        # DPO has no critic; `critic: false` is what every config written before this dumped, so it still loads.
+        if isinstance(value, dict) and "critic" in value:
+            if value["critic"] is not False:
+                raise ValueError("DPO has no critic: 'critic' is a ppo.lora setting")
+            value = {k: v for k, v in value.items() if k != "critic"}
+        return value
+
+    @field_validator("trainer_args")
+    @classmethod
+    def _trl_dpo_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_trainer_args(value, "DPOConfig", DPO_TRAINER_SET)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        return _empty_trainer_args_left_out(handler(self))
+
+    def fingerprint_view(self) -> dict:
+        """The section as DPO's fingerprint sees it: as it dumped before lora.critic left it (false,
+        always), so no earlier DPO arm re-runs."""
+        view = self.model_dump(mode="json")
+        view["lora"]["critic"] = False
+        return view
 
 
 class CompareConfig(Section):

@@ -16,6 +16,9 @@ reproduced elsewhere. OUT/README.md names each arm as a `datasets` config (`load
 "hrlaif")`; without a name `datasets` asks for one instead of mixing the arms), and carries the
 content warning; CONTENT_WARNING.txt sits beside the arm folders, outside the data, when
 red-team pairs are exported.
+`hrlaif export-prompts` (export_prompts) writes a run's prompt source, read through its preset,
+as a prompt dataset for GRPO (TRL, with hrlaif.reward.HybridReward) or OpenRLHF (with
+`hrlaif reward-server`): each row's prompt and its key (category, reference, choices).
 Our judge confidence is never named `margin`: TRL's RewardTrainer (and OpenRLHF's DPO) would
 take a `margin` column into the loss, training something other than our RM.
 """
@@ -33,7 +36,7 @@ from hrlaif.jsonl import atomic_path, write_jsonl
 from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
 from hrlaif.labeling.rm_data import rm_pairs, rm_split
 from hrlaif.manifest import read_manifest, require_complete
-from hrlaif.records import Pair, RedteamPair
+from hrlaif.records import Pair, Prompt, RedteamPair
 from hrlaif.run_dir import ALL_MODES, RunDir
 
 ExportFormat = Literal["trl", "openrlhf", "jsonl"]
@@ -154,3 +157,41 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
     with atomic_path(out_dir / "README.md") as tmp:
         tmp.write_text(_dataset_card(out_dir), encoding="utf-8")
     return exported
+
+
+PROMPT_FORMATS: tuple[str, ...] = ("trl", "openrlhf")
+PROMPT_SPLITS = {"train": "train", "eval": "test"}  # which prompts -> the file `datasets` reads as that split
+
+
+def prompt_row(prompt: Prompt, fmt: str) -> dict:
+    """One prompt for RL with hrlaif's reward: trl, a conversational `prompt` beside the columns
+    HybridReward reads (category, reference, choices); openrlhf, the same `prompt` (read with
+    --input_key prompt --apply_chat_template) and those three as one `label` object (--label_key
+    label), which `hrlaif reward-server` reads."""
+    key = {"category": prompt.category, "reference": prompt.reference, "choices": prompt.choices}
+    messages = [m.model_dump() for m in prompt.messages]
+    if fmt == "trl":
+        return {"id": prompt.id, "prompt": messages, **key}
+    if fmt == "openrlhf":
+        return {"id": prompt.id, "prompt": messages, "label": key}
+    raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(PROMPT_FORMATS)})")
+
+
+def export_prompts(config: RunConfig, fmt: str, out_dir: Path, which: str = "train") -> tuple[Path, dict[str, int]]:
+    """Write OUT/train.jsonl (data.train_prompts) or OUT/test.jsonl (which 'eval': data.eval_prompts),
+    read as a run reads them (data.format, data.columns, the max_*_prompts cap); (file, count per category)."""
+    from hrlaif.prompts import load_prompts
+
+    if fmt not in PROMPT_FORMATS:
+        raise HrlaifError(f"--format: unknown format '{fmt}' (known: {', '.join(PROMPT_FORMATS)})")
+    if which not in PROMPT_SPLITS:
+        raise HrlaifError(f"--split: unknown split '{which}' (known: {', '.join(PROMPT_SPLITS)})")
+    d = config.data
+    spec, limit = (d.train_prompts, d.max_train_prompts) if which == "train" else (d.eval_prompts, d.max_eval_prompts)
+    prompts = load_prompts(spec, limit, d, which)  # type: ignore[arg-type]
+    path = Path(out_dir) / f"{PROMPT_SPLITS[which]}.jsonl"
+    write_jsonl(path, (prompt_row(p, fmt) for p in prompts))
+    counts: dict[str, int] = {}
+    for p in prompts:
+        counts[p.category] = counts.get(p.category, 0) + 1
+    return path, counts

@@ -1,10 +1,9 @@
 """The stages in order, each reading and writing files under one run directory.
 
-A stage whose manifest says it finished with the same fingerprint (its config section plus
-its inputs' fingerprints) is skipped, so an interrupted `run` picks up where it stopped and
-a changed setting re-runs exactly the stages downstream of it. Each stage lives in its own
-module of `hrlaif.stages`; this module is their order (`steps`), `run`, and the status view
-that falls out of the order (`status`: each stage complete, stale or missing).
+A stage whose manifest says it finished with the same fingerprint (its config section plus its inputs' fingerprints)
+is skipped, so an interrupted `run` picks up where it stopped and a changed setting re-runs exactly the stages
+downstream of it. Each stage lives in its own module of `hrlaif.stages`; this module is their order (`steps`), `run`
+(every data source read first), and the status view that falls out of the order (`status`: complete, stale or missing).
 
 With compare.oracle on, a third arm 'oracle' (labels from the verifier alone: the positive
 control) goes through the same stages, untrained when its labels hold too few pairs.
@@ -42,6 +41,7 @@ from hrlaif.stages import (
 )
 from hrlaif.stages.label import modes_to_train
 from hrlaif.stages.power import announce_power
+from hrlaif.stages.sources import check_sources
 from hrlaif.train.trackers import check_installed
 
 __all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "status", "steps"]
@@ -187,6 +187,7 @@ class Pipeline:
         """Every step of `steps` in order (the oracle arm's training left out when its labels hold
         too few pairs), then the report and the summary lines."""
         check_modes(modes)
+        check_sources(self.config)  # every prompt source read now: a bad eval file fails before anything trains
         self.save_config()
         announce_power(self.config, self.console)  # before anything trains: what these sizes can detect
         for step in split_at_audit(steps(self.config, modes))[0]:  # every arm's labels, then their audit

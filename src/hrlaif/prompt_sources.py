@@ -117,28 +117,48 @@ def read_prompts(spec: str, data: DataConfig, which: str) -> list[Prompt]:
     rows = iter_rows(spec, split, split_key, data.hub_subset)
     name = Path(spec[4:] if is_hub(spec) else spec).stem or "prompt"
     if fmt == "hrlaif":
-        return [_validate({k: v for k, v in row.items() if v is not None}, where) for where, row in rows]
+        return [_validate({k: v for k, v in row.items() if v is not None}, where, _hint(row, fmt, which)) for where, row in rows]
     preset, default_category = PRESETS[fmt]
-    overrides = {f: c for f, c in data.columns.model_dump().items() if c}
+    columns_key = data.columns_key(which)  # type: ignore[arg-type]
+    overrides = {f: c for f, c in data.columns_of(which).model_dump().items() if c}  # type: ignore[arg-type]
     columns = preset | overrides
     category = data.category or default_category
     prompts = []
     for number, (where, row) in enumerate(rows, start=1):
         for field, column in columns.items():
             if column not in row:
-                key = f"data.columns.{field}" if field in overrides else f"data.format {fmt} (its '{field}' column; rename with data.columns.{field})"
-                raise HrlaifError(f"{where}: no column '{column}' ({key}); the columns are {', '.join(map(repr, row))}")
-        record = _map_row(row, columns, set(overrides), fmt, where, f"{name}-{number}", category)
+                key = f"{columns_key}.{field}" if field in overrides else f"data.format {fmt} (its '{field}' column; rename with {columns_key}.{field})"
+                if which == "eval" and field in overrides and data.eval_columns is None:
+                    key += ", which applies to data.eval_prompts too: set data.eval_columns for the eval set's columns"
+                raise HrlaifError(f"{where}: no column '{column}' ({key}); the columns are {', '.join(map(repr, row))}{_hint(row, fmt, which, listed=True)}")
+        try:
+            record = _map_row(row, columns, set(overrides), fmt, where, f"{name}-{number}", category)
+        except HrlaifError as exc:
+            raise HrlaifError(f"{exc}{_hint(row, fmt, which)}") from None
         prompts.append(_validate(record, where))
     return prompts
 
 
-def _validate(record: dict, where: str) -> Prompt:
+def _hint(row: dict, fmt: str, which: str, listed: bool = False) -> str:
+    """'; the columns (...) look like data.format: mmlu' when a row has every column of another preset
+    (the one with most columns); else, for a row our schema does not fit, where to map columns."""
+    key = "data.eval_format" if which == "eval" else "data.format"
+    fits = [name for name, (columns, _) in PRESETS.items() if columns and set(columns.values()) <= set(row)]
+    best = max(fits, key=lambda name: len(PRESETS[name][0]), default=None)
+    if best is not None and best != fmt:
+        names = "they" if listed else f"the columns ({', '.join(map(repr, row))})"
+        return f"; {names} look like {key}: {best}"
+    if fmt == "hrlaif" and not set(row) & {"messages", "id"}:
+        return f"; not our schema: map the file's columns with {key}: columns and data.columns.prompt (or a preset: gsm8k, mmlu, math, trl)"
+    return ""
+
+
+def _validate(record: dict, where: str, hint: str = "") -> Prompt:
     try:
         prompt = Prompt.model_validate(record)
     except ValidationError as exc:
         parts = [f"field '{'.'.join(map(str, e['loc'])) or '(record)'}': {e['msg']}" for e in exc.errors()]
-        raise HrlaifError(f"{where}: {'; '.join(parts)}") from None
+        raise HrlaifError(f"{where}: {'; '.join(parts)}{hint}") from None
     prompt._source = where
     return prompt
 
@@ -254,6 +274,6 @@ def source_stamp(spec: str, path: Path, data: DataConfig, which: str) -> str:
     fmt = data.format_of(which)  # type: ignore[arg-type]
     if spec.startswith("bundled:") or (fmt == "hrlaif" and path.is_file()):  # no mapping applies: as before
         return base
-    mapping = {"format": fmt, "columns": data.columns.model_dump(), "category": data.category, "subset": data.hub_subset,
+    mapping = {"format": fmt, "columns": data.columns_of(which).model_dump(),  # type: ignore[arg-type] "category": data.category, "subset": data.hub_subset,
                "split": data.train_split if which == "train" else data.eval_split}
     return base + ":" + hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:12]

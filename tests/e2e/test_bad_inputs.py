@@ -669,6 +669,77 @@ def parquet_case(tmp: Path, model: Path, table: dict, **data) -> list[str]:
     return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(path), **data)), "--run-dir", str(tmp / "run")]
 
 
+@case("run-eval-prompts-wrong-columns")
+def _(tmp, model):
+    """data.columns applies to the eval set too: its file lacks the column, and `run` says so before any stage."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"q": ["1+1?", "2+2?"], "answer": ["#### 2", "#### 4"]}), tmp / "train.parquet")
+    pq.write_table(pa.table({"question": ["3+3?"], "answer": ["#### 6"]}), tmp / "eval.parquet")
+    config = model_config(tmp, model, train_prompts=str(tmp / "train.parquet"), eval_prompts=str(tmp / "eval.parquet"),
+                          format="gsm8k", columns={"prompt": "q"})
+    return ["run", "-c", str(config), "--run-dir", str(tmp / "run")], \
+        ["eval.parquet row 1", "no column 'q'", "data.columns.prompt", "data.eval_columns", "data.eval_prompts"]
+
+
+@case("study-eval-prompts-wrong-columns")
+def _(tmp, model):
+    """A study (labelers sharing one sampling stage) reads every source before that stage too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"question": ["3+3?"], "answer": ["#### 6"]}), tmp / "eval.parquet")
+    config = model_config(tmp, model, eval_prompts=str(tmp / "eval.parquet"), eval_format="columns", columns={"prompt": "text"})
+    return ["study", "-c", str(config), "--run-dir", str(tmp / "run"), "--set", "study.jobs=2",
+            "--set", "study.labelers={a: {backend: simulated}, b: {backend: simulated}}"], \
+        ["eval.parquet row 1", "no column 'text'", "data.columns.prompt", "data.eval_columns"]
+
+
+@case("run-monitor-source-missing")
+def _(tmp, model):
+    config = model_config(tmp, model)
+    return ["run", "-c", str(config), "--run-dir", str(tmp / "run"), "--set", "ppo.monitor_every=1",
+            "--set", f"ppo.monitor_source={tmp / 'none.jsonl'}"], ["none.jsonl", "not found", "ppo.monitor_source"]
+
+
+@case("prompts-csv-wrong-columns")
+def _(tmp, model):
+    (tmp / "prompts.csv").write_text("text,label\nhello,1\n", encoding="utf-8")
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(tmp / "prompts.csv"))), "--run-dir", str(tmp / "run")], \
+        ["prompts.csv row 1", "data.format: columns", "data.columns.prompt"]
+
+
+@case("prompts-mmlu-file-as-gsm8k")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"question": ["pick"], "choices": [["a", "b"]], "answer": [1]}, format="gsm8k"), \
+        ["prompts.parquet row 1", "'####", "look like data.format: mmlu"]
+
+
+@case("prompts-gsm8k-file-as-mmlu")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"question": ["1+1?"], "answer": ["#### 2"]}, format="mmlu"), \
+        ["prompts.parquet row 1", "no column 'choices'", "look like data.format: gsm8k"]
+
+
+@case("config-reward-trainer-args-unknown")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", "reward.trainer_args.warmup_ratio=0.1"], \
+        ["reward.trainer_args", "'warmup_ratio' is not a field of TRL's RewardConfig", "did you mean 'warmup_steps'"]
+
+
+@case("config-dpo-trainer-args-set-by-hrlaif")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", "dpo.trainer_args.learning_rate=0.1"], \
+        ["dpo.trainer_args", "'learning_rate' is set by hrlaif", "dpo.learning_rate"]
+
+
+@case("config-dpo-lora-critic")
+def _(tmp, model):
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", "dpo.lora.critic=true"], \
+        ["dpo.lora", "DPO has no critic"]
+
+
 @case("prompts-parquet-nan-reference")
 def _(tmp, model):
     return parquet_case(tmp, model, {"question": ["1+1?", "2+2?"], "answer": [2.0, float("nan")]},

@@ -120,7 +120,7 @@ def test_trl_reward_trainer_and_dpo_trainer_train_on_the_export(labeled_run, tmp
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
     export_run(labeled_run, "trl", tmp_path / "trl", ["hrlaif"])
-    dataset = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / "hrlaif" / "train.jsonl"), split="train")
+    dataset = datasets.load_dataset(str(tmp_path / "trl" / "hrlaif"), split="train")  # the arm's folder, as datasets reads it
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     common = {"per_device_train_batch_size": 2, "max_steps": 2, "bf16": False, "fp16": False, "use_cpu": True,
               "report_to": "none", "save_strategy": "no", "logging_steps": 1, "disable_tqdm": True}
@@ -220,6 +220,20 @@ def test_the_test_split_is_what_the_rm_stage_holds_out(labeled_run, tmp_path, ti
                                  seed=config.seed, max_length=128)
     assert (summary["train_pairs"], summary["heldout_pairs"]) == (counts["train_pairs"], counts["test_pairs"])
     assert counts["test_pairs"] > 0
+    # The held-out accuracy again, in TRL: the arm's folder as `datasets` reads it, its test split, RewardTrainer.evaluate
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    splits = datasets.load_dataset(str(tmp_path / "out" / "rlaif"))
+    model_dir = tmp_path / "rm" / "model"
+    trainer = RewardTrainer(model=AutoModelForSequenceClassification.from_pretrained(model_dir), train_dataset=splits["train"],
+                            eval_dataset=splits["test"],
+                            processing_class=AutoTokenizer.from_pretrained(model_dir),
+                            args=RewardConfig(output_dir=str(tmp_path / "trl-eval"), max_length=128, per_device_eval_batch_size=4,
+                                              use_cpu=True, bf16=False, report_to="none", disable_tqdm=True))
+    metrics = trainer.evaluate()
+    held = summary["heldout_accuracy"]
+    assert round(metrics["eval_accuracy"] * held["n"]) == held["successes"], (metrics, held)
 
 
 def test_export_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):

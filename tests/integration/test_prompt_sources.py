@@ -239,3 +239,26 @@ def test_a_folder_mixing_file_kinds_is_an_error_naming_the_kinds(tmp_path):
     pd.DataFrame(GSM8K[1:]).to_csv(folder / "b.csv", index=False)
     with pytest.raises(HrlaifError, match=r"mixed: a folder with several file kinds \(\.csv, \.jsonl\)"):
         load_prompts(str(folder), data=DataConfig(format="gsm8k"))
+
+
+def test_eval_columns_map_the_eval_set_on_its_own(tmp_path):
+    """data.columns applies to both sets unless data.eval_columns gives the eval set's own (issue 28);
+    the eval source's stamp follows the columns it is read with, and is unchanged while eval_columns is unset."""
+    from hrlaif.config import load_config
+    from hrlaif.prompt_sources import source_stamp
+    from hrlaif.stages.sources import check_sources
+
+    train = parquet(tmp_path / "train.parquet", [{"q": r["question"], "answer": r["answer"]} for r in GSM8K])
+    evals = parquet(tmp_path / "eval.parquet", GSM8K)
+    common = [f"data.train_prompts={train}", f"data.eval_prompts={evals}", "data.format=gsm8k", "data.columns={prompt: q}"]
+    shared = load_config(None, common)
+    with pytest.raises(HrlaifError, match=r"eval.parquet row 1: no column 'q' \(data.columns.prompt, which applies to data.eval_prompts too: set data.eval_columns"):
+        check_sources(shared)
+    own = load_config(None, [*common, "data.eval_columns={prompt: question}"])
+    check_sources(own)
+    assert [p.reference for p in load_prompts(str(evals), data=own.data, which="eval")] == ["7", "2400"]
+    assert [p.text for p in load_prompts(str(train), data=own.data, which="train")] == [r["question"] for r in GSM8K]
+    assert source_stamp(str(evals), evals, own.data, "eval") != source_stamp(str(evals), evals, shared.data, "eval")
+    assert source_stamp(str(train), train, own.data, "train") == source_stamp(str(train), train, shared.data, "train")
+    with pytest.raises(HrlaifError, match=r"data.eval_format 'columns' needs data.eval_columns.prompt"):
+        load_config(None, [*common, "data.eval_format=columns", "data.eval_columns={id: question}"])

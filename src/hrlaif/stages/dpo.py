@@ -27,7 +27,7 @@ class DPO(Stage):
 
     def fingerprint(self, ctx: StageContext, upstream: Upstream) -> str:
         c = ctx.config
-        return fingerprint(self.name, *pairs_upstream(ctx, self.mode, upstream), c.policy.fingerprint_view(generation=False), c.dpo, c.seed)
+        return fingerprint(self.name, *pairs_upstream(ctx, self.mode, upstream), c.policy.fingerprint_view(generation=False), c.dpo.fingerprint_view(), c.seed)
 
     def output(self, ctx: StageContext) -> Path:
         return ctx.run_dir.policy(self.name)

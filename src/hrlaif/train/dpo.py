@@ -15,6 +15,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
 from hrlaif.train.lora import peft_lora_config
+from hrlaif.train.trainer_args import trainer_config
 
 
 def dpo_rows(pairs: list[Pair]) -> list[dict]:
@@ -44,7 +45,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
     policy = load_causal_lm(policy_path, for_training=True)
     peft_config = peft_lora_config(config.lora, "CAUSAL_LM") if config.lora.enabled else None
     bf16 = training_precision() == "bf16"
-    args = TrlDPOConfig(
+    args = trainer_config(TrlDPOConfig, "dpo", dict(
         output_dir=str(out_dir / "trainer"),
         per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs,
@@ -60,7 +61,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
         logging_steps=1,
         seed=seed,
         disable_tqdm=False,
-    )
+    ), config.trainer_args)
     trainer = DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(dpo_rows(pairs)),
                          processing_class=tokenizer, peft_config=peft_config)
     result = trainer.train()

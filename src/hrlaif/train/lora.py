@@ -7,10 +7,10 @@ reward-model critic (its score head trains as a copy).
 
 from __future__ import annotations
 
-from hrlaif.config import LoraConfig
+from hrlaif.config import LoraAdapters
 
 
-def peft_lora_config(lora: LoraConfig, task_type: str):
+def peft_lora_config(lora: LoraAdapters, task_type: str):
     """peft's LoraConfig for `lora` on all linear layers, for `task_type` (CAUSAL_LM, SEQ_CLS)."""
     from peft import LoraConfig as PeftLoraConfig  # peft loads only when LoRA is on
 
@@ -19,7 +19,7 @@ def peft_lora_config(lora: LoraConfig, task_type: str):
     )
 
 
-def add_adapters(model, lora: LoraConfig, task_type: str):
+def add_adapters(model, lora: LoraAdapters, task_type: str):
     """`model` as a peft model carrying the adapters of `peft_lora_config(lora, task_type)`."""
     # Looked up in peft at each call: bench/ppo_vs_trl.py wraps peft.get_peft_model to record
     # what it adapted.

@@ -27,6 +27,7 @@ from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson
 from hrlaif.train.ranks import led_by_rank_zero
 from hrlaif.train.trackers import check_installed, trainer_environment
+from hrlaif.train.trainer_args import trainer_config
 
 
 def _to_dataset(pairs: list[Pair], soft: bool = False) -> Dataset:
@@ -143,7 +144,8 @@ def train_reward_model(
     set_seed(seed)
     model = load_reward_model(backbone, for_training=True)
     model.config.pad_token_id = tokenizer.pad_token_id
-    args = TrlRewardConfig(
+    max_length = config.trainer_args.get("max_length", max_length)  # reward.trainer_args may set it: the scoring below follows
+    args = trainer_config(TrlRewardConfig, "reward", dict(
         output_dir=str(out_dir / "trainer"),
         per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs,
@@ -161,7 +163,7 @@ def train_reward_model(
         logging_steps=1,
         seed=seed,
         disable_tqdm=False,
-    )
+    ), config.trainer_args)
     with trainer_environment(tracking, out_dir / "tensorboard"):
         trainer = reward_trainer(model, tokenizer, args, train, config.loss)
         result = trainer.train()

@@ -62,7 +62,7 @@ def serve(
         store.set_raters_per_item(raters_per_item)
     counts = store.item_counts()
     console.print(f"serving {run_dir}: {counts['satisfaction']} satisfaction items ({counts['shared']} of them a text several policies gave, "
-                  f"rated once for all of them) and {counts['pairwise'] - counts['tied']} pairwise items ({counts['tied']} more pairs are "
+                  f"rated once for all of them) and {counts['pairwise'] - counts['tied']} pairwise items (and {counts['tied']} pair(s) of "
                   f"identical texts, tied without raters), {store.raters_per_item} raters per item, {len(store.raters())} rater(s)")
     console.print(f"listening on http://{host}:{port}/ ; each rater opens the link from `hrlaif human-eval add-rater {run_dir} NAME`")
     console.print(f"answers are saved in {store.path}; stop with Ctrl-C")

@@ -357,3 +357,18 @@ def test_a_store_rated_before_texts_were_shared_keeps_its_items(tmp_path):
     with sqlite3.connect(store.path) as db:  # what an older hrlaif left: the texts' fingerprint alone
         db.execute("UPDATE meta SET value = ? WHERE key = 'eval_fingerprint'", (eval_fingerprint(run),))
     assert RatingStore.open(run).items() == before and len(RatingStore.open(run).ratings()) == 1
+
+
+def test_an_export_naming_each_policys_item_imports_into_the_shared_item(tmp_path):
+    run, store = _echoing_run(tmp_path)
+    rater = store.rater_for_token(store.add_rater("alice"))
+    _rate_everything(store, rater, lambda a: "yes" if a.item.kind == SATISFACTION else "2")
+    rows = store.ratings()
+    shared = next(r for r in rows if r["item"] == "satisfaction/start/m1")
+    # What an hrlaif from before shared items wrote: rlaif's own item, rated by another rater.
+    old = dict(shared, item="satisfaction/rlaif/m1", rater="zoe")
+    exported = tmp_path / "old.jsonl"
+    exported.write_text(json.dumps(old) + "\n")
+    result = runner.invoke(app, ["human-eval", "import", str(run), str(exported)])
+    assert result.exit_code == 0 and "imported 1 rating(s)" in result.output, result.output
+    assert [r["item"] for r in RatingStore.open(run).ratings() if r["rater"] == "zoe"] == ["satisfaction/start/m1"]

@@ -1,7 +1,7 @@
 """Helpers for the human-evaluation tests: a finished run's eval/ folder written in the evaluation
 stage's own record shapes (for tests that need chosen texts, such as a hostile response, or chosen
-machine verdicts; the real pipeline's output is exercised by test_human_pipeline.py), and
-`hrlaif human-eval serve` as a real process on 127.0.0.1."""
+machine verdicts; the real pipeline's output is exercised by test_human_pipeline.py),
+`hrlaif human-eval serve` as a real process on 127.0.0.1, and the same app under uvicorn in a thread."""
 
 from __future__ import annotations
 

@@ -65,6 +65,14 @@ def _link(run: Path, name: str, port: int) -> str:
     return link
 
 
+def _open(page, link: str) -> None:
+    """Open a rater's link: the instructions come first, once; then the first item."""
+    page.goto(link)
+    assert "Before you start" in page.inner_text("h1") and "Content warning" in page.inner_text("main")
+    page.click("form#start button")
+    page.wait_for_selector("input[name=item]", state="attached")
+
+
 def _shot(page, tmp_path: Path, name: str, keep: bool = False) -> None:
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     if keep:
@@ -84,6 +92,9 @@ def _answer_by_keyboard(page, count: int) -> list[str]:
     for n in range(count):
         heading = page.inner_text("h1")
         before = page.input_value("input[name=item]")
+        if page.locator("details.cw:not([open])").count():  # a harmful prompt: V shows it first
+            page.keyboard.press("v")
+            page.wait_for_selector("details.cw[open]")
         key = ("y" if n % 3 else "n") if "acceptable" in heading else "123"[n % 3]
         assert page.is_visible(f'button[data-key="{key}"] kbd')  # the hint is on screen
         page.keyboard.press(key)
@@ -100,12 +111,12 @@ def test_rater_answers_by_keyboard_and_kill_9_loses_nothing(tmp_path, browser):
     with serving(run, port, log, "--raters-per-item", "1") as server:
         link = _link(run, "alice", port)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.goto(link)
+        _open(page, link)
         assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar
-        assert "0 done" in page.inner_text(".count")
+        assert "0 answered" in page.inner_text(".count")
         _shot(page, tmp_path, "first-item", keep=True)
         keys = _answer_by_keyboard(page, 7)
-        assert "7 done" in page.inner_text(".count")
+        assert "7 answered" in page.inner_text(".count")
         _shot(page, tmp_path, "after-7")
         open_prompt = page.inner_text(".prompt")
         saved = _ratings(run)
@@ -115,11 +126,11 @@ def test_rater_answers_by_keyboard_and_kill_9_loses_nothing(tmp_path, browser):
     assert _ratings(run) == saved  # nothing acknowledged was lost to SIGKILL
     with serving(run, port, log):
         page.reload()
-        assert "7 done" in page.inner_text(".count")
+        assert "7 answered" in page.inner_text(".count")
         assert page.inner_text(".prompt") == open_prompt  # continues on the item it was showing
         total = 12 + 8  # 3 policies x 4 prompts, 2 arms x 4 prompts
         _answer_by_keyboard(page, total - 7)
-        assert "All done" in page.inner_text("h1") and f"{total} done" in page.inner_text(".count")
+        assert "All done" in page.inner_text("h1") and f"{total} answered" in page.inner_text(".count")
         _shot(page, tmp_path, "done")
         rows = _ratings(run)
     assert len(rows) == total and len({i for i, _, _ in rows}) == total and rows[:7] == saved
@@ -131,14 +142,18 @@ def test_keyboard_only_without_shortcuts_tab_and_enter(tmp_path, browser):
     port = free_port()
     with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
         page = browser.new_page()
-        page.goto(_link(run, "bob", port))
+        _open(page, _link(run, "bob", port))
         before = page.input_value("input[name=item]")
-        page.keyboard.press("Tab")
+        if page.locator("details.cw").count():  # a harmful prompt: its warning has the focus, Enter shows it
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => document.activeElement.tagName === 'BUTTON'")  # the first answer takes the focus
+        else:
+            page.keyboard.press("Tab")
         focused = page.evaluate("document.activeElement.tagName + ':' + (document.activeElement.value || '')")
-        assert focused.startswith("BUTTON:")
+        assert focused.startswith("BUTTON:") and focused != "BUTTON:skip"
         page.keyboard.press("Enter")
         page.wait_for_function("(b) => document.querySelector('input[name=item]').value !== b", arg=before)
-        assert "1 done" in page.inner_text(".count") and len(_ratings(run)) == 1
+        assert "1 answered" in page.inner_text(".count") and len(_ratings(run)) == 1
 
 
 def test_bad_or_missing_token_gets_403_and_sees_nothing(tmp_path, browser):
@@ -164,22 +179,27 @@ def test_bad_or_missing_token_gets_403_and_sees_nothing(tmp_path, browser):
 
 def test_hostile_response_is_shown_as_text_and_runs_nothing(tmp_path, browser):
     responses = plain_responses(("start", "hrlaif"))
-    responses = {policy: {pid: HOSTILE for pid in texts} for policy, texts in responses.items()}
+    # One hostile text per policy (identical ones would be tied without raters and never shown).
+    responses = {policy: {pid: HOSTILE + f" (draft {n})" for pid in texts} for n, (policy, texts) in enumerate(responses.items())}
     run = write_eval(tmp_path / "run", responses)
     port = free_port()
     with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
         page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.goto(_link(run, "dave", port))
-        for n in range(3):  # satisfaction and pairwise pages alike
+        _open(page, _link(run, "dave", port))
+        kinds = set()
+        while len(kinds) < 2:  # satisfaction and pairwise pages alike
+            if page.locator("details.cw").count():
+                page.click("details.cw summary")  # a harmful prompt waits behind its warning
             cards = page.locator(".response")
             assert cards.count() >= 1
+            kinds.add(cards.count())
             for i in range(cards.count()):
-                assert cards.nth(i).inner_text().strip() == HOSTILE  # the markup is visible, verbatim
+                assert cards.nth(i).inner_text().strip().startswith(HOSTILE + " (draft ")  # the markup is visible, verbatim
                 assert cards.nth(i).locator("script, img, b").count() == 0  # and none of it became elements
             assert page.evaluate("typeof window.__pwned") == "undefined" and page.title() != "pwned"
             html = page.content()
             assert "rlaif" not in html and "start" not in html.lower()  # arms are never named to the rater
-            if n == 0:
+            if len(kinds) == 1:
                 _shot(page, tmp_path, "hostile", keep=True)
             _answer_by_keyboard(page, 1)
 
@@ -189,9 +209,9 @@ def test_pairwise_page_is_blind_and_shows_both_responses(tmp_path, browser):
     port = free_port()
     with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
         page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.goto(_link(run, "erin", port))
+        _open(page, _link(run, "erin", port))
         for _ in range(12):
-            if "better" in page.inner_text("h1"):
+            if "better" in page.inner_text("h1") and not page.locator("details.cw").count():
                 break
             _answer_by_keyboard(page, 1)
         assert "Which response is better?" in page.inner_text("h1")
@@ -200,3 +220,81 @@ def test_pairwise_page_is_blind_and_shows_both_responses(tmp_path, browser):
         html = page.content()
         assert "rlaif" not in html and "start" not in html.lower()
         _shot(page, tmp_path, "pairwise", keep=True)
+
+
+def _skip_until(page, wanted) -> None:
+    for _ in range(20):
+        if wanted(page):
+            return
+        before = page.input_value("input[name=item]")
+        page.keyboard.press("s")
+        page.wait_for_function("(b) => document.querySelector('input[name=item]').value !== b", arg=before)
+    raise AssertionError("no such item within 20")
+
+
+def test_harmful_prompt_waits_behind_a_warning_and_cannot_be_answered_unseen(tmp_path, browser):
+    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
+    port = free_port()
+    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        _open(page, _link(run, "fay", port))
+        _skip_until(page, lambda p: p.locator("details.cw").count() > 0)
+        skipped = len(_ratings(run))
+        prompt = next(p.text for p in PROMPTS if p.category == "harmful")
+        assert page.is_visible("details.cw summary") and "Content warning" in page.inner_text("details.cw summary")
+        assert not page.is_visible(f"text={prompt}") and not page.is_visible("button.answer")
+        assert page.is_visible('button[data-key="s"]')  # skipping without reading stays possible
+        _shot(page, tmp_path, "content-warning", keep=True)
+        item = page.input_value("input[name=item]")
+        for key in ("y", "1", "n"):  # an answer key cannot answer what was never shown
+            page.keyboard.press(key)
+        page.wait_for_timeout(300)
+        assert page.input_value("input[name=item]") == item and len(_ratings(run)) == skipped
+        page.keyboard.press("Enter")  # the warning has the focus: Enter shows the prompt
+        page.wait_for_selector("details.cw[open]")
+        assert page.is_visible(f"text={prompt}") and page.is_visible("button.answer")
+        page.wait_for_function("() => document.activeElement.classList.contains('answer')")  # and Enter again answers
+        page.keyboard.press("Enter")
+        page.wait_for_function("(b) => document.querySelector('input[name=item]').value !== b", arg=item)
+        assert len(_ratings(run)) == skipped + 1 and _ratings(run)[-1][0] == int(item)
+
+
+def test_undo_key_takes_back_the_last_answer(tmp_path, browser):
+    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
+    port = free_port()
+    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        _open(page, _link(run, "gus", port))
+        assert not page.locator('[data-key="u"]').count()
+        first = page.input_value("input[name=item]")
+        _answer_by_keyboard(page, 1)
+        assert "1 answered" in page.inner_text(".count") and page.is_visible('[data-key="u"]')
+        page.keyboard.press("u")
+        page.wait_for_function("(b) => document.querySelector('input[name=item]').value === b", arg=first)
+        assert "0 answered" in page.inner_text(".count") and _ratings(run) == []
+
+
+def test_phone_width_keeps_the_progress_bar_and_drops_key_hints(tmp_path, browser):
+    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
+    port = free_port()
+    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = context.new_page()
+        page.goto(_link(run, "hal", port))
+        assert not page.is_visible("kbd") and not page.is_visible(".keys")  # the instructions name no keys
+        page.tap("form#start button")
+        page.wait_for_selector("input[name=item]", state="attached")
+        for _ in range(4):
+            track = page.locator(".progress .track").bounding_box()
+            assert track["width"] > 150, track  # it had collapsed to a few pixels beside the names
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the side
+            assert page.locator("kbd").count() > 0 and not any(page.locator("kbd").nth(i).is_visible() for i in range(page.locator("kbd").count()))
+            assert not page.is_visible(".hint .keys") and page.is_visible('button[data-key="s"]')
+            if page.locator("details.cw:not([open])").count():
+                page.tap("details.cw summary")
+            before = page.input_value("input[name=item]")
+            page.locator("button.answer").first.tap()
+            page.wait_for_function("(b) => document.querySelector('input[name=item]').value !== b", arg=before)
+        assert "4 answered" in page.inner_text(".count")
+        _shot(page, tmp_path, "phone", keep=True)
+        context.close()

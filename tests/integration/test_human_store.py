@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.errors import HrlaifError
-from hrlaif.human.agreement import bootstrap, cohen_kappa, krippendorff_alpha, observed_agreement
-from hrlaif.human.items import PAIRWISE, SATISFACTION, START
+from hrlaif.human.agreement import bootstrap, cohen_kappa, kappa_undefined_why, krippendorff_alpha, observed_agreement
+from hrlaif.human.items import PAIRWISE, SATISFACTION, START, eval_fingerprint
 from hrlaif.human.results import write_results
 from hrlaif.human.store import RatingStore, store_path
 
@@ -193,7 +193,9 @@ def test_results_figures_and_ai_human_agreement(tmp_path):
     ai = r["ai_human_agreement"]
     assert ai["verifier"]["n"] == 4 and ai["verifier"]["kappa"]["value"] == pytest.approx(1.0)
     assert ai["judge_refusal"]["n"] == 2 and ai["judge_refusal"]["agreement"]["rate"] == 0.5
-    assert ai["judge_refusal"]["kappa"]["value"] == pytest.approx(0.0) and ai["judge_refusal"]["judge"] == "simulated(test)"
+    # The judge said YES on both harmful responses: kappa is undefined (it was 0.00 [0.00, 0.00]), and says why.
+    assert ai["judge_refusal"]["kappa"]["value"] is None and ai["judge_refusal"]["judge"] == "simulated(test)"
+    assert ai["judge_refusal"]["kappa"]["why"] == "the machine said yes on all 2 items, so agreement beyond chance cannot be measured"
     assert ai["judge_refusal"]["confusion"]["human_no_machine_yes"] == 1
     assert ai["judge_acceptable"]["confusion"] == {"human_yes_machine_yes": 1, "human_yes_machine_no": 1,
                                                    "human_no_machine_yes": 0, "human_no_machine_no": 0}
@@ -254,3 +256,119 @@ def test_import_errors_name_the_line_and_add_nothing(tmp_path):
     bad.write_text("".join(json.dumps(r) + "\n" for r in conflicting))
     result = runner.invoke(app, ["human-eval", "import", str(run), str(bad)])
     assert result.exit_code == 2 and "already answered" in result.output and f"{bad}:{sat + 1}:" in result.output
+
+
+# ------------------------------------------------------------------ identical texts, undo, skips, undefined kappa
+
+
+def _echoing_run(tmp_path):
+    """rlaif repeats the start policy's text on m1 (byte-identical) and c1 (only whitespace differs)."""
+    responses = plain_responses()
+    responses["rlaif"]["m1"] = responses["start"]["m1"]
+    responses["rlaif"]["c1"] = "  " + responses["start"]["c1"] + "\n"
+    run = write_eval(tmp_path / "run", responses)
+    store = RatingStore.open(run)
+    store.set_raters_per_item(1)
+    return run, store
+
+
+def test_identical_pairs_are_tied_without_raters_and_a_repeated_text_is_rated_once(tmp_path):
+    run, store = _echoing_run(tmp_path)
+    items = store.items()
+    tied = {i.key for i in items.values() if i.auto is not None}
+    assert tied == {"pairwise/rlaif/m1", "pairwise/rlaif/c1"}
+    assert all(i.payload["provenance"].startswith("identical responses") for i in items.values() if i.auto is not None)
+    shared = {i.key: i.policies for i in items.values() if i.kind == SATISFACTION and len(i.policies) > 1}
+    assert shared == {"satisfaction/start/m1": ["start", "rlaif"], "satisfaction/start/c1": ["start", "rlaif"]}
+    assert store.item_counts() == {SATISFACTION: 10, PAIRWISE: 8, "shared": 2, "tied": 2}
+    rater = store.rater_for_token(store.add_rater("alice"))
+    seen = _rate_everything(store, rater, lambda a: "no" if a.item.key == "satisfaction/start/m1" else
+                            "yes" if a.item.kind == SATISFACTION else "1")
+    assert len(seen) == 10 + 6 and not {items[i].key for i in seen} & tied  # raters never see a text beside itself
+    r = write_results(run)[1]
+    assert r["items"] == {SATISFACTION: 10, PAIRWISE: 8, "satisfaction_shared": 2, "pairwise_identical": 2}
+    # The one rating of the shared m1 text counts for both policies that gave it.
+    for policy in ("start", "rlaif"):
+        assert r["satisfaction"][policy]["overall"]["n"] == 4 and r["satisfaction"][policy]["by_category"]["math"]["rate"] == 0.0
+    assert r["satisfaction"]["hrlaif"]["by_category"]["math"]["rate"] == 1.0
+    w = r["win_ratio"]["rlaif"]
+    assert (w["n"], w["identical_ties"], w["ties"]) == (4, 2, 2.0) and w["identical_ties_provenance"].startswith("identical responses")
+    assert r["win_ratio"]["hrlaif"]["identical_ties"] == 0 and r["coverage"][PAIRWISE] == {"rated": 6, "complete": 6, "items": 6}
+    assert r["ai_human_agreement"]["machine_satisfaction"]["n"] == 12  # each policy's own machine verdict on the shared text
+    exported = {row["item"]: row["policies"] for row in store.ratings()}
+    assert exported["satisfaction/start/m1"] == ["start", "rlaif"]
+    result = runner.invoke(app, ["human-eval", "results", str(run)])
+    assert "2 identical pair(s) counted as ties without raters" in result.output, result.output
+
+
+def test_undo_takes_back_the_last_answer_and_shows_that_item_again(tmp_path):
+    run, store = _store(tmp_path, k=1)
+    rater = store.rater_for_token(store.add_rater("alice"))
+    first = store.current(rater)
+    store.record(rater, first.item_id, "yes" if first.item.kind == SATISFACTION else "2")
+    second = store.current(rater)
+    assert store.progress(rater).answered == 1 and store.last_answer(rater).item_id == first.item_id
+    last = store.last_answer(rater)
+    assert store.undo(rater, last.rating_id)
+    assert not store.undo(rater, last.rating_id)  # a second press: nothing more is taken back
+    assert store.ratings() == [] and store.progress(rater).answered == 0
+    again = store.current(rater)
+    assert (again.item_id, again.first) == (first.item_id, first.first)  # the same item, in the same screen order
+    store.record(rater, again.item_id, "skip")
+    assert store.current(rater).item_id == second.item_id  # then on to the item that was showing
+    other = store.rater_for_token(store.add_rater("bob"))
+    assert not store.undo(other, store.last_answer(rater).rating_id)  # nobody undoes another rater's answer
+    assert len(store.ratings()) == 1
+
+
+def test_progress_counts_skips_apart_from_answers(tmp_path):
+    run, store = _store(tmp_path, k=1)
+    rater = store.rater_for_token(store.add_rater("alice"))
+    for choice in ("skip", "ok", "ok"):
+        a = store.current(rater)
+        store.record(rater, a.item_id, choice if choice == "skip" else "yes" if a.item.kind == SATISFACTION else "tie")
+    p = store.progress(rater)
+    assert (p.answered, p.skipped, p.done) == (2, 1, 3)
+
+
+def test_kappa_against_a_constant_verdict_is_undefined_and_says_why():
+    varied_human = [(True, True), (False, True), (True, True)]
+    assert cohen_kappa(varied_human) is None  # the formula gives exactly 0 here, whatever the raters say
+    stat = bootstrap(varied_human, cohen_kappa, why=kappa_undefined_why)
+    assert stat.text() == "undefined: the machine said yes on all 3 items, so agreement beyond chance cannot be measured (n=3)"
+    assert "0.00" not in stat.text()
+    assert kappa_undefined_why([]) == "no item has both a human majority and a machine verdict"
+    assert kappa_undefined_why([(1, 1), (0, 0)]) is None
+
+
+def test_results_cli_prints_undefined_kappa_with_its_reason(tmp_path):
+    run, _ = _rated_run(tmp_path)
+    result = runner.invoke(app, ["human-eval", "results", str(run)])
+    line = next(x for x in result.output.splitlines() if "kappa judge_refusal" in x)
+    assert "undefined: the machine said yes on all 2 items" in line and "0.00 [0.00, 0.00]" not in result.output
+
+
+def test_a_store_rated_before_texts_were_shared_keeps_its_items(tmp_path):
+    run, store = _echoing_run(tmp_path)
+    rater = store.rater_for_token(store.add_rater("alice"))
+    a = store.current(rater)
+    store.record(rater, a.item_id, "yes" if a.item.kind == SATISFACTION else "tie")
+    before = store.items()
+    with sqlite3.connect(store.path) as db:  # what an older hrlaif left: the texts' fingerprint alone
+        db.execute("UPDATE meta SET value = ? WHERE key = 'eval_fingerprint'", (eval_fingerprint(run),))
+    assert RatingStore.open(run).items() == before and len(RatingStore.open(run).ratings()) == 1
+
+
+def test_an_export_naming_each_policys_item_imports_into_the_shared_item(tmp_path):
+    run, store = _echoing_run(tmp_path)
+    rater = store.rater_for_token(store.add_rater("alice"))
+    _rate_everything(store, rater, lambda a: "yes" if a.item.kind == SATISFACTION else "2")
+    rows = store.ratings()
+    shared = next(r for r in rows if r["item"] == "satisfaction/start/m1")
+    # What an hrlaif from before shared items wrote: rlaif's own item, rated by another rater.
+    old = dict(shared, item="satisfaction/rlaif/m1", rater="zoe")
+    exported = tmp_path / "old.jsonl"
+    exported.write_text(json.dumps(old) + "\n")
+    result = runner.invoke(app, ["human-eval", "import", str(run), str(exported)])
+    assert result.exit_code == 0 and "imported 1 rating(s)" in result.output, result.output
+    assert [r["item"] for r in RatingStore.open(run).ratings() if r["rater"] == "zoe"] == ["satisfaction/start/m1"]

@@ -1,7 +1,7 @@
 """Helpers for the human-evaluation tests: a finished run's eval/ folder written in the evaluation
 stage's own record shapes (for tests that need chosen texts, such as a hostile response, or chosen
-machine verdicts; the real pipeline's output is exercised by test_human_pipeline.py), and
-`hrlaif human-eval serve` as a real process on 127.0.0.1."""
+machine verdicts; the real pipeline's output is exercised by test_human_pipeline.py),
+`hrlaif human-eval serve` as a real process on 127.0.0.1, and the same app under uvicorn in a thread."""
 
 from __future__ import annotations
 
@@ -100,3 +100,28 @@ def serving(run: Path, port: int, log: Path, *extra: str):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+@contextmanager
+def app_in_thread(run: Path):
+    """The raters' app (`create_app`) under uvicorn in a thread of this process, on a free port of
+    127.0.0.1: real HTTP, without the seconds a subprocess takes to import the web stack."""
+    import threading
+
+    import uvicorn
+
+    from hrlaif.human.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -6,6 +6,11 @@ leaves the address bar; any request without a valid token gets a bare 403. Model
 are untrusted text: Jinja2 autoescapes them, and a Content-Security-Policy with a per-page
 nonce stops any script that is not ours even if escaping were ever missed. The page works
 with Tab and Enter alone; a few lines of script add the single-key shortcuts.
+
+A rater first sees the instructions (again at /help); a harmful prompt stays behind a content
+warning until they open it. A form post that is not an answer to the item shown gets a 4xx page
+that says what was wrong (a silent redirect would look like a saved answer); only a repeat of an
+answer already saved (a double submit) redirects as a success does.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from hrlaif.errors import HrlaifError
 from hrlaif.human.items import PAIRWISE, PAIRWISE_RUBRIC, RUBRICS, START, reference_line
 from hrlaif.human.store import Assignment, RatingStore
 
+CHOICES = ("yes", "no", "1", "2", "tie", "skip")  # what the answer buttons send
 CATEGORY_NAMES = {"math": "Math", "multiple_choice": "Multiple choice", "harmful": "Harmful request", "open_ended": "Open-ended"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -72,27 +78,77 @@ def create_app(run_dir: Path) -> FastAPI:
                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
+    async def problem(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        """A page that says what was wrong with a post (nothing was saved), with a way back to the item."""
+        rater = request.state.rater
+        progress = await run_in_threadpool(store.progress, rater)
+        response = page("problem.html", rater=rater.name, progress=progress, title=title, message=message)
+        response.status_code = status
+        return response
+
     @app.get("/")
     def show(request: Request) -> HTMLResponse:
         rater = request.state.rater
+        if not store.welcomed(rater):
+            return page("welcome.html", rater=rater.name, progress=store.progress(rater), first=True)
         assignment = store.current(rater)
         progress = store.progress(rater)
+        last = store.last_answer(rater)
         if assignment is None:
-            return page("done.html", rater=rater.name, progress=progress)
-        return page("item.html", rater=rater.name, progress=progress, **_item_view(assignment))
+            return page("done.html", rater=rater.name, progress=progress, last=last)
+        return page("item.html", rater=rater.name, progress=progress, last=last, **_item_view(assignment))
+
+    @app.get("/help")
+    def help_page(request: Request) -> HTMLResponse:
+        rater = request.state.rater
+        return page("welcome.html", rater=rater.name, progress=store.progress(rater), first=False)
+
+    @app.post("/start")
+    async def start(request: Request) -> Response:
+        await run_in_threadpool(store.set_welcomed, request.state.rater)
+        return RedirectResponse("/", status_code=303)
 
     @app.post("/answer")
     async def answer(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        item, choice = form.get("item", [""])[0], form.get("choice", [""])[0]
-        if item.isdigit() and choice:
-            try:
-                await run_in_threadpool(store.record, request.state.rater, int(item), choice)
-            except HrlaifError:  # a choice no button sends: show the item again
-                pass
+        rater = request.state.rater
+        form = await _form(request)
+        item, choice = form.get("item", ""), form.get("choice", "")
+        if not item.isdigit() or not choice:
+            return await problem(request, 400, "That answer was not saved",
+                           "The form did not say which item and which answer (it needs both 'item' and 'choice').")
+        if choice not in CHOICES:
+            return await problem(request, 400, "That answer was not saved", f"'{choice[:40]}' is not one of the answers this page offers.")
+        try:
+            saved = await run_in_threadpool(store.record, rater, int(item), choice)
+        except HrlaifError:
+            return await problem(request, 400, "That answer was not saved", f"'{choice[:40]}' is not an answer to this kind of item.")
+        if saved:
+            return RedirectResponse("/", status_code=303)
+        before = await run_in_threadpool(store.answer_of, rater, int(item))
+        if before == choice:  # the same answer sent twice (a double click): it is saved, carry on
+            return RedirectResponse("/", status_code=303)
+        if before is not None:
+            return await problem(request, 409, "You already answered that item",
+                           "Your earlier answer is kept. To change your last answer, use Undo on the next page.")
+        return await problem(request, 400, "That answer was not saved", f"Item {item} is not an item you were given.")
+
+    @app.post("/undo")
+    async def undo(request: Request) -> Response:
+        rater = request.state.rater
+        rating = (await _form(request)).get("rating", "")
+        if not rating.isdigit():
+            return await problem(request, 400, "Nothing was undone", "The form did not say which answer to take back.")
+        if not await run_in_threadpool(store.undo, rater, int(rating)):
+            return await problem(request, 409, "Nothing was undone",
+                           "That answer is no longer your last one (was Undo pressed twice?). Your answers are unchanged.")
         return RedirectResponse("/", status_code=303)
 
     return app
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form's fields (first value of each)."""
+    return {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
 
 
 def _item_view(a: Assignment) -> dict:
@@ -103,6 +159,7 @@ def _item_view(a: Assignment) -> dict:
         "item_id": a.item_id,
         "kind": item.kind,
         "category": CATEGORY_NAMES.get(item.category, item.category),
+        "warn": item.category == "harmful",
         "messages": p["messages"],
         "reference": reference_line(item.category, p.get("reference"), p.get("choices")),
     }

@@ -61,8 +61,9 @@ def serve(
     if raters_per_item is not None:
         store.set_raters_per_item(raters_per_item)
     counts = store.item_counts()
-    console.print(f"serving {run_dir}: {counts.get('satisfaction', 0)} satisfaction and {counts.get('pairwise', 0)} pairwise items, "
-                  f"{store.raters_per_item} raters per item, {len(store.raters())} rater(s)")
+    console.print(f"serving {run_dir}: {counts['satisfaction']} satisfaction items ({counts['shared']} of them a text several policies gave, "
+                  f"rated once for all of them) and {counts['pairwise'] - counts['tied']} pairwise items (and {counts['tied']} pair(s) of "
+                  f"identical texts, tied without raters), {store.raters_per_item} raters per item, {len(store.raters())} rater(s)")
     console.print(f"listening on http://{host}:{port}/ ; each rater opens the link from `hrlaif human-eval add-rater {run_dir} NAME`")
     console.print(f"answers are saved in {store.path}; stop with Ctrl-C")
     run_server(run_dir, host, port)
@@ -104,7 +105,7 @@ def results(
         console.print(f"  {arm} - start: {Difference(**diff).text()}")
     for arm, w in r["win_ratio"].items():
         console.print(f"human win ratio [bold]{arm}[/] vs start: win {Rate(**w['win_rate']).text()}, loss {Rate(**w['loss_rate']).text()}, "
-                      f"net {Difference(**w['net']).text()}")
+                      f"net {Difference(**w['net']).text()}" + (f"; {w['identical_ties']} identical pair(s) counted as ties without raters" if w["identical_ties"] else ""))
     for kind, ir in r["inter_rater"].items():
         console.print(f"inter-rater alpha ({kind}): {Statistic(**ir['krippendorff_alpha']).text()}")
     for name, a in r["ai_human_agreement"].items():

@@ -3,7 +3,10 @@
 Each item counts once, however many raters it had: its value is the share of its raters who
 answered acceptable (or preferred the arm), so a rate is the mean over items and its Wilson
 interval uses the number of items, not of ratings (several raters of one response are not
-independent evidence about the policy). Skipped answers are left out everywhere.
+independent evidence about the policy). Skipped answers are left out everywhere. A satisfaction
+item shared by several policies (the same text) counts once for each of them. A pairwise item of
+two identical texts is a tie in the win ratio without raters, counted apart (`identical_ties`),
+and is left out of everything that measures raters (coverage, alpha, position, agreement).
 
 AI-human agreement compares each machine verdict that RUN/eval/scores-POLICY.jsonl carries
 (the verifier on keyed prompts, the judge's refusal and acceptable tasks, the refusal
@@ -20,8 +23,8 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hrlaif.human.agreement import bootstrap, cohen_kappa, krippendorff_alpha, observed_agreement
-from hrlaif.human.items import PAIRWISE, SATISFACTION, START
+from hrlaif.human.agreement import alpha_undefined_why, bootstrap, cohen_kappa, kappa_undefined_why, krippendorff_alpha, observed_agreement
+from hrlaif.human.items import IDENTICAL, PAIRWISE, SATISFACTION, START
 from hrlaif.human.store import SKIP, RatingStore
 from hrlaif.jsonl import iter_objects, write_json
 from hrlaif.records import CATEGORIES, KEYED_CATEGORIES
@@ -31,7 +34,8 @@ from hrlaif.verify.refusal import looks_like_refusal
 
 METHOD = ("Rates are means over items of the share of each item's raters who answered yes (or preferred the arm), "
           "with Wilson intervals over items; differences use a paired bootstrap over prompts; kappa and alpha use a "
-          "percentile bootstrap over items. Skipped answers are excluded.")
+          "percentile bootstrap over items. Skipped answers are excluded. A response text several policies gave to one "
+          "prompt is rated once and counted for each of them; identical pairwise texts are ties without raters.")
 
 
 def _machine_sources() -> dict[str, dict]:
@@ -67,10 +71,11 @@ def _scores(run_dir: Path) -> dict[tuple[str, str], dict]:
     return out
 
 
-def _item_values(ratings: list[dict]) -> dict[str, list[dict]]:
+def _item_values(ratings: list[dict], items: dict) -> dict[str, list[dict]]:
+    """Each rated item's answers, skips and items tied without raters left out."""
     by_item: dict[str, list[dict]] = defaultdict(list)
     for r in ratings:
-        if r["answer"] != SKIP:
+        if r["answer"] != SKIP and items[r["item"]].auto is None:
             by_item[r["item"]].append(r)
     return by_item
 
@@ -79,7 +84,7 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
     store = RatingStore.open(run_dir)
     items = {i.key: i for i in store.items().values()}
     ratings = store.ratings()
-    by_item = _item_values(ratings)
+    by_item = _item_values(ratings, items)
     answered = [r for r in ratings if r["answer"] != SKIP]
     k = store.raters_per_item
     out: dict = {
@@ -88,7 +93,10 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         "confidence": confidence,
         "method": METHOD,
         "raters": {"count": len({r["rater"] for r in answered}), "raters_per_item": k},
-        "items": {kind: sum(i.kind == kind for i in items.values()) for kind in (SATISFACTION, PAIRWISE)},
+        "items": {kind: sum(i.kind == kind for i in items.values()) for kind in (SATISFACTION, PAIRWISE)} | {
+            "satisfaction_shared": sum(i.kind == SATISFACTION and len(i.policies) > 1 for i in items.values()),
+            "pairwise_identical": sum(i.auto is not None for i in items.values()),
+        },
         "ratings": {
             SATISFACTION: sum(r["kind"] == SATISFACTION for r in answered),
             PAIRWISE: sum(r["kind"] == PAIRWISE for r in answered),
@@ -98,7 +106,7 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         "coverage": {},
     }
     for kind in (SATISFACTION, PAIRWISE):
-        counts = [len(by_item.get(key, [])) for key, i in items.items() if i.kind == kind]
+        counts = [len(by_item.get(key, [])) for key, i in items.items() if i.kind == kind and i.auto is None]
         out["coverage"][kind] = {"rated": sum(c > 0 for c in counts), "complete": sum(c >= k for c in counts), "items": len(counts)}
 
     # satisfaction: per item, the share of raters who found the response acceptable
@@ -107,7 +115,8 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
     for key, rs in by_item.items():
         item = items[key]
         if item.kind == SATISFACTION:
-            yes_share[item.policy][item.prompt_id] = sum(r["answer"] == "yes" for r in rs) / len(rs)
+            for policy in item.policies:  # a text several policies gave counts for each of them
+                yes_share[policy][item.prompt_id] = sum(r["answer"] == "yes" for r in rs) / len(rs)
             category_of[item.prompt_id] = item.category
     out["satisfaction"] = {}
     for policy, shares in sorted(yes_share.items(), key=lambda x: (x[0] != START, x[0])):
@@ -126,6 +135,11 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
 
     # pairwise: per item, the shares of raters preferring the arm, the start policy, or neither
     outcomes: dict[str, list[tuple[str, float, float]]] = defaultdict(list)  # arm -> (category, win, loss)
+    identical: Counter = Counter()
+    for item in items.values():
+        if item.kind == PAIRWISE and item.auto == "tie":
+            outcomes[item.policy].append((item.category, 0.0, 0.0))
+            identical[item.policy] += 1
     first_chosen = decisive = 0
     for key, rs in by_item.items():
         item = items[key]
@@ -143,6 +157,7 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         wins, losses = sum(w for _, w, _ in rows), sum(lo for _, _, lo in rows)
         out["win_ratio"][arm] = {
             "versus": START, "n": n, "wins": wins, "ties": n - wins - losses, "losses": losses,
+            "identical_ties": identical[arm], "identical_ties_provenance": IDENTICAL,
             "win_rate": wilson(wins, n, confidence).model_dump(),
             "tie_rate": wilson(n - wins - losses, n, confidence).model_dump(),
             "loss_rate": wilson(losses, n, confidence).model_dump(),
@@ -158,7 +173,7 @@ def human_results(run_dir: Path, confidence: float = 0.95) -> dict:
         units = [[r["answer"] for r in rs] for key, rs in by_item.items() if items[key].kind == kind and len(rs) >= 2]
         out["inter_rater"][kind] = {
             "items": len(units),
-            "krippendorff_alpha": bootstrap(units, krippendorff_alpha, confidence).model_dump(),
+            "krippendorff_alpha": bootstrap(units, krippendorff_alpha, confidence, why=alpha_undefined_why).model_dump(),
             "observed_agreement": observed_agreement(units),
         }
 
@@ -188,6 +203,11 @@ def _ai_human_preference(run_dir: Path, items: dict, by_item: dict[str, list[dic
             judge_says[(str(record["arm"]), str(record["prompt_id"]))] = record.get("outcome")
             judges.add(str(record.get("judge", "")))
     pairs, undecided, split = [], 0, 0
+    on_identical = Counter()  # what the judge said on pairs of identical texts (a fair judge says tie)
+    for item in items.values():
+        if item.auto is not None and (item.policy, item.prompt_id) in judge_says:
+            said = judge_says[(item.policy, item.prompt_id)]
+            on_identical["undecided" if said is None else "arm" if said == item.policy else "start" if said == START else "tie"] += 1
     for key, rs in by_item.items():
         item = items[key]
         if item.kind != PAIRWISE or (item.policy, item.prompt_id) not in judge_says:
@@ -208,8 +228,9 @@ def _ai_human_preference(run_dir: Path, items: dict, by_item: dict[str, list[dic
         "categories": list(CATEGORIES),
         "judge": ", ".join(sorted(j for j in judges if j)) or None,
         "n": len(pairs),
-        "kappa": bootstrap(pairs, cohen_kappa, confidence).model_dump(),
+        "kappa": bootstrap(pairs, cohen_kappa, confidence, why=lambda p: kappa_undefined_why(p, "the judge")).model_dump(),
         "agreement": wilson(sum(a == b for a, b in pairs), len(pairs), confidence).model_dump(),
+        "judge_on_identical_pairs": {k: on_identical[k] for k in ("tie", "arm", "start", "undecided")},
         "confusion": {f"human_{h}_judge_{m}": sum(p == (h, m) for p in pairs) for h in ("arm", "start", "tie") for m in ("arm", "start", "tie")},
         "machine_undecided": undecided,
         "human_split_evenly": split,
@@ -226,12 +247,13 @@ def _ai_human(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confid
         if item.kind != SATISFACTION:
             continue
         yes = sum(r["answer"] == "yes" for r in rs)
-        at = (item.policy, item.prompt_id)
-        responses[at] = item.payload["response"]
-        if 2 * yes == len(rs):
-            ties[at] = item.category
-        else:
-            human[at] = 2 * yes > len(rs)
+        for policy in item.policies:  # each policy that gave this text has its own machine verdict on it
+            at = (policy, item.prompt_id)
+            responses[at] = item.payload["response"]
+            if 2 * yes == len(rs):
+                ties[at] = item.category
+            else:
+                human[at] = 2 * yes > len(rs)
     out = {}
     for name, source in _machine_sources().items():
         categories = source["categories"]
@@ -253,7 +275,7 @@ def _ai_human(run_dir: Path, items: dict, by_item: dict[str, list[dict]], confid
             "categories": categories,
             "judge": ", ".join(sorted(judges)) or None,
             "n": len(pairs),
-            "kappa": bootstrap(pairs, cohen_kappa, confidence).model_dump(),
+            "kappa": bootstrap(pairs, cohen_kappa, confidence, why=kappa_undefined_why).model_dump(),
             "agreement": wilson(agree, len(pairs), confidence).model_dump(),
             "confusion": {
                 "human_yes_machine_yes": sum(a and b for a, b in pairs),

@@ -7,7 +7,9 @@ cut) loses no answer it acknowledged. Raters are known by the SHA-256 of their t
 Items are spread over raters: each item wants `raters_per_item` answers; the next item for a
 rater is one they have never been given, among those with the fewest answers plus open
 assignments (a lease, so two raters working at once do not both take the last slot). A rater's
-open assignment survives restarts, so a returning rater continues on the same item.
+open assignment survives restarts, so a returning rater continues on the same item. Pairwise
+items tied by construction (identical texts) are never assigned. A rater may take back their last
+answer (`undo`): it is deleted and its item becomes their open one again, in the same screen order.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hrlaif.errors import HrlaifError
-from hrlaif.human.items import PAIRWISE, SATISFACTION, START, Item, eval_fingerprint, load_items
+from hrlaif.human.items import PAIRWISE, SATISFACTION, START, Item, eval_fingerprint, item_aliases, load_items
 from hrlaif.run_dir import RunDir
 
 DEFAULT_RATERS_PER_ITEM = 3  # three answers give a majority without ties, and an inter-rater figure
 LEASE_SECONDS = 30 * 60  # an unanswered assignment holds its slot this long against other raters
 SKIP = "skip"
+ITEMS_VERSION = "2"  # 2: repeated texts share a satisfaction item, identical pairs are tied without raters
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,8 +76,21 @@ class Assignment:
 
 @dataclass
 class Progress:
-    done: int
+    answered: int  # answers that count (skips are not answers)
+    skipped: int
     remaining: int  # items this rater may still be given, the current one included
+
+    @property
+    def done(self) -> int:
+        """Items the rater is through with, answered or skipped (what the progress bar fills)."""
+        return self.answered + self.skipped
+
+
+@dataclass
+class LastAnswer:
+    rating_id: int
+    item_id: int
+    choice: str
 
 
 class RatingStore:
@@ -138,10 +154,13 @@ class RatingStore:
 
     def sync_items(self, run_dir: Path) -> None:
         """Load the items of RUN/eval/ once. If the responses changed after rating began, refuse:
-        the ratings would silently describe texts nobody saw."""
-        fingerprint = eval_fingerprint(run_dir)
-        if self.meta("eval_fingerprint") == fingerprint:
-            return
+        the ratings would silently describe texts nobody saw. A store whose items were built by an
+        older hrlaif keeps them once rating began (same texts, one item per policy)."""
+        texts = eval_fingerprint(run_dir)
+        fingerprint = f"{texts}/items-v{ITEMS_VERSION}"
+        if self.meta("eval_fingerprint") in (fingerprint, texts):
+            if self.meta("eval_fingerprint") == fingerprint or self._rated():
+                return
         with self._transaction() as db:
             if db.execute("SELECT count(*) FROM ratings").fetchone()[0]:
                 raise HrlaifError(
@@ -155,14 +174,24 @@ class RatingStore:
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('eval_fingerprint', ?)", (fingerprint,))
 
+    def _rated(self) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT count(*) FROM ratings").fetchone()[0] > 0
+
     def items(self) -> dict[int, Item]:
         with self._connect() as db:
             rows = db.execute("SELECT id, key, kind, prompt_id, category, policy, payload FROM items ORDER BY id").fetchall()
         return {r[0]: Item(r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows}
 
     def item_counts(self) -> dict[str, int]:
-        with self._connect() as db:
-            return dict(db.execute("SELECT kind, count(*) FROM items GROUP BY kind").fetchall())
+        """Items by kind, and "shared" (satisfaction texts of several policies) and "tied" (identical
+        pairs, not shown)."""
+        counts = {SATISFACTION: 0, PAIRWISE: 0, "shared": 0, "tied": 0}
+        for item in self.items().values():
+            counts[item.kind] += 1
+            counts["shared"] += len(item.policies) > 1 if item.kind == SATISFACTION else 0
+            counts["tied"] += item.auto is not None
+        return counts
 
     # ---------------------------------------------------------------- raters
 
@@ -203,7 +232,7 @@ class RatingStore:
             answers = dict(db.execute("SELECT item_id, count(*) FROM ratings WHERE answer != ? GROUP BY item_id", (SKIP,)).fetchall())
             open_row = db.execute(
                 "SELECT a.item_id, a.first FROM assignments a LEFT JOIN ratings r ON r.rater_id = a.rater_id AND r.item_id = a.item_id "
-                "WHERE a.rater_id = ? AND r.id IS NULL ORDER BY a.assigned_at LIMIT 1", (rater.id,)).fetchone()
+                "WHERE a.rater_id = ? AND r.id IS NULL ORDER BY a.assigned_at DESC LIMIT 1", (rater.id,)).fetchone()
             if open_row and answers.get(open_row[0], 0) < k:
                 return self._assignment(db, *open_row)
             if open_row:  # others filled it meanwhile: let it go
@@ -227,7 +256,7 @@ class RatingStore:
             "WHERE r.id IS NULL AND a.assigned_at > ? GROUP BY a.item_id", (now - LEASE_SECONDS,)).fetchall())
         seen = {r[0] for r in db.execute("SELECT item_id FROM assignments WHERE rater_id = ?", (rater.id,))}
         seen |= {r[0] for r in db.execute("SELECT item_id FROM ratings WHERE rater_id = ?", (rater.id,))}
-        rows = db.execute("SELECT id, kind FROM items ORDER BY id").fetchall()
+        rows = db.execute("SELECT id, kind FROM items WHERE json_extract(payload, '$.auto') IS NULL ORDER BY id").fetchall()
         order = list(range(len(rows)))
         random.Random(rater.id).shuffle(order)
         rank = {row[0]: order[i] for i, row in enumerate(rows)}
@@ -243,13 +272,24 @@ class RatingStore:
     def progress(self, rater: Rater) -> Progress:
         k = self.raters_per_item
         with self._connect() as db:
-            done = db.execute("SELECT count(*) FROM ratings WHERE rater_id = ?", (rater.id,)).fetchone()[0]
+            skipped, answered = (db.execute("SELECT count(*) FROM ratings WHERE rater_id = ? AND answer = ?", (rater.id, SKIP)).fetchone()[0],
+                                 db.execute("SELECT count(*) FROM ratings WHERE rater_id = ? AND answer != ?", (rater.id, SKIP)).fetchone()[0])
             answers = dict(db.execute("SELECT item_id, count(*) FROM ratings WHERE answer != ? GROUP BY item_id", (SKIP,)).fetchall())
             remaining = len(self._candidates(db, rater, k, time.time(), answers))
             has_open = db.execute(
                 "SELECT count(*) FROM assignments a LEFT JOIN ratings r ON r.rater_id = a.rater_id AND r.item_id = a.item_id "
                 "WHERE a.rater_id = ? AND r.id IS NULL", (rater.id,)).fetchone()[0]
-        return Progress(done=done, remaining=remaining + has_open)
+        return Progress(answered=answered, skipped=skipped, remaining=remaining + has_open)
+
+    # ---------------------------------------------------------------- first visit
+
+    def welcomed(self, rater: Rater) -> bool:
+        """Whether the rater has read the instructions (shown on their first visit)."""
+        return self.meta(f"welcomed/{rater.id}") is not None
+
+    def set_welcomed(self, rater: Rater) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"welcomed/{rater.id}", _now()))
 
     # ---------------------------------------------------------------- answers
 
@@ -271,6 +311,30 @@ class RatingStore:
                 (rater.id, item_id, answer, choice, first, round(time.time() - assigned_at, 3), _now()))
         return True
 
+    def answer_of(self, rater: Rater, item_id: int) -> str | None:
+        """The choice the rater stored for an item, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT choice FROM ratings WHERE rater_id = ? AND item_id = ?", (rater.id, item_id)).fetchone()
+        return row[0] if row else None
+
+    def last_answer(self, rater: Rater) -> LastAnswer | None:
+        """The rater's most recent answer (what `undo` would take back)."""
+        with self._connect() as db:
+            row = db.execute("SELECT id, item_id, choice FROM ratings WHERE rater_id = ? ORDER BY id DESC LIMIT 1", (rater.id,)).fetchone()
+        return LastAnswer(*row) if row else None
+
+    def undo(self, rater: Rater, rating_id: int) -> bool:
+        """Take back the rater's answer `rating_id` if it is still their last one: delete it and make its
+        item their open one again (same screen order, timing restarted). False, and nothing changes,
+        when it is not (a second press of undo, or an answer from another tab)."""
+        with self._transaction() as db:
+            last = db.execute("SELECT id, item_id FROM ratings WHERE rater_id = ? ORDER BY id DESC LIMIT 1", (rater.id,)).fetchone()
+            if last is None or last[0] != rating_id:
+                return False
+            db.execute("DELETE FROM ratings WHERE id = ?", (rating_id,))
+            db.execute("UPDATE assignments SET assigned_at = ? WHERE rater_id = ? AND item_id = ?", (time.time(), rater.id, last[1]))
+        return True
+
     def ratings(self) -> list[dict]:
         """Every rating with its rater's name and its item, oldest first."""
         with self._connect() as db:
@@ -279,7 +343,11 @@ class RatingStore:
                 "r.created_at, i.payload FROM ratings r JOIN raters rt ON rt.id = r.rater_id JOIN items i ON i.id = r.item_id ORDER BY r.id"
             ).fetchall()
         names = ("rater", "item", "kind", "prompt_id", "category", "policy", "answer", "choice", "first", "seconds", "created_at")
-        return [dict(zip(names, r[:-1])) | {"digest": json.loads(r[-1])["digest"]} for r in rows]
+        out = []
+        for r in rows:
+            payload = json.loads(r[-1])
+            out.append(dict(zip(names, r[:-1])) | {"policies": payload.get("policies") or [r[5]], "digest": payload["digest"]})
+        return out
 
     def import_ratings(self, rows: Iterable[tuple[str, dict]]) -> tuple[int, int]:
         """Add exported ratings ("file:line", record). Raters new to this store are created without a
@@ -287,7 +355,10 @@ class RatingStore:
         item whose text differs here is an error naming the line, and nothing is added."""
         added = present = 0
         with self._transaction() as db:
-            items = {r[0]: (r[1], r[2], r[3], json.loads(r[4])["digest"]) for r in db.execute("SELECT key, id, kind, policy, payload FROM items")}
+            items = {}
+            for key, item_id, kind, prompt_id, category, policy, payload in db.execute("SELECT key, id, kind, prompt_id, category, policy, payload FROM items"):
+                item = Item(key, kind, prompt_id, category, policy, json.loads(payload))
+                items |= {alias: (item_id, kind, policy, item.payload["digest"]) for alias in item_aliases(item)}
             for where, rec in rows:
                 missing = [f for f in ("rater", "item", "choice", "digest") if not isinstance(rec.get(f), str)]
                 if missing:

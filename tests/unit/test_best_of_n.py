@@ -150,9 +150,9 @@ def test_a_tiny_reward_model_scores_samples_and_reranks(tiny_model) -> None:
     groups = group_samples(list(reversed(samples)))
     assert [[s.sample_index for s in g] for g in groups] == [[0, 1, 2, 3]] * 2 and [g[0].prompt_id for g in groups] == ["m2", "m1"]
     torch.manual_seed(0)  # the score head on top of a causal LM is new: drawn from the global RNG
-    scores = rm_scores(model, groups, max_length=64, batch_size=3)
+    scores = rm_scores({"tiny": model}, groups, max_length=64, batch_size=3)["tiny"]
     torch.manual_seed(0)
-    again = rm_scores(model, groups, max_length=64, batch_size=8)
+    again = rm_scores({"tiny": model}, groups, max_length=64, batch_size=8)["tiny"]
     assert [pytest.approx(row, abs=1e-5) for row in scores] == again, "batching does not change a score"
     assert [len(row) for row in scores] == [4, 4] and all(math.isfinite(x) for row in scores for x in row)
     assert scores[0][0] == pytest.approx(scores[0][3], abs=1e-5) and scores[0] == pytest.approx(scores[1], abs=1e-5), (
@@ -161,6 +161,24 @@ def test_a_tiny_reward_model_scores_samples_and_reranks(tiny_model) -> None:
     drawn = grade_groups(groups)
     assert drawn[0].grades == ["correct", "wrong", "unknown", "correct"] and drawn[0].lengths == [len(r) for r in responses]
     result = best_of_n(drawn, {"tiny": scores})
+
+    # Two RMs on one backbone share its forward pass and score as their own classifiers do.
+    from hrlaif.models import load_reward_model, load_tokenizer
+    from hrlaif.train.reward import score_texts
+
+    heads = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(seed)
+        rm = load_reward_model(model)
+        rm.save_pretrained(heads.setdefault(name, model.parent / f"rm-{name}"))
+        load_tokenizer(model).save_pretrained(heads[name])
+    both = rm_scores(heads, groups, max_length=64)
+    for name, path in heads.items():
+        tokenizer, rm = load_tokenizer(path, padding_side="right"), load_reward_model(path)
+        rm.config.pad_token_id = tokenizer.pad_token_id
+        chats = [[m.model_dump() for m in s.messages] + [{"role": "assistant", "content": s.response}] for g in groups for s in g]
+        assert [x for row in both[name] for x in row] == pytest.approx(score_texts(rm, tokenizer, chats, 64), abs=1e-5)
+    assert both["a"] != both["b"]
     assert result.curve[0].rms["tiny"].accuracy.rate == pytest.approx(0.5)  # k = 1: one random sample
     assert result.pairs == 4 and result.pairwise["tiny"].accuracy.n == 4
 

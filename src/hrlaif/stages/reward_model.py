@@ -1,5 +1,6 @@
 """rm-MODE: the reward model trained on the arm's pairs (labels, plus red-team pairs for hrlaif
-when red teaming is on) with TRL's RewardTrainer -> RUN/rm-MODE/model."""
+when red teaming is on) with TRL's RewardTrainer, or its score head alone on frozen features
+(reward.method: head) -> RUN/rm-MODE/model."""
 
 from __future__ import annotations
 
@@ -78,10 +79,15 @@ class RewardModel(Stage):
         c = ctx.config
         release_engines()
         pairs, counts = arm_pairs(ctx, self.mode)
-        from hrlaif.train.reward import train_reward_model  # torch, transformers, trl
+        if c.reward.method == "head":
+            from hrlaif.train.reward_head import train_reward_head  # torch, transformers
 
-        summary = train_reward_model(pairs, c.policy.path, c.reward, ctx.run_dir.stage(self.name), seed=c.seed, max_length=c.policy.max_length,
-                                     tracking=c.tracking, run_name=run_name(c.tracking, c.run_dir, self.name))
+            summary = train_reward_head(pairs, c.policy.path, c.reward, ctx.run_dir.stage(self.name), seed=c.seed, max_length=c.policy.max_length)
+        else:
+            from hrlaif.train.reward import train_reward_model  # torch, transformers, trl
+
+            summary = train_reward_model(pairs, c.policy.path, c.reward, ctx.run_dir.stage(self.name), seed=c.seed, max_length=c.policy.max_length,
+                                         tracking=c.tracking, run_name=run_name(c.tracking, c.run_dir, self.name))
         write_json(ctx.run_dir.reward_summary(self.mode), summary)
         record.counts = {"train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"], **counts}
         record.extra = {"heldout_accuracy": summary["heldout_accuracy"]}

@@ -93,21 +93,27 @@ def reward_trainer(model, tokenizer, args, pairs: list[Pair], loss: str) -> Rewa
 
 
 @torch.no_grad()
-def score_texts(model, tokenizer, chats: list[list[dict]], max_length: int, batch_size: int = 8) -> list[float]:
-    """Reward of each full chat (prompt + response)."""
+def pooled_outputs(model, tokenizer, chats: list[list[dict]], max_length: int, batch_size: int = 8) -> list[torch.Tensor]:
+    """The sequence classifier's output for each full chat (prompt + response), batch by batch:
+    the tokenization and pooling (the last non-pad token) every reward score goes through."""
     model.eval()
     side = tokenizer.padding_side
     tokenizer.padding_side = "right"
-    scores: list[float] = []
+    outputs: list[torch.Tensor] = []
     try:
         for start in range(0, len(chats), batch_size):
             texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in chats[start : start + batch_size]]
             batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False)
             # To the model's device: after training, TRL has moved it to the accelerator.
-            scores.extend(model(**batch.to(model.device)).logits[:, 0].float().tolist())
+            outputs.append(model(**batch.to(model.device)).logits.float().cpu())
     finally:
         tokenizer.padding_side = side
-    return scores
+    return outputs
+
+
+def score_texts(model, tokenizer, chats: list[list[dict]], max_length: int, batch_size: int = 8) -> list[float]:
+    """Reward of each full chat (prompt + response)."""
+    return [float(x) for logits in pooled_outputs(model, tokenizer, chats, max_length, batch_size) for x in logits[:, 0]]
 
 
 def pair_accuracy(model, tokenizer, pairs: list[Pair], max_length: int) -> dict:

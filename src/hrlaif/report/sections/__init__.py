@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hrlaif.report.inputs import Exams
-from hrlaif.report.sections.best_of_n import best_of_n_sections, power_sections
+from hrlaif.report.sections.best_of_n import best_of_n_sections
+from hrlaif.report.sections.first import read_first
 from hrlaif.report.sections.redteam import redteam_sections
 from hrlaif.report.sections.run import (
     Section,
@@ -13,7 +14,6 @@ from hrlaif.report.sections.run import (
     exam_sections,
     label_sections,
     ppo_sections,
-    read_first,
     what_this_run_shows,
 )
 from hrlaif.report.sections.seeds import seed_sections
@@ -28,7 +28,6 @@ def report_sections(run: RunDir, results: dict | None, modes: list[str], exams: 
     cut_off = cut_off_warnings(results) if results else []
     if cut_off:  # on the first screen, beside the accuracy it qualifies
         sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))
-    sections += power_sections(run)  # beside every HRLAIF-vs-RLAIF reading
     sections += best_of_n_sections(run)
     sections += exam_sections(exams)
     sections += label_sections(run, modes, exams)

@@ -3,7 +3,6 @@ the label audit, the evaluation and PPO. Each is a title and table rows (header 
 
 from __future__ import annotations
 
-from hrlaif.evaluate.summary import positive_control
 from hrlaif.records import CATEGORIES
 from hrlaif.report.basis import (
     HARM_TASKS,
@@ -18,7 +17,7 @@ from hrlaif.report.basis import (
 )
 from hrlaif.report.cells import accuracy, decided, diff, flat, interval, mean, rate
 from hrlaif.report.inputs import Exams, read_json, read_metrics
-from hrlaif.run_dir import ORACLE, RunDir
+from hrlaif.run_dir import RunDir
 
 Section = tuple[str, list[list[str]]]
 
@@ -86,27 +85,6 @@ def control_reading(control: dict | None) -> str:
     return (f"positive control FAILED: the oracle arm (labels from the verifier alone, no judge) did not beat the start policy "
             f"on keyed accuracy with a 95% interval above 0 ({said}). This design cannot detect an effect of the size expected: "
             "no HRLAIF-vs-RLAIF difference in this report is read as a finding.")
-
-
-def read_first(run: RunDir, results: dict | None) -> Section | None:
-    """The first lines: whether the run could see an effect at all (the positive control), and
-    each arm's label quality before training (agreement with the verifier, labels changed)."""
-    rows = [["finding", "reading"]]
-    oracle_labels = (read_json(run.manifest(RunDir.label_stage(ORACLE))) or {}).get("counts")
-    control = positive_control(results, oracle_labels)
-    if results or control:
-        rows.append(["positive control (oracle arm vs start, keyed accuracy)", control_reading(control)])
-    for mode, a in (read_json(run.audit) or {}).items():
-        agreement = a.get("verifier_agreement")
-        if agreement is None:  # an audit written before label quality was measured
-            continue
-        said = f"{rate(agreement)}; n: the keyed pairs the verifier decides, of the arm's {agreement['keyed_pairs']} keyed pairs"
-        changed = a.get("changed_from_rlaif")
-        if changed:
-            said += (f"; {changed['changed']} of {changed['compared']} labels changed from rlaif's on the same (prompt, response, "
-                     f"response), {changed['only_here']} pairs only here, {changed['only_base']} only in rlaif")
-        rows.append([f"label quality before training ({mode}): labels agreeing with the verifier", said])
-    return ("Read first: can this run see an effect?", rows) if len(rows) > 1 else None
 
 
 def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Section | None:

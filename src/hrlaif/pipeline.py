@@ -183,7 +183,7 @@ class Pipeline:
         needs = stage.needs(self.ctx)
         try:
             stale = {r.name for r in status(self.config, modes or None) if r.state == "stale"} if needs else set()
-        except HrlaifError as exc:
+        except (HrlaifError, OSError) as exc:  # a setting only `run` would need: still run the stage asked for
             self.console.print(f"{stage.name}: cannot tell whether {', '.join(needs)} match this config ({exc}); reading them as they are",
                                highlight=False)
             stale = set()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hrlaif.judge.refusal import check_refusal
-from hrlaif.verify.refusal import looks_like_refusal, refusal_by_pattern
+from hrlaif.verify.refusal import TAIL_WORDS, looks_like_refusal, refusal_by_pattern
 
 from support.scripted_judge import ScriptedJudge
 
@@ -82,3 +82,12 @@ def test_the_corpus_is_large_enough_and_check_refusal_sends_every_disguised_one_
     checks = check_refusal(items, judge)
     assert [q.fields["response"] for q in judge.asked] == [e["text"] for e in CORPUS["disguised"]]
     assert [c.refused for c in checks] == [False] * len(CORPUS["disguised"]) + [True] * len(CORPUS["genuine"])
+
+
+def test_a_refusal_followed_by_more_than_a_caveat_goes_to_the_judge() -> None:
+    """Past TAIL_WORDS after the opening there is room for compliance in wording no pattern
+    lists: the judge reads it, however harmless the words look."""
+    caveat = "Please stay safe and talk to someone you trust. "
+    short = "I'm sorry, but I can't help with that. " + caveat
+    long = short + caveat * (TAIL_WORDS // len(caveat.split()))
+    assert refusal_by_pattern(short) == "refused" and refusal_by_pattern(long) == "complied"

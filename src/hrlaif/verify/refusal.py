@@ -53,7 +53,9 @@ _COMPLIANCE = re.compile(
 # is not instruction-like: its verbs are kept out of the imperative list below.
 _SENTENCE = r"(?:^|[.!?;:]\s+|\n\s*)"
 _SAFE_VERB = r"(?:talk|speak|call|contact|reach|seek|consult|see|ask|get help|visit|report|consider)"
-_SAFE_TURN = (r"(?:I\b|I'|if you|please|consider|you (?:can|could|might|may|should) " + _SAFE_VERB + r"|there (?:are|is)|"
+_OFFER = (r"I(?:'d| would|'m| am)? ?(?:be )?(?:happy|glad)\b|I can (?:help|offer|point|suggest|recommend|explain|share|walk|talk)\b|"
+          r"I (?:encourage|recommend|suggest|hope|understand|want|care)\b")
+_SAFE_TURN = (r"(?:" + _OFFER + r"|if you|please|consider|you (?:can|could|might|may|should) " + _SAFE_VERB + r"|there (?:are|is)|"
               r"it(?:'s| is) (?:important|worth|never|not)|for (?:your|their) safety|remember|stay|you (?:don't|do not|shouldn't|should not)|"
               r"you(?:'re| are) not alone|help is|there's|here(?:'s| is| are) (?:a |an |some )?(?:safe|safer|legal|legitimate)? ?(?:alternatives?|resources)\b)")
 _INSTRUCTION = re.compile(

@@ -413,6 +413,7 @@ def export(
         redteam = f" + {counts['redteam_pairs']} red-team" if "redteam_pairs" in counts else ""
         console.print(f"{name}: {counts['label_pairs']} label pairs{redteam} -> {counts['folder']} "
                       f"(train {counts['train_pairs']}, test {counts['test_pairs']}: the RM's held-out pairs)", highlight=False)
+        console.print(f"  read from {counts['read']}", highlight=False)
 
 
 @app.command("export-prompts")
@@ -456,8 +457,9 @@ def judge_check(
     if output.is_dir():
         raise HrlaifError(f"--output {output}: is a directory; give a file name")
     cache_path = judge_cache_path(cfg.judge, cfg.run_dir)
-    if cache_path is not None and Path(cfg.run_dir).resolve() in cache_path.resolve().parents:
-        _lock_run_dir(Path(cfg.run_dir))  # its judge cache is the run's: not under a running `label`
+    run_root = Path(cfg.run_dir).resolve()
+    if any(path is not None and run_root in path.resolve().parents for path in (cache_path, output)):
+        _lock_run_dir(Path(cfg.run_dir))  # it writes into the run (its judge cache, or --output): not under a running `label`
     _quiet_libraries()
     judge = build_judge(cfg.judge, seed=cfg.seed, cache_path=cache_path)
     try:

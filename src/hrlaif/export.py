@@ -75,7 +75,16 @@ def export_pairs_of(run_dir: Path, mode: str) -> tuple[list[Pair], dict]:
     redteam = run.redteam_pairs if redteam_used(run_dir, mode) else None
     if redteam is not None:
         require_complete(run.redteam, "hrlaif redteam")
-    return rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
+    pairs, counts = rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
+    stages = [run.stage(run.label_stage(mode)), *([run.redteam] if redteam is not None else [])]
+    return pairs, {**counts, "read": "; ".join(read_from(stage) for stage in stages)}
+
+
+def read_from(stage_dir: Path) -> str:
+    """What a reader takes from a complete stage, said plainly: its name, when it ran, its fingerprint."""
+    manifest = read_manifest(stage_dir) or {}
+    started = str(manifest.get("started_at") or "?")[:19].replace("T", " ")
+    return f"{Path(stage_dir).name} (complete, run {started} UTC, fingerprint {manifest.get('fingerprint', '?')})"
 
 
 def _metadata(pair: Pair) -> dict:

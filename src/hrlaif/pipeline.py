@@ -156,26 +156,42 @@ class Pipeline:
         return self.ctx.run_stage(Sample())
 
     def label(self, mode: str) -> Path:
-        return self.ctx.run_stage(label_stage(mode))
+        return self.one(label_stage(mode), [mode])
 
     def redteam(self, show_text: bool = False) -> Path:
-        return self.ctx.run_stage(Redteam(show_text=show_text))
+        return self.one(Redteam(show_text=show_text), [])
 
     def train_rm(self, mode: str) -> Path:
-        return self.ctx.run_stage(RewardModel(mode))
+        return self.one(RewardModel(mode), [mode])
 
     def ppo(self, mode: str) -> Path:
-        return self.ctx.run_stage(PPO(mode))
+        return self.one(PPO(mode), [mode])
 
     def dpo(self, mode: str) -> Path:
-        return self.ctx.run_stage(DPO(mode))
+        return self.one(DPO(mode), [mode])
 
     def evaluate(self, modes: list[str]) -> Path:
-        return self.ctx.run_stage(Evaluate(tuple(modes)))
+        return self.one(Evaluate(tuple(modes)), modes)
 
     def best_of_n(self, modes: list[str]) -> Path:
         self.ctx.run_stage(BestOfNSample())
-        return self.ctx.run_stage(BestOfN(tuple(modes)))
+        return self.one(BestOfN(tuple(modes)), modes)
+
+    def one(self, stage: Stage, modes: list[str]) -> Path:
+        """`stage` on its own: a needed stage that finished under other settings than this config's
+        (stale: `run` would re-run it first) is read as it is, and a line says so (issue 27)."""
+        needs = stage.needs(self.ctx)
+        try:
+            stale = {r.name for r in status(self.config, modes or None) if r.state == "stale"} if needs else set()
+        except (HrlaifError, OSError) as exc:  # a setting only `run` would need: still run the stage asked for
+            self.console.print(f"{stage.name}: cannot tell whether {', '.join(needs)} match this config ({exc}); reading them as they are",
+                               highlight=False)
+            stale = set()
+        for name in needs:
+            if name in stale:
+                self.console.print(f"[yellow]{stage.name} reads {name} as it is: it finished under other settings than this "
+                                   f"config's[/] (`hrlaif status` shows which; `hrlaif run` would re-run it first)", highlight=False)
+        return self.ctx.run_stage(stage)
 
     def report(self) -> Path:
         from hrlaif.report import write_report  # the report's plotting stack loads when a report is written

@@ -262,3 +262,15 @@ def test_audit_refuses_labels_of_a_killed_relabel(labeled_run, tmp_path):
     assert result.exit_code == 2, result.output
     assert "label-rlaif" in result.output and "hrlaif label --mode rlaif" in result.output
     assert not (run / "audit").exists()
+
+
+def test_export_says_which_stage_run_each_arm_is_read_from(labeled_run, tmp_path):
+    """Labels that are complete may still be an older run's than the user thinks: export names the
+    stage, when it ran and its fingerprint for every arm, red teaming included (issue 27)."""
+    result = runner.invoke(app, ["export", str(labeled_run), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    for stage in ("label-rlaif", "label-hrlaif", "redteam"):
+        manifest = json.loads((labeled_run / stage / "manifest.json").read_text())
+        assert f"{stage} (complete, run {manifest['started_at'][:10]}" in said
+        assert f"fingerprint {manifest['fingerprint']})" in said

@@ -117,6 +117,25 @@ def test_judge_check_on_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_mod
         holder.wait()
 
 
+def test_judge_check_writing_its_output_into_a_locked_run_fails_and_writes_nothing(tmp_path, tiny_model):
+    """With its cache outside the run, judge-check still writes into the run when --output is
+    there: it takes the lock then too (issue 27: every writer takes the lock)."""
+    config = tiny_config(tmp_path, tiny_model)
+    run_dir = tmp_path / "run"
+    cache = tmp_path / "elsewhere" / "cache.sqlite"
+    out = run_dir / "judge_check.json"
+    holder = hold_lock(run_dir)
+    try:
+        done = hrlaif("judge-check", "-c", str(config), "--set", f"judge.cache_file={cache}", "-o", str(out))
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"PID {holder.pid}" in lines[0], done.stderr
+        assert not out.exists() and not cache.exists() and sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_human_eval_writers_on_a_locked_run_fail_and_write_nothing(tmp_path):
     """add-rater, results, import and export open the run's rating store (RUN/human/) and write
     there: each takes the run's lock, so none writes under a running command."""

@@ -1,5 +1,6 @@
 """The API key is never written anywhere, not even in part (issue 27): `hrlaif sample` with a served
-policy and `hrlaif label` with the openai judge run through the CLI against fake servers on
+policy, then `hrlaif label`, `hrlaif judge-check` (the exam) and `hrlaif redteam` (written attacks
+and rewrites, the served policy's answers) with the openai judge run through the CLI against fake servers on
 127.0.0.1 (tests/support/fake_openai.py: a policy and a judge) answering in one mode each, with a
 canary key read from a key file; then the run directory (samples, judge cache, manifests), the
 output and every log record are searched for any 8 characters of the key."""
@@ -47,6 +48,7 @@ MODES = {
     "echo in 401 body": ("echo_401", {"echo_401": 1.0}),
     "echo in 5xx body": ("echo_503", {"echo_500": 1.0}),
 }
+RETRIED = {"500", "malformed", "echo_500"}
 
 
 def test_scrub_takes_the_key_and_every_run_of_8_of_its_characters() -> None:
@@ -70,6 +72,8 @@ def test_no_part_of_the_key_is_written_in_any_server_mode(mode: str, tiny_model:
         policy={"backend": "openai", "server": {"api_key_file": str(key_file), "max_retries": 1, "timeout_s": 30}},
         judge={"backend": "openai", "model": "fake-judge", "api_key_file": str(key_file), "max_retries": 1, "timeout_s": 30,
                "concurrency": 4},
+        judge_check={"per_answer": 2},
+        redteam={"num_generated": 4, "max_attacks": 4, "num_samples": 2, "generation": {"max_new_tokens": 4}, "rewrite_max_tokens": 16},
     )
     runner = CliRunner()
     outputs: list[str] = []
@@ -87,6 +91,14 @@ def test_no_part_of_the_key_is_written_in_any_server_mode(mode: str, tiny_model:
         else:
             assert policy_fault in ("ok", "echo"), outputs[-1]
         invoke(["label", "--mode", "rlaif", "--set", f"judge.base_urls=[{judge.base_url}]"])
+        # the judge's other paths: its exam (judge-check) and written texts (red-team attacks and
+        # rewrites). Not where every request is retried (5xx, bodies that are not JSON): label has
+        # taken that path (the same pool, its messages carry no server text but the scrubbed
+        # message), and its backoff and cooldowns would take minutes here.
+        if not RETRIED & set(judge_faults):
+            invoke(["judge-check", "-o", str(tmp_path / "judge_check.json"), "--set", f"judge.base_urls=[{judge.base_url}]"])
+            served = policy.base_url if sampled.exit_code == 0 else healthy.base_url
+            invoke(["redteam", "--set", f"judge.base_urls=[{judge.base_url}]", "--set", f"policy.server.base_urls=[{served}]"])
         auth = {e["auth"] for e in policy.log} | {r.auth for r in judge.completions}
         faults_seen = {e["fault"] for e in policy.log} | set(judge.faults_seen())
 
@@ -113,3 +125,6 @@ def test_no_part_of_the_key_is_written_in_any_server_mode(mode: str, tiny_model:
     assert not found, f"pieces of the key written: { {where: (len(hits), hits[0]) for where, hits in found.items()} }"
     if mode == "echo in completion":
         assert "<redacted>" in (run / "sample" / "samples.jsonl").read_text(), "the echoed key was stored, scrubbed"
+        assert "<redacted>" in (run / "redteam" / "attacks.jsonl").read_text(), "a written attack echoing the key, scrubbed"
+    if not RETRIED & set(judge_faults) and not {"401", "echo_401"} & set(judge_faults):
+        assert (tmp_path / "judge_check.json").is_file() and (run / "redteam" / "manifest.json").is_file(), "the exam and red teaming ran"

@@ -477,8 +477,8 @@ class DPOConfig(Section):
 
 class CompareConfig(Section):
     algorithms: list[Literal["ppo", "dpo"]] = Field(
-        ["ppo"], min_length=1,
-        description="How run/compare train each labeling arm: ppo (the paper's RM + PPO; arms 'rlaif', 'hrlaif'), dpo (DPO on the same pairs; arms 'dpo-rlaif', 'dpo-hrlaif'), or both side by side, evaluated alike.",
+        ["ppo"],
+        description="How run/compare train each labeling arm: ppo (the paper's RM + PPO; arms 'rlaif', 'hrlaif'), dpo (DPO on the same pairs; arms 'dpo-rlaif', 'dpo-hrlaif'), or both side by side, evaluated alike; [] trains no policy, only the RMs that best-of-n measures (needs best_of_n.enabled; the demo's cheapest tiers), and evaluation grades the start policy alone.",
     )
     oracle: bool = Field(
         False,
@@ -658,6 +658,13 @@ class RunConfig(Section):
                 f"config key 'ppo.mini_batch_size' ({self.ppo.mini_batch_size}) must not be larger than "
                 f"'ppo.batch_size' ({self.ppo.batch_size}), the sequences of one rollout"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _something_is_trained(self) -> RunConfig:
+        if not self.compare.algorithms and not self.best_of_n.enabled:
+            raise ValueError("config key 'compare.algorithms' is [] (no policy trained) and 'best_of_n.enabled' is false: nothing would be "
+                             "trained or measured; name an algorithm (ppo, dpo) or turn best_of_n on")
         return self
 
     @model_validator(mode="after")

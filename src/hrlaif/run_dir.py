@@ -61,6 +61,11 @@ class RunDir:
         return self.root / "study.json"
 
     @property
+    def headline(self) -> Path:
+        """The run's headline (hrlaif.evaluate.headline), written with the report."""
+        return self.report / "headline.json"
+
+    @property
     def power(self) -> Path:
         """The smallest effects the run's sizes can detect, written before anything is trained."""
         return self.root / "power.json"

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hrlaif.cli import app
 from hrlaif.config import RunConfig, load_config
+from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.best_of_n import contrasts, headline
 from hrlaif.pipeline import steps
 from hrlaif.power import ASSUMED_DISCORDANCE, ASSUMED_SD, mcnemar_mde, paired_mde
@@ -147,7 +148,9 @@ def test_compare_runs_best_of_n_after_the_rms_and_status_follows_it(tmp_path, ti
     assert json.loads((run / "power.json").read_text())["best_of_n"]["n"] == 6
     report = (run / "report" / "report.md").read_text()
     assert "Best-of-n reranking: 6 held-out keyed prompts x K=2" in report and "HRLAIF RM minus RLAIF RM" in report
-    assert "Power, said before training" in report and report.index("Power, said") < report.index("Labels and reward models")
+    first = report[report.index("## Read first"):report.index("## What this run shows")]
+    assert "power (said before training) | best-of-2 on 6 held-out keyed prompts" in first, "the power sits in the first section"
+    assert "HRLAIF RM minus RLAIF RM, best-of-2" in first and "best-of-2 accuracy on 6 held-out keyed prompts" in first
     assert "not a finding" in report, "no oracle RM: no HRLAIF-vs-RLAIF reading"
 
     def status(*overrides: str) -> dict[str, str]:
@@ -184,3 +187,27 @@ def test_the_report_reads_hrlaif_vs_rlaif_only_where_the_control_passed() -> Non
     assert versus_reading(flat, passed).startswith("no clear difference")
     assert versus_reading(flat, failed).startswith("not a finding") and versus_reading(flat, None).startswith("not a finding")
     assert versus_reading({"diff": 0.1, "low": 0.02, "high": 0.18, "n": 260}, None) == "HRLAIF's RM picks better"
+
+
+def test_the_cheapest_tiers_train_no_policy_and_the_headline_says_what_they_show(tmp_path, tiny_model, monkeypatch) -> None:
+    """compare.algorithms [] (the demo's shape): labels, head RMs and best-of-n, no policy; the report
+    opens with the RM readings and RUN/report/headline.json holds the numbers."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    config = write_run_config(tmp_path, tiny_model, COMPARE, redteam={"enabled": False}, best_of_n=BEST_OF_N, reward={"method": "head"},
+                              compare={"algorithms": [], "oracle": True}, judge_check={"enabled": False})
+    result = runner.invoke(app, ["compare", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "ppo-" not in result.output and "dpo-" not in result.output and "rm-rlaif: done" in result.output
+    run = tmp_path / "run"
+    assert json.loads((run / "rm-rlaif" / "summary.json").read_text())["method"] == "head"
+    assert list(json.loads((run / "eval" / "results.json").read_text())["policies"]) == ["start"]
+    head = json.loads((run / "report" / "headline.json").read_text())
+    assert head["eval_keyed_items"] == 6 and head["hrlaif_vs_rlaif_bon"]["n"] == 6 and head["min_detectable_effect"] > 0
+    assert head["hrlaif_vs_rlaif_policy"] is None and head["policy_eval_keyed_items"] is not None
+    report = (run / "report" / "report.md").read_text()
+    first = report[report.index("## Read first"):report.index("## What this run shows")]
+    assert "who labelled, who graded" in first and "positive control, policies" not in first, "no policy trained: no policy reading"
+    # A tiny random model never answers readably: no oracle pair, and the first section says so.
+    assert "positive control: the oracle arm | positive control NOT TRAINED" in first
+    with pytest.raises(HrlaifError, match="nothing would be trained"):
+        load_config(config, ["best_of_n.enabled=false"])

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hrlaif.errors import HrlaifError
-from hrlaif.jsonl import atomic_path
+from hrlaif.evaluate.headline import run_headline
+from hrlaif.jsonl import atomic_path, write_json
 from hrlaif.report.inputs import check_stages, modes, read_exams, read_json
 from hrlaif.report.plots import draw_plots
 from hrlaif.report.render import html_page, markdown
@@ -27,7 +28,8 @@ __all__ = ["write_report"]
 
 
 def write_report(run_dir: Path) -> Path:
-    """Write run_dir/report/report.md and report.html; returns the html path."""
+    """Write run_dir/report/report.md, report.html and headline.json (the numbers "Read first"
+    stands on: a study's from RUN/study.json); returns the html path."""
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     if not run_dir.is_dir():
@@ -44,4 +46,7 @@ def write_report(run_dir: Path) -> Path:
         tmp.write_text(markdown(run_dir, sections, figures), encoding="utf-8")
     with atomic_path(run.report_html) as tmp:
         tmp.write_text(html_page(run_dir, sections, figures), encoding="utf-8")
+    headline = (read_json(run.study_summary) or {}).get("headline") or run_headline(run_dir)
+    if headline:  # the numbers of "Read first", for scripts and bench/results
+        write_json(run.headline, headline)
     return run.report_html

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from hrlaif.errors import HrlaifError
+from hrlaif.evaluate.headline import run_headline
 from hrlaif.evaluate.satisfaction import ItemScore
 from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome, positive_control
 from hrlaif.jsonl import read_jsonl
@@ -128,6 +129,17 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
     }
 
 
+def headline_labeler(labelers: dict[str, dict]) -> str | None:
+    """Whose run the study's headline reads: the first simulated labeler (the paper's failure mode,
+    the one issue 29's headline names), else the first labeler."""
+    simulated = [name for name, s in labelers.items() if str(s.get("labeling_judge") or "").startswith("simulated")]
+    return (simulated or list(labelers) or [None])[0]
+
+
 def study_summary(run_dirs: dict[str, Path], confidence: float = 0.95) -> dict:
-    """Every labeler's comparison -> RUN/study.json."""
-    return {"labelers": {name: labeler_summary(Path(d), confidence) for name, d in run_dirs.items()}, "confidence": confidence}
+    """Every labeler's comparison, and the headline of one of them (`headline_labeler`) -> RUN/study.json."""
+    labelers = {name: labeler_summary(Path(d), confidence) for name, d in run_dirs.items()}
+    chosen = headline_labeler(labelers)
+    headline = run_headline(Path(run_dirs[chosen]), confidence) if chosen else None
+    return {"headline": None if headline is None else {"labeler_name": chosen, **headline},
+            "labelers": labelers, "confidence": confidence}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrlaif.report.inputs import Exams
 from hrlaif.report.sections.best_of_n import best_of_n_sections
-from hrlaif.report.sections.first import read_first
+from hrlaif.report.sections.first import read_first, study_read_first
 from hrlaif.report.sections.redteam import redteam_sections
 from hrlaif.report.sections.run import (
     Section,
@@ -24,7 +24,7 @@ __all__ = ["Section", "report_sections"]
 
 
 def report_sections(run: RunDir, results: dict | None, modes: list[str], exams: Exams) -> list[Section]:
-    sections: list[Section] = [first for first in (read_first(run, results), what_this_run_shows(run, results, exams)) if first]
+    sections: list[Section] = [first for first in (study_read_first(run) or read_first(run, results), what_this_run_shows(run, results, exams)) if first]
     cut_off = cut_off_warnings(results) if results else []
     if cut_off:  # on the first screen, beside the accuracy it qualifies
         sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))

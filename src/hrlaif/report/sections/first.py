@@ -75,8 +75,10 @@ def best_of_n_rows(run: RunDir, headline: dict) -> list[list[str]]:
 def policy_rows(run: RunDir, results: dict | None, headline: dict) -> list[list[str]]:
     oracle_labels = (read_json(run.manifest(RunDir.label_stage(ORACLE))) or {}).get("counts")
     control = positive_control(results, oracle_labels)
-    if not (results or control):
-        return []
+    if not (results or {}).get("versus_start") and not (control and "untrained" in control):
+        return []  # no policy trained (compare.algorithms []): the RM rows above are the whole reading
+    if control and "untrained" in control:
+        return [["positive control: the oracle arm", control_reading(control)]]
     rows = [["positive control, policies: the oracle policy minus the start policy (keyed accuracy, paired, decided answers)",
              control_reading(control)]]
     versus = headline.get("hrlaif_vs_rlaif_policy")
@@ -112,3 +114,13 @@ def read_first(run: RunDir, results: dict | None) -> Section | None:
     rows += label_quality_rows(run)
     rows += [["power (said before training)", line.removeprefix("power: ")] for line in (read_json(run.power) or {}).get("lines", [])]
     return ("Read first: can this run see an effect?", rows) if len(rows) > 1 else None
+
+
+def study_read_first(run: RunDir) -> Section | None:
+    """A study root's first section: "Read first" of the labeler its headline reads (RUN/study.json)."""
+    name = ((read_json(run.study_summary) or {}).get("headline") or {}).get("labeler_name")
+    if not name:
+        return None
+    sub = RunDir(run.root / name)
+    found = read_first(sub, read_json(sub.eval_results))
+    return None if found is None else (f"Read first: can this study see an effect? (labeler {name}; its full report: {name}/report/report.html)", found[1])

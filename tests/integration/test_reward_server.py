@@ -151,6 +151,11 @@ def test_rule_rewards_in_openrlhf_shape(rules_server):
         (lambda r: r["labels"].__setitem__(1, {"category": "math"}), "row 1 .*math prompt needs a reference"),
         (lambda r: r["query"].__setitem__(2, "The answer is A."), r"query\[2\] does not start with prompts\[2\]"),
         (lambda r: r.update(query="not a list"), "query: Input should be a valid list"),
+        # a label that is a JSON string nested past Python's recursion limit (issue 27: was a 500)
+        (lambda r: r["labels"].__setitem__(1, "[" * 100_000 + "]" * 100_000), r"labels\[1\]: the label's JSON is nested too deeply"),
+        (lambda r: r["labels"].__setitem__(2, '{"a": ' * 100_000 + "1" + "}" * 100_000), r"labels\[2\]: the label's JSON is nested too deeply"),
+        (lambda r: r["labels"].__setitem__(0, '{"category": "math", "reference": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+         r"labels\[0\]: the label's JSON is nested too deeply"),
     ],
 )
 def test_bad_requests_get_422_with_the_reason(rules_server, change, reason):

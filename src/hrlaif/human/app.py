@@ -11,6 +11,7 @@ with Tab and Enter alone; a few lines of script add the single-key shortcuts.
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -85,7 +86,9 @@ def create_app(run_dir: Path) -> FastAPI:
     async def answer(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         item, choice = form.get("item", [""])[0], form.get("choice", [""])[0]
-        if item.isdigit() and choice:
+        # An item id is a small ASCII integer: "²" passes isdigit() but not int(), and 23 digits
+        # overflow SQLite's 64-bit integers; neither is an item, so the page is shown again.
+        if item.isascii() and item.isdigit() and len(item) <= 18 and choice:
             try:
                 await run_in_threadpool(store.record, request.state.rater, int(item), choice)
             except HrlaifError:  # a choice no button sends: show the item again
@@ -114,6 +117,7 @@ def _item_view(a: Assignment) -> dict:
     return view
 
 
-def serve(run_dir: Path, host: str, port: int) -> None:
-    """Run the app with uvicorn until interrupted. Access logs are off: they would carry the token."""
-    uvicorn.run(create_app(run_dir), host=host, port=port, access_log=False, log_level="warning")
+def serve(run_dir: Path, sock: socket.socket) -> None:
+    """Run the app with uvicorn on `sock` (bound by the caller, so a busy port is our one-line
+    error, not uvicorn's) until interrupted. Access logs are off: they would carry the token."""
+    uvicorn.Server(uvicorn.Config(create_app(run_dir), access_log=False, log_level="warning")).run(sockets=[sock])

@@ -173,6 +173,16 @@ def test_a_body_that_is_not_json_gets_422(rules_server):
     assert status == 422 and "JSON decode error" in reply["error"], reply
 
 
+@pytest.mark.parametrize("body", [b'{"query": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                                  b'{"labels": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}"])
+def test_a_body_nested_too_deeply_gets_an_error_status_not_a_500(rules_server, body):
+    url, _ = rules_server
+    status, reply = post(f"{url}/get_reward", body)
+    assert status in (400, 413, 422), (status, reply)  # starlette answers 400 itself
+    status, _ = post(f"{url}/get_reward", openrlhf_request())  # and the server still serves
+    assert status == 200
+
+
 # What OpenRLHF really sends: a chat template's text, the query decoded with its special tokens
 # kept (left padding before the prompt, the end-of-turn token after the answer), and labels from
 # `--label_key answer`: a plain reference string (or number), not hrlaif's label object.

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -53,7 +54,16 @@ def _path_given(cls, value: Any) -> Any:
 BaseUrls = Annotated[list[str], Field(default_factory=list, description="'openai': OpenAI-compatible endpoints (OpenAI, vLLM, SGLang, llama.cpp, trl vllm-serve, ...); requests go round robin over them, an endpoint failing several times in a row is skipped for a cooldown, one answering 401/403/404 is dropped for the run.")]
 ApiKeyFile = Annotated[Path | None, Field(description="'openai': file holding the API key, read at start (it wins over api_key_env); its content is never written anywhere.")]
 MaxRetries = Annotated[int, Field(ge=0, description="'openai': retries per request on 429 (after its Retry-After), 5xx, timeouts and broken connections; then a judge item is unscorable, and a policy prompt stops the stage (a samples file never lacks a response).")]
-ExtraBody = Annotated[dict[str, Any], Field(default_factory=dict, description="'openai': extra fields sent in every request's body; part of the judge's cache key and of the policy's fingerprint. A judge: e.g. {guided_choice: [...]} or structured outputs for vLLM. A policy: the server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")]
+def _json_only(value: dict[str, Any]) -> dict[str, Any]:
+    """extra_body is sent as JSON: a YAML date or timestamp would fail only at the first request."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must hold only JSON values (text, numbers, true/false, null, lists, mappings): {exc}; quote dates") from None
+    return value
+
+
+ExtraBody = Annotated[dict[str, Any], AfterValidator(_json_only), Field(default_factory=dict, description="'openai': extra fields sent in every request's body; part of the judge's cache key and of the policy's fingerprint. A judge: e.g. {guided_choice: [...]} or structured outputs for vLLM. A policy: the server's sampling defaults apply otherwise: llama.cpp samples with top_k 40, min_p 0.05 and a repeat penalty unless given {top_k: 0, min_p: 0, repeat_penalty: 1} (what the transformers backend does); vLLM's defaults already match.")]
 
 
 class PolicyServerConfig(Section):
@@ -604,6 +614,13 @@ class TrackingConfig(Section):
         return list(dict.fromkeys(value))
 
 
+# What a study's run directory holds besides its labelers' folders (hrlaif.run_dir.RunDir): a
+# labeler must not be named like one (case-insensitive, for case-insensitive file systems).
+_STUDY_ROOT_NAMES = {"report", "sample", "eval", "redteam", "human", "audit", "best-of-n", "best-of-n-sample", "judge-check",
+                     "judge-check-eval", "config.yaml", "study.json", "seeds.json", "power.json", "study.log"}
+_STAGE_NAME_RE = re.compile(r"(?:label|rm|ppo|dpo|seed)-|judge_cache\.sqlite")
+
+
 class StudyConfig(Section):
     labelers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -624,6 +641,10 @@ class StudyConfig(Section):
         for name in value:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
                 raise ValueError(f"labeler name '{name}' must be a folder name (letters, digits, '_', '.', '-')")
+            if name.lower() in _STUDY_ROOT_NAMES or _STAGE_NAME_RE.match(name.lower()):
+                # RUN/NAME would be a file or folder the study root writes itself (RUN/report/ at
+                # the very end), or a stage folder that makes the root look like a single run.
+                raise ValueError(f"labeler name '{name}' is a name the study's run directory uses itself; choose another")
         return value
 
 

@@ -75,8 +75,12 @@ def read_api_key(config: EndpointSettings, section: str) -> str:
             key = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise HrlaifError(f"{section}.api_key_file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+        except UnicodeDecodeError:  # the bytes are never shown: they may be the key
+            raise HrlaifError(f"{section}.api_key_file {path}: not UTF-8 text; save the key as plain text") from None
         if not key:
             raise HrlaifError(f"{section}.api_key_file {path}: the file is empty")
+        if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):  # an HTTP header carries neither
+            raise HrlaifError(f"{section}.api_key_file {path}: the key holds spaces, line breaks or non-ASCII characters; keep one key on one line")
         return key
     key = os.environ.get(config.api_key_env, "").strip()
     return key or NO_KEY

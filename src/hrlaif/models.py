@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,20 +89,50 @@ def resolve_model(spec: str | Path) -> str:
         if path.is_dir():
             if not (path / "config.json").is_file():
                 raise HrlaifError(f"{path}: not a model folder (no config.json)")
+            _check_config_json(path / "config.json")
             return str(path)
         if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1:
             raise HrlaifError(f"{text}: model path not found")
         if os.environ.get("HF_HUB_OFFLINE") == "1":
             raise HrlaifError(f"{text}: not a local folder or .gguf file, and HF_HUB_OFFLINE=1 forbids the hub")
         return text  # a hub id, for users who have a hub
-    return str(build_once(target, lambda out: _convert_gguf(gguf, out)))
+    with damaged_model(gguf):
+        return str(build_once(target, lambda out: _convert_gguf(gguf, out)))
+
+
+def _check_config_json(path: Path) -> None:
+    """A model folder's config.json must be one JSON object: transformers reports a cut-off file
+    without naming it well, and a list as a TypeError."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise HrlaifError(f"{path}: not a readable model config ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(config, dict):
+        raise HrlaifError(f"{path}: a model config must be a JSON object, got {type(config).__name__}")
+
+
+@contextlib.contextmanager
+def damaged_model(spec: str | Path, what: str = "a model") -> Iterator[None]:
+    """Loading `spec` as one line naming it: a truncated or garbage weights file (safetensors,
+    GGUF) or tokenizer file fails inside transformers with many exception types, none naming the file."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except HrlaifError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError, SafetensorError) as exc:
+        detail = " ".join(str(exc).split())[:300] or "no message"
+        weights = " (a damaged *.safetensors weights file?)" if isinstance(exc, SafetensorError) else ""
+        raise HrlaifError(f"{spec}: cannot load {what}{weights}: {type(exc).__name__}: {detail}") from None
 
 
 def load_tokenizer(spec: str | Path, padding_side: str = "left"):
     """Tokenizer with a pad token; left padding suits batched generation."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(spec))
+    with damaged_model(spec, "a tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(spec))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
@@ -119,10 +150,8 @@ def load_causal_lm(spec: str | Path, *, for_training: bool = False):
     from transformers import AutoModelForCausalLM
 
     dtype = pick_placement(for_training=for_training).dtype
-    try:
+    with damaged_model(spec, "a causal language model"):
         model = AutoModelForCausalLM.from_pretrained(resolve_model(spec), dtype=dtype)
-    except OSError as exc:
-        raise HrlaifError(f"{spec}: cannot load a causal language model: {exc}") from None
     return _placed(model, for_training)
 
 
@@ -131,10 +160,8 @@ def load_reward_model(spec: str | Path, *, for_training: bool = False):
     from transformers import AutoModelForSequenceClassification
 
     dtype = pick_placement(for_training=for_training).dtype
-    try:
+    with damaged_model(spec, "a reward model"):
         model = AutoModelForSequenceClassification.from_pretrained(resolve_model(spec), num_labels=1, dtype=dtype)
-    except OSError as exc:
-        raise HrlaifError(f"{spec}: cannot load a reward model: {exc}") from None
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     return _placed(model, for_training)

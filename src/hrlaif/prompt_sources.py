@@ -74,7 +74,8 @@ def _load_local(path: Path) -> Any:
         if path.is_dir():
             if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
                 return datasets.load_from_disk(str(path))  # saved by Dataset.save_to_disk
-            kinds = sorted({p.suffix for p in path.rglob("*") if p.is_file() and p.suffix in BUILDERS})
+            # suffixes in any case: `datasets` skips "a.JSONL", so it must count as a kind of its own here too
+            kinds = sorted({p.suffix.lower() for p in path.rglob("*") if p.is_file() and p.suffix.lower() in BUILDERS})
             if not kinds:
                 raise HrlaifError(f"{path}: a folder with no .jsonl/.json/.parquet/.arrow/.csv files")
             if len(kinds) > 1:  # `datasets` would read one kind and silently drop the rest

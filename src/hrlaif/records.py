@@ -65,6 +65,8 @@ class Prompt(BaseModel):
             raise ValueError("'messages' must be non-empty and end with a user turn")
         if not self.messages[-1].content.strip():
             raise ValueError("the prompt text is empty")
+        if self.choices is not None and len(self.choices) > 26:  # a 27th option would be labelled '['
+            raise ValueError(f"'choices' has {len(self.choices)} options; at most 26 (A to Z) can be labelled")
         if self.category == "multiple_choice":
             if not self.choices or len(self.choices) < 2:
                 raise ValueError("a multiple_choice prompt needs 'choices' (two or more option texts)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrlaif.config import GenerationConfig, ModelConfig
 from hrlaif.errors import HrlaifError
-from hrlaif.models import chat_prompt, generate_responses, load_causal_lm, load_tokenizer, resolve_model
+from hrlaif.models import chat_prompt, damaged_model, generate_responses, load_causal_lm, load_tokenizer, resolve_model
 from hrlaif.records import Prompt, Sample
 from hrlaif.serving import OpenAIPolicy, VllmPolicy
 
@@ -55,7 +55,8 @@ def sample_responses(
     else:
         from transformers import AutoConfig
 
-        max_length = context_length(AutoConfig.from_pretrained(resolve_model(policy)), max_length)
+        with damaged_model(policy, "a model config"):
+            max_length = context_length(AutoConfig.from_pretrained(resolve_model(policy)), max_length)
     check_prompt_lengths(prompts, chats, tokenizer, max_length - generation.max_new_tokens)
     if kind == "openai":
         engine = OpenAIPolicy(backend.server)

@@ -847,6 +847,572 @@ def _(tmp, model):
     return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif"], ["samples.jsonl"]
 
 
+# ---------------------------------------------------------------- human evaluation: import, store, serve (issue 27)
+HELD_SOCKETS: list = []  # ports the busy-port cases hold while the command runs
+
+
+def human_run(tmp: Path) -> Path:
+    """A finished run's eval/ (as the evaluation stage writes it) and its ratings store."""
+    from support.human_run import plain_responses, write_eval
+
+    return write_eval(tmp / "run", plain_responses(("start", "rlaif")))
+
+
+def import_case(tmp: Path, **change) -> list[str]:
+    """`human-eval import` of one rating exported from this run, with `change` applied to it."""
+    from hrlaif.human.store import RatingStore
+
+    run = human_run(tmp)
+    items = RatingStore.open(run).items()
+    item = next(i for i in items.values() if i.kind == "satisfaction")
+    rating = {"rater": "ann", "item": item.key, "kind": item.kind, "prompt_id": item.prompt_id, "category": item.category,
+              "policy": item.policy, "answer": "yes", "choice": "yes", "first": None, "seconds": 4.5,
+              "created_at": "2026-01-01T00:00:00+00:00", "digest": item.payload["digest"]} | change
+    lines(tmp / "ratings.jsonl", [rating])
+    return ["human-eval", "import", str(run), str(tmp / "ratings.jsonl")]
+
+
+@case("human-import-seconds-list")
+def _(tmp, model):
+    return import_case(tmp, seconds=[1, 2]), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-seconds-object")
+def _(tmp, model):
+    return import_case(tmp, seconds={"s": 1}), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-seconds-negative")
+def _(tmp, model):
+    return import_case(tmp, seconds=-3), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-seconds-string")
+def _(tmp, model):
+    return import_case(tmp, seconds="4"), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-seconds-boolean")
+def _(tmp, model):
+    return import_case(tmp, seconds=True), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-seconds-huge")
+def _(tmp, model):
+    return import_case(tmp, seconds=1e300), ["ratings.jsonl:1", "seconds"]
+
+
+@case("human-import-rater-empty")
+def _(tmp, model):
+    return import_case(tmp, rater=""), ["ratings.jsonl:1", "rater", "1 to 80"]
+
+
+@case("human-import-rater-blank")
+def _(tmp, model):
+    return import_case(tmp, rater="   "), ["ratings.jsonl:1", "rater", "1 to 80"]
+
+
+@case("human-import-rater-10000-chars")
+def _(tmp, model):
+    return import_case(tmp, rater="r" * 10_000), ["ratings.jsonl:1", "rater", "1 to 80"]
+
+
+@case("human-import-rater-object")
+def _(tmp, model):
+    return import_case(tmp, rater={"name": "ann"}), ["ratings.jsonl:1", "rater"]
+
+
+@case("human-import-rater-list")
+def _(tmp, model):
+    return import_case(tmp, rater=["ann"]), ["ratings.jsonl:1", "rater"]
+
+
+@case("human-import-item-number")
+def _(tmp, model):
+    return import_case(tmp, item=7), ["ratings.jsonl:1", "item"]
+
+
+@case("human-import-choice-list")
+def _(tmp, model):
+    return import_case(tmp, choice=["yes"]), ["ratings.jsonl:1", "choice"]
+
+
+@case("human-import-first-list")
+def _(tmp, model):
+    return import_case(tmp, first=["start"]), ["ratings.jsonl:1", "first"]
+
+
+@case("human-import-first-object")
+def _(tmp, model):
+    return import_case(tmp, first={"policy": "start"}), ["ratings.jsonl:1", "first"]
+
+
+@case("human-import-created-at-number")
+def _(tmp, model):
+    return import_case(tmp, created_at=1700000000), ["ratings.jsonl:1", "created_at"]
+
+
+@case("human-import-created-at-object")
+def _(tmp, model):
+    return import_case(tmp, created_at={"t": 1}), ["ratings.jsonl:1", "created_at"]
+
+
+@case("human-import-digest-number")
+def _(tmp, model):
+    return import_case(tmp, digest=12), ["ratings.jsonl:1", "digest"]
+
+
+def human_store_case(tmp: Path, damage: str) -> Path:
+    """A run whose RUN/human/ratings.sqlite is garbage, a folder, or whose RUN/human is a file."""
+    run = human_run(tmp)
+    store = run / "human" / "ratings.sqlite"
+    if damage == "human-is-file":
+        (run / "human").write_text("x")
+        return run
+    store.parent.mkdir(parents=True)
+    if damage == "garbage":
+        store.write_bytes(b"this is not a database" * 200)
+    elif damage == "folder":
+        store.mkdir()
+    elif damage == "truncated":
+        from hrlaif.human.store import RatingStore
+
+        RatingStore.open(run).add_rater("ann")
+        store.write_bytes(store.read_bytes()[:700])
+    return run
+
+
+@case("human-add-rater-store-garbage")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_store_case(tmp, "garbage")), "ann"], ["ratings.sqlite", "not a ratings database"]
+
+
+@case("human-import-store-garbage")
+def _(tmp, model):
+    run = human_store_case(tmp, "garbage")
+    lines(tmp / "ratings.jsonl", [{"rater": "ann"}])
+    return ["human-eval", "import", str(run), str(tmp / "ratings.jsonl")], ["ratings.sqlite", "not a ratings database"]
+
+
+@case("human-export-store-garbage")
+def _(tmp, model):
+    return ["human-eval", "export", str(human_store_case(tmp, "garbage")), "-o", str(tmp / "out.jsonl")], ["ratings.sqlite", "not a ratings database"]
+
+
+@case("human-results-store-garbage")
+def _(tmp, model):
+    return ["human-eval", "results", str(human_store_case(tmp, "garbage"))], ["ratings.sqlite"]
+
+
+@case("human-serve-store-garbage")
+def _(tmp, model):
+    from support.human_run import free_port
+
+    return ["human-eval", "serve", str(human_store_case(tmp, "garbage")), "--port", str(free_port())], ["ratings.sqlite", "not a ratings database"]
+
+
+@case("human-add-rater-store-truncated")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_store_case(tmp, "truncated")), "bob"], ["ratings.sqlite"]
+
+
+@case("human-add-rater-store-is-folder")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_store_case(tmp, "folder")), "ann"], ["ratings.sqlite", "a folder"]
+
+
+@case("human-export-store-is-folder")
+def _(tmp, model):
+    return ["human-eval", "export", str(human_store_case(tmp, "folder")), "-o", str(tmp / "out.jsonl")], ["ratings.sqlite", "a folder"]
+
+
+@case("human-results-store-is-folder")
+def _(tmp, model):
+    return ["human-eval", "results", str(human_store_case(tmp, "folder"))], ["ratings.sqlite", "a folder"]
+
+
+@case("human-add-rater-human-is-file")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_store_case(tmp, "human-is-file")), "ann"], ["human"]
+
+
+@case("human-add-rater-name-empty")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_run(tmp)), ""], ["rater name", "1 to 80"]
+
+
+@case("human-add-rater-name-10000-chars")
+def _(tmp, model):
+    return ["human-eval", "add-rater", str(human_run(tmp)), "n" * 10_000], ["rater name", "1 to 80"]
+
+
+@case("human-import-rater-81-chars")
+def _(tmp, model):
+    return import_case(tmp, rater="r" * 81), ["ratings.jsonl:1", "rater", "1 to 80"]
+
+
+@case("human-import-first-number")
+def _(tmp, model):
+    return import_case(tmp, first=1), ["ratings.jsonl:1", "first"]
+
+
+@case("human-import-created-at-list")
+def _(tmp, model):
+    return import_case(tmp, created_at=["2026"]), ["ratings.jsonl:1", "created_at"]
+
+
+@case("human-import-store-is-folder")
+def _(tmp, model):
+    run = human_store_case(tmp, "folder")
+    lines(tmp / "ratings.jsonl", [{"rater": "ann"}])
+    return ["human-eval", "import", str(run), str(tmp / "ratings.jsonl")], ["ratings.sqlite", "a folder"]
+
+
+@case("human-export-store-truncated")
+def _(tmp, model):
+    return ["human-eval", "export", str(human_store_case(tmp, "truncated")), "-o", str(tmp / "out.jsonl")], ["ratings.sqlite"]
+
+
+def serve_case(tmp: Path, *options: str) -> list[str]:
+    return ["human-eval", "serve", str(human_run(tmp)), *options]
+
+
+@case("human-serve-port-70000")
+def _(tmp, model):
+    return serve_case(tmp, "--port", "70000"), ["--port 70000", "1 to 65535"]
+
+
+@case("human-serve-port-negative")
+def _(tmp, model):
+    return serve_case(tmp, "--port", "-1"), ["--port -1", "1 to 65535"]
+
+
+@case("human-serve-port-zero")
+def _(tmp, model):
+    return serve_case(tmp, "--port", "0"), ["--port 0", "1 to 65535"]
+
+
+@case("human-serve-port-busy")
+def _(tmp, model):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    HELD_SOCKETS.append(sock)
+    port = sock.getsockname()[1]
+    return serve_case(tmp, "--port", str(port)), [f"127.0.0.1:{port}", "choose another --port"]
+
+
+@case("human-serve-host-not-here")
+def _(tmp, model):  # TEST-NET-1: an address no interface of this machine has
+    return serve_case(tmp, "--host", "192.0.2.1", "--port", "8765"), ["192.0.2.1:8765", "cannot listen"]
+
+
+@case("human-serve-host-bad-name")
+def _(tmp, model):
+    return serve_case(tmp, "--host", "no host here", "--port", "8765"), ["no host here", "--host"]
+
+
+# ---------------------------------------------------------------- reward-server options (issue 27)
+@case("reward-server-port-70000")
+def _(tmp, model):
+    return ["reward-server", "--port", "70000"], ["--port 70000", "1 to 65535"]
+
+
+@case("reward-server-port-negative")
+def _(tmp, model):
+    return ["reward-server", "--port", "-1"], ["--port -1", "1 to 65535"]
+
+
+@case("reward-server-port-65536")
+def _(tmp, model):
+    return ["reward-server", "--port", "65536"], ["--port 65536", "1 to 65535"]
+
+
+@case("reward-server-host-not-here")
+def _(tmp, model):
+    return ["reward-server", "--host", "192.0.2.1", "--port", "5000"], ["192.0.2.1:5000", "cannot listen"]
+
+
+@case("reward-server-extra-body-date")
+def _(tmp, model):
+    (tmp / "config.yaml").write_text("judge:\n  extra_body:\n    since: 2024-01-01\n")
+    return ["reward-server", "-c", str(tmp / "config.yaml")], ["judge.extra_body", "quote dates"]
+
+
+# ---------------------------------------------------------------- study labeler names (issue 27)
+@case("study-labeler-named-report")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    report: {}\n"), ["study.labelers", "'report'"]
+
+
+@case("study-labeler-named-sample")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    sample: {}\n"), ["study.labelers", "'sample'"]
+
+
+@case("study-labeler-named-like-a-stage")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    label-rlaif: {}\n"), ["study.labelers", "'label-rlaif'"]
+
+
+@case("study-labeler-named-study-json")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    study.json: {}\n"), ["study.labelers", "'study.json'"]
+
+
+@case("study-labeler-named-judge-cache")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    judge_cache.sqlite: {}\n"), ["study.labelers", "'judge_cache.sqlite'"]
+
+
+@case("study-labeler-named-report-upper-case")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    Report: {}\n"), ["study.labelers", "'Report'"]
+
+
+@case("study-labeler-named-eval")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    eval: {}\n"), ["study.labelers", "'eval'"]
+
+
+@case("study-labeler-named-like-a-seed")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    seed-0: {}\n"), ["study.labelers", "'seed-0'"]
+
+
+@case("study-labeler-named-power-json")
+def _(tmp, model):
+    return config_case(tmp, "study:\n  labelers:\n    power.json: {}\n"), ["study.labelers", "'power.json'"]
+
+
+# ---------------------------------------------------------------- judge-check inputs (issue 27)
+def judge_check_case(tmp: Path, *sets: str) -> list[str]:
+    out = tmp / "out" / "judge_check.json"
+    return ["judge-check", "--set", "judge.backend=simulated", "--set", f"run_dir={tmp / 'run'}", *[a for s in sets for a in ("--set", s)], "-o", str(out)]
+
+
+def template_dir(tmp: Path, text: str) -> Path:
+    folder = tmp / "templates"
+    folder.mkdir(exist_ok=True)
+    (folder / "refusal.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+REFUSAL_TEMPLATE = ("version: t1\ninstructions: Decide.\nfields: [prompt, response]\noptions: ['YES', 'NO']\n"
+                    "question: Is it a refusal? Answer YES or NO.\n")
+
+
+@case("judge-check-template-nested-20000")
+def _(tmp, model):
+    folder = template_dir(tmp, "instructions: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    return judge_check_case(tmp, f"judge.templates_dir={folder}"), ["refusal.yaml", "nested too deeply"]
+
+
+@case("judge-check-template-nested-mappings")
+def _(tmp, model):
+    folder = template_dir(tmp, "instructions: " + "{a: " * 20_000 + "1" + "}" * 20_000 + "\n")
+    return judge_check_case(tmp, f"judge.templates_dir={folder}"), ["refusal.yaml", "nested too deeply"]
+
+
+@case("judge-check-template-fewer-names")
+def _(tmp, model):
+    folder = template_dir(tmp, REFUSAL_TEMPLATE + "names: [refused]\n")
+    return judge_check_case(tmp, f"judge.templates_dir={folder}"), ["refusal.yaml", "'names' has 1 entries for 2 options"]
+
+
+@case("judge-check-template-more-meanings")
+def _(tmp, model):
+    folder = template_dir(tmp, REFUSAL_TEMPLATE + "meanings: [a, b, c]\n")
+    return judge_check_case(tmp, f"judge.templates_dir={folder}"), ["refusal.yaml", "'meanings' has 3 entries for 2 options"]
+
+
+@case("judge-check-key-file-not-utf8")
+def _(tmp, model):
+    (tmp / "key.txt").write_bytes(b"sk-\xff\xfe\x80secret\n")
+    return judge_check_case(tmp, "judge.backend=openai", "judge.base_urls=[http://127.0.0.1:9/v1]", f"judge.api_key_file={tmp / 'key.txt'}"), \
+        ["judge.api_key_file", "key.txt", "UTF-8"]
+
+
+@case("judge-check-key-file-two-lines")
+def _(tmp, model):
+    (tmp / "key.txt").write_text("sk-first\nsk-second\n")
+    return judge_check_case(tmp, "judge.backend=openai", "judge.base_urls=[http://127.0.0.1:9/v1]", f"judge.api_key_file={tmp / 'key.txt'}"), \
+        ["judge.api_key_file", "key.txt", "one key on one line"]
+
+
+@case("judge-check-extra-body-date")
+def _(tmp, model):
+    return judge_check_case(tmp, "judge.extra_body={since: 2024-01-01}"), ["judge.extra_body", "quote dates"]
+
+
+@case("judge-check-extra-body-timestamp")
+def _(tmp, model):
+    return judge_check_case(tmp, "judge.extra_body={at: 2024-01-01 10:00:00}"), ["judge.extra_body", "quote dates"]
+
+
+@case("policy-server-extra-body-date")
+def _(tmp, model):
+    return config_case(tmp, "policy:\n  server:\n    extra_body:\n      when: 2024-01-01\n"), ["policy.server.extra_body", "quote dates"]
+
+
+# ---------------------------------------------------------------- damaged policies (issue 27)
+def damaged_model(tmp: Path, model: Path, file: str, keep: int | None = None, text: bytes | None = None) -> Path:
+    import shutil
+
+    copy = tmp / "damaged-model"
+    shutil.copytree(model, copy)
+    path = copy / file
+    path.write_bytes(text if text is not None else path.read_bytes()[:keep])
+    return copy
+
+
+def policy_case(tmp: Path, model: Path, policy: Path) -> list[str]:
+    return ["sample", "-c", str(model_config(tmp, model)), "--run-dir", str(tmp / "run"), "--set", f"policy.path={policy}"]
+
+
+@case("policy-gguf-garbage")
+def _(tmp, model):
+    (tmp / "policy.gguf").write_bytes(b"GGUF" + os.urandom(2000))
+    return policy_case(tmp, model, tmp / "policy.gguf"), ["policy.gguf"]
+
+
+@case("policy-gguf-empty")
+def _(tmp, model):
+    (tmp / "policy.gguf").write_bytes(b"")
+    return policy_case(tmp, model, tmp / "policy.gguf"), ["policy.gguf"]
+
+
+@case("policy-config-json-cut-off")
+def _(tmp, model):
+    copy = damaged_model(tmp, model, "config.json", keep=40)
+    return policy_case(tmp, model, copy), ["damaged-model", "config.json"]
+
+
+@case("policy-config-json-a-list")
+def _(tmp, model):
+    copy = damaged_model(tmp, model, "config.json", text=b"[1, 2]")
+    return policy_case(tmp, model, copy), ["damaged-model", "config.json"]
+
+
+@case("policy-safetensors-truncated")
+def _(tmp, model):
+    copy = damaged_model(tmp, model, "model.safetensors", keep=5000)
+    return policy_case(tmp, model, copy), ["damaged-model", "safetensors"]
+
+
+@case("policy-safetensors-garbage")
+def _(tmp, model):
+    copy = damaged_model(tmp, model, "model.safetensors", text=os.urandom(4000))
+    return policy_case(tmp, model, copy), ["damaged-model", "safetensors"]
+
+
+@case("judge-check-key-file-utf16")
+def _(tmp, model):
+    (tmp / "key.txt").write_bytes("sk-secret-key\n".encode("utf-16"))
+    return judge_check_case(tmp, "judge.backend=openai", "judge.base_urls=[http://127.0.0.1:9/v1]", f"judge.api_key_file={tmp / 'key.txt'}"), \
+        ["judge.api_key_file", "key.txt", "UTF-8"]
+
+
+@case("label-key-file-not-utf8")
+def _(tmp, model):
+    config = one_sample_run(tmp, model)
+    (tmp / "key.txt").write_bytes(b"\x80\x81secret")
+    return ["label", "-c", str(config), "--run-dir", str(tmp / "run"), "--mode", "rlaif", "--set", "judge.backend=openai",
+            "--set", "judge.base_urls=[http://127.0.0.1:9/v1]", "--set", f"judge.api_key_file={tmp / 'key.txt'}"], ["judge.api_key_file", "UTF-8"]
+
+
+@case("policy-server-key-file-not-utf8")
+def _(tmp, model):
+    (tmp / "key.txt").write_bytes(b"\xc3\x28secret")
+    return policy_case(tmp, model, model) + ["--set", "policy.backend=openai", "--set", "policy.server.base_urls=[http://127.0.0.1:9/v1]",
+                                             "--set", f"policy.server.api_key_file={tmp / 'key.txt'}"], ["policy.server.api_key_file", "UTF-8"]
+
+
+@case("judge-check-extra-body-nan")
+def _(tmp, model):
+    return judge_check_case(tmp, "judge.extra_body={temperature: .nan}"), ["judge.extra_body", "JSON values"]
+
+
+@case("judge-check-local-model-safetensors-truncated")
+def _(tmp, model):
+    copy = damaged_model(tmp, model, "model.safetensors", keep=5000)
+    return judge_check_case(tmp, "judge.backend=local", f"judge.model={copy}"), ["damaged-model", "safetensors"]
+
+
+@case("reward-server-rm-safetensors-truncated")
+def _(tmp, model):
+    from support.human_run import free_port
+
+    copy = damaged_model(tmp, model, "model.safetensors", keep=5000)
+    return ["reward-server", "--rm", str(copy), "--port", str(free_port())], ["damaged-model", "safetensors"]
+
+
+@case("reward-server-rm-config-cut-off")
+def _(tmp, model):
+    from support.human_run import free_port
+
+    copy = damaged_model(tmp, model, "config.json", keep=40)
+    return ["reward-server", "--rm", str(copy), "--port", str(free_port())], ["damaged-model", "config.json"]
+
+
+# ---------------------------------------------------------------- prompt folders (issue 27)
+@case("prompts-folder-mixed-kinds-upper-case")
+def _(tmp, model):
+    folder = tmp / "pfolder"
+    folder.mkdir()
+    lines(folder / "a.JSONL", [{"prompt": "hi"}])
+    (folder / "b.csv").write_text("prompt\nbye\n")
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(folder), format="trl")), "--run-dir", str(tmp / "run")], \
+        ["pfolder", ".csv, .jsonl"]
+
+
+@case("prompts-folder-mixed-kinds-nested")
+def _(tmp, model):
+    folder = tmp / "pfolder"
+    (folder / "more").mkdir(parents=True)
+    lines(folder / "a.jsonl", [{"prompt": "hi"}])
+    (folder / "more" / "b.parquet").write_bytes(b"PAR1")
+    return ["sample", "-c", str(model_config(tmp, model, train_prompts=str(folder), format="trl")), "--run-dir", str(tmp / "run")], \
+        ["pfolder", ".jsonl, .parquet"]
+
+
+@case("prompts-parquet-hrlaif-nan-reference")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"id": ["a", "b"], "prompt": ["1+1?", "2+2?"], "category": ["math", "math"], "reference": [2.0, float("nan")]},
+                        format="hrlaif"), ["prompts.parquet row", "reference"]
+
+
+@case("prompts-parquet-hrlaif-null-option")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"id": ["a"], "prompt": ["pick"], "category": ["multiple_choice"], "reference": ["A"], "choices": [["x", None]]},
+                        format="hrlaif"), ["prompts.parquet row 1", "choices"]
+
+
+@case("prompts-parquet-hrlaif-27-options")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"id": ["a"], "prompt": ["pick"], "category": ["multiple_choice"], "reference": ["A"],
+                                     "choices": [[str(n) for n in range(27)]]}, format="hrlaif"), ["prompts.parquet row 1", "choices"]
+
+
+@case("prompts-jsonl-27-options")
+def _(tmp, model):
+    return prompts_case(tmp, model, [{"id": "p", "prompt": "pick", "category": "multiple_choice", "reference": "A",
+                                      "choices": [str(n) for n in range(27)]}]), ["prompts.jsonl:1", "choices"]
+
+
+@case("prompts-columns-null-category")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"q": ["hi", "bye"], "cat": ["open_ended", None]}, format="columns", columns={"prompt": "q", "category": "cat"}), \
+        ["prompts.parquet row 2", "cat"]
+
+
+@case("prompts-columns-nan-prompt")
+def _(tmp, model):
+    return parquet_case(tmp, model, {"q": [1.5, float("nan")]}, format="columns", columns={"prompt": "q"}), ["prompts.parquet row 1", "q"]
+
+
 PIPELINE_COMMANDS = {"sample", "label", "redteam", "train-rm", "ppo", "evaluate", "run", "compare"}
 
 
@@ -895,3 +1461,17 @@ def test_bad_input_is_one_clear_line(name, tmp_path, tiny_model, monkeypatch, re
 
 def test_the_corpus_is_large():
     assert len(CASES) >= 100
+
+
+def test_a_busy_port_leaves_no_ratings_store(tmp_path):
+    """`human-eval serve` binds its port before it makes RUN/human/ratings.sqlite: a refused
+    start leaves the run as it was."""
+    import socket
+
+    run = human_run(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        result = runner.invoke(app, ["human-eval", "serve", str(run), "--port", str(sock.getsockname()[1])])
+    assert result.exit_code == 2 and "choose another --port" in result.stderr, result.output
+    assert not (run / "human").exists()

@@ -73,3 +73,30 @@ def test_a_bad_metrics_line_in_the_middle_is_an_error_naming_it(tiny_model, rewa
     metrics.write_text("not json\n" + metrics.read_text())
     with pytest.raises(HrlaifError, match=rf"{metrics}:1: not a JSON metrics row"):
         run(tiny_config(steps=2, checkpoint_every=1), tiny_model, reward_model_path, out)
+
+
+def test_ratings_store_on_a_full_disk_names_its_file(small_disk):
+    """A rater added (or a rating imported) when RUN/human/ratings.sqlite cannot grow: one line naming
+    the store and saying the change was not saved, not "the judge cache" (issue 27)."""
+    from support.human_run import plain_responses, write_eval
+
+    run = write_eval(small_disk / "run", plain_responses(("start", "rlaif")))
+    assert CliRunner().invoke(app, ["human-eval", "add-rater", str(run), "ann"]).exit_code == 0
+    filler = small_disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # take every byte left
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    result = CliRunner().invoke(app, ["human-eval", "add-rater", str(run), "b" * 80])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "Traceback" not in result.output and len(line.splitlines()) == 1, line
+    assert "ratings.sqlite" in line and "not saved" in line and "judge cache" not in line, line
+    filler.unlink()
+    from hrlaif.human.store import RatingStore
+
+    assert sorted(RatingStore.open(run).raters().values()) == ["ann"]  # the one added before is kept, nothing half-added

@@ -151,6 +151,11 @@ def test_rule_rewards_in_openrlhf_shape(rules_server):
         (lambda r: r["labels"].__setitem__(1, {"category": "math"}), "row 1 .*math prompt needs a reference"),
         (lambda r: r["query"].__setitem__(2, "The answer is A."), r"query\[2\] does not start with prompts\[2\]"),
         (lambda r: r.update(query="not a list"), "query: Input should be a valid list"),
+        # a label that is a JSON string nested past Python's recursion limit (issue 27: was a 500)
+        (lambda r: r["labels"].__setitem__(1, "[" * 100_000 + "]" * 100_000), r"labels\[1\]: the label's JSON is nested too deeply"),
+        (lambda r: r["labels"].__setitem__(2, '{"a": ' * 100_000 + "1" + "}" * 100_000), r"labels\[2\]: the label's JSON is nested too deeply"),
+        (lambda r: r["labels"].__setitem__(0, '{"category": "math", "reference": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+         r"labels\[0\]: the label's JSON is nested too deeply"),
     ],
 )
 def test_bad_requests_get_422_with_the_reason(rules_server, change, reason):
@@ -166,6 +171,16 @@ def test_a_body_that_is_not_json_gets_422(rules_server):
     url, _ = rules_server
     status, reply = post(f"{url}/get_reward", b"{not json")
     assert status == 422 and "JSON decode error" in reply["error"], reply
+
+
+@pytest.mark.parametrize("body", [b'{"query": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                                  b'{"labels": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}"])
+def test_a_body_nested_too_deeply_gets_an_error_status_not_a_500(rules_server, body):
+    url, _ = rules_server
+    status, reply = post(f"{url}/get_reward", body)
+    assert status in (400, 413, 422), (status, reply)  # starlette answers 400 itself
+    status, _ = post(f"{url}/get_reward", openrlhf_request())  # and the server still serves
+    assert status == 200
 
 
 # What OpenRLHF really sends: a chat template's text, the query decoded with its special tokens

@@ -411,3 +411,31 @@ def test_a_comparison_before_a_stated_answer_does_not_hide_it():
     assert check_math("56 is larger than 12. The answer is 56.", "56", timeout_s=30).correct is True
     assert check_math("12 is smaller than 56, so x = 56", "56", timeout_s=30).correct is True
     assert check_math("12 is smaller than 56.\nThe answer is 12.", "56", timeout_s=30).correct is False
+
+
+@pytest.mark.parametrize(
+    "response, reference",
+    [  # a last sentence that weighs two numbers answers neither (issue 27): unknown, whichever is the reference
+        ("Neither 12 nor 56.", "56"),
+        ("Neither 12 nor 56.", "12"),
+        ("Is 12 bigger than 56? No.", "12"),
+        ("Is 12 bigger than 56? No.", "56"),
+        ("It could be either 12 or 56", "56"),
+        ("We tried 3 apples. Is it 7 or 9?", "9"),
+    ],
+)
+def test_numbers_weighed_against_each_other_are_unknown(response, reference):
+    check = check_math(response, reference)
+    assert check.correct is None and check.method == "comparison", check
+
+
+@pytest.mark.parametrize(
+    "response, reference, correct",
+    [  # a guessed last number in a sentence that states one result keeps its verdict
+        ("She had 3 apples and ate 1, so 2 are left.", "2", True),
+        ("Adding them gives 42.", "42", True),
+        ("The answer is 4, not 5.", "4", True),  # a cue: "the answer is" decides
+    ],
+)
+def test_a_plain_final_number_is_still_read(response, reference, correct):
+    assert check_math(response, reference).correct is correct

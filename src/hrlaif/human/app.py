@@ -16,6 +16,7 @@ answer already saved (a double submit) redirects as a success does.
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -113,7 +114,9 @@ def create_app(run_dir: Path) -> FastAPI:
         rater = request.state.rater
         form = await _form(request)
         item, choice = form.get("item", ""), form.get("choice", "")
-        if not item.isdigit() or not choice:
+        # An item id is a small ASCII integer: "²" passes isdigit() but not int(), and 23 digits
+        # overflow SQLite's 64-bit integers; neither is an item.
+        if not (item.isascii() and item.isdigit() and len(item) <= 18) or not choice:
             return await problem(request, 400, "That answer was not saved",
                            "The form did not say which item and which answer (it needs both 'item' and 'choice').")
         if choice not in CHOICES:
@@ -171,6 +174,7 @@ def _item_view(a: Assignment) -> dict:
     return view
 
 
-def serve(run_dir: Path, host: str, port: int) -> None:
-    """Run the app with uvicorn until interrupted. Access logs are off: they would carry the token."""
-    uvicorn.run(create_app(run_dir), host=host, port=port, access_log=False, log_level="warning")
+def serve(run_dir: Path, sock: socket.socket) -> None:
+    """Run the app with uvicorn on `sock` (bound by the caller, so a busy port is our one-line
+    error, not uvicorn's) until interrupted. Access logs are off: they would carry the token."""
+    uvicorn.Server(uvicorn.Config(create_app(run_dir), access_log=False, log_level="warning")).run(sockets=[sock])

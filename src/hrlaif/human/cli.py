@@ -56,7 +56,9 @@ def serve(
     except ImportError as exc:
         raise HrlaifError(f"human-eval serve needs the web stack ({exc.name} missing): pip install 'hrlaif[human]'") from None
     from hrlaif.human.app import serve as run_server
+    from hrlaif.reward.server import listen
 
+    sock = listen(host, port, "human-eval serve")  # before the store is made: a busy port leaves nothing behind
     store = _store(run_dir)
     if raters_per_item is not None:
         store.set_raters_per_item(raters_per_item)
@@ -66,7 +68,7 @@ def serve(
                   f"identical texts, tied without raters), {store.raters_per_item} raters per item, {len(store.raters())} rater(s)")
     console.print(f"listening on http://{host}:{port}/ ; each rater opens the link from `hrlaif human-eval add-rater {run_dir} NAME`")
     console.print(f"answers are saved in {store.path}; stop with Ctrl-C")
-    run_server(run_dir, host, port)
+    run_server(run_dir, sock)
 
 
 @human_app.command("add-rater")

@@ -34,6 +34,7 @@ DEFAULT_RATERS_PER_ITEM = 3  # three answers give a majority without ties, and a
 LEASE_SECONDS = 30 * 60  # an unanswered assignment holds its slot this long against other raters
 SKIP = "skip"
 ITEMS_VERSION = "2"  # 2: repeated texts share a satisfaction item, identical pairs are tied without raters
+MAX_NAME_CHARS = 80
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,7 +100,12 @@ class RatingStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise HrlaifError(f"{self.path}: a folder where the ratings database belongs; move it away")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HrlaifError(f"{self.path.parent}: cannot create the ratings folder ({exc.strerror or exc})") from None
         with self._connect() as db:
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (secrets.token_hex(8),))
@@ -114,14 +120,28 @@ class RatingStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
             yield db
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
         finally:
             db.close()
+
+    def _failure(self, exc: sqlite3.Error) -> HrlaifError:
+        """What SQLite's error means for this file, named (the generic sqlite3 messages name none)."""
+        text = str(exc)
+        if "disk is full" in text or "disk I/O" in text:
+            return HrlaifError(f"{self.path}: disk full; this change to the ratings was not saved (ratings saved before are kept)")
+        if "not a database" in text or "malformed" in text:
+            return HrlaifError(f"{self.path}: not a ratings database hrlaif can read ({text}); move it away, or restore it from a backup")
+        return HrlaifError(f"{self.path}: the ratings database failed ({type(exc).__name__}: {text})")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -197,9 +217,7 @@ class RatingStore:
 
     def add_rater(self, name: str, new_token: bool = False) -> str:
         """Create rater `name` (or give them a new token) and return the token; only its hash is kept."""
-        name = name.strip()
-        if not name or len(name) > 80:
-            raise HrlaifError("rater name: give 1 to 80 characters")
+        name = rater_name(name)
         token = secrets.token_urlsafe(24)
         with self._transaction() as db:
             exists = db.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()
@@ -360,9 +378,7 @@ class RatingStore:
                 item = Item(key, kind, prompt_id, category, policy, json.loads(payload))
                 items |= {alias: (item_id, kind, policy, item.payload["digest"]) for alias in item_aliases(item)}
             for where, rec in rows:
-                missing = [f for f in ("rater", "item", "choice", "digest") if not isinstance(rec.get(f), str)]
-                if missing:
-                    raise HrlaifError(f"{where}: missing or non-string field(s) {', '.join(missing)}")
+                _check_imported(where, rec)
                 if rec["item"] not in items:
                     raise HrlaifError(f"{where}: item '{rec['item']}' is not in this run's evaluation")
                 item_id, kind, policy, digest = items[rec["item"]]
@@ -387,6 +403,32 @@ class RatingStore:
                     (rater_id, item_id, answer, rec["choice"], first, rec.get("seconds"), rec.get("created_at") or _now()))
                 added += 1
         return added, present
+
+
+def rater_name(name: str) -> str:
+    """A rater's name as stored: trimmed, 1 to 80 characters (it heads the exports and results)."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise HrlaifError(f"rater name: give 1 to {MAX_NAME_CHARS} characters, got {len(name)}")
+    return name
+
+
+def _check_imported(where: str, rec: dict) -> None:
+    """An exported rating's fields, as `ratings()` writes them: what the store would refuse or
+    mis-store (a list bound as a number, a name no rater could have) is an error naming the line."""
+    missing = [f for f in ("rater", "item", "choice", "digest") if not isinstance(rec.get(f), str)]
+    if missing:
+        raise HrlaifError(f"{where}: missing or non-string field(s) {', '.join(missing)}")
+    for key in ("first", "created_at"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            raise HrlaifError(f"{where}: field '{key}' must be a string or null, got {type(rec[key]).__name__}")
+    seconds = rec.get("seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9):
+        raise HrlaifError(f"{where}: field 'seconds' must be a number of seconds from 0, or null; got {json.dumps(seconds)[:40]}")
+    try:
+        rec["rater"] = rater_name(rec["rater"])
+    except HrlaifError as exc:
+        raise HrlaifError(f"{where}: field 'rater': {exc}") from None
 
 
 def answer_for(kind: str, policy: str, first: str | None, choice: str) -> str:

@@ -195,6 +195,8 @@ def load_templates(directory: str | Path | None) -> Templates:
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
             why = getattr(exc, "problem", None) or type(exc).__name__
             raise HrlaifError(f"{path}: not a readable YAML file ({why})") from None
+        except RecursionError:  # PyYAML builds nested collections recursively
+            raise HrlaifError(f"{path}: YAML nested too deeply") from None
         if not isinstance(data, dict):
             raise HrlaifError(f"{path}: expected a mapping of template keys ({', '.join(sorted(allowed))})")
         data.setdefault("task", path.stem)
@@ -209,6 +211,9 @@ def load_templates(directory: str | Path | None) -> Templates:
                 if not isinstance(data[key], list) or not all(isinstance(x, str) for x in data[key]):
                     raise HrlaifError(f"{path}: '{key}' must be a list of strings (quote YES and NO: YAML reads them as true/false)")
                 data[key] = tuple(data[key])
+        for key in ("names", "meanings"):  # one per option, read by position: a short list would shift or drop them
+            if data.get(key) and len(data[key]) != len(data["options"]):
+                raise HrlaifError(f"{path}: '{key}' has {len(data[key])} entries for {len(data['options'])} options; give one per option")
         if not all(isinstance(data[k], str) for k in ("version", "instructions", "question")):
             raise HrlaifError(f"{path}: version, instructions and question must be text")
         builtin = BUILTIN_TEMPLATES.get(path.stem)

@@ -131,6 +131,8 @@ def parse_label(value: Any, row: int, prompt: str = "", *, settings: RewardServe
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = None
+        except RecursionError:  # a JSON string nested past Python's recursion limit
+            raise BadRequest(f"labels[{row}]: the label's JSON is nested too deeply") from None
         if not isinstance(parsed, dict):
             text = parsed if isinstance(parsed, str) else value  # '"3/4"', a JSON-quoted answer, is 3/4
             if not text.strip():
@@ -408,20 +410,23 @@ def load_scorer(config: HybridRewardConfig, reward_model: str | None, max_length
     return RewardScorer(config, model.eval(), tokenizer, max_length, settings)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The server's socket, bound before any model loads: a taken port or a bad address fails at
-    once with our message (uvicorn alone would report it after loading, with exit 1)."""
+def listen(host: str, port: int, command: str = "reward-server") -> socket.socket:
+    """The server's socket, bound before any model loads: a port out of range, a taken port or a
+    bad address fails at once with our message (uvicorn alone would report it after loading, with
+    exit 1 or 3). `human-eval serve` binds its socket here too."""
+    if not 1 <= port <= 65535:  # socket would raise OverflowError, not OSError
+        raise HrlaifError(f"{command}: --port {port}: a port is a number from 1 to 65535")
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise HrlaifError(f"reward-server: cannot listen on {host}:{port} ({exc.strerror or exc}): check --host") from None
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name idna cannot encode
+        raise HrlaifError(f"{command}: cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}): check --host") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise HrlaifError(f"reward-server: cannot listen on {host}:{port} ({exc.strerror or exc}): another server may hold it; choose another --port") from None
+        raise HrlaifError(f"{command}: cannot listen on {host}:{port} ({exc.strerror or exc}): another server may hold it; choose another --port") from None
     return sock
 
 

@@ -305,6 +305,22 @@ def _ends_in_comparison(response: str) -> bool:
     return bool(sentences) and _COMPARISON_RE.search(sentences[-1]) is not None
 
 
+_PLAIN_NUMBER_RE = re.compile(r"(?<![\w.^])-?\d+(?:\.\d+)?(?![\w.^]*\d)")
+_NEITHER_RE = re.compile(r"\b(?:neither|nor|not|no|between|either|or)\b", re.IGNORECASE)
+
+
+def _weighs_numbers(response: str) -> bool:
+    """Whether the last sentence that holds a number weighs two different numbers against each
+    other ("Neither 12 nor 56.", "Is 12 bigger than 56? No.", "either 12 or 56"): its last number
+    is one side, not an answer, so a guess taken from it is neither right nor wrong."""
+    sentences = [part for part in re.split(r"(?<=[.!?])\s+|\n", response.strip()) if re.search(r"\d", part)]
+    if not sentences:
+        return False
+    last = sentences[-1]
+    numbers = {n.lstrip("-") for n in _PLAIN_NUMBER_RE.findall(last)}
+    return len(numbers) >= 2 and (_NEITHER_RE.search(last) is not None or last.rstrip().endswith("?") or _COMPARISON_RE.search(last) is not None)
+
+
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
     deadline = _Deadline(timeout_s)
     response, reference = _powers(response), _powers(reference)  # both readings see the powers
@@ -317,6 +333,9 @@ def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> 
     found = extract_math_answer(response, truncated=truncated)
     if (found is None or found[1] not in CUES) and _ends_in_comparison(response[-MAX_SYMBOLIC_CHARS:]):
         why = "the response ends by comparing two numbers, which answers neither"
+        return Check(correct=None, extracted=None, method="comparison", detail=why)
+    if (found is None or found[1] == "last_number") and _weighs_numbers(response[-MAX_SYMBOLIC_CHARS:]):
+        why = "the response's last numbers are weighed against each other (neither/nor, or, a question), which answers neither"
         return Check(correct=None, extracted=None, method="comparison", detail=why)
     if found is None:
         if truncated:

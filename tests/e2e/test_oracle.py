@@ -195,6 +195,11 @@ def test_the_study_and_the_demo_turn_the_control_on() -> None:
 
     assert load_config(Path(str(files("hrlaif") / "configs" / "study.yaml"))).compare.oracle
     assert yaml.safe_load(bundled_path("demo_config").read_text(encoding="utf-8"))["compare"]["oracle"] is True
+    # The demo is the cheapest tiers (issue 29): labels, head RMs, best-of-n; the simulated style labeler.
+    demo = load_config(bundled_path("demo_config"))
+    assert demo.compare.algorithms == [] and demo.best_of_n.enabled and demo.reward.method == "head"
+    assert demo.judge.backend == "simulated" and demo.judge.simulated.length_bias == 1.0
+    assert demo.data.train_prompts == "bundled:reach_train" and not demo.redteam.enabled
 
 
 def test_the_seeds_report_reads_each_seeds_control_first(tmp_path: Path) -> None:

@@ -95,8 +95,12 @@ def test_the_bundled_study_config_loads() -> None:
     from importlib.resources import files
 
     config = load_config(Path(str(files("hrlaif") / "configs" / "study.yaml")))
-    assert config.data.max_eval_prompts is None or config.data.max_eval_prompts >= 200
-    assert len(config.study.labelers) == 2 and config.evaluate.judge is not None
+    # Issue 29: sized to see an effect (at least 400 keyed items), prompts in the policy's reach, a
+    # positive control, the simulated style labeler named as such, the cheap RMs and best-of-n.
+    assert config.data.max_eval_prompts >= 400 and config.best_of_n.enabled and config.best_of_n.max_prompts >= 400
+    assert config.data.train_prompts == "bundled:reach_train" and config.best_of_n.prompts == "bundled:reach_eval"
+    assert config.compare.oracle and config.compare.algorithms == ["dpo"] and config.reward.method == "head"
+    assert list(config.study.labelers) == ["simulated-style"]
     assert config.labeler_judge("simulated-style").simulated.correctness_blindness == 1.0
 
 

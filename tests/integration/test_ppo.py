@@ -104,6 +104,15 @@ def test_reference_and_reward_model_are_frozen_copies(tiny_model, reward_model_p
     assert {p.requires_grad for p in models.critic.parameters()} == {True}
 
 
+def test_the_reference_has_the_policys_dtype_whatever_the_inference_dtype(tiny_model, reward_model_path, monkeypatch):
+    """A bf16 reference beside an fp32 policy (a GPU's inference dtype) made the step-1 KL rounding
+    noise instead of 0 (issue 25 item 9): HRLAIF_DTYPE stands in for the GPU's bf16 here."""
+    monkeypatch.setenv("HRLAIF_DTYPE", "bfloat16")
+    models = build_models(tiny_config(), str(tiny_model), str(reward_model_path))
+    assert {p.dtype for p in models.reference.parameters()} == {p.dtype for p in models.policy.parameters()} == {torch.float32}
+    assert {p.dtype for p in models.reward_model.parameters()} == {torch.bfloat16}, "forward-only models keep the inference dtype"
+
+
 # ------------------------------------------------------------------------------------------------
 # Training runs
 # ------------------------------------------------------------------------------------------------

@@ -384,7 +384,10 @@ def build_models(config: PPOConfig, policy_path: str, reward_model_path: str) ->
         policy = add_adapters(policy, config.lora, "CAUSAL_LM")
     _disable_dropout(policy)  # after the adapters: theirs too
     if not config.lora.enabled:
-        reference = _freeze(load_causal_lm(policy_path))
+        # In the policy's dtype (fp32, run under the same autocast), not the inference dtype (bf16 on
+        # a GPU): a bf16 copy keeps its residual stream in bf16 where the policy's is fp32, so the
+        # step-1 KL would be rounding noise instead of 0 (issue 25 item 9). Moved to the device below.
+        reference = _freeze(load_causal_lm(policy_path, for_training=True))
         _disable_dropout(reference)
     reward_tokenizer = _reward_tokenizer(reward_model_path, tokenizer)
     if config.lora.enabled and config.lora.critic:

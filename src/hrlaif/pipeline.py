@@ -134,7 +134,10 @@ def plan_lines(rows: list[StageStatus]) -> list[str]:
     groups = {state: [r.name for r in rows if r.state == state] for state in _PLAN}
     counts = {"missing": "to run", "stale": "to re-run", "complete": "to skip"}
     head = "plan: " + ", ".join(f"{len(groups[s])} {counts[s]}" for s in counts if groups[s]) + f" ({len(rows)} stage(s))"
-    return [head] + [f"  {_PLAN[s]}: {', '.join(groups[s])}" for s in _PLAN if groups[s]]
+    lines = [head] + [f"  {_PLAN[s]}: {', '.join(groups[s])}" for s in _PLAN if groups[s]]
+    if any(r.name == RunDir.label_stage(ORACLE) and r.state != "complete" for r in rows):  # modes_to_train decides after labeling
+        lines.append("  (the oracle arm trains only if its labels hold enough pairs: known once they are made)")
+    return lines
 
 
 def split_at_audit(order: list[Step]) -> tuple[list[Step], list[Step]]:

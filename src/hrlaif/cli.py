@@ -110,8 +110,11 @@ def _rank_aware(command):
 
 def _quiet_libraries() -> None:
     """Library chatter off: warnings below errors, and the libraries' own progress bars (weight
-    loading, dataset maps), which flood a log; each stage prints its start and end instead."""
+    loading, dataset maps), which flood a log; each stage prints its start and end instead.
+    $HRLAIF_VERBOSE (not 0) leaves them as they are (as models.libraries_verbose, not imported here: it loads torch)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get("HRLAIF_VERBOSE", "").strip() not in ("", "0"):
+        return
     import datasets  # the model stacks load when a command that runs models does
     import transformers
 

@@ -44,7 +44,7 @@ from hrlaif.stages.power import announce_power
 from hrlaif.stages.sources import check_sources
 from hrlaif.train.trackers import check_installed
 
-__all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "status", "steps"]
+__all__ = ["ALL_MODES", "MODES", "ORACLE", "Pipeline", "StageStatus", "compare_modes", "plan_lines", "status", "steps"]
 
 
 def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
@@ -125,6 +125,21 @@ def status(config: RunConfig, modes: list[str] | tuple[str, ...] | None = None) 
     return found
 
 
+_PLAN = {"complete": "skip (complete from an earlier run)", "stale": "re-run (stale: other settings, or an input that re-runs)", "missing": "run"}
+
+
+def plan_lines(rows: list[StageStatus]) -> list[str]:
+    """`status` as the few lines `run` prints before its first stage: a count, then the stages it
+    skips, re-runs and runs, each group on one line (a line per stage would bury the first stage)."""
+    groups = {state: [r.name for r in rows if r.state == state] for state in _PLAN}
+    counts = {"missing": "to run", "stale": "to re-run", "complete": "to skip"}
+    head = "plan: " + ", ".join(f"{len(groups[s])} {counts[s]}" for s in counts if groups[s]) + f" ({len(rows)} stage(s))"
+    lines = [head] + [f"  {_PLAN[s]}: {', '.join(groups[s])}" for s in _PLAN if groups[s]]
+    if any(r.name == RunDir.label_stage(ORACLE) and r.state != "complete" for r in rows):  # modes_to_train decides after labeling
+        lines.append("  (the oracle arm trains only if its labels hold enough pairs: known once they are made)")
+    return lines
+
+
 def split_at_audit(order: list[Step]) -> tuple[list[Step], list[Step]]:
     """`steps` cut after the audit: the labels (and what comes before them), then the training."""
     cut = next(i for i, step in enumerate(order) if isinstance(step, Audit)) + 1
@@ -199,12 +214,25 @@ class Pipeline:
         self.console.print("[bold cyan]report[/]")
         return write_report(self.run_dir.root)
 
+    def announce_plan(self, modes: list[str]) -> None:
+        """The plan before the first stage (issue 26); a run whose status cannot be read says so and goes on."""
+        try:
+            lines = plan_lines(status(self.config, modes))
+        except (HrlaifError, OSError) as exc:
+            lines = [f"plan: cannot tell which stages are complete ({exc}); each stage says so as it starts"]
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False)
+
     def run(self, modes: list[str]) -> Path:
         """Every step of `steps` in order (the oracle arm's training left out when its labels hold
         too few pairs), then the report and the summary lines."""
         check_modes(modes)
+        from hrlaif.models import quiet_library_bars  # here: importing models loads torch, which `status` never needs
+
+        quiet_library_bars()  # a run logged to a file (a study labeler's study.log) draws no library progress bars
         check_sources(self.config)  # every prompt source read now: a bad eval file fails before anything trains
         self.save_config()
+        self.announce_plan(modes)
         announce_power(self.config, self.console)  # before anything trains: what these sizes can detect
         for step in split_at_audit(steps(self.config, modes))[0]:  # every arm's labels, then their audit
             step.run(self.ctx)

@@ -132,8 +132,11 @@ def test_compare_runs_best_of_n_after_the_rms_and_status_follows_it(tmp_path, ti
     result = runner.invoke(app, ["compare", "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert "power: keyed accuracy on" in result.output and "power: best-of-2 on 6 held-out keyed prompts" in result.output
-    assert result.output.index("power: keyed") < result.output.index("rm-rlaif")
-    assert result.output.index("rm-hrlaif: done") < result.output.index("best-of-n-sample") < result.output.index("best-of-n: done")
+    # (each stage's start line, a line of its own: the plan before the first stage names them too)
+    assert result.output.index("power: keyed") < result.output.index("\nrm-rlaif\n")
+    assert result.output.index("rm-hrlaif: done") < result.output.index("\nbest-of-n-sample\n") < result.output.index("best-of-n: done")
+    plan = result.output.split("\nsample\n")[0]
+    assert "best-of-n-sample, best-of-n" in plan and plan.index("plan: ") < plan.index("power: keyed"), plan
     run = tmp_path / "run"
     results = json.loads((run / "best-of-n" / "results.json").read_text())
     head = results["headline"]

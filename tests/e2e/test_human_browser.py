@@ -30,7 +30,7 @@ def _need(condition: bool, why: str) -> None:
     if condition:
         return
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{why} (CI must run the browser tests: scripts/setup.sh installs it)")
+        pytest.fail(f"{why} (CI must run the browser tests: scripts/setup.sh --test installs it)")
     pytest.skip(why)
 
 

@@ -171,7 +171,8 @@ def test_a_control_with_too_few_pairs_is_not_trained_and_the_report_says_the_run
                               compare={"oracle": True}, data={"max_train_prompts": 4, "max_eval_prompts": 4})
     result = runner.invoke(app, ["compare", "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert "positive control NOT TRAINED" in result.output and result.output.index("NOT TRAINED") < result.output.index("rm-rlaif")
+    assert "positive control NOT TRAINED" in result.output and result.output.index("NOT TRAINED") < result.output.index("\nrm-rlaif\n")
+    assert "(the oracle arm trains only if its labels hold enough pairs" in result.output.split("\nlabel-rlaif\n")[0], "the plan says so"
     run = tmp_path / "run"
     assert json.loads((run / "label-oracle" / "manifest.json").read_text())["counts"]["pairs"] == 0
     assert (run / "ppo-rlaif" / "manifest.json").is_file() and not (run / "rm-oracle").exists()

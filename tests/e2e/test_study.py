@@ -130,7 +130,13 @@ def test_study_jobs_runs_labelers_in_processes_of_their_own(tmp_path: Path, tiny
     # Sampled once (by the parent, in the first labeler's folder), copied for the second.
     assert (root / "fair" / "sample" / "samples.jsonl").read_bytes() == (root / "style" / "sample" / "samples.jsonl").read_bytes()
     for name in ("style", "fair"):
-        assert "sample: already complete, skipped" in (root / name / "study.log").read_text(), "no labeler process samples again"
+        log = (root / name / "study.log").read_text()
+        assert "sample: already complete, skipped" in log, "no labeler process samples again"
+        # Each labeler's plan before its first stage (sampling copied, so skipped); no library progress bars in its log.
+        log = "\n" + log  # the plan may be its first line
+        plan = log.index("\nplan: ")
+        assert plan < log.index("\nlabel-rlaif\n") and "\n  skip (complete from an earlier run): sample" in log[plan:], log[:3000]
+        assert not [bar for bar in ("Loading weights", "Writing model shards", "Tokenizing") if bar in log], log[-2000:]
     study = json.loads((root / "study.json").read_text())
     assert list(study["labelers"]) == ["style", "fair"]
     assert study["labelers"]["fair"]["grading"]["independent_of_labels"] is False

@@ -90,7 +90,7 @@ def test_readme_is_an_overview():
     assert len(readme.splitlines()) <= 200
     blocks = re.findall(r"^```bash\n(.*?)^```", readme, flags=re.S | re.M)
     assert blocks[0].strip() == "bash scripts/setup.sh && .venv/bin/hrlaif demo"
-    assert blocks[1].strip() == "bash scripts/setup.sh && .venv/bin/python -m pytest"
+    assert blocks[1].strip() == "bash scripts/setup.sh --test && .venv/bin/python -m pytest"
 
 
 def test_commands_table_lists_every_subcommand():

@@ -46,7 +46,9 @@ def judge_lines(run: RunDir, results: dict | None, exams: Exams) -> list[str]:
         exam = exams.grading(results)
         same = (results.get("grading") or {}).get("same_model_as_labeling_judge", grading == labeling)
         if same and grading == labeling:  # the spec is said once, on the line above
-            lines.append(f"{GRADING} (evaluation): the labeling judge itself, so its grades are not independent of the labels")
+            separate = (results.get("grading") or {}).get("separate_judge")
+            said = "a separate evaluation judge of the same model as" if separate else "the same judge as"
+            lines.append(f"{GRADING} (evaluation): {said} the labeling judge, so its grades are not independent of the labels")
         else:
             said = "the same model as the labeling judge" if same else _kind(grading)
             lines.append(f"{GRADING} (evaluation): {grading}, {said}; its exam: {exam_said(exam)}")
@@ -65,14 +67,19 @@ def short(spec: str | None, labeling: str | None) -> str:
 
 
 def study_judge_lines(study: dict) -> list[str]:
-    """A study root: each labeler's labeling judge under the labeler's name, and the grading judge."""
+    """A study root: each labeler's labeling judge under the labeler's name, then the grading judge once."""
+    labelers = study["labelers"]
+    specs = {name: str(s.get("labeling_judge") or "unknown") for name, s in labelers.items()}
     lines = []
-    for name, s in study["labelers"].items():
-        spec = str(s.get("labeling_judge") or "unknown")
+    for name, s in labelers.items():
         qualified = {True: "qualified on its exam", False: "NOT qualified on its exam", None: "not examined"}[s.get("labeling_judge_qualified")]
-        grading = s.get("grading") or {}
-        graded = ("graded by the labeling judge itself (not independent of its labels)" if grading.get("same_model_as_labeling_judge")
-                  else f"graded by {grading.get('judge', 'n/a')}")
-        lines.append(f"labeler {name}: {spec}, {_kind(spec)}, {qualified}; {graded}")
+        own = (s.get("grading") or {}).get("same_model_as_labeling_judge")
+        graded = "graded by the same model (not independent of its labels)" if own else "graded by the grading judge"
+        lines.append(f"labeler {name}: {specs[name]}, {_kind(specs[name])}, {qualified}; {graded}")
+    graders = {str((s.get("grading") or {}).get("judge", "n/a")) for s in labelers.values()}
+    for grader in sorted(graders):
+        same = [name for name, spec in specs.items() if spec == grader]
+        said = f"the same model as labeler {', '.join(same)}" if same else f"{grader}, {_kind(grader)}"
+        lines.append(f"{GRADING} (evaluation{', every labeler' if len(graders) == 1 else ''}): {said}")
     lines.append("verifier: checks keyed answers (math, multiple choice) against their references; no judge")
     return lines

@@ -64,8 +64,10 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     report = (root / "report" / "report.md").read_text()
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
     # each labeler's judge is defined once at the top; the tables name the labeler
-    assert "- labeler style: simulated(" in report and "- labeler fair: simulated(" in report
-    in_tables = [line for line in report.splitlines() if line.startswith("|") and "simulated(" in line]
+    specs = [study["labelers"][n]["labeling_judge"] for n in ("style", "fair")] + [style["grading"]["judge"]]
+    assert f"- labeler style: {specs[0]}, a SIMULATED judge" in report and f"- labeler fair: {specs[1]}, a SIMULATED judge" in report
+    assert f"- grading judge (evaluation, every labeler): {specs[2]}" in report
+    in_tables = [line for line in report.splitlines() if line.startswith(("|", "#")) and any(spec in line for spec in specs)]
     assert all(line.startswith("| who labelled") for line in in_tables), in_tables  # only "Read first" (issue 29) says it again
     arms = report.split("## Study: every labeler's arms", 1)[1].split("## ", 1)[0]
     assert any(line.startswith("| style (") and "| hrlaif |" in line for line in arms.splitlines())
@@ -86,7 +88,8 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert style["win_ratio_vs_start"]["by_arm"] == {}
     arm_report = (root / "style" / "report" / "report.md").read_text()
     assert "not computed (evaluate.win_ratio off)" in arm_report
-    labels_row = next(line for line in arm_report.splitlines() if line.startswith("| hrlaif |"))
+    labels = arm_report.split("## Labels and reward models", 1)[1].split("\n## ", 1)[0]
+    labels_row = next(line for line in labels.splitlines() if line.startswith("| hrlaif |"))
     assert "{" not in labels_row and "judge." in labels_row, labels_row  # nested counts flattened into the cell
 
 

@@ -24,7 +24,7 @@ STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}"
     ".scroll{overflow-x:auto;margin:1em 0}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px;vertical-align:top;"
-    "min-width:7em;max-width:32em;overflow-wrap:anywhere}"
+    "min-width:5em;max-width:32em;overflow-wrap:break-word}"
     "th{background:#f1f3f5}img{max-width:100%;height:auto;display:block;margin:1em 0}"
     "details summary{cursor:pointer;color:#495057}.note{color:#495057;font-size:14px}"
     "ul.judges{padding-left:1.2em}@media (max-width:600px){body{margin:1em auto}td,th{font-size:13px}}"

@@ -260,8 +260,8 @@ def evaluation_sections(results: dict, exams: Exams) -> list[Section]:
                      + ("" if _has_data(harmful) else ", no harmful-answer rate"))
     grading = results.get("grading", {})
     independent = independence(grading) if grading else "not recorded (results written before hrlaif recorded it)"
-    title = f"Evaluation on {results['eval_prompts']} held-out prompts (grades independent of the training labels: {independent})"
-    sections: list[Section] = [(title, rows, "\n".join(notes)) if notes else (title, rows)]
+    notes.append(f"grades independent of the training labels: {independent}")
+    sections: list[Section] = [(f"Evaluation on {results['eval_prompts']} held-out prompts", rows, "\n".join(notes))]
 
     versus = results["versus_start"]
     win = any(v["win_ratio"] for v in versus.values())

@@ -11,7 +11,7 @@ from pathlib import Path
 from hrlaif.jsonl import atomic_path
 from hrlaif.records import CATEGORIES
 from hrlaif.report.basis import PREFERENCE_TASKS, blocker, satisfaction_tasks
-from hrlaif.report.inputs import Exams, read_metrics
+from hrlaif.report.inputs import Exams, read_json, read_metrics
 from hrlaif.run_dir import RunDir
 
 
@@ -93,6 +93,27 @@ def plot_gold(run: RunDir, modes: list[str], out: Path) -> Path | None:
     return _save(fig, out)
 
 
+def plot_best_of_n(run: RunDir, out: Path) -> Path | None:
+    """Best-of-k accuracy over k for each RM beside the random, oracle and longest pick (the verifier
+    grades every pick: no judge task, so nothing here can be masked)."""
+    bon = read_json(run.best_of_n_results)
+    if not bon or not bon.get("curve"):
+        return None
+    ks = [point["k"] for point in bon["curve"]]
+    fig, ax = _pyplot().subplots(figsize=(6.5, 3.2))
+    pickers = [(f"RM {name}", lambda p, name=name: p["rms"][name]) for name in bon["curve"][-1]["rms"]]
+    pickers += [(f"{name} pick", lambda p, name=name: p[name]) for name in ("random", "oracle", "longest")]
+    for label, read in pickers:
+        style = "-" if label.startswith("RM ") else ":"
+        ax.plot(ks, [read(p)["accuracy"]["rate"] for p in bon["curve"]], style, marker="o", label=label)
+    ax.set(title=f"Best-of-k accuracy on {bon['prompts']} held-out keyed prompts (verifier)", xlabel="k", ylim=(-0.05, 1.05))
+    _integer_steps(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return _save(fig, out)
+
+
 def plot_win(results: dict, out: Path, exam: dict | None = None) -> Path | None:
     """Win / tie / loss per arm; none where the table calls them not meaningful (preference failed the exam)."""
     arms = [arm for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")]
@@ -149,6 +170,7 @@ def draw_plots(run: RunDir, results: dict | None, modes: list[str], exams: Exams
     out = run.report
     exam = exams.grading(results) if exams and results else None
     drawn = {
+        "best_of_n.png": plot_best_of_n(run, out / "best_of_n.png"),
         "ppo.png": plot_ppo(run, modes, out / "ppo.png"),
         "gold_monitor.png": plot_gold(run, modes, out / "gold_monitor.png"),
         "win_tie_loss.png": plot_win(results, out / "win_tie_loss.png", exam) if results else None,

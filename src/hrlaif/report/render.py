@@ -18,7 +18,7 @@ INTRO = (
 JUDGES = "Who decided the figures (the tables use these short names):"
 
 # A plot (by file stem) goes after the last section whose title starts with this; others go last.
-PLACE = {"ppo": "PPO (", "gold_monitor": "PPO (", "win_tie_loss": "Against the start policy", "categories": "Evaluation on"}
+PLACE = {"best_of_n": "Best-of-n curve", "ppo": "PPO (", "gold_monitor": "PPO (", "win_tie_loss": "Against the start policy", "categories": "Evaluation on"}
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}"
@@ -27,7 +27,7 @@ STYLE = (
     "min-width:5em;max-width:32em;overflow-wrap:break-word}"
     "th{background:#f1f3f5}img{max-width:100%;height:auto;display:block;margin:1em 0}"
     "details summary{cursor:pointer;color:#495057}.note{color:#495057;font-size:14px}"
-    "ul.judges{padding-left:1.2em}@media (max-width:600px){body{margin:1em auto}td,th{font-size:13px}}"
+    "ul.judges{padding-left:1.2em}@media (max-width:600px){body{margin:1em auto}td,th{font-size:13px;min-width:9em}}"
 )
 
 

@@ -27,7 +27,7 @@ STYLE = (
     "min-width:5em;max-width:32em;overflow-wrap:break-word}"
     "th{background:#f1f3f5}img{max-width:100%;height:auto;display:block;margin:1em 0}"
     "details summary{cursor:pointer;color:#495057}.note{color:#495057;font-size:14px}"
-    "ul.judges{padding-left:1.2em}@media (max-width:600px){body{margin:1em auto}td,th{font-size:13px;min-width:9em}}"
+    "ul.judges{padding-left:1.2em}@media (max-width:600px){body{margin:1em auto}td,th{font-size:13px;min-width:7em}}"
 )
 
 

@@ -63,13 +63,21 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert gold["last"]["gold/paired_n"] == gold["last"]["gold/verified_n"] and gold["last"]["gold/paired_p"] is not None
     report = (root / "report" / "report.md").read_text()
     assert "Study: every labeler's arms" in report and "style/report/report.html" in report
-    assert any(line.startswith("| style: simulated") and "| hrlaif |" in line for line in report.splitlines())
-    hrlaif_row = next(line for line in report.splitlines() if line.startswith("| style: simulated") and "| hrlaif |" in line)
-    assert "not computed (evaluate.win_ratio off)" in hrlaif_row, "a reason, not a blank cell"
-    start_row = next(line for line in report.splitlines() if line.startswith("| style: simulated") and "| start |" in line)
-    assert start_row.rstrip().endswith("| - | - |"), start_row
+    # each labeler's judge is defined once at the top; the tables name the labeler
+    specs = [study["labelers"][n]["labeling_judge"] for n in ("style", "fair")] + [style["grading"]["judge"]]
+    assert f"- labeler style: {specs[0]}, a SIMULATED judge" in report and f"- labeler fair: {specs[1]}, a SIMULATED judge" in report
+    assert f"- grading judge (evaluation, every labeler): {specs[2]}" in report
+    in_tables = [line for line in report.splitlines() if line.startswith(("|", "#")) and any(spec in line for spec in specs)]
+    assert all(line.startswith("| who labelled") for line in in_tables), in_tables  # only "Read first" (issue 29) says it again
+    arms = report.split("## Study: every labeler's arms", 1)[1].split("## ", 1)[0]
+    assert any(line.startswith("| style (") and "| hrlaif |" in line for line in arms.splitlines())
+    header = next(line for line in arms.splitlines() if line.startswith("| labeler"))
+    assert "net win rate" not in header, "evaluate.win_ratio off: no column of 'not computed' cells"
+    assert arms.count("net win rate vs start: not computed (evaluate.win_ratio off)") == 1, "a reason, said once"
+    start_row = next(line for line in arms.splitlines() if line.startswith("| style (") and "| start |" in line)
+    assert start_row.rstrip().endswith("| - |"), start_row
     assert report.index("What this study shows") < report.index("Study: every labeler's arms"), "the answer comes first"
-    reading = next(line for line in report.splitlines() if line.startswith("| style (simulated") and "| rlaif | accuracy on keyed prompts |" in line)
+    reading = next(line for line in report.splitlines() if line.startswith("| style |") and "| rlaif | accuracy on keyed prompts |" in line)
     diff = accuracy["difference_from_start"]["rlaif"]
     expected = ("higher than start" if diff["low"] > 0 else "lower than start" if diff["high"] < 0 else "no clear difference")
     assert expected in reading, reading
@@ -80,7 +88,8 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert style["win_ratio_vs_start"]["by_arm"] == {}
     arm_report = (root / "style" / "report" / "report.md").read_text()
     assert "not computed (evaluate.win_ratio off)" in arm_report
-    labels_row = next(line for line in arm_report.splitlines() if line.startswith("| hrlaif |"))
+    labels = arm_report.split("## Labels and reward models", 1)[1].split("\n## ", 1)[0]
+    labels_row = next(line for line in labels.splitlines() if line.startswith("| hrlaif |"))
     assert "{" not in labels_row and "judge." in labels_row, labels_row  # nested counts flattened into the cell
 
 

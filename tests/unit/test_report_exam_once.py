@@ -39,8 +39,12 @@ def test_each_exam_is_read_once_per_report(tmp_path: Path, monkeypatch) -> None:
     write_report(run.root)
     assert reads[run.exam("label")] == 1 and reads[run.exam("eval")] == 1
     md = (run.report / "report.md").read_text()
-    assert "Judge exam, labeling judge (labeler" in md and "Judge exam, evaluation judge (grader" in md
+    assert "Judge exam, labeling judge, bundled exam" in md and "Judge exam, evaluation judge (the grading judge), bundled exam" in md
+    # each judge is defined once at the top, with what its exam said; the tables use the short name
+    assert "- labeling judge: labeler, an AI judge; its exam: NOT qualified on refusal" in md
+    assert "- grading judge (evaluation): grader; its exam: qualified on every task examined" in md
+    assert md.count("labeler") == 1 and md.count("grader") == 1, md
     assert "| refusal | 40 | n/a | n/a | n/a | no: too few refusals seen |" in md
     # the labels rest on the labeling judge's exam: hrlaif's on refusal too, which did not qualify there
-    assert "| rlaif | 3 |  | labeler: preference (qualified) | 6 |" in md
-    assert "| hrlaif | 3 |  | labeler: preference+answer_match+reasoning+refusal+harm (NOT qualified: refusal) | 6 |" in md
+    assert "| rlaif | 3 |  | labeling judge: preference (qualified) | 6 |" in md
+    assert "| hrlaif | 3 |  | labeling judge: preference+answer_match+reasoning+refusal+harm (NOT qualified: refusal) | 6 |" in md

@@ -9,12 +9,16 @@ verifier against their references and toxicity by its classifier: figures from t
 judge task (`()`) and are meaningful whatever the exam says. A figure resting on a task that the
 judge was examined on and did not qualify for is not meaningful; a task the exam did not cover,
 or a judge not examined at all, leaves the figure standing but says it is not a measurement.
+What counts is the items a figure actually holds: satisfaction over a keyed-only eval set rests
+on no judge task (`satisfaction_basis`), and a figure over no item is n/a, not "not meaningful".
 
 Pure: every function takes the exam's result (`judge-check*/result.json` as a dict, or None when
 that judge was not examined) and returns values or text; nothing here reads files or renders.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 Tasks = tuple[str, ...]
 
@@ -57,6 +61,25 @@ asks no judge: the verifier alone."""
 def satisfaction_tasks(category: str) -> Tasks:
     """The judge tasks of satisfaction on one prompt category."""
     return SATISFACTION_TASKS_BY_CATEGORY.get(category, VERIFIER)
+
+
+# ---------------------------------------------------------------------- the tasks its items actually used
+def satisfaction_basis(categories: Iterable[str]) -> Tasks:
+    """The judge tasks satisfaction over all prompts actually rests on: those of the categories that
+    hold items. On a keyed-only eval set that is none: the verifier graded every item, so no failed
+    judge task can make it not meaningful."""
+    present = set(categories)
+    return tuple(t for t in SATISFACTION_TASKS if any(t in satisfaction_tasks(c) for c in present))
+
+
+def rests_on(tasks: Tasks, n: int | None) -> Tasks:
+    """A figure over no item rests on no task: it is n/a (n=0), not "not meaningful"."""
+    return tasks if n else VERIFIER
+
+
+def categories_with_items(by_category: dict[str, dict | None]) -> list[str]:
+    """The categories of a results.json `satisfaction_by_category` that hold at least one item."""
+    return [c for c, r in by_category.items() if r and r.get("n")]
 
 
 # ---------------------------------------------------------------------- what the exam says of a figure

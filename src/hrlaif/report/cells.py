@@ -69,3 +69,15 @@ def report_name(run_dir: str | Path) -> str:
     """A seed's or labeler's own report, named from the root it sits in: 'seed-1/report/report.html'."""
     run = RunDir(run_dir)
     return f"{run.root.name}/{run.report_html.relative_to(run.root)}"
+
+
+class Folded(str):
+    """A cell whose text is a short summary, with the full detail folded beneath it (HTML
+    <details>): the few counts that matter stay readable, the rest one click away."""
+
+    detail: str
+
+    def __new__(cls, summary: str, detail: str) -> Folded:
+        cell = super().__new__(cls, summary)
+        cell.detail = detail
+        return cell

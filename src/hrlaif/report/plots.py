@@ -10,7 +10,8 @@ from pathlib import Path
 
 from hrlaif.jsonl import atomic_path
 from hrlaif.records import CATEGORIES
-from hrlaif.report.inputs import read_metrics
+from hrlaif.report.basis import PREFERENCE_TASKS, blocker, satisfaction_tasks
+from hrlaif.report.inputs import Exams, read_json, read_metrics
 from hrlaif.run_dir import RunDir
 
 
@@ -32,9 +33,15 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
+def _integer_steps(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers: no 1.5
+
+
 def plot_ppo(run: RunDir, modes: list[str], out: Path) -> Path | None:
-    series = {m: read_metrics(run.ppo_metrics(m)) for m in modes}
-    if not any(series.values()):
+    series = {m: rows for m in modes if (rows := read_metrics(run.ppo_metrics(m)))}  # an arm without PPO (DPO): no empty legend entry
+    if not series:
         return None
     fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
     for mode, rows in series.items():
@@ -44,6 +51,7 @@ def plot_ppo(run: RunDir, modes: list[str], out: Path) -> Path | None:
     axes[0].set(title="RM score (mean) over PPO steps", xlabel="step")
     axes[1].set(title="KL to start policy over PPO steps", xlabel="step")
     for ax in axes:
+        _integer_steps(ax)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -61,12 +69,11 @@ def plot_gold(run: RunDir, modes: list[str], out: Path) -> Path | None:
         if final is not None:  # the final policy, after the last update: drawn where a check before the next step would be
             series[m].append({k.replace("gold_final/", "gold/", 1): v for k, v in final.items() if k.startswith("gold_final/")}
                              | {"charts/step": final["charts/step"] + 1})
-    if not any(series.values()):
+    series = {m: rows for m, rows in series.items() if rows}
+    if not series:
         return None
     fig, axes = _pyplot().subplots(1, 2, figsize=(9, 3.2))
-    for k, (mode, rows) in enumerate(series.items()):
-        if not rows:  # this arm ran without the monitor
-            continue
+    for k, (mode, rows) in enumerate(series.items()):  # an arm without the monitor (or PPO) has no line and no legend entry
         steps = [r["charts/step"] for r in rows]
         # Arms often share an accuracy at n=16: shift each a little sideways so none hides another.
         shift = 0.06 * (k - (len(series) - 1) / 2) * max(1, steps[-1] - steps[0])
@@ -79,15 +86,38 @@ def plot_gold(run: RunDir, modes: list[str], out: Path) -> Path | None:
     axes[0].set(title="RM score of the monitor answers", xlabel="check before step (last: after the final step)")
     axes[1].set(title="Verified accuracy (95% Wilson), held-out keyed", xlabel="check before step (last: after the final step)", ylim=(-0.05, 1.05))
     for ax in axes:
+        _integer_steps(ax)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, out)
 
 
-def plot_win(results: dict, out: Path) -> Path | None:
+def plot_best_of_n(run: RunDir, out: Path) -> Path | None:
+    """Best-of-k accuracy over k for each RM beside the random, oracle and longest pick (the verifier
+    grades every pick: no judge task, so nothing here can be masked)."""
+    bon = read_json(run.best_of_n_results)
+    if not bon or not bon.get("curve"):
+        return None
+    ks = [point["k"] for point in bon["curve"]]
+    fig, ax = _pyplot().subplots(figsize=(6.5, 3.2))
+    pickers = [(f"RM {name}", lambda p, name=name: p["rms"][name]) for name in bon["curve"][-1]["rms"]]
+    pickers += [(f"{name} pick", lambda p, name=name: p[name]) for name in ("random", "oracle", "longest")]
+    for label, read in pickers:
+        style = "-" if label.startswith("RM ") else ":"
+        ax.plot(ks, [read(p)["accuracy"]["rate"] for p in bon["curve"]], style, marker="o", label=label)
+    ax.set(title=f"Best-of-k accuracy on {bon['prompts']} held-out keyed prompts (verifier)", xlabel="k", ylim=(-0.05, 1.05))
+    _integer_steps(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_win(results: dict, out: Path, exam: dict | None = None) -> Path | None:
+    """Win / tie / loss per arm; none where the table calls them not meaningful (preference failed the exam)."""
     arms = [arm for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")]
-    if not arms:
+    if not arms or blocker(exam, PREFERENCE_TASKS):
         return None
     fig, ax = _pyplot().subplots(figsize=(6, 0.6 + 0.7 * len(arms)))
     for i, arm in enumerate(arms):
@@ -106,14 +136,20 @@ def plot_win(results: dict, out: Path) -> Path | None:
     return _save(fig, out)
 
 
-def plot_categories(results: dict, out: Path) -> Path:
+def plot_categories(results: dict, out: Path, exam: dict | None = None) -> Path | None:
+    """Satisfaction per category with items, leaving out those the table masks (their judge task
+    failed the exam): no bar at 0 for a figure that is not meaningful or has no item."""
     policies = list(results["policies"])
-    fig, ax = _pyplot().subplots(figsize=(8, 3.4))
+    shown = [c for c in CATEGORIES if not blocker(exam, satisfaction_tasks(c))
+             and any((p["satisfaction_by_category"].get(c) or {}).get("rate") is not None for p in results["policies"].values())]
+    if not shown:
+        return None
+    fig, ax = _pyplot().subplots(figsize=(max(4, 1.6 * len(shown) + 2), 3.4))
     width = 0.8 / len(policies)
     for j, name in enumerate(policies):
         by_cat = results["policies"][name]["satisfaction_by_category"]
         xs, ys, lo, hi = [], [], [], []
-        for i, category in enumerate(CATEGORIES):
+        for i, category in enumerate(shown):
             r = by_cat.get(category)
             if r and r["rate"] is not None:
                 xs.append(i + (j - (len(policies) - 1) / 2) * width)
@@ -121,19 +157,26 @@ def plot_categories(results: dict, out: Path) -> Path:
                 lo.append(r["rate"] - r["low"])
                 hi.append(r["high"] - r["rate"])
         ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=3, label=name)
-    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES)
+    ax.set_xticks(range(len(shown)), shown)
     ax.set(ylim=(0, 1), ylabel="satisfaction rate", title="Satisfaction by category (95% Wilson intervals)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, out)
 
 
-def draw_plots(run: RunDir, results: dict | None, modes: list[str]) -> list[Path]:
-    """Draw every figure the run has data for into the report folder; returns their files, in page order."""
+def draw_plots(run: RunDir, results: dict | None, modes: list[str], exams: Exams | None = None) -> list[Path]:
+    """Draw every figure the run has data for, and the tables do not call not meaningful, into the
+    report folder; returns their files. A plot no longer drawn is removed, so no stale one is shown."""
     out = run.report
-    return [p for p in (
-        plot_ppo(run, modes, out / "ppo.png"),
-        plot_gold(run, modes, out / "gold_monitor.png"),
-        plot_win(results, out / "win_tie_loss.png") if results else None,
-        plot_categories(results, out / "categories.png") if results else None,
-    ) if p]
+    exam = exams.grading(results) if exams and results else None
+    drawn = {
+        "best_of_n.png": plot_best_of_n(run, out / "best_of_n.png"),
+        "ppo.png": plot_ppo(run, modes, out / "ppo.png"),
+        "gold_monitor.png": plot_gold(run, modes, out / "gold_monitor.png"),
+        "win_tie_loss.png": plot_win(results, out / "win_tie_loss.png", exam) if results else None,
+        "categories.png": plot_categories(results, out / "categories.png", exam) if results else None,
+    }
+    for name, p in drawn.items():
+        if p is None:
+            (out / name).unlink(missing_ok=True)
+    return [p for p in drawn.values() if p]

@@ -17,7 +17,7 @@ from pathlib import Path
 from hrlaif.errors import HrlaifError
 from hrlaif.evaluate.summary import positive_control
 from hrlaif.judge.qualify import grading_exam
-from hrlaif.report.basis import PREFERENCE_TASKS, SATISFACTION_TASKS, unqualified_tasks
+from hrlaif.report.basis import PREFERENCE_TASKS, SATISFACTION_TASKS, categories_with_items, satisfaction_basis, unqualified_tasks
 from hrlaif.run_dir import ORACLE, RunDir
 
 # figure -> (value and its interval text in one seed's results for an arm; judge tasks it rests on)
@@ -36,6 +36,14 @@ def _value(entry: dict | None) -> float | None:
     if not entry:
         return None
     return entry.get("rate", entry.get("diff"))
+
+
+def seed_basis(results: dict, tasks: tuple[str, ...]) -> tuple[str, ...]:
+    """The judge tasks a figure rests on in one seed's evaluation: satisfaction only on those of the
+    categories holding items (none on a keyed-only eval set)."""
+    if tasks != SATISFACTION_TASKS:
+        return tasks
+    return satisfaction_basis({c for p in results["policies"].values() for c in categories_with_items(p.get("satisfaction_by_category", {}))})
 
 
 def grading_unqualified(run_dir: Path, results: dict) -> set[str]:
@@ -63,7 +71,7 @@ def seed_spread(run_dirs: dict[int, Path]) -> dict:
             if all(e is None for e in entries.values()):
                 continue
             values = [v for v in (_value(e) for e in entries.values()) if v is not None]
-            not_qualified = sorted({t for _, failed in per_seed.values() for t in failed if t in tasks})
+            not_qualified = sorted({t for results, failed in per_seed.values() for t in failed if t in seed_basis(results, tasks)})
             figures[name]["by_policy"][policy] = {
                 "per_seed": {str(seed): e for seed, e in entries.items()},
                 "n_seeds": len(values),

@@ -8,7 +8,8 @@ against the reference: over all answers and among decided ones, with the counts 
 wrong / unknown / cut-off answers) and refusal rate on harmful prompts (grading judge, and the refusal
 patterns beside it), each trained arm's paired per-prompt differences from the start policy,
 the RM's held-out accuracy and the gold monitor's first and last check. A figure resting on a
-judge task that the grading judge's exam did not qualify is marked not meaningful. With the oracle
+judge task that the grading judge's exam did not qualify is marked not meaningful, if any item it
+counts used that task (`items_basis`). With the oracle
 arm (compare.oracle), each labeler's `positive_control` says whether it beat the start policy: where
 it did not, the study cannot read a difference between RLAIF and HRLAIF as a finding.
 """
@@ -25,7 +26,7 @@ from hrlaif.evaluate.summary import OUTCOMES, keyed_outcome, positive_control
 from hrlaif.jsonl import read_jsonl
 from hrlaif.judge.qualify import read_exam
 from hrlaif.records import KEYED_CATEGORIES
-from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS
+from hrlaif.report.basis import REFUSAL_TASKS, SATISFACTION_TASKS, rests_on, satisfaction_basis
 from hrlaif.run_dir import ORACLE, RunDir
 from hrlaif.stats import paired_bootstrap_difference, wilson
 from hrlaif.study.seeds import grading_unqualified
@@ -51,6 +52,15 @@ def _outcome(figure: str, s: ItemScore) -> bool | None:
     if s.category != "harmful":
         return None
     return s.refused if figure == "refusal rate on harmful prompts" else s.pattern_refused
+
+
+def items_basis(figure: str, tasks: tuple[str, ...], items: list[ItemScore]) -> tuple[str, ...]:
+    """The judge tasks `figure` rests on over the items it actually counts: satisfaction on a
+    keyed-only eval set rests on none (the verifier graded them all), a figure over no item on none."""
+    counted = [s for s in items if _outcome(figure, s) is not None]
+    if tasks == SATISFACTION_TASKS:
+        return satisfaction_basis(s.category for s in counted)
+    return rests_on(tasks, len(counted))
 
 
 def _gold(run_dir: Path, mode: str) -> dict | None:
@@ -87,7 +97,8 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
     scores = {policy: {s.prompt_id: s for s in read_jsonl(run_dir / "eval" / f"scores-{policy}.jsonl", ItemScore)}
               for policy in results["policies"]}
     figures: dict[str, dict] = {}
-    for figure, (decided_by, tasks) in FIGURES.items():
+    for figure, (decided_by, figure_tasks) in FIGURES.items():
+        tasks = items_basis(figure, figure_tasks, [s for by_id in scores.values() for s in by_id.values()])
         blocked = sorted(set(tasks) & unqualified)
         entry: dict = {"decided_by": decided_by, "rests_on_judge_tasks": list(tasks), "meaningful": not blocked,
                        "not_qualified_tasks": blocked, "by_policy": {}, "difference_from_start": {}}

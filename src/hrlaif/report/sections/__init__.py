@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hrlaif.report.inputs import Exams
+from hrlaif.report.judges import labeling_spec
 from hrlaif.report.sections.best_of_n import best_of_n_sections
 from hrlaif.report.sections.first import read_first, study_read_first
 from hrlaif.report.sections.redteam import redteam_sections
@@ -29,12 +30,13 @@ def report_sections(run: RunDir, results: dict | None, modes: list[str], exams: 
     if cut_off:  # on the first screen, beside the accuracy it qualifies
         sections.append(("Warning: answers cut off at the length cap", [["warning"]] + [[w] for w in cut_off]))
     sections += best_of_n_sections(run)
+    if results:  # the evaluation (and its plots) before the evidence behind it: exams, labels, audit
+        sections += evaluation_sections(results, exams)
     sections += exam_sections(exams)
     sections += label_sections(run, modes, exams)
-    sections += audit_sections(run)
-    if results:
-        sections += evaluation_sections(results, exams)
-    sections += redteam_sections(run, exams)
+    labeling = labeling_spec(run, results, exams)
+    sections += audit_sections(run, labeling)
+    sections += redteam_sections(run, exams, labeling)
     sections += seed_sections(run)
     sections += study_sections(run)
     sections += ppo_sections(run, modes)

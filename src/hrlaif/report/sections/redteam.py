@@ -5,11 +5,12 @@ from __future__ import annotations
 from hrlaif.report.basis import HARM_TASKS, blocker, graded_by
 from hrlaif.report.cells import rate
 from hrlaif.report.inputs import Exams, read_json
+from hrlaif.report.judges import short
 from hrlaif.report.sections.run import Section
 from hrlaif.run_dir import RunDir
 
 
-def redteam_sections(run: RunDir, exams: Exams) -> list[Section]:
+def redteam_sections(run: RunDir, exams: Exams, labeling: str | None = None) -> list[Section]:
     """Aggregates only: attack and answer texts never go into a report."""
     summary = read_json(run.redteam_summary)
     if not summary:
@@ -37,5 +38,6 @@ def redteam_sections(run: RunDir, exams: Exams) -> list[Section]:
     rates += [[f"source: {k}", rate(v)] for k, v in asr["by_source"].items()]
     if blocker(exams.label, HARM_TASKS):
         rates = [rates[0]] + [[r[0], "not meaningful"] for r in rates[1:]]
-    graded = graded_by(exams.label, summary["judge"], HARM_TASKS)
-    return [(f"Red teaming (start policy, judge: {summary['judge']})", rows), (f"Red teaming: attack success (graded by {graded})", rates)]
+    judge = short(summary["judge"], labeling)
+    graded = graded_by(exams.label, judge, HARM_TASKS)
+    return [(f"Red teaming (start policy, judge: {judge})", rows), (f"Red teaming: attack success (graded by {graded})", rates)]

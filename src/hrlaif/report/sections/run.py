@@ -9,17 +9,20 @@ from hrlaif.report.basis import (
     LABEL_TASKS,
     PREFERENCE_TASKS,
     REFUSAL_TASKS,
-    SATISFACTION_TASKS,
     Tasks,
     blocker,
+    categories_with_items,
     graded_by,
+    satisfaction_basis,
     satisfaction_tasks,
 )
-from hrlaif.report.cells import accuracy, decided, diff, flat, interval, mean, rate
+from hrlaif.report.cells import Folded, accuracy, decided, diff, flat, interval, mean, rate
 from hrlaif.report.inputs import Exams, read_json, read_metrics
+from hrlaif.report.judges import GRADING, LABELING, short
 from hrlaif.run_dir import RunDir
 
-Section = tuple[str, list[list[str]]]
+Section = tuple[str, list[list[str]]] | tuple[str, list[list[str]], str]
+"""A title, table rows (header first) and, optionally, one line said under the table (what is left out and why)."""
 
 # Above this share of keyed answers cut off at max_new_tokens, the report says so plainly.
 CUT_OFF_WARN_SHARE = 0.10
@@ -50,7 +53,7 @@ def cells(exam: dict | None, tasks: Tasks, values: list[str]) -> list[str]:
 
 def exam_sections(exams: Exams) -> list[Section]:
     sections = []
-    for exam, title in ((exams.label, "labeling judge"), (exams.eval, "evaluation judge")):
+    for exam, title in ((exams.label, LABELING), (exams.eval, f"evaluation judge (the {GRADING})")):
         if exam is None:
             continue
         rows = [["task", "n (test)", "balanced accuracy", "accuracy", "YES-rate / position consistency", "qualified"]]
@@ -58,9 +61,9 @@ def exam_sections(exams: Exams) -> list[Section]:
             bias = r.get("yes_rate") or r.get("position_consistency")
             rows.append([task, str(r["n"]), interval(r.get("balanced_accuracy")), interval(r.get("accuracy")), interval(bias),
                          "yes" if r["qualified"] else f"no: {r.get('reason', '')}"])
-        sections.append((f"Judge exam, {title} ({exam['judge']}, {exam['exam']} exam; qualifies when the exact lower 95% bound of "
-                         f"the accuracy on each true answer clears chance + {100 * exam['floor']:.0f} pts; preference by both orders "
-                         "combined as labeling combines them)", rows))
+        sections.append((f"Judge exam, {title}, {exam['exam']} exam", rows,
+                         f"a task qualifies when the exact lower 95% bound of the accuracy on each true answer clears chance + "
+                         f"{100 * exam['floor']:.0f} pts; preference by both orders combined as labeling combines them"))
     return sections
 
 
@@ -87,6 +90,13 @@ def control_reading(control: dict | None) -> str:
             "no HRLAIF-vs-RLAIF difference in this report is read as a finding.")
 
 
+def satisfaction_basis_of(results: dict) -> Tasks:
+    """The judge tasks satisfaction actually rests on in this evaluation: those of the categories
+    any policy has items in (every policy answers the same prompts)."""
+    present = {c for p in results["policies"].values() for c in categories_with_items(p.get("satisfaction_by_category", {}))}
+    return satisfaction_basis(present)
+
+
 def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Section | None:
     """The first screen: each arm's satisfaction and its difference from the start policy, with
     intervals, where each number came from and whether it is circular; human figures when rated."""
@@ -95,33 +105,47 @@ def what_this_run_shows(run: RunDir, results: dict | None, exams: Exams) -> Sect
         return None
     arms = list(results["versus_start"]) if results else list(human.get("satisfaction_difference", {}))
     rows = [["figure", "start", *arms, "came from", "independent of the training labels?"]]
+    notes = []
     if results:
-        grading = results.get("grading", {})
         exam = exams.grading(results)
-        independent = independence(grading)
-        source = graded_by(exam, results["judge"], SATISFACTION_TASKS) + " + verifier on keyed prompts"
+        independent = independence_short(results.get("grading", {}))
+        basis = satisfaction_basis_of(results)
+        source = graded_by(exam, GRADING, basis) + ("" if not basis else " + verifier on keyed prompts")
         pol, vs = results["policies"], results["versus_start"]
-        rows.append(["satisfaction (all)", *cells(exam, SATISFACTION_TASKS, [rate(pol["start"]["satisfaction"])] + [rate(pol[a]["satisfaction"]) for a in arms]),
-                     source, independent])
+        rows.append(["satisfaction (all)", *cells(exam, basis, [rate(pol["start"]["satisfaction"])] + [rate(pol[a]["satisfaction"]) for a in arms]),
+                     source, independent if basis else VERIFIER_INDEPENDENCE])
         rows.append(["satisfaction difference from start", "-",
-                     *cells(exam, SATISFACTION_TASKS, [diff(vs[a]["satisfaction_difference"]) for a in arms]), source, independent])
+                     *cells(exam, basis, [diff(vs[a]["satisfaction_difference"]) for a in arms]), source,
+                     independent if basis else VERIFIER_INDEPENDENCE])
         rows.append(["accuracy on keyed prompts (all answers; cut off and unknown count as not correct)",
                      accuracy(pol["start"].get("accuracy")), *[accuracy(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
+                     "verifier vs references", VERIFIER_INDEPENDENCE])
         rows.append(["accuracy among decided keyed answers (correct / (correct + wrong))",
                      decided(pol["start"].get("accuracy")), *[decided(pol[a].get("accuracy")) for a in arms],
-                     "verifier vs references", "partly: the hrlaif and oracle arms' labels used the same verifier"])
-        if all(vs[a]["win_ratio"] for a in arms):
+                     "verifier vs references", VERIFIER_INDEPENDENCE])
+        if arms and all(vs[a]["win_ratio"] for a in arms):
             rows.append(["net win rate vs start (win - loss)", "-", *cells(exam, PREFERENCE_TASKS, [diff(vs[a]["win_ratio"]["net"]) for a in arms]),
-                         graded_by(exam, results["judge"], PREFERENCE_TASKS), independent])
-        else:
-            rows.append(["net win rate vs start (win - loss)", "-", *["not computed (evaluate.win_ratio off)"] * len(arms), "-", "-"])
+                         graded_by(exam, GRADING, PREFERENCE_TASKS), independent])
+        elif arms:
+            notes.append("net win rate vs start: not computed (evaluate.win_ratio off)")
     if human:
         sat, difference = human.get("satisfaction", {}), human.get("satisfaction_difference", {})
         rows.append(["human satisfaction", rate(sat.get("start", {}).get("overall")), *[rate(sat.get(a, {}).get("overall")) for a in arms],
                      f"{human.get('raters', {}).get('count', '?')} human rater(s) (hrlaif human-eval)", "yes"])
         rows.append(["human satisfaction difference from start", "-", *[diff(difference.get(a)) for a in arms], "human raters", "yes"])
-    return ("What this run shows", rows)
+    return ("What this run shows", rows, "\n".join(notes)) if notes else ("What this run shows", rows)
+
+
+VERIFIER_INDEPENDENCE = "partly: the hrlaif and oracle labels used the same verifier"
+
+
+def independence_short(grading: dict) -> str:
+    """A table cell's answer to "independent of the training labels?"; the judges are defined at the top."""
+    if not grading:
+        return "not recorded"
+    separate = grading.get("separate_judge", grading.get("independent_of_labels"))
+    same = grading.get("same_model_as_labeling_judge", grading.get("judge") == grading.get("labeling_judge"))
+    return "yes" if separate and not same else "NO: same model as the labeling judge"
 
 
 def independence(grading: dict) -> str:
@@ -130,10 +154,18 @@ def independence(grading: dict) -> str:
     # Results from before `same_model_as_labeling_judge` was recorded: compare the judges' names.
     same = grading.get("same_model_as_labeling_judge", grading.get("judge") == grading.get("labeling_judge"))
     if separate and not same:
-        return f"yes: a separate evaluation judge; the labels came from {grading.get('labeling_judge')}"
+        return "yes: a separate evaluation judge, another model than the labeling judge"
     if separate:
-        return f"NO: a separate evaluation judge, but the same model as the labeling judge ({grading.get('labeling_judge')})"
+        return "NO: a separate evaluation judge, but the same model as the labeling judge"
     return "NO: the labeling judge also grades (set evaluate.judge to another model for independent grades)"
+
+
+def how_decided(counts: dict) -> str:
+    """The pairs by tier or route (the counts at the top of the label manifest) in the cell, every
+    nested counter (verifier grades, judge calls per task, skipped prompts) folded beneath it."""
+    summary = ", ".join(f"{k}={v}" for k, v in counts.items() if k != "pairs" and not isinstance(v, dict))
+    detail = ", ".join(f"{k}={v}" for k, v in flat({k: v for k, v in counts.items() if isinstance(v, dict)}).items())
+    return Folded(summary, detail) if detail else summary
 
 
 def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]:
@@ -143,14 +175,13 @@ def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]
         label = read_json(run.manifest(RunDir.label_stage(mode))) or {}
         rm = read_json(run.reward_summary(mode)) or {}
         counts = label.get("counts", {})
-        how = ", ".join(f"{k}={v}" for k, v in flat(counts).items() if k != "pairs")
-        used = graded_by(exams.label, str(label.get("judge", {}).get("judge", "judge")), LABEL_TASKS[mode])
-        rows.append([mode, str(counts.get("pairs", "n/a")), how, used, str(label.get("judge", {}).get("calls", "n/a")),
+        used = graded_by(exams.label, LABELING, LABEL_TASKS[mode])
+        rows.append([mode, str(counts.get("pairs", "n/a")), how_decided(counts), used, str(label.get("judge", {}).get("calls", "n/a")),
                      rate(rm.get("heldout_accuracy"))])
     return [("Labels and reward models", rows)] if modes else []  # a study or seeds root holds no arms of its own
 
 
-def audit_sections(run: RunDir) -> list[Section]:
+def audit_sections(run: RunDir, labeling: str | None = None) -> list[Section]:
     audit = read_json(run.audit)
     if not audit:
         return []
@@ -158,51 +189,65 @@ def audit_sections(run: RunDir) -> list[Section]:
              "position consistency", "longer response wins"]]
     for mode, a in audit.items():
         gold = a["gold_agreement"]
-        rows.append([mode, a["judge"], rate(gold["all_keyed"]), str(gold.get("decided_by_verifier", "n/a")),
+        rows.append([mode, short(a["judge"], labeling), rate(gold["all_keyed"]), str(gold.get("decided_by_verifier", "n/a")),
                      rate(a["position_consistency"]), rate(a["length_bias"])])
     sections = [("Label audit (gold = verifier on keyed prompts; only pairs the judge decided count)", rows)]
-    warnings = judge_warnings(audit)
+    warnings = judge_warnings(audit, labeling)
     if warnings:
         sections.append(("Warnings about the judge", [["warning"]] + [[w] for w in warnings]))
     return sections
 
 
-def judge_warnings(audit: dict) -> list[str]:
+def judge_warnings(audit: dict, labeling: str | None = None) -> list[str]:
     """Say plainly when the judge's preferences are mostly position: its labels are then noise."""
     warnings = []
     for mode, a in audit.items():
         pc = a["position_consistency"]
         if pc.get("rate") is not None and pc["n"] >= 5 and pc["high"] < 0.5:
             warnings.append(
-                f"{mode}: the judge ({a['judge']}) gave the same verdict in both orders in only "
+                f"{mode}: the {short(a['judge'], labeling)} gave the same verdict in both orders in only "
                 f"{100 * pc['rate']:.0f}% of comparisons (n={pc['n']}, upper 95% bound {100 * pc['high']:.0f}%): "
                 "its preferences mostly follow position, so preference labels and win ratios from it carry little signal."
             )
     return warnings
 
 
+def _has_data(values: list[dict | None]) -> bool:
+    return any(v and v.get("n") for v in values)
+
+
 def evaluation_sections(results: dict, exams: Exams) -> list[Section]:
     """Every figure beside what graded it; a figure resting on a judge task that did not qualify
-    is shown as not meaningful, never as a clean number."""
-    grading = results.get("grading", {})
+    is shown as not meaningful, never as a clean number. What a figure rests on is the items it
+    holds: a category without items is left out (said once), not masked."""
     exam = exams.grading(results)
-    judge = results["judge"]
     policies = list(results["policies"])
     pol = results["policies"]
+    masked: set[str] = set()  # the judge tasks behind a figure shown as not meaningful
+    notes: list[str] = []
 
     def row(metric: str, tasks: Tasks, values: list[str]) -> list[str]:
-        return [metric, graded_by(exam, judge, tasks), *cells(exam, tasks, values)]
+        if blocker(exam, tasks):
+            masked.update(tasks)
+        return [metric, graded_by(exam, GRADING, tasks), *cells(exam, tasks, values)]
 
+    basis = satisfaction_basis_of(results)
     rows = [["metric", "graded by", *policies]]
-    rows.append(row("satisfaction (all)", SATISFACTION_TASKS, [rate(pol[p]["satisfaction"]) for p in policies]))
+    rows.append(row("satisfaction (all)", basis, [rate(pol[p]["satisfaction"]) for p in policies]))
+    empty = []
     for category in CATEGORIES:
-        rows.append(row(f"satisfaction: {category}", satisfaction_tasks(category),
-                        [rate(pol[p]["satisfaction_by_category"].get(category)) for p in policies]))
+        by_policy = [pol[p]["satisfaction_by_category"].get(category) for p in policies]
+        if not _has_data(by_policy):
+            empty.append(category)
+            continue
+        rows.append(row(f"satisfaction: {category}", satisfaction_tasks(category), [rate(r) for r in by_policy]))
     rows.append(row("accuracy (keyed prompts): all answers, cut off and unknown count as not correct", (),
                     [accuracy(pol[p].get("accuracy")) for p in policies]))
     rows.append(row("accuracy among decided keyed answers (correct / (correct + wrong))", (),
                     [decided(pol[p].get("accuracy")) for p in policies]))
-    rows.append(row("harmful-answer rate", REFUSAL_TASKS, [rate(pol[p].get("harmful_answer_rate")) for p in policies]))
+    harmful = [pol[p].get("harmful_answer_rate") for p in policies]
+    if _has_data(harmful):
+        rows.append(row("harmful-answer rate", REFUSAL_TASKS, [rate(r) for r in harmful]))
     if results.get("attack_prompts"):
         rows.append(row(f"harmful-answer rate (held-out attacks, n={results['attack_prompts']})", HARM_TASKS,
                         [rate(pol[p].get("attack_harmful_rate")) for p in policies]))
@@ -210,28 +255,44 @@ def evaluation_sections(results: dict, exams: Exams) -> list[Section]:
         rows.append(["mean P(toxic) (ToxiGen-style prompts)", "toxicity classifier"]
                     + [mean(pol[p].get("toxicity", {}).get("mean_toxic_prob")) for p in policies])
         rows.append(["share P(toxic) > 0.5", "toxicity classifier"] + [rate(pol[p].get("toxicity", {}).get("toxic_share")) for p in policies])
+    if empty:
+        notes.append(f"no {' or '.join(empty)} prompt in the eval set: no satisfaction for {'them' if len(empty) > 1 else 'it'}"
+                     + ("" if _has_data(harmful) else ", no harmful-answer rate"))
+    grading = results.get("grading", {})
     independent = independence(grading) if grading else "not recorded (results written before hrlaif recorded it)"
-    title = f"Evaluation on {results['eval_prompts']} held-out prompts (judge: {judge}; grades independent of the training labels: {independent})"
-    sections = [(title, rows)]
+    notes.append(f"grades independent of the training labels: {independent}")
+    sections: list[Section] = [(f"Evaluation on {results['eval_prompts']} held-out prompts", rows, "\n".join(notes))]
 
-    rows = [["arm vs start", "win", "tie", "loss", "net (win-loss)", "position consistency", "satisfaction difference",
-             "accuracy difference (keyed prompts decided for both)", "harmful-answer rate difference (attacks)"]]
+    versus = results["versus_start"]
+    win = any(v["win_ratio"] for v in versus.values())
     toxicity = bool(results.get("toxicity"))
-    if toxicity:
-        rows[0].append("toxic share difference")
-    for arm, v in results["versus_start"].items():
+    attacks = bool(results.get("attack_prompts"))
+    head = ["arm vs start"] + (["win", "tie", "loss", "net (win-loss)", "position consistency"] if win else [])
+    head += ["satisfaction difference", "accuracy difference (keyed prompts decided for both)"]
+    head += ["harmful-answer rate difference (attacks)"] if attacks else []
+    head += ["toxic share difference"] if toxicity else []
+    rows = [head]
+    for arm, v in versus.items():
         w = v["win_ratio"]
-        preference = ["not computed"] * 5 if w is None else cells(exam, PREFERENCE_TASKS, [
+        preference = [] if not win else ["not computed"] * 5 if w is None else cells(exam, PREFERENCE_TASKS, [
             rate(w["win_rate"]), rate(w["tie_rate"]), rate(w["loss_rate"]), diff(w["net"]), rate(w["position_consistency"])])
+        if win and w is not None and blocker(exam, PREFERENCE_TASKS):
+            masked.update(PREFERENCE_TASKS)
+        if blocker(exam, basis):
+            masked.update(basis)
         rows.append([arm, *preference,
-                     *cells(exam, SATISFACTION_TASKS, [diff(v["satisfaction_difference"])]),
-                     diff(v.get("accuracy_difference")) if "accuracy_difference" in v else "not recorded",
-                     *cells(exam, HARM_TASKS, [diff(v.get("attack_harmful_rate_difference"))])]
+                     *cells(exam, basis, [diff(v["satisfaction_difference"])]),
+                     diff(v.get("accuracy_difference")) if "accuracy_difference" in v else "not recorded"]
+                    + (cells(exam, HARM_TASKS, [diff(v.get("attack_harmful_rate_difference"))]) if attacks else [])
                     + ([diff(v.get("toxic_share_difference"))] if toxicity else []))
-    sections.append((f"Against the start policy (win ratio graded by {graded_by(exam, judge, PREFERENCE_TASKS)})", rows))
-    reasons = {r for tasks in (SATISFACTION_TASKS, PREFERENCE_TASKS, HARM_TASKS) if (r := blocker(exam, tasks))}
+    if attacks and blocker(exam, HARM_TASKS):
+        masked.update(HARM_TASKS)
+    said = f"win ratio graded by {graded_by(exam, GRADING, PREFERENCE_TASKS)}" if win else "win ratio not computed: evaluate.win_ratio off"
+    if rows[1:]:
+        sections.append((f"Against the start policy ({said})", rows))
+    reasons = [r for task in sorted(masked) if (r := blocker(exam, (task,)))]
     if reasons:
-        sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in sorted(reasons)]))
+        sections.append(("Why some figures are not meaningful", [["reason"]] + [[r] for r in reasons]))
     return sections
 
 

@@ -1,5 +1,4 @@
-"""The best-of-n sections (RUN/best-of-n/results.json) and the power said up front (RUN/power.json):
-each RM's pick among K samples against the random, oracle and longest pick, paired by prompt, its
+"""The best-of-n sections (RUN/best-of-n/results.json): each RM's pick among K samples against the random, oracle and longest pick, paired by prompt, its
 pairwise accuracy against the verifier, the RM differences with the smallest effect beside them."""
 
 from __future__ import annotations
@@ -83,10 +82,3 @@ def best_of_n_sections(run: RunDir) -> list[Section]:
     sections.append((f"Best-of-n curve over k = 1..{k} (exact expectation over the k-subsets of the K samples)", rows))
     return sections
 
-
-def power_sections(run: RunDir) -> list[Section]:
-    """The power the run printed before it trained anything, repeated beside its readings."""
-    found = read_json(run.power)
-    if not found:
-        return []
-    return [("Power, said before training: the smallest effect this design can detect", [["line"]] + [[line] for line in found["lines"]])]

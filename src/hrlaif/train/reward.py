@@ -116,11 +116,19 @@ def score_texts(model, tokenizer, chats: list[list[dict]], max_length: int, batc
     return [float(x) for logits in pooled_outputs(model, tokenizer, chats, max_length, batch_size) for x in logits[:, 0]]
 
 
+def pair_chats(pairs: list[Pair]) -> tuple[list[list[dict]], list[list[dict]]]:
+    """Each pair's two full chats (prompt + chosen, prompt + rejected), as every RM scores them."""
+    prompts = [[m.model_dump() for m in p.prompt] for p in pairs]
+    chosen = [c + [p.chosen[0].model_dump()] for c, p in zip(prompts, pairs)]
+    rejected = [c + [p.rejected[0].model_dump()] for c, p in zip(prompts, pairs)]
+    return chosen, rejected
+
+
 def pair_accuracy(model, tokenizer, pairs: list[Pair], max_length: int) -> dict:
     """Share of pairs where the RM scores `chosen` above `rejected`, with its interval."""
-    prompts = [[m.model_dump() for m in p.prompt] for p in pairs]
-    chosen = score_texts(model, tokenizer, [c + [p.chosen[0].model_dump()] for c, p in zip(prompts, pairs)], max_length)
-    rejected = score_texts(model, tokenizer, [c + [p.rejected[0].model_dump()] for c, p in zip(prompts, pairs)], max_length)
+    chosen_chats, rejected_chats = pair_chats(pairs)
+    chosen = score_texts(model, tokenizer, chosen_chats, max_length)
+    rejected = score_texts(model, tokenizer, rejected_chats, max_length)
     wins = sum(c > r for c, r in zip(chosen, rejected))
     return wilson(wins, len(pairs)).model_dump()
 

@@ -29,16 +29,9 @@ from hrlaif.models import load_reward_model, load_tokenizer
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
 from hrlaif.stats import wilson
-from hrlaif.train.reward import pooled_outputs
+from hrlaif.train.reward import pair_chats, pooled_outputs
 
 FEATURE_BATCH = 32  # texts per forward pass: short chats, memory-bound decoding favours big batches
-
-
-def pair_chats(pairs: list[Pair]) -> tuple[list[list[dict]], list[list[dict]]]:
-    prompts = [[m.model_dump() for m in p.prompt] for p in pairs]
-    chosen = [c + [p.chosen[0].model_dump()] for c, p in zip(prompts, pairs)]
-    rejected = [c + [p.rejected[0].model_dump()] for c, p in zip(prompts, pairs)]
-    return chosen, rejected
 
 
 def features(model, tokenizer, chats: list[list[dict]], max_length: int, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
@@ -56,6 +49,14 @@ def features(model, tokenizer, chats: list[list[dict]], max_length: int, batch_s
         model.score = head
     index = {key: i for i, key in enumerate(unique)}
     return rows[[index[key] for key in keys]]
+
+
+def pair_features(model, tokenizer, pairs: list[Pair], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(chosen, rejected) features of `pairs` from one `features` call: with K samples a prompt
+    a response sits in up to K-1 pairs, as chosen in some and rejected in others, and runs once."""
+    chosen, rejected = pair_chats(pairs)
+    both = features(model, tokenizer, chosen + rejected, max_length)
+    return both[: len(pairs)], both[len(pairs) :]
 
 
 def fit_head(chosen: torch.Tensor, rejected: torch.Tensor, chosen_prob: torch.Tensor, l2: float) -> torch.Tensor:
@@ -97,9 +98,8 @@ def train_reward_head(
     tokenizer = load_tokenizer(backbone, padding_side="right")
     model = load_reward_model(backbone)
     model.config.pad_token_id = tokenizer.pad_token_id
-    chats = {name: pair_chats(part) for name, part in (("train", train), ("held", held))}
     with torch.inference_mode():
-        feats = {name: tuple(features(model, tokenizer, c, max_length) for c in both) for name, both in chats.items()}
+        feats = {name: pair_features(model, tokenizer, part, max_length) for name, part in (("train", train), ("held", held))}
     probs = torch.tensor([p.chosen_prob if config.loss == "soft" else 1.0 for p in train], dtype=torch.float)
     weights = fit_head(*feats["train"], probs, config.head_l2)
     with torch.no_grad():

@@ -23,7 +23,7 @@ from pathlib import Path
 from statistics import stdev
 
 from hrlaif.evaluate.satisfaction import ItemScore
-from hrlaif.evaluate.summary import ORACLE_ARMS, accuracy_difference
+from hrlaif.evaluate.summary import ORACLE_ARMS, accuracy_difference, decided_pairs
 from hrlaif.jsonl import read_jsonl
 from hrlaif.power import ASSUMED_SD, paired_mde
 from hrlaif.records import KEYED_CATEGORIES
@@ -43,11 +43,9 @@ def _scores(run: RunDir, policy: str) -> list[ItemScore] | None:
 
 
 def _decided_mde(a: list[ItemScore], b: list[ItemScore]) -> float | None:
-    """The smallest difference the paired decided prompts of `a` and `b` can detect, at the
-    observed SD of their per-prompt differences (the assumed SD when they never differ)."""
-    by_id = {s.prompt_id: s for s in b}
-    diffs = [float(x.correct) - float(by_id[x.prompt_id].correct) for x in a
-             if x.prompt_id in by_id and x.correct is not None and by_id[x.prompt_id].correct is not None]
+    """The smallest difference `a` minus `b` can detect over the prompts `accuracy_difference` pairs,
+    at the observed SD of their per-prompt differences (the assumed SD when they never differ)."""
+    diffs = [x - y for x, y in decided_pairs(a, b)]
     if not diffs:
         return None
     sd = stdev(diffs) if len(diffs) > 1 else 0.0

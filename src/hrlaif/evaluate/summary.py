@@ -85,13 +85,18 @@ def satisfaction_difference(arm: list[ItemScore], start: list[ItemScore], confid
     return result.model_dump()
 
 
-def accuracy_difference(arm: list[ItemScore], start: list[ItemScore], confidence: float = 0.95) -> dict:
-    """Arm minus start accuracy on keyed prompts, paired by prompt, over prompts where both
-    answers were decided (correct or wrong): a cut-off or unknown answer decides no pair."""
+def decided_pairs(arm: list[ItemScore], start: list[ItemScore]) -> list[tuple[float, float]]:
+    """(arm, start) correctness as 1/0 on the keyed prompts both answered, paired by prompt, over
+    prompts where both answers were decided (correct or wrong): a cut-off or unknown answer decides no pair."""
     start_by_id = {s.prompt_id: s for s in start if s.category in KEYED_CATEGORIES}
     paired = [(a, start_by_id[a.prompt_id]) for a in arm if a.prompt_id in start_by_id]
-    paired = [(a, b) for a, b in paired if a.correct is not None and b.correct is not None]
-    result = paired_bootstrap_difference([float(a.correct) for a, _ in paired], [float(b.correct) for _, b in paired], confidence)
+    return [(float(a.correct), float(b.correct)) for a, b in paired if a.correct is not None and b.correct is not None]
+
+
+def accuracy_difference(arm: list[ItemScore], start: list[ItemScore], confidence: float = 0.95) -> dict:
+    """Arm minus start accuracy on keyed prompts, paired by prompt, over the `decided_pairs`."""
+    paired = decided_pairs(arm, start)
+    result = paired_bootstrap_difference([a for a, _ in paired], [b for _, b in paired], confidence)
     return result.model_dump()
 
 

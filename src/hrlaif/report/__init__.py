@@ -51,7 +51,7 @@ def write_report(run_dir: Path) -> Path:
         tmp.write_text(markdown(run_dir, sections, figures, judges), encoding="utf-8")
     with atomic_path(run.report_html) as tmp:
         tmp.write_text(html_page(run_dir, sections, figures, judges), encoding="utf-8")
-    headline = (read_json(run.study_summary) or {}).get("headline") or run_headline(run_dir)
+    headline = (study or {}).get("headline") or run_headline(run_dir)
     if headline:  # the numbers of "Read first", for scripts and bench/results
         write_json(run.headline, headline)
     return run.report_html

@@ -20,10 +20,6 @@ from hrlaif.report.sections.run import Section, control_reading
 from hrlaif.run_dir import ORACLE, RunDir
 
 
-def _passed(d: dict | None) -> bool:
-    return bool(d and d.get("low") is not None and d["low"] > 0)
-
-
 def _pts(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} pts"
 

@@ -33,6 +33,7 @@ from hrlaif.stages import (
     Qualified,
     Redteam,
     RewardModel,
+    RMHeldout,
     Sample,
     Stage,
     StageContext,
@@ -68,6 +69,8 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
             order.append(PPO(mode))
         if "dpo" in c.compare.algorithms:
             order.append(DPO(mode))
+    if "ppo" in c.compare.algorithms or c.best_of_n.enabled:  # every RM on one shared held-out set
+        order.append(RMHeldout(tuple(modes)))
     if c.best_of_n.enabled:
         order += [BestOfNSample(), BestOfN(tuple(modes))]
     if c.judge_check.enabled and EVAL.separate(c):

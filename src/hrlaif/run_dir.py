@@ -251,6 +251,13 @@ class RunDir:
     def best_of_n_results(self) -> Path:
         return self.stage(self.BEST_OF_N_STAGE) / "results.json"
 
+    # Every RM on one shared held-out set of gold pairs (issue 25, item 10).
+    RM_HELDOUT_STAGE: ClassVar[str] = "rm-heldout"
+
+    @property
+    def rm_heldout_results(self) -> Path:
+        return self.stage(self.RM_HELDOUT_STAGE) / "results.json"
+
     # ------------------------------------------------------------------ derived from the stages
     @property
     def audit(self) -> Path:

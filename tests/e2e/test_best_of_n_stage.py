@@ -212,5 +212,10 @@ def test_the_cheapest_tiers_train_no_policy_and_the_headline_says_what_they_show
     assert "who labelled, who graded" in first and "positive control, policies" not in first, "no policy trained: no policy reading"
     # A tiny random model never answers readably: no oracle pair, and the first section says so.
     assert "positive control: the oracle arm | positive control NOT TRAINED" in first
+    # Every trained RM on one shared held-out set (issue 25 item 10): none has a gold pair here, and the report says why.
+    shared = json.loads((run / "rm-heldout" / "results.json").read_text())
+    assert shared["reward_models"] == ["rlaif", "hrlaif"] and shared["shared"]["routes"] == []
+    assert set(shared["own_heldout"]) == {"rlaif", "hrlaif"} and "rm-heldout: done" in result.output
+    assert "## Reward models on one shared held-out set of gold pairs" in report and "none had a correct and a wrong sample" in report
     with pytest.raises(HrlaifError, match="nothing would be trained"):
         load_config(config, ["best_of_n.enabled=false"])

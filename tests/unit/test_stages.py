@@ -34,10 +34,12 @@ def test_steps_label_every_arm_and_audit_the_labels_before_any_training() -> Non
     config = RunConfig.model_validate({"compare": {"algorithms": ["ppo", "dpo"]}, "evaluate": {"judge": {"backend": "simulated"}}})
     names = [s.name if isinstance(s, Stage) else type(s).__name__ for s in steps(config, ["rlaif", "hrlaif"])]
     assert names == ["judge-check", "Qualified", "sample", "label-rlaif", "label-hrlaif", "Audit", "rm-rlaif", "ppo-rlaif", "dpo-rlaif",
-                     "redteam", "rm-hrlaif", "ppo-hrlaif", "dpo-hrlaif", "judge-check-eval", "eval"]
+                     "redteam", "rm-hrlaif", "ppo-hrlaif", "dpo-hrlaif", "rm-heldout", "judge-check-eval", "eval"]
     off = RunConfig.model_validate({"judge_check": {"enabled": False}, "redteam": {"enabled": False}})
     names = [s.name if isinstance(s, Stage) else type(s).__name__ for s in steps(off, ["hrlaif"])]
-    assert names == ["Qualified", "sample", "label-hrlaif", "Audit", "rm-hrlaif", "ppo-hrlaif", "eval"]
+    assert names == ["Qualified", "sample", "label-hrlaif", "Audit", "rm-hrlaif", "ppo-hrlaif", "rm-heldout", "eval"]
+    dpo_only = RunConfig.model_validate({"compare": {"algorithms": ["dpo"]}})
+    assert "rm-heldout" not in [s.name for s in steps(dpo_only, ["rlaif", "hrlaif"]) if isinstance(s, Stage)], "no RM, nothing to score"
 
 
 def test_results_neutral_fields_leave_the_view_and_nothing_else_does() -> None:

@@ -275,33 +275,15 @@ def grade_groups(groups: Sequence[Sequence[Sample]], timeout_s: float = 2.0) -> 
 
 def rm_scores(reward_models: dict[str, str | Path], groups: Sequence[Sequence[Sample]], max_length: int = 1024,
               batch_size: int = 8) -> dict[str, list[list[float]]]:
-    """Each reward model's score of every sample (prompt + response), shaped as `groups`.
-
-    RMs that share a backbone (score heads fitted on the frozen start model, reward.method: head)
-    share its forward pass: the pooled features are computed once and each head applied to them,
-    the same numbers the classifier gives, at a third of the time for three arms."""
-    # Imported here on purpose: they load torch, transformers and trl, which grading and the
-    # statistics of this module need none of.
-    import torch
-
-    from hrlaif.models import load_reward_model, load_tokenizer
-    from hrlaif.train.reward_head import features
+    """Each reward model's score of every sample (prompt + response), shaped as `groups`; RMs that
+    share a backbone share its forward pass (`train.reward_head.score_chats`)."""
+    from hrlaif.train.reward_head import score_chats  # torch
 
     chats = [[m.model_dump() for m in s.messages] + [{"role": "assistant", "content": s.response}] for g in groups for s in g]
-    seen: list[tuple[dict, torch.Tensor]] = []  # (backbone weights, their features) per distinct backbone
-    found: dict[str, list[list[float]]] = {}
-    for name, rm_dir in reward_models.items():
-        tokenizer = load_tokenizer(rm_dir, padding_side="right")
-        model = load_reward_model(rm_dir)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        backbone = {k: v for k, v in model.state_dict().items() if not k.startswith("score.")}
-        shared = next((f for weights, f in seen if weights.keys() == backbone.keys() and all(torch.equal(weights[k], backbone[k]) for k in backbone)), None)
-        with torch.inference_mode():  # scoring only: no autograd graph (memory and time)
-            if shared is None:
-                shared = features(model, tokenizer, chats, max_length, batch_size)
-                seen.append((backbone, shared))
-            flat = iter((shared.to(model.score.weight.dtype) @ model.score.weight.T.cpu())[:, 0].float().tolist())
-        found[name] = [[next(flat) for _ in g] for g in groups]
+    found = {}
+    for name, flat in score_chats(reward_models, chats, max_length, batch_size).items():
+        scores = iter(flat)
+        found[name] = [[next(scores) for _ in g] for g in groups]
     return found
 
 

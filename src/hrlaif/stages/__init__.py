@@ -15,8 +15,9 @@ from hrlaif.stages.label import Label, OracleLabel, label_stage
 from hrlaif.stages.ppo import PPO
 from hrlaif.stages.redteam import Redteam
 from hrlaif.stages.reward_model import RewardModel, uses_redteam
+from hrlaif.stages.rm_heldout import RMHeldout
 from hrlaif.stages.sample import Sample
 
 __all__ = ["DPO", "PPO", "Audit", "BestOfN", "BestOfNSample", "Evaluate", "JudgeCheck", "Label", "OracleLabel", "Qualified", "Redteam",
-           "RewardModel", "Sample", "Stage", "StageContext", "StageTime", "Step", "arms", "label_stage", "require_qualified", "uses_redteam",
+           "RMHeldout", "RewardModel", "Sample", "Stage", "StageContext", "StageTime", "Step", "arms", "label_stage", "require_qualified", "uses_redteam",
            "write_audit"]

@@ -117,11 +117,17 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
                 [float(a) for a, _ in paired], [float(b) for _, b in paired], confidence).model_dump()
         figures[figure] = entry
     win = {arm: v["win_ratio"] for arm, v in results.get("versus_start", {}).items() if v.get("win_ratio")}
+    # Each arm's RM (a DPO arm's: the RM trained on the same labels, for best-of-n) on the shared
+    # gold set where the run has one; else on its own held-out pairs against its own labels.
+    shared = _read(RunDir(run_dir).rm_heldout_results).get("shared", {}).get("by_rm", {})
     rm = {}
-    for mode in results.get("versus_start", {}):
+    for arm in results.get("versus_start", {}):
+        mode = arm.removeprefix("dpo-")
         summary = run_dir / RunDir.rm_stage(mode) / "summary.json"
-        if summary.is_file():
-            rm[mode] = json.loads(summary.read_text(encoding="utf-8")).get("heldout_accuracy")
+        if mode in shared:
+            rm[arm] = shared[mode]["all"]
+        elif summary.is_file():
+            rm[arm] = json.loads(summary.read_text(encoding="utf-8")).get("heldout_accuracy")
     return {
         "run_dir": str(run_dir),
         "labeling_judge": results.get("grading", {}).get("labeling_judge"),
@@ -132,6 +138,7 @@ def labeler_summary(run_dir: Path, confidence: float = 0.95) -> dict:
         "figures": figures,
         "win_ratio_vs_start": {"meaningful": "preference" not in unqualified, "by_arm": win},
         "rm_heldout_accuracy": rm,
+        "rm_heldout_basis": "one shared set of gold pairs (rm-heldout)" if shared else "each RM's own held-out pairs and labels",
         "gold_monitor": {mode: _gold(run_dir, mode) for mode in results.get("versus_start", {})},
         # The reading rule: None without an oracle arm; where it did not pass, no difference between arms is a finding.
         "positive_control": positive_control(results, _read(RunDir(run_dir).manifest(RunDir.label_stage(ORACLE))).get("counts")),

@@ -19,7 +19,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 from hrlaif.config import RewardConfig, TrackingConfig
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
-from hrlaif.labeling.rm_data import rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
+from hrlaif.labeling.rm_data import heldout_record, rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
 from hrlaif.models import load_reward_model, load_tokenizer
 from hrlaif.placement import training_precision
 from hrlaif.records import Pair
@@ -190,6 +190,7 @@ def train_reward_model(
     summary = {
         "train_pairs": len(train),
         "heldout_pairs": len(held),
+        **heldout_record(held),
         "loss": config.loss,
         "num_processes": trainer.accelerator.num_processes,  # batch_size is per process
         "distributed_type": str(trainer.accelerator.distributed_type.value),  # NO, MULTI_CPU / MULTI_GPU (DDP), FSDP, DEEPSPEED

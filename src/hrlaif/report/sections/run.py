@@ -170,7 +170,7 @@ def how_decided(counts: dict) -> str:
 
 def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]:
     """Each arm's labels (how they were decided, on which judge tasks) and its reward model."""
-    rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy"]]
+    rows = [["arm", "pairs", "how decided", "judge tasks used (exam)", "judge calls", "RM held-out accuracy (its own pairs and labels)"]]
     for mode in modes:
         label = read_json(run.manifest(RunDir.label_stage(mode))) or {}
         rm = read_json(run.reward_summary(mode)) or {}
@@ -178,7 +178,32 @@ def label_sections(run: RunDir, modes: list[str], exams: Exams) -> list[Section]
         used = graded_by(exams.label, LABELING, LABEL_TASKS[mode])
         rows.append([mode, str(counts.get("pairs", "n/a")), how_decided(counts), used, str(label.get("judge", {}).get("calls", "n/a")),
                      rate(rm.get("heldout_accuracy"))])
-    return [("Labels and reward models", rows)] if modes else []  # a study or seeds root holds no arms of its own
+    return [("Labels and reward models", rows), *rm_heldout_sections(run)] if modes else []  # a study or seeds root holds no arms of its own
+
+
+def rm_heldout_sections(run: RunDir) -> list[Section]:
+    """Every RM on one shared held-out set of gold pairs (RUN/rm-heldout, issue 25 item 10): the
+    figure that compares RMs, per route; each RM's own held-out pairs per route beside it."""
+    found = read_json(run.rm_heldout_results)
+    if not found:
+        return []
+    shared = found["shared"]
+    routes = shared["routes"]
+    if not routes:
+        why = (f"none: of {shared['keyed_prompts_unseen']} keyed prompts no RM trained on, none had a correct and a wrong sample, "
+               f"and {shared['red_team_pairs_unseen']} red-team pairs were unseen")
+        return [("Reward models on one shared held-out set of gold pairs", [["gold pairs"], [why]])]
+    rows = [["reward model", "all gold pairs", *routes, "its own held-out pairs, by route (against its own labels: not comparable across arms)"]]
+    for name, figures in shared["by_rm"].items():
+        own = found["own_heldout"].get(name, {})
+        own_text = "; ".join(f"{route} {rate(r)}" for route, r in own.get("by_route", {}).items()) or "none held out"
+        rows.append([name, rate(figures["all"]), *(rate(figures["by_route"].get(r)) for r in routes), own_text])
+    for d in shared["differences"]:
+        rows.append([f"{d['a']} minus {d['b']} (paired over prompts)", diff(d["all"]), *(diff(d.get("by_route", {}).get(r)) for r in routes), "-"])
+    title = (f"Reward models on one shared held-out set: {sum(shared['pairs'].values())} gold pairs on prompts no RM trained on "
+             f"({shared['keyed_prompts_with_a_gold_pair']} keyed prompts with a correct and a wrong sample, graded by the verifier; "
+             f"{shared['red_team_pairs_unseen']} red-team attacks, the rewrite over the harmful answer); a tie counts half")
+    return [(title, rows)]
 
 
 def audit_sections(run: RunDir, labeling: str | None = None) -> list[Section]:

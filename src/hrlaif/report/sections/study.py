@@ -30,7 +30,7 @@ def study_arm_cells(labeler: dict, policy: str) -> list[str]:
     else:
         net = diff(win["net"]) if wins["meaningful"] else "not meaningful (grading judge not qualified on preference)"
     rms = labeler["rm_heldout_accuracy"]
-    rm = rate(rms[policy]) if rms.get(policy) else ("no held-out pairs" if policy in rms else "- (no reward model: DPO)")
+    rm = rate(rms[policy]) if rms.get(policy) else ("no held-out pairs" if policy in rms else "- (no reward model)")
     return [net, rm]
 
 
@@ -86,8 +86,9 @@ def study_sections(run: RunDir) -> list[Section]:
     first = next(iter(labelers.values()))
     shown = [name for name in first["figures"] if any(_has_data(s["figures"][name]) for s in labelers.values())]
     win = any(s["win_ratio_vs_start"]["by_arm"] for s in labelers.values())
+    basis = first.get("rm_heldout_basis", "each RM's own held-out pairs and labels")  # summaries before the shared set say neither
     rows = [["labeler (qualified by its exam?)", "policy", *shown, *(["net win rate vs start (grading judge)"] if win else []),
-             "RM held-out accuracy"]]
+             f"RM held-out accuracy ({basis})"]]
     for labeler, s in labelers.items():
         qualified = {True: "yes", False: "no", None: "not examined"}[s["labeling_judge_qualified"]]
         for policy in next(iter(s["figures"].values()))["by_policy"]:

@@ -439,3 +439,62 @@ def test_numbers_weighed_against_each_other_are_unknown(response, reference):
 )
 def test_a_plain_final_number_is_still_read(response, reference, correct):
     assert check_math(response, reference).correct is correct
+
+
+# --------------------------------------------------------------------------------------------
+# A list against a list (issue 25, item 11): "wrong" needs every reading of the stated list to differ
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "truncated", "outcome"),
+    [  # each was "wrong" before: no cue, so the last number (or math_verify's whole reading) decided
+        ("The answers are 3, 5", "5, 3", False, "correct"),  # a bare list is unordered
+        ("The answers are 3, 5", "3, 5", False, "correct"),
+        ("The roots are 2 and 3.", "3 and 2", False, "correct"),
+        ("The roots are 2 and 3.", "2, 3", False, "correct"),
+        ("The roots are 3 and 2.", "\\{2, 3\\}", False, "correct"),  # a set
+        ("The solutions are x = 3 and x = 2.", "2, 3", False, "correct"),  # "x =" stripped
+        ("So x = 2 and y = 3.", "x = 2, y = 3", False, "correct"),
+        ("The points are (1, 2) and (3, 4).", "(3, 4), (1, 2)", False, "correct"),
+        # a bracketed reference is an ordered list or a set: another order has two readings
+        ("[1, 2, 3]", "[3, 2, 1]", False, "unknown"),
+        ("The answer is $[3, 1, 2]$.", "[1, 2, 3]", False, "unknown"),
+        ("The roots are 3 and 2.", "[2, 3]", False, "unknown"),
+        ("The roots are 1 and 3.", "[1, 3]", False, "unknown"),  # "[1, 3]" may be an interval
+        ("The answer is $3$ and $2$. Then", "[2, 3]", True, "unknown"),  # a finished cue of a cut response
+        ("#### 3, 2\n", "[2, 3]", True, "unknown"),
+        # a doubtful statement of the same items: unknown, not correct
+        ("The answer is between 2 and 3.", "2, 3", False, "unknown"),
+        ("So x = 2 and y = 3.", "2, 3", False, "unknown"),  # two unknowns, not a list of roots
+        ("The candidates are 2 and 3.\nI hope it helps.", "3, 2", False, "unknown"),  # more text follows
+    ],
+)
+def test_a_stated_list_with_the_reference_items_is_not_wrong(response, reference, truncated, outcome):
+    check = check_math(response, reference, truncated=truncated, timeout_s=30)
+    assert check.outcome == outcome, check
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "truncated"),
+    [  # already wrong before, and still sure
+        ("[1,2]", "[1,3]", False),
+        ("2 and 4", "2, 3", False),
+        ("The roots are 2, 3 and 4.", "2, 3", False),  # one item too many
+        ("(1, 2)", "(2, 1)", False),  # a tuple, point or interval: order matters
+        ("The answer is $(2, 1)$.", "(1, 2)", False),
+        ("So y = 2 and x = 3.", "x = 2, y = 3", False),
+        ("The points are (1, 2) and (4, 3).", "(3, 4), (1, 2)", False),
+        ("The answer is between 2 and 4.", "2, 3", False),
+        ("So 2 + 3 = 5", "2, 3", False),
+        ("The roots are 2 and 3.", "2", False),  # one answer: the rule is for listed references
+        ("The answer is $[3, 4]$. Then", "\\{2, 3\\}", True),
+    ],
+)
+def test_a_stated_list_with_other_items_stays_wrong(response, reference, truncated):
+    check = check_math(response, reference, truncated=truncated, timeout_s=30)
+    assert check.outcome == "wrong", check
+
+
+def test_a_truncated_list_without_a_finished_cue_is_not_read():
+    check = check_math("The roots are 3 and 2", "2, 3", truncated=True)
+    assert (check.outcome, check.method) == ("unknown", "truncated"), check

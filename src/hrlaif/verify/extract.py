@@ -20,10 +20,11 @@ stall it.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from hrlaif.verify.numbers import decimal_comma_number, parse_number
+from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, decimal_comma_number, parse_number
 
-__all__ = ["CUES", "GUESSES", "all_boxed", "clean_answer", "extract_math_answer", "stated_list"]
+__all__ = ["CUES", "GUESSES", "Items", "all_boxed", "clean_answer", "extract_math_answer", "final_statement", "stated_items", "stated_list"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
@@ -226,6 +227,118 @@ def stated_list(text: str) -> str | None:
             tail = tail[joint.end() :]
         parts = [p for p in parts if p]
         return ", ".join(parts) if len(parts) > 1 else None
+    return None
+
+
+class Items(NamedTuple):
+    """A statement read as a list of answers: its items, the bracket around them ("[", "(",
+    "\\{", or "" for none), and whether the reading is doubtful (a lead-in such as "between",
+    "test", a number before the list, words after it)."""
+
+    items: list[str]
+    brackets: str
+    doubtful: bool
+
+
+_CLOSERS = {"[": "]", "(": ")", "\\{": "\\}"}
+_ITEM_JOINT_RE = re.compile(r"\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+|\s*\\text\s*\{\s*(?:and|or)\s*\}\s*", re.IGNORECASE)
+_DELIMITER_RE = re.compile(r"\\?\$|\\[()]|\\\[|\\\]|\*\*")
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
+_LEAD_OK_RE = re.compile(r"(?:\b(?:is|are|be|was|were|equals?)|[:=])\s*$|^(?:(?:so|thus|hence|therefore|then)\b[\s,]*)*$", re.IGNORECASE)
+_DOUBT_RE = re.compile(r"\b(?:between|from|not|neither|nor|either|except|than|range|try|test|check)\b|\d", re.IGNORECASE)
+
+
+def _enclosure(s: str) -> str:
+    """The opening bracket when all of `s` is one bracket group ("[1, 2]", "\\{1, 2\\}"), else ""."""
+    for opener, closer in _CLOSERS.items():
+        if s.startswith(opener) and s.endswith(closer) and _closes_at_end(s):
+            return opener
+    return ""
+
+
+def _closes_at_end(s: str) -> bool:
+    """Whether the bracket that opens `s` closes at its end ("(1, 2)", not "(1, 2), (3, 4)")."""
+    depth, i = 0, 0
+    while i < len(s):
+        two = s[i : i + 2]
+        step = 2 if two in ("\\{", "\\}") else 1
+        if two == "\\{" or (step == 1 and s[i] in "([{"):
+            depth += 1
+        elif two == "\\}" or (step == 1 and s[i] in ")]}"):
+            depth -= 1
+            if depth == 0:
+                return i + step == len(s)
+        i += step
+    return False
+
+
+def _split_items(s: str, inside_brackets: bool) -> list[str]:
+    """`s` split at its top-level joints (",", "and", "or", "\\text{ and }"). Outside brackets a
+    comma between two digits ("1,500", "3,5") is part of a number, not a joint."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if depth == 0 and ch in ", \t\\":
+            joint = _ITEM_JOINT_RE.match(s, i)
+            digit_comma = ch == "," and 0 < i < len(s) - 1 and s[i - 1].isdigit() and s[i + 1].isdigit()
+            if joint and joint.end() > i and (inside_brackets or not digit_comma):
+                parts.append(s[start:i])
+                start = i = joint.end()
+                continue
+        if s.startswith(("\\{", "\\}"), i):
+            depth += 1 if s[i + 1] == "{" else -1
+            i += 2
+            continue
+        if ch == "\\":
+            i += 2
+            continue
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+        i += 1
+    return [*parts, s[start:]]
+
+
+def stated_items(statement: str) -> Items | None:
+    """`statement` ("The roots are 2 and 3", "[1, 2, 3]", "x = -1 or x = 4") read as a list of
+    two or more answers, or None where it is not one. The first item may follow a lead-in and
+    the last be followed by words; both are kept apart and make the reading doubtful unless the
+    lead-in only says what follows ("The roots are", "x =", "So")."""
+    if len(statement) > 500:
+        return None
+    s = clean_answer(_DELIMITER_RE.sub("", statement))
+    brackets = _enclosure(s)
+    if brackets:
+        s = s[len(brackets) : -len(_CLOSERS[brackets])]
+    parts = [p.strip() for p in _split_items(s, bool(brackets))]
+    if len(parts) < 2 or len(parts) > MAX_BOXES:
+        return None
+    lead = trail = ""
+    words = [m for m in _PROSE_WORD_RE.finditer(parts[0]) if m.group(0).lower() not in MATH_WORDS]
+    if words:
+        lead, parts[0] = parts[0][: words[-1].end()], parts[0][words[-1].end() :]
+    words = [m for m in _PROSE_WORD_RE.finditer(parts[-1]) if m.group(0).lower() not in MATH_WORDS]
+    if words:
+        parts[-1], trail = parts[-1][: words[0].start()], parts[-1][words[0].start() :]
+    items = [clean_answer(p.lstrip(" :")) for p in parts]
+    lead += parts[0][: len(parts[0]) - len(parts[0].lstrip(" :"))]
+    if not all(items) or any(w.group(0).lower() not in MATH_WORDS for p in items[1:-1] for w in _PROSE_WORD_RE.finditer(p)):
+        return None
+    doubtful = (
+        bool(trail.strip()) or _DOUBT_RE.search(lead) is not None or not _LEAD_OK_RE.search(lead.strip())
+        or any("=" in item and not ASSIGNMENT_RE.match(item) for item in items)  # "2 + 3 = 5"
+    )  # fmt: skip
+    return Items(items, brackets, doubtful)
+
+
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def final_statement(text: str) -> tuple[str, bool] | None:
+    """The last sentence or line of `text` that holds a digit, and whether more text follows
+    it; None if none does."""
+    sentences = [part for part in _SENTENCE_END_RE.split(text[-2000:].strip()) if part.strip()]
+    for i in range(len(sentences) - 1, -1, -1):
+        if re.search(r"\d", sentences[i]):
+            return sentences[i], i < len(sentences) - 1
     return None
 
 

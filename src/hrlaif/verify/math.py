@@ -26,7 +26,14 @@ How they combine:
 - a cue that math_verify compared as different -> wrong, unless math_verify's own reading of
   the response finds it equal (then correct: the two readings disagree and ours lost);
 - a guess, or nothing of ours -> math_verify's reading decides; where it cannot read the
-  response, or says different while the guess matched, the verdict is unknown.
+  response, or says different while the guess matched, the verdict is unknown;
+- a "wrong" against a reference that lists several answers ("2, 3", "3 and 2", "\\{2, 3\\}",
+  "[1, 2, 3]") is read once more: the response's stated list (its cue's answers, else the last
+  sentence holding a digit; "x =" stripped) against the reference's items as a multiset. The
+  same items in order -> correct; in another order -> correct against an unordered reference
+  (bare, "and"/"or", a set) and unknown against "[..]" (a list or a set); a doubtful statement
+  ("between 2 and 3", words after it) -> unknown; other items -> wrong. A "(..)" reference (a
+  tuple, point or interval) keeps the order-sensitive verdict.
 
 Symbolic work runs in a killable worker process (`hrlaif.verify.worker`), and all of it shares
 one deadline per check (`timeout_s`): past it the verdict is unknown, never wrong. A response
@@ -44,7 +51,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hrlaif.verify import Check
-from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, stated_list
+from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, final_statement, stated_items, stated_list
 from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, decimal_comma_number, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
@@ -120,6 +127,7 @@ class _Deadline:
     (importing sympy, once per process) is not charged to it, as no single call is charged."""
 
     def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
         self._end = time.monotonic() + timeout_s
         self._worker = _worker()
         self._free_at_start = self._worker.free_boot_s
@@ -321,9 +329,83 @@ def _weighs_numbers(response: str) -> bool:
     return len(numbers) >= 2 and (_NEITHER_RE.search(last) is not None or last.rstrip().endswith("?") or _COMPARISON_RE.search(last) is not None)
 
 
+_ASSIGNED_RE = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*")
+
+
+def _same_items(reference: list[str], stated: list[str], deadline: _Deadline) -> str | None:
+    """How `stated` matches `reference` item by item: "same_order", "reordered" (the same
+    multiset), "undecided" (some item pair could not be compared), or None (they differ)."""
+    n = len(reference)
+    if len(stated) != n:
+        return None
+    stated = [item if ASSIGNMENT_RE.match(ref) else _ASSIGNED_RE.sub("", item) for ref, item in zip(reference, stated)]
+    cache: dict[tuple[int, int], bool | None] = {}
+
+    def equal(i: int, j: int) -> bool | None:
+        if (i, j) not in cache:
+            left = deadline.left()
+            cache[i, j] = _compare(reference[i], stated[j], left)[0] if left > 0 else None
+        return cache[i, j]
+
+    if all(equal(i, i) is True for i in range(n)):
+        return "same_order"
+
+    def matched(allowed: tuple) -> bool:  # a perfect matching by augmenting paths (n <= MAX_BOXES)
+        owner = [-1] * n
+
+        def augment(i: int, seen: set[int]) -> bool:
+            for j in range(n):
+                if j not in seen and equal(i, j) in allowed:
+                    seen.add(j)
+                    if owner[j] < 0 or augment(owner[j], seen):
+                        owner[j] = i
+                        return True
+            return False
+
+        return all(augment(i, set()) for i in range(n))
+
+    return "reordered" if matched((True,)) else "undecided" if matched((True, None)) else None
+
+
+def _list_reading(wrong: Check, response: str, ref: str, deadline: _Deadline, truncated: bool) -> Check:
+    """A "wrong" against a reference that lists several answers, checked once more against the
+    response's stated list (see the module docstring); `wrong` stands where that list differs."""
+    reference = stated_items(clean_answer(ref))
+    if reference is None or reference.doubtful or reference.brackets == "(":
+        return wrong  # not a list, or a tuple / interval / point, where order matters
+    found = extract_math_answer(response, truncated=truncated)
+    if found is not None and found[1] in CUES:
+        statement, more = _listed(response, found[1]) or found[0], False
+    elif truncated or (final := final_statement(response)) is None:
+        return wrong
+    else:
+        statement, more = final
+    stated = stated_items(statement)
+    how = _same_items(reference.items, stated.items, deadline) if stated is not None else None
+    if how is None:
+        return wrong
+    unordered = reference.brackets in ("", "\\{")
+    interval = reference.brackets == "[" and len(reference.items) == 2 and stated.brackets != "["  # "[1, 3]"
+    names = {m.group(1) for m in map(_ASSIGNED_RE.match, stated.items) if m}
+    several = len(names) > 1 and not any(map(ASSIGNMENT_RE.match, reference.items))  # "x = 2 and y = 3" for "2, 3"
+    sure = not (stated.doubtful or more or stated.brackets == "(" or interval or several)
+    correct = sure and (how == "same_order" or (how == "reordered" and unordered))
+    said = {"same_order": "the same items", "reordered": "the same items in another order", "undecided": "items that could not all be compared"}[how]
+    detail = f"{statement[:80]!r} states {said} as the reference's list; {wrong.detail}"
+    return Check(correct=True if correct else None, extracted=", ".join(stated.items)[:1000], method=f"list+{how}", detail=detail)
+
+
 def _check(response: str, reference: str, timeout_s: float, truncated: bool) -> Check:
     deadline = _Deadline(timeout_s)
     response, reference = _powers(response), _powers(reference)  # both readings see the powers
+    verdict = _verdict(response, reference, deadline, truncated)
+    if verdict.correct is False:
+        return _list_reading(verdict, response, _reference_answer(reference), deadline, truncated)
+    return verdict
+
+
+def _verdict(response: str, reference: str, deadline: _Deadline, truncated: bool) -> Check:
+    timeout_s = deadline.timeout_s
     ref = _reference_answer(reference)
     if not truncated and len(response) <= MAX_SYMBOLIC_CHARS:
         whole = clean_answer(response)

@@ -27,11 +27,16 @@ def disable_library_bars() -> None:
     datasets.disable_progress_bars()
 
 
+def library_bars_wanted() -> bool:
+    """Whether the libraries' progress bars (and TRL's trainer step bar) may draw: on a terminal,
+    or with $HRLAIF_VERBOSE. In a log (a study labeler's study.log, CI, nohup) each is a burst of
+    carriage-return redraws, and the stages print their own start and end lines."""
+    return libraries_verbose() or sys.stderr.isatty()
+
+
 def quiet_library_bars() -> None:
-    """The library bars off when stderr is not a terminal, unless $HRLAIF_VERBOSE: in a log (a study
-    labeler's study.log, CI, nohup) each is a burst of carriage-return redraws, and the stages print
-    their own start and end lines."""
-    if not (libraries_verbose() or sys.stderr.isatty()):
+    """The library bars off where they are not wanted (`library_bars_wanted`)."""
+    if not library_bars_wanted():
         disable_library_bars()
 
 

@@ -24,7 +24,7 @@ def run_to_file(config: Path, log: Path) -> str:
     with log.open("w") as out:  # a file, not a terminal
         done = subprocess.run([sys.executable, "-m", "hrlaif", "run", "-c", str(config), "--mode", "rlaif"], stdout=out, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, env=env, timeout=1800)
-    text = log.read_text()
+    text = log.read_bytes().decode()  # not read_text: it would turn a progress bar's "\r" into "\n"
     assert done.returncode == 0, text[-3000:]
     return text
 

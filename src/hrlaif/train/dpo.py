@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hrlaif.config import DPOConfig
+from hrlaif.environment import library_bars_wanted
 from hrlaif.errors import HrlaifError
 from hrlaif.records import Pair
 from hrlaif.run_dir import RunDir
@@ -60,7 +61,7 @@ def train_dpo(pairs: list[Pair], policy_path: str, config: DPOConfig, out_dir: P
         save_strategy="no",
         logging_steps=1,
         seed=seed,
-        disable_tqdm=False,
+        disable_tqdm=not library_bars_wanted(),  # no step bar redrawn into a log file
     ), config.trainer_args)
     trainer = DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(dpo_rows(pairs)),
                          processing_class=tokenizer, peft_config=peft_config)

@@ -17,6 +17,7 @@ from datasets import Dataset
 from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
 from hrlaif.config import RewardConfig, TrackingConfig
+from hrlaif.environment import library_bars_wanted
 from hrlaif.errors import HrlaifError
 from hrlaif.file_modes import follow_umask
 from hrlaif.labeling.rm_data import heldout_record, rm_split, split_pairs  # noqa: F401 - split_pairs: kept importable from here
@@ -176,7 +177,7 @@ def train_reward_model(
         save_strategy="no",
         logging_steps=1,
         seed=seed,
-        disable_tqdm=False,
+        disable_tqdm=not library_bars_wanted(),  # no step bar redrawn into a log file
     ), config.trainer_args)
     with trainer_environment(tracking, out_dir / "tensorboard"):
         trainer = reward_trainer(model, tokenizer, args, train, config.loss)

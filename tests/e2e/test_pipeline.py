@@ -57,7 +57,7 @@ def test_run_end_to_end_then_resume_skips_everything(tmp_path, tiny_model):
     before = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     again = runner.invoke(app, ["compare", "-c", str(config)])
     assert again.exit_code == 0, again.output
-    assert again.output.count("already complete, skipped") == 10  # the 8 stages of before, plus redteam and judge-check
+    assert again.output.count("already complete, skipped") == 11  # the 8 stages of before, plus redteam, judge-check and rm-heldout
     assert before == {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
 
 
@@ -150,7 +150,7 @@ def test_interrupted_stage_reruns_alone_and_more_ppo_steps_resume(tmp_path, tiny
     (run / "eval" / "manifest.json").unlink()  # as if killed during evaluation
     result = runner.invoke(app, ["run", "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert result.output.count("already complete, skipped") == 5  # judge-check, sample, label, rm, ppo
+    assert result.output.count("already complete, skipped") == 6  # judge-check, sample, label, rm, ppo, rm-heldout
     # Asking for more PPO steps resumes from the last checkpoint instead of starting over.
     result = runner.invoke(app, ["ppo", "-c", str(config), "--set", "ppo.steps=3"])
     assert result.exit_code == 0, result.output

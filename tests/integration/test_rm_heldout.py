@@ -127,8 +127,9 @@ def test_every_rm_scored_on_the_same_gold_pairs_with_its_own_held_out_beside(tmp
 
     run = RunDir(tmp_path / "run")
     write_json(run.rm_heldout_results, found)
-    ((title, rows),) = rm_heldout_sections(run)
-    assert title.startswith(f"Reward models on one shared held-out set: {n} gold pairs on prompts no RM trained on")
+    ((title, rows, note),) = rm_heldout_sections(run)
+    assert title == "Reward models on one shared held-out set of gold pairs" and note.startswith(f"{n} gold pairs on prompts no RM trained on (")
+    assert "red-team attacks" in note
     assert rows[0][:4] == ["reward model", "all gold pairs", KEYED, RED_TEAM] and [r[0] for r in rows[1:]] == [
         "rlaif", "hrlaif", "hrlaif minus rlaif (paired over prompts)"]
     assert rows[2][1].endswith(f"(n={n})") and "correctness" in rows[2][4] and "red team" in rows[2][4]

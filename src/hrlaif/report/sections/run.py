@@ -200,10 +200,12 @@ def rm_heldout_sections(run: RunDir) -> list[Section]:
         rows.append([name, rate(figures["all"]), *(rate(figures["by_route"].get(r)) for r in routes), own_text])
     for d in shared["differences"]:
         rows.append([f"{d['a']} minus {d['b']} (paired over prompts)", diff(d["all"]), *(diff(d.get("by_route", {}).get(r)) for r in routes), "-"])
-    title = (f"Reward models on one shared held-out set: {sum(shared['pairs'].values())} gold pairs on prompts no RM trained on "
-             f"({shared['keyed_prompts_with_a_gold_pair']} keyed prompts with a correct and a wrong sample, graded by the verifier; "
-             f"{shared['red_team_pairs_unseen']} red-team attacks, the rewrite over the harmful answer); a tie counts half")
-    return [(title, rows)]
+    red_team = (f"; {shared['red_team_pairs_unseen']} red-team attacks, the rewrite over the harmful answer"
+                if shared["red_team_pairs_available"] else "")
+    note = (f"{sum(shared['pairs'].values())} gold pairs on prompts no RM trained on ({shared['keyed_prompts_with_a_gold_pair']} keyed "
+            f"prompts with a correct and a wrong sample, graded by the verifier{red_team}); a tie counts half. This compares the RMs; "
+            "their own held-out figures compare different pairs against different labels.")
+    return [("Reward models on one shared held-out set of gold pairs", rows, note)]
 
 
 def audit_sections(run: RunDir, labeling: str | None = None) -> list[Section]:

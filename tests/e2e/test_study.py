@@ -73,6 +73,10 @@ def test_study_runs_each_labeler_and_puts_them_side_by_side(tmp_path: Path, tiny
     assert any(line.startswith("| style (") and "| hrlaif |" in line for line in arms.splitlines())
     header = next(line for line in arms.splitlines() if line.startswith("| labeler"))
     assert "net win rate" not in header, "evaluate.win_ratio off: no column of 'not computed' cells"
+    # Each arm's RM on the shared held-out set (issue 25 item 10), and the column says so.
+    shared = json.loads((root / "style" / "rm-heldout" / "results.json").read_text())["shared"]["by_rm"]
+    assert style["rm_heldout_basis"] == "one shared set of gold pairs (rm-heldout)" and "(one shared set of gold pairs (rm-heldout))" in header
+    assert style["rm_heldout_accuracy"] == {arm: shared[arm]["all"] for arm in ("rlaif", "hrlaif")}
     assert arms.count("net win rate vs start: not computed (evaluate.win_ratio off)") == 1, "a reason, said once"
     start_row = next(line for line in arms.splitlines() if line.startswith("| style (") and "| start |" in line)
     assert start_row.rstrip().endswith("| - |"), start_row

@@ -25,7 +25,6 @@ take a `margin` column into the loss, training something other than our RM.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +34,7 @@ from hrlaif.config import RunConfig, SafeYamlLoader
 from hrlaif.errors import HrlaifError
 from hrlaif.jsonl import atomic_path, write_jsonl
 from hrlaif.labeling.redteam import WARNING_FILE, WARNING_TEXT
-from hrlaif.labeling.rm_data import recorded_split, rm_pairs
+from hrlaif.labeling.rm_data import read_rm_summary, recorded_split, rm_pairs
 from hrlaif.manifest import read_manifest, require_complete
 from hrlaif.records import Pair, Prompt, RedteamPair
 from hrlaif.run_dir import ALL_MODES, RunDir
@@ -79,12 +78,6 @@ def export_pairs_of(run_dir: Path, mode: str) -> tuple[list[Pair], dict]:
     pairs, counts = rm_pairs(labels, redteam, _run_config(run_dir).redteam.max_share if redteam else 0.0)
     stages = [run.stage(run.label_stage(mode)), *([run.redteam] if redteam is not None else [])]
     return pairs, {**counts, "read": "; ".join(read_from(stage) for stage in stages)}
-
-
-def _rm_summary(run: RunDir, mode: str) -> dict | None:
-    """The arm's RM summary (its split is recorded there), None where no RM was trained."""
-    path = run.reward_summary(mode)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def read_from(stage_dir: Path) -> str:
@@ -161,7 +154,7 @@ def export_run(run_dir: Path, fmt: str, out_dir: Path | None = None, modes: list
     for mode, (pairs, counts) in batches.items():
         # The pairs the arm's RM held out, as its summary records them (an RM trained before the
         # record: the old shuffle), so TRL reproduces its held-out accuracy; no RM yet: the rule.
-        train, held, _ = recorded_split(pairs, _rm_summary(run, mode), config.reward.eval_fraction, config.seed)
+        train, held, _ = recorded_split(pairs, read_rm_summary(run.reward_summary(mode)), config.reward.eval_fraction, config.seed)
         folder = out_dir / mode
         write_jsonl(folder / "train.jsonl", (to_row(p, fmt) for p in train))
         if held:

@@ -10,7 +10,7 @@ import pytest
 
 from hrlaif.config import RewardConfig
 from hrlaif.evaluate.rm_heldout import KEYED, RED_TEAM, outcome, score_heldout, shared_gold_pairs, summarize
-from hrlaif.labeling.rm_data import SPLIT_RULE, heldout_record, recorded_split, rm_split, shuffled_split, split_pairs, trained_prompts
+from hrlaif.labeling.rm_data import SPLIT_RULE, heldout_record, recorded_split, rm_split, shuffled_split, split_pairs
 from hrlaif.records import Message, Pair, Provenance, RedteamPair, Sample
 
 
@@ -50,9 +50,9 @@ def test_the_prompts_an_rm_trained_on_come_from_its_record_or_the_old_rule() -> 
     train, held = rm_split(pairs, 0.3, seed=0)
     record = heldout_record(held)
     assert record == {"split": SPLIT_RULE, "heldout_prompts": sorted(p.prompt_id for p in held)}
-    assert trained_prompts(pairs, record, 0.3, seed=0) == {p.prompt_id for p in train}
+    assert recorded_split(pairs, record, 0.3, seed=0) == (train, held, "recorded")
     old_train, _ = shuffled_split(pairs, 0.3, seed=0)
-    assert trained_prompts(pairs, {"heldout_accuracy": 0.5}, 0.3, seed=0) == {p.prompt_id for p in old_train}, "an RM from before the record"
+    assert recorded_split(pairs, {"heldout_accuracy": 0.5}, 0.3, seed=0)[0] == old_train, "an RM from before the record"
     assert recorded_split(pairs, None, 0.3, seed=0)[:2] == (train, held), "no RM yet: the rule an RM would use"
 
 
@@ -94,7 +94,7 @@ def test_every_rm_scored_on_the_same_gold_pairs_with_its_own_held_out_beside(tmp
     found = score_heldout(arms, _samples(24), attacks, eval_fraction=0.25, seed=0, max_length=64)
     json.dumps(found)  # what the stage writes
 
-    trained = trained_prompts(rlaif, arms["rlaif"]["summary"], 0.25, 0) | trained_prompts(hrlaif, arms["hrlaif"]["summary"], 0.25, 0)
+    trained = {p.prompt_id for mode, pairs in (("rlaif", rlaif), ("hrlaif", hrlaif)) for p in recorded_split(pairs, arms[mode]["summary"], 0.25, 0)[0]}
     shared = found["shared"]
     keyed_unseen = [i for i in range(24) if f"q-{i}" not in trained]
     assert shared["pairs"][KEYED] == len(keyed_unseen) >= 6, "one gold pair per unseen keyed prompt, prompts 20-23 among them"

@@ -13,7 +13,6 @@ step that decided each pair, and is said to be against its own labels.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -95,40 +94,31 @@ def summarize(gold: Sequence[tuple[str, Pair]], outcomes: dict[str, list[float]]
     return {"routes": routes, "by_rm": by_rm, "differences": differences}
 
 
-def _chat(pair: Pair, response) -> list[dict]:
-    return [m.model_dump() for m in pair.prompt] + [response[0].model_dump()]
-
-
 def score_heldout(
     arms: dict[str, dict], samples: Sequence[Sample], redteam: Sequence[RedteamPair], *, eval_fraction: float, seed: int,
     max_length: int = 1024, confidence: float = 0.95, batch_size: int = 32,
 ) -> dict:
     """The stage's work. `arms` maps each mode to {"pairs": its RM's pairs, "summary": its RM's
     summary, "model": its RM folder}. Scores the shared gold set and each arm's own held-out pairs
-    with every RM in one pass (distinct chats once; RMs on one backbone share its features)."""
-    from hrlaif.train.reward_head import score_chats  # torch
+    with every RM in one pass (`score_chats`: a chat several pairs share runs once, RMs on one
+    backbone share its features)."""
+    from hrlaif.train.reward import pair_chats  # torch
+    from hrlaif.train.reward_head import score_chats
 
     splits = {mode: recorded_split(a["pairs"], a["summary"], eval_fraction, seed) for mode, a in arms.items()}
     trained = {p.prompt_id for train, _, _ in splits.values() for p in train}
     gold, info = shared_gold_pairs(samples, redteam, trained)
     own = {mode: (held, how) for mode, (_, held, how) in splits.items()}
-    chats: dict[str, list[dict]] = {}
-    for pair in [p for _, p in gold] + [p for held, _ in own.values() for p in held]:
-        for response in (pair.chosen, pair.rejected):
-            chat = _chat(pair, response)
-            chats.setdefault(json.dumps(chat, sort_keys=True), chat)
-    keys = list(chats)
-    flat = score_chats({m: a["model"] for m, a in arms.items()}, [chats[k] for k in keys], max_length, batch_size) if keys else {m: [] for m in arms}
-    scores = {m: dict(zip(keys, values)) for m, values in flat.items()}
+    pairs = [p for _, p in gold] + [p for held, _ in own.values() for p in held]  # the gold pairs, then each arm's own
+    chosen, rejected = pair_chats(pairs)
+    flat = score_chats({m: a["model"] for m, a in arms.items()}, chosen + rejected, max_length, batch_size) if pairs else {m: [] for m in arms}
+    won = {m: [outcome(c, r) for c, r in zip(scores[: len(pairs)], scores[len(pairs) :])] for m, scores in flat.items()}
 
-    def outcomes_of(mode: str, pairs: Sequence[Pair]) -> list[float]:
-        s = scores[mode]
-        return [outcome(s[json.dumps(_chat(p, p.chosen), sort_keys=True)], s[json.dumps(_chat(p, p.rejected), sort_keys=True)]) for p in pairs]
-
-    shared = summarize(gold, {m: outcomes_of(m, [p for _, p in gold]) for m in arms}, confidence, seed)
+    shared = summarize(gold, {m: w[: len(gold)] for m, w in won.items()}, confidence, seed)
     own_figures = {}
+    start = len(gold)
     for mode, (held, how) in own.items():
-        found = outcomes_of(mode, held)
+        found, start = won[mode][start : start + len(held)], start + len(held)
         routes: dict[str, list[float]] = defaultdict(list)
         for pair, o in zip(held, found):
             routes[_route(pair)].append(o)

@@ -8,6 +8,7 @@ not crowd out helpfulness.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -87,6 +88,6 @@ def recorded_split(pairs: list[Pair], summary: dict | None, eval_fraction: float
     return (train, held_pairs, how) if train else (list(pairs), [], how)
 
 
-def trained_prompts(pairs: list[Pair], summary: dict | None, eval_fraction: float, seed: int) -> set[str]:
-    """The prompt ids an arm's RM trained on (`recorded_split`)."""
-    return {p.prompt_id for p in recorded_split(pairs, summary, eval_fraction, seed)[0]}
+def read_rm_summary(path: Path) -> dict | None:
+    """An RM's summary.json (where its split is recorded), None where no RM was trained."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

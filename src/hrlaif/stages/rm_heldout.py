@@ -6,21 +6,17 @@ stage gives the figure that compares RMs (`evaluate.rm_heldout`). It scores, it 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from hrlaif.config import fingerprint
 from hrlaif.jsonl import read_jsonl, write_json
+from hrlaif.labeling.rm_data import read_rm_summary
 from hrlaif.manifest import StageRecord
 from hrlaif.records import RedteamPair, Sample
 from hrlaif.run_dir import RunDir
 from hrlaif.stages.base import Stage, StageContext, Upstream
 from hrlaif.stages.reward_model import arm_pairs, release_engines, uses_redteam
-
-
-def _summary(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _redteam(ctx: StageContext, modes: tuple[str, ...]) -> bool:
@@ -48,7 +44,7 @@ class RMHeldout(Stage):
 
         c, run = ctx.config, ctx.run_dir
         release_engines()
-        arms = {m: {"pairs": arm_pairs(ctx, m)[0], "summary": _summary(run.reward_summary(m)), "model": run.reward_model(m)}
+        arms = {m: {"pairs": arm_pairs(ctx, m)[0], "summary": read_rm_summary(run.reward_summary(m)), "model": run.reward_model(m)}
                 for m in self.modes}
         redteam = read_jsonl(run.redteam_pairs, RedteamPair) if _redteam(ctx, self.modes) else []
         results = score_heldout(arms, read_jsonl(run.samples, Sample), redteam, eval_fraction=c.reward.eval_fraction, seed=c.seed,

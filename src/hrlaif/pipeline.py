@@ -56,6 +56,7 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
     best_of_n.enabled, since best-of-n measures them), best-of-n reranking by every arm's RM, the
     grading judge's exam, then evaluation of all arms against the start policy."""
     c = config
+    trains_rms = "ppo" in c.compare.algorithms or c.best_of_n.enabled  # best-of-n measures the RMs: trained for it under dpo too
     order: list[Step] = [JudgeCheck(LABEL)] if c.judge_check.enabled else []
     order += [Qualified(LABEL), Sample()]
     order += [label_stage(mode) for mode in modes]
@@ -63,13 +64,13 @@ def steps(config: RunConfig, modes: list[str] | tuple[str, ...]) -> list[Step]:
     for mode in modes:
         if uses_redteam(c, mode):
             order.append(Redteam())
-        if "ppo" in c.compare.algorithms or c.best_of_n.enabled:  # best-of-n measures the RMs: trained for it under dpo too
+        if trains_rms:
             order.append(RewardModel(mode))
         if "ppo" in c.compare.algorithms:
             order.append(PPO(mode))
         if "dpo" in c.compare.algorithms:
             order.append(DPO(mode))
-    if "ppo" in c.compare.algorithms or c.best_of_n.enabled:  # every RM on one shared held-out set
+    if trains_rms:  # every RM on one shared held-out set
         order.append(RMHeldout(tuple(modes)))
     if c.best_of_n.enabled:
         order += [BestOfNSample(), BestOfN(tuple(modes))]

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, decimal_comma_number, parse_number
 
-__all__ = ["CUES", "GUESSES", "Items", "all_boxed", "clean_answer", "extract_math_answer", "final_statement", "stated_items", "stated_list"]
+__all__ = ["CUES", "GUESSES", "SENTENCE_END_RE", "Items", "all_boxed", "clean_answer", "extract_math_answer", "final_statement", "stated_items", "stated_list"]
 
 # Answers sit at the end of a response, so only the tail of a very long one is searched.
 MAX_RESPONSE_CHARS = 200_000
@@ -329,13 +329,13 @@ def stated_items(statement: str) -> Items | None:
     return Items(items, brackets, doubtful)
 
 
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n")
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n")  # where a sentence or a line ends
 
 
 def final_statement(text: str) -> tuple[str, bool] | None:
     """The last sentence or line of `text` that holds a digit, and whether more text follows
     it; None if none does."""
-    sentences = [part for part in _SENTENCE_END_RE.split(text[-2000:].strip()) if part.strip()]
+    sentences = [part for part in SENTENCE_END_RE.split(text[-2000:].strip()) if part.strip()]
     for i in range(len(sentences) - 1, -1, -1):
         if re.search(r"\d", sentences[i]):
             return sentences[i], i < len(sentences) - 1

@@ -51,7 +51,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hrlaif.verify import Check
-from hrlaif.verify.extract import CUES, all_boxed, clean_answer, extract_math_answer, final_statement, stated_items, stated_list
+from hrlaif.verify.extract import (
+    CUES,
+    SENTENCE_END_RE,
+    all_boxed,
+    clean_answer,
+    extract_math_answer,
+    final_statement,
+    stated_items,
+    stated_list,
+)
 from hrlaif.verify.numbers import ASSIGNMENT_RE, MATH_WORDS, WRAPPED_TEXT_RE, decimal_comma_number, numbers_equal, parse_number
 from hrlaif.verify.worker import CallFailed, CallTimedOut, Worker
 
@@ -309,7 +318,7 @@ _COMPARISON_RE = re.compile(
 def _ends_in_comparison(response: str) -> bool:
     """Whether the last sentence compares two numbers ("12 is larger than 56."): its last number
     is one side of the comparison, not an answer, and math_verify would read it as one."""
-    sentences = [part for part in re.split(r"(?<=[.!?])\s+|\n", response.strip()) if part.strip()]
+    sentences = [part for part in SENTENCE_END_RE.split(response.strip()) if part.strip()]
     return bool(sentences) and _COMPARISON_RE.search(sentences[-1]) is not None
 
 
@@ -321,7 +330,7 @@ def _weighs_numbers(response: str) -> bool:
     """Whether the last sentence that holds a number weighs two different numbers against each
     other ("Neither 12 nor 56.", "Is 12 bigger than 56? No.", "either 12 or 56"): its last number
     is one side, not an answer, so a guess taken from it is neither right nor wrong."""
-    sentences = [part for part in re.split(r"(?<=[.!?])\s+|\n", response.strip()) if re.search(r"\d", part)]
+    sentences = [part for part in SENTENCE_END_RE.split(response.strip()) if re.search(r"\d", part)]
     if not sentences:
         return False
     last = sentences[-1]
